@@ -1,0 +1,5 @@
+import sys
+
+from cmdscope.cli import main
+
+sys.exit(main())
