@@ -20,6 +20,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("cmdscope.cli.check", "is this command dangerous? (exit 1 when it is)"),
     "registry": ("cmdscope.cli.registry", "list, lint and explain dangerous-command rules"),
     "report": ("cmdscope.cli.report", "rollups over the ledger"),
+    "incidents": ("cmdscope.cli.incidents", "Alertmanager webhook receiver that files incident stubs"),
+    "hook": ("cmdscope.cli.hook", "agent hook handlers (claude-code, codex)"),
+    "integrations": ("cmdscope.cli.integrations", "install or remove agent and git integrations"),
+    "packet": ("cmdscope.cli.packet", "start, end and inspect work packets"),
+    "gate": ("cmdscope.cli.gate", "run a governance gate"),
+    "pipeline": ("cmdscope.cli.pipeline", "run an SDLC pipeline file"),
+    "heartbeat": ("cmdscope.cli.heartbeat", "record a scheduled check-in"),
+    "audit": ("cmdscope.cli.audit", "repository integrity and hygiene checks"),
 }
 
 USAGE = "usage: cmdscope <command> [options]\n\ncommands:\n"
