@@ -1,0 +1,402 @@
+"""Spawn the real child and leave its behaviour exactly as if it ran bare.
+
+- stdin and stdout are inherited untouched. stderr is relayed byte for byte through a pipe (a
+  pseudo-terminal when our stderr is a terminal, so the child still sees a tty) while the last
+  64 KiB are kept for the failure classifier: memory stays bounded whatever the child prints.
+- The loop waits on the stderr pipe and a pidfd together, so a grandchild that keeps stderr open
+  (``cmd &``) never holds us after the child itself has exited.
+- Exit codes follow the shell: the child's own code; 128+N for death by signal N; 124 on timeout
+  (like ``timeout(1)``); 127 command not found and 126 not executable, with outcome ``error``.
+- When asked (the CLI), SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2/SIGWINCH are forwarded to
+  the child. A terminal's Ctrl-C already reaches every process of the foreground group, so a
+  SIGINT/SIGQUIT is not sent a second time when the child shares our foreground process group.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Mapping, Sequence
+
+TAIL_BYTES = 64 * 1024
+KILL_GRACE_S = 2.0
+_READ = 65536
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+SUCCESS, FAILURE, TIMEOUT, INTERRUPTED, ERROR = "success", "failure", "timeout", "interrupted", "error"
+
+
+@dataclass
+class Execution:
+    """What happened to one child process."""
+
+    returncode: int
+    outcome: str
+    start_ns: int
+    end_ns: int
+    pid: int | None = None
+    signal: int | None = None
+    stderr_tail: bytes = b""
+    stderr_truncated: bool = False
+    stdout: bytes | None = None
+    stderr: bytes | None = None
+    start_error: str | None = None
+    forwarded: list[int] = field(default_factory=list)
+
+
+class _Tail:
+    """Keeps the last ``cap`` bytes of a stream (amortised: trims when twice the cap)."""
+
+    __slots__ = ("buf", "cap", "truncated")
+
+    def __init__(self, cap: int) -> None:
+        self.buf = bytearray()
+        self.cap = cap
+        self.truncated = False
+
+    def add(self, data: bytes) -> None:
+        self.buf += data
+        if len(self.buf) > 2 * self.cap:
+            del self.buf[: len(self.buf) - self.cap]
+            self.truncated = True
+
+    def value(self) -> bytes:
+        if len(self.buf) > self.cap:
+            self.truncated = True
+            return bytes(self.buf[-self.cap:])
+        return bytes(self.buf)
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    """Relay to our own stream; a closed or broken stream must not stop us draining the child."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        except OSError:
+            return False
+        view = view[n:]
+    return True
+
+
+def _start_error(exc: OSError, argv0: str) -> tuple[int, str]:
+    if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.filename and os.sep not in argv0 and exc.filename == argv0:
+            return 127, f"{argv0}: command not found"
+        return 127, f"{argv0}: No such file or directory"
+    return 126, f"{argv0}: {exc.strerror or exc}"
+
+
+def _open_pty_for_stderr() -> tuple[int, int] | None:
+    """(master, slave) with the terminal's size, raw output on the slave; None if unavailable."""
+    try:
+        import fcntl
+        import pty
+        import termios
+
+        master, slave = pty.openpty()
+        try:
+            size = fcntl.ioctl(2, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST  # no \n -> \r\n translation: relay bytes unchanged
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        return master, slave
+    except (OSError, ImportError):
+        return None
+
+
+def execute(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    capture_output: bool = False,
+    stdin: int | IO[Any] | None = None,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
+    forward_signals: bool = False,
+    tail_bytes: int = TAIL_BYTES,
+    on_start: Callable[[int], None] | None = None,
+    start_new_session: bool = False,
+) -> Execution:
+    """Run ``argv`` to completion. Never raises for the child's failures; see the module doc."""
+    start_ns = time.time_ns()
+    relay_stderr = not capture_output and stderr is None
+    pty_pair = _open_pty_for_stderr() if relay_stderr and _isatty(2) else None
+    err_r = err_w = -1
+    if relay_stderr:
+        if pty_pair:
+            err_r, err_w = pty_pair
+        else:
+            err_r, err_w = os.pipe()
+    popen_kw: dict[str, Any] = {
+        "cwd": cwd,
+        "env": dict(env) if env is not None else None,
+        "stdin": stdin,
+        "stdout": subprocess.PIPE if capture_output else stdout,
+        "stderr": subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
+        "start_new_session": start_new_session,
+    }
+    try:
+        child = subprocess.Popen(list(argv), **popen_kw)
+    except OSError as exc:
+        for fd in (err_r, err_w):
+            if fd >= 0:
+                os.close(fd)
+        code, message = _start_error(exc, str(argv[0]) if argv else "")
+        return Execution(code, ERROR, start_ns, time.time_ns(), start_error=message)
+    finally:
+        if err_w >= 0:
+            os.close(err_w)
+    if on_start is not None:
+        on_start(child.pid)
+
+    forwarded: list[int] = []
+    restore = _install_forwarding(child, forwarded) if forward_signals else None
+    try:
+        timed_out, tails, captured = _pump(child, err_r, capture_output, timeout, tail_bytes)
+    finally:
+        if restore is not None:
+            restore()
+        if err_r >= 0:
+            os.close(err_r)
+    rc = child.returncode
+    end_ns = time.time_ns()
+    sig = -rc if rc < 0 else None
+    code = 128 + sig if sig else rc
+    if timed_out:
+        outcome, code = TIMEOUT, 124
+    elif (sig in _INTERRUPTS) or (forwarded and code != 0 and any(s in _INTERRUPTS for s in forwarded)):
+        outcome = INTERRUPTED
+    elif code == 0:
+        outcome = SUCCESS
+    else:
+        outcome = FAILURE
+    err_tail = tails
+    stderr_bytes = captured[1] if capture_output else None
+    if capture_output and stderr_bytes is not None:
+        err_tail = _Tail(tail_bytes)
+        err_tail.add(stderr_bytes)
+    return Execution(
+        returncode=code,
+        outcome=outcome,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        pid=child.pid,
+        signal=sig,
+        stderr_tail=err_tail.value() if err_tail else b"",
+        stderr_truncated=bool(err_tail and err_tail.truncated),
+        stdout=captured[0] if capture_output else None,
+        stderr=stderr_bytes,
+        forwarded=forwarded,
+    )
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _pump(
+    child: subprocess.Popen[bytes],
+    err_r: int,
+    capture: bool,
+    timeout: float | None,
+    tail_bytes: int,
+) -> tuple[bool, _Tail | None, tuple[bytes | None, bytes | None]]:
+    """Relay/collect output until the child exits; kill it at the deadline."""
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    tail = _Tail(tail_bytes) if err_r >= 0 else None
+    sinks: dict[int, Callable[[bytes], None]] = {}
+    chunks: dict[int, list[bytes]] = {}
+    if err_r >= 0:
+        def relay(data: bytes) -> None:
+            _write_all(2, data)
+            tail.add(data)  # type: ignore[union-attr]
+        sinks[err_r] = relay
+    if capture:
+        for stream in (child.stdout, child.stderr):
+            fd = stream.fileno()  # type: ignore[union-attr]
+            chunks[fd] = []
+            sinks[fd] = chunks[fd].append
+    pidfd = _pidfd(child.pid)
+    poller = select.poll()
+    for fd in sinks:
+        poller.register(fd, select.POLLIN)
+    if pidfd >= 0:
+        poller.register(pidfd, select.POLLIN)
+    timed_out = False
+    killed_at: float | None = None
+    try:
+        while True:
+            wait_ms = _wait_ms(deadline, killed_at, pidfd)
+            try:
+                events = poller.poll(wait_ms)
+            except InterruptedError:
+                events = []
+            exited = False
+            for fd, _ev in events:
+                if fd == pidfd:
+                    exited = True
+                    continue
+                if not _read_into(fd, sinks[fd]):
+                    poller.unregister(fd)
+                    del sinks[fd]
+            if pidfd < 0 and child.poll() is not None:
+                exited = True
+            if exited or (not sinks and pidfd < 0):
+                if capture:
+                    # Pipes we capture are ours alone: read them to EOF as subprocess.run does.
+                    for fd in list(sinks):
+                        while _read_into(fd, sinks[fd]):
+                            pass
+                else:
+                    _drain(sinks)
+                child.wait()
+                break
+            now = time.monotonic()
+            if deadline is not None and not timed_out and now >= deadline:
+                timed_out = True
+                killed_at = now
+                _signal(child, signal.SIGTERM)
+            elif killed_at is not None and now - killed_at >= KILL_GRACE_S:
+                _signal(child, signal.SIGKILL)
+                killed_at = float("inf")
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+    captured: tuple[bytes | None, bytes | None] = (None, None)
+    if capture:
+        out_fd = child.stdout.fileno()  # type: ignore[union-attr]
+        err_fd = child.stderr.fileno()  # type: ignore[union-attr]
+        captured = (b"".join(chunks[out_fd]), b"".join(chunks[err_fd]))
+        child.stdout.close()  # type: ignore[union-attr]
+        child.stderr.close()  # type: ignore[union-attr]
+    return timed_out, tail, captured
+
+
+def _wait_ms(deadline: float | None, killed_at: float | None, pidfd: int) -> int:
+    if pidfd < 0:
+        return 20  # no pidfd: poll the child now and then
+    if killed_at is not None:
+        return 100 if killed_at != float("inf") else -1
+    if deadline is None:
+        return -1
+    return max(0, int((deadline - time.monotonic()) * 1000) + 1)
+
+
+def _read_into(fd: int, sink: Callable[[bytes], None]) -> bool:
+    try:
+        data = os.read(fd, _READ)
+    except InterruptedError:
+        return True
+    except OSError:  # EIO: the pty's last writer closed
+        return False
+    if not data:
+        return False
+    sink(data)
+    return True
+
+
+def _drain(sinks: dict[int, Callable[[bytes], None]]) -> None:
+    """After the child exited: take what is already buffered, never wait for grandchildren."""
+    for fd, sink in sinks.items():
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0)
+            if not ready or not _read_into(fd, sink):
+                break
+
+
+def _pidfd(pid: int) -> int:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return -1
+    try:
+        return opener(pid)
+    except OSError:
+        return -1
+
+
+def _signal(child: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        child.send_signal(sig)
+    except (ProcessLookupError, OSError):
+        pass
+
+
+def _install_forwarding(child: subprocess.Popen[bytes], forwarded: list[int]) -> Callable[[], None] | None:
+    """Forward signals to the child while it runs; returns the function that restores handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    same_group = _same_foreground_group()
+
+    def handler(signum: int, _frame: object) -> None:
+        if signum == signal.SIGWINCH:
+            _signal(child, signum)
+            return
+        forwarded.append(signum)
+        if signum in (signal.SIGINT, signal.SIGQUIT) and same_group:
+            return  # the terminal already delivered it to the child
+        _signal(child, signum)
+
+    previous = {}
+    for sig in _FORWARDED:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (OSError, ValueError):
+            pass
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            try:
+                signal.signal(sig, old)
+            except (OSError, ValueError, TypeError):
+                pass
+
+    return restore
+
+
+def _same_foreground_group() -> bool:
+    """Is our process group the terminal's foreground group (so Ctrl-C hits the child too)?"""
+    for fd in (0, 1, 2):
+        try:
+            return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
+
+
+def shell_argv(command: str, shell: str | None = None) -> list[str]:
+    """The argv that runs ``command`` through a shell (``/bin/sh`` like subprocess by default)."""
+    return [shell or "/bin/sh", "-c", command]
+
+
+def default_interactive_shell() -> str:
+    """bash when present (agents' shell and the guard's reference shell), else /bin/sh."""
+    for candidate in ("/bin/bash", "/usr/bin/bash"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return "/bin/sh"
+
+
+if sys.platform == "win32":  # pragma: no cover
+    raise ImportError("cmdscope.runner supports POSIX systems only")
