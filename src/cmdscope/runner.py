@@ -157,9 +157,8 @@ def execute(
     try:
         child = subprocess.Popen(list(argv), **popen_kw)
     except OSError as exc:
-        for fd in (err_r, err_w):
-            if fd >= 0:
-                os.close(fd)
+        if err_r >= 0:
+            os.close(err_r)
         code, message = _start_error(exc, str(argv[0]) if argv else "")
         return Execution(code, ERROR, start_ns, time.time_ns(), start_error=message)
     finally:

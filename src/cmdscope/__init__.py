@@ -1,0 +1,53 @@
+"""cmdscope: observe, audit and guard every command an agent or automation runs.
+
+Usage::
+
+    import cmdscope
+
+    cmdscope.configure()                      # OTel SDK from OTEL_* env, unless the host has one
+    with cmdscope.context(actor="my-agent", packet="PKT-42", phase="test"):
+        result = cmdscope.run(["pytest", "-q"], timeout=600)
+        print(result.returncode, result.outcome, result.record["error.type"])
+
+    @cmdscope.command(phase="implement")
+    def apply_patch(path: str) -> None: ...
+
+    cmdscope.instrument()                     # every subprocess/os.system child becomes a span
+
+Every command is appended to the local JSONL ledger ($CMDSCOPE_LEDGER), becomes a CLIENT span
+and updates the ``cmdscope.commands`` / ``cmdscope.command.duration`` metrics. Names are
+imported lazily so that ``import cmdscope`` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from cmdscope._version import __version__
+
+_EXPORTS = {
+    "run": "cmdscope.api",
+    "command": "cmdscope.api",
+    "Result": "cmdscope.api",
+    "CommandDenied": "cmdscope.api",
+    "context": "cmdscope.context",
+    "configure": "cmdscope.config",
+    "instrument": "cmdscope.instrumentation",
+    "uninstrument": "cmdscope.instrumentation",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cmdscope' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

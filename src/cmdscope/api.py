@@ -1,0 +1,210 @@
+"""The in-process API: ``run``, ``command`` and ``CommandDenied``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from cmdscope import pipeline
+from cmdscope.context import resolve
+from cmdscope.sinks import otel
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandDenied(Exception):
+    """The policy denied the command; it never started. ``decision`` says which rule and why."""
+
+    def __init__(self, decision: Any, record: dict[str, Any]) -> None:
+        rule = getattr(decision, "rule_id", None)
+        message = getattr(decision, "message", "") or "denied by policy"
+        super().__init__(f"{rule}: {message}")
+        self.decision = decision
+        self.record = record
+
+
+@dataclass
+class Result:
+    """Like ``subprocess.CompletedProcess``, plus the record that was written."""
+
+    args: Sequence[str] | str
+    returncode: int
+    stdout: bytes | str | None
+    stderr: bytes | str | None
+    record: dict[str, Any]
+
+    @property
+    def outcome(self) -> str:
+        return str(self.record.get("cmdscope.outcome"))
+
+    def check_returncode(self) -> None:
+        if self.returncode:
+            raise subprocess.CalledProcessError(self.returncode, self.args, self.stdout, self.stderr)
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]] | str,
+    *,
+    shell: bool = False,
+    actor: str | None = None,
+    session: str | None = None,
+    packet: str | None = None,
+    phase: str | None = None,
+    timeout: float | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = False,
+    capture_output: bool = False,
+    text: bool = False,
+    stdin: Any = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    ledger: str | os.PathLike[str] | None = None,
+    retry_of: str | None = None,
+) -> Result:
+    """Run a command like ``subprocess.run`` and record it (ledger, span, metrics).
+
+    >>> import cmdscope
+    >>> result = cmdscope.run(["git", "--version"], capture_output=True, text=True, phase="setup")
+    >>> result.returncode, result.outcome
+    (0, 'success')
+
+    Never raises for the command's own failure (unless ``check=True``): a command that cannot
+    start returns 127/126, a timeout 124. Raises ``CommandDenied`` when the policy denies it.
+    """
+    if shell and not isinstance(cmd, str):
+        raise TypeError("cmdscope.run(shell=True) takes the command as one string")
+    if not shell and isinstance(cmd, str):
+        raise TypeError("cmdscope.run() takes an argument list; pass shell=True for a command string")
+    spec = pipeline.CommandSpec(
+        command=cmd if shell else [os.fspath(a) for a in cmd],  # type: ignore[union-attr]
+        shell=shell,
+        cwd=os.fspath(cwd) if cwd is not None else None,
+        env=env,
+        timeout=timeout,
+        capture_output=capture_output,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        context={"actor": actor, "session": session, "packet": packet, "phase": phase},
+        ledger_path=os.fspath(ledger) if ledger is not None else None,
+        retry_of=retry_of,
+    )
+    try:
+        done = pipeline.run_command(spec)
+    except pipeline.Denied as denied:
+        raise CommandDenied(denied.decision, spec_record(denied)) from None
+    ex = done.execution
+    assert ex is not None
+    out, err = ex.stdout, ex.stderr
+    if text and capture_output:
+        out = out.decode(errors="replace") if out is not None else None
+        err = err.decode(errors="replace") if err is not None else None
+    result = Result(cmd, ex.returncode, out, err, done.record)
+    if check:
+        result.check_returncode()
+    return result
+
+
+def spec_record(denied: pipeline.Denied) -> dict[str, Any]:
+    return getattr(denied, "record", {}) or {}
+
+
+def command(
+    name: str | None = None,
+    *,
+    actor: str | None = None,
+    packet: str | None = None,
+    phase: str | None = None,
+    record_args: bool = True,
+    ledger: str | os.PathLike[str] | None = None,
+) -> Callable[[F], F]:
+    """Record each call of a function (an agent tool, say) as a command record and span.
+
+    >>> @cmdscope.command(phase="test")
+    ... def run_tests(path: str) -> int:
+    ...     return 0
+
+    The outcome is ``success`` unless the function raises; the exception is recorded as
+    ``error.type`` (its class name) and re-raised unchanged. Works on ``async def`` too.
+    """
+
+    def decorate(fn: F) -> F:
+        label = name or fn.__qualname__
+
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], otel.SpanHandle, int]:
+            redact, _ = pipeline._redactor()
+            shown = _call_text(label, args, kwargs) if record_args else f"{label}()"
+            rec = pipeline.new_record("function", label)
+            rec["process.executable.name"] = label
+            rec["process.command_line"] = redact(pipeline.clean_text(shown))
+            rec["cmdscope.command.hash"] = pipeline.command_hash(rec["process.command_line"])
+            rec["host.name"] = pipeline._HOST
+            ctx = resolve(None, actor=actor, packet=packet, phase=phase)
+            rec.update(ctx.attributes())
+            start = time.time_ns()
+            span = otel.start_span(label, start, os.environ)
+            pipeline._ids(rec, span)
+            rec["start_ns"] = start
+            return rec, span, start
+
+        def finish(rec: dict[str, Any], span: otel.SpanHandle, start: int, exc: BaseException | None) -> None:
+            end = time.time_ns()
+            rec.update(end_ns=end, duration_s=(end - start) / 1e9, time=pipeline.iso_time(end))
+            if exc is None:
+                rec["cmdscope.outcome"] = "success"
+            else:
+                interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+                rec["cmdscope.outcome"] = "interrupted" if interrupted else "failure"
+                rec["error.type"] = type(exc).__name__
+                rec["cmdscope.error.excerpt"] = str(exc)[:200]
+            run = pipeline.Run(pipeline.CommandSpec(command=[label], ledger_path=os.fspath(ledger) if ledger else None), rec)
+            run.span = span
+            pipeline.redact_fields(run)
+            pipeline.emit(run)
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                rec, span, start = begin(args, kwargs)
+                try:
+                    with span.activate():
+                        value = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    finish(rec, span, start, exc)
+                    raise
+                finish(rec, span, start, None)
+                return value
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            rec, span, start = begin(args, kwargs)
+            try:
+                with span.activate():
+                    value = fn(*args, **kwargs)
+            except BaseException as exc:
+                finish(rec, span, start, exc)
+                raise
+            finish(rec, span, start, None)
+            return value
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _call_text(label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    parts = [_short(repr(a)) for a in args] + [f"{k}={_short(repr(v))}" for k, v in kwargs.items()]
+    return f"{label}({', '.join(parts)})"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

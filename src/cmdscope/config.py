@@ -1,0 +1,151 @@
+"""``cmdscope.configure()``: set up the OTel SDK for a process that has not done so itself.
+
+Precedence for every setting: argument > standard ``OTEL_*`` environment variable > default.
+A host that already installed an SDK tracer or meter provider keeps it: cmdscope then uses the
+host's providers, so command spans nest under the agent's own spans.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Configured:
+    tracer_provider: Any
+    meter_provider: Any
+    prometheus_port: int | None = None
+
+    def shutdown(self) -> None:
+        for provider in (self.tracer_provider, self.meter_provider):
+            if provider is not None:
+                try:
+                    provider.shutdown()
+                except Exception:
+                    pass
+
+
+def _setting(value: Any, env: str, default: Any) -> Any:
+    if value is not None:
+        return value
+    raw = os.environ.get(env)
+    return raw if raw not in (None, "") else default
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    traces_exporter: str | None = None,
+    metrics_exporter: str | None = None,
+    prometheus_host: str = "127.0.0.1",
+    prometheus_port: int | None = None,
+    export_interval_ms: int | None = None,
+    export_timeout_s: float | None = None,
+    span_processor: str = "batch",
+    span_exporter: Any = None,
+    metric_reader: Any = None,
+) -> Configured:
+    """Install SDK tracer and meter providers unless the host already has them.
+
+    ``traces_exporter``/``metrics_exporter``: ``otlp``, ``console``, ``none`` (and
+    ``prometheus`` for metrics, served on ``prometheus_host:prometheus_port``); defaults from
+    ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER``, else ``otlp`` when an OTLP endpoint is
+    set and ``none`` otherwise. Export timeouts are short (``OTEL_EXPORTER_OTLP_TIMEOUT``,
+    default 2 s) so a collector that is down cannot hold the process at exit for long.
+    """
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from cmdscope._version import __version__
+    from cmdscope.sinks.otel import sdk_meter_provider, sdk_tracer_provider
+
+    has_endpoint = bool(endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    default_exporter = "otlp" if has_endpoint else "none"
+    service = _setting(service_name, "OTEL_SERVICE_NAME", "cmdscope")
+    protocol = _setting(protocol, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    timeout = float(_setting(export_timeout_s, "OTEL_EXPORTER_OTLP_TIMEOUT", 2.0))
+    if timeout > 100:  # the variable is in milliseconds per the spec
+        timeout = timeout / 1000.0
+    resource = Resource.create({"service.name": service, "cmdscope.version": __version__})
+
+    tracer_provider = sdk_tracer_provider()
+    if tracer_provider is None:
+        tracer_provider = TracerProvider(resource=resource)
+        exporter = span_exporter or _span_exporter(
+            _setting(traces_exporter, "OTEL_TRACES_EXPORTER", default_exporter), protocol, endpoint, timeout
+        )
+        if exporter is not None:
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+            processor = SimpleSpanProcessor(exporter) if span_processor == "simple" else BatchSpanProcessor(exporter)
+            tracer_provider.add_span_processor(processor)
+        trace.set_tracer_provider(tracer_provider)
+
+    meter_provider = sdk_meter_provider()
+    port: int | None = None
+    if meter_provider is None:
+        readers = []
+        kind = _setting(metrics_exporter, "OTEL_METRICS_EXPORTER", default_exporter)
+        if metric_reader is not None:
+            readers.append(metric_reader)
+        elif kind == "prometheus":
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+            from prometheus_client import start_http_server
+
+            port = int(_setting(prometheus_port, "OTEL_EXPORTER_PROMETHEUS_PORT", 9464))
+            host = _setting(None, "OTEL_EXPORTER_PROMETHEUS_HOST", prometheus_host)
+            start_http_server(port, addr=host)
+            readers.append(PrometheusMetricReader())
+        elif kind not in ("none", "", None):
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+            interval = int(_setting(export_interval_ms, "OTEL_METRIC_EXPORT_INTERVAL", 60000))
+            readers.append(PeriodicExportingMetricReader(
+                _metric_exporter(kind, protocol, endpoint, timeout), export_interval_millis=interval
+            ))
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        metrics.set_meter_provider(meter_provider)
+    return Configured(tracer_provider, meter_provider, port)
+
+
+def _span_exporter(kind: str, protocol: str, endpoint: str | None, timeout: float) -> Any:
+    if kind in ("none", ""):
+        return None
+    if kind == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if kind != "otlp":
+        raise ValueError(f"OTEL_TRACES_EXPORTER={kind!r}: cmdscope supports otlp, console, none")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(endpoint=endpoint, timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    url = endpoint.rstrip("/") + "/v1/traces" if endpoint else None
+    return OTLPSpanExporter(endpoint=url, timeout=timeout)
+
+
+def _metric_exporter(kind: str, protocol: str, endpoint: str | None, timeout: float) -> Any:
+    if kind == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    if kind != "otlp":
+        raise ValueError(f"OTEL_METRICS_EXPORTER={kind!r}: cmdscope supports otlp, prometheus, console, none")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+        return GrpcExporter(endpoint=endpoint, timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    url = endpoint.rstrip("/") + "/v1/metrics" if endpoint else None
+    return OTLPMetricExporter(endpoint=url, timeout=timeout)

@@ -1,0 +1,391 @@
+"""The record pipeline: one list of small processors, then the sinks.
+
+    context -> guard -> [execute] -> classify -> retry -> redact -> sinks
+
+A processor is a plain callable over the ``Run`` (the record dict plus what produced it),
+structlog-style; the chain is a visible module-level list. A denial is an exception raised by
+the guard (``Denied``) and caught in one place: the child never starts, and the denial record
+still flows through redact and every sink before the caller learns of it.
+
+Observability never breaks the thing observed: a failing sink is counted and reported once on
+stderr, the command's result is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from cmdscope import runner
+from cmdscope.context import Context, resolve
+from cmdscope.propagation import child_env
+from cmdscope.sinks import otel
+from cmdscope.sinks.ledger import LedgerWriter
+
+SCHEMA = 1
+_HOST = os.uname().nodename
+
+
+@dataclass
+class CommandSpec:
+    """What the caller asked to run, and how."""
+
+    command: Sequence[str] | str
+    shell: bool = False
+    shell_path: str | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None
+    timeout: float | None = None
+    capture_output: bool = False
+    stdin: Any = None
+    stdout: Any = None
+    stderr: Any = None
+    forward_signals: bool = False
+    context: dict[str, str | None] = field(default_factory=dict)
+    ledger_path: str | None = None
+    retry_of: str | None = None
+
+    def argv(self) -> list[str]:
+        if self.shell:
+            return runner.shell_argv(str(self.command), self.shell_path)
+        return [os.fspath(a) for a in self.command]  # type: ignore[union-attr]
+
+
+@dataclass
+class Run:
+    """The state one command carries through the pipeline."""
+
+    spec: CommandSpec
+    record: dict[str, Any]
+    ctx: Context | None = None
+    decision: Any = None
+    execution: runner.Execution | None = None
+    span: otel.SpanHandle | None = None
+    raw_command: str = ""
+
+
+class Denied(Exception):
+    """Raised by the guard processor: the command must not start."""
+
+    def __init__(self, decision: Any) -> None:
+        super().__init__(getattr(decision, "message", "denied"))
+        self.decision = decision
+
+
+Processor = Callable[[Run], None]
+Sink = Callable[[dict[str, Any]], None]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def clean_text(value: str) -> str:
+    """Valid UTF-8 text for any string: bytes that were not UTF-8 (surrogate-escaped by the OS
+    layer) become ``\\xNN`` so every sink can encode the record."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def executable_name(spec: CommandSpec) -> str:
+    if spec.shell:
+        for word in str(spec.command).split():
+            if "=" in word.split("/", 1)[0]:
+                continue  # VAR=value prefix
+            return os.path.basename(word.strip("'\"")) or "sh"
+        return "sh"
+    argv = list(spec.command)  # type: ignore[arg-type]
+    return os.path.basename(os.fspath(argv[0])) if argv else ""
+
+
+def iso_time(ns: int) -> str:
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+
+
+def command_hash(redacted_command_line: str) -> str:
+    return hashlib.sha256(redacted_command_line.encode("utf-8")).hexdigest()[:16]
+
+
+def _redactor() -> tuple[Callable[[str], str], Callable[[list[str]], list[str]]]:
+    from cmdscope.redact import redact, redact_argv
+
+    return redact, redact_argv
+
+
+# --- processors -----------------------------------------------------------------------------
+
+
+def add_context(run: Run) -> None:
+    spec = run.spec
+    run.ctx = resolve(spec.cwd, **spec.context)
+    run.record.update(run.ctx.attributes())
+    run.record["process.working_directory"] = clean_text(os.path.abspath(spec.cwd or os.getcwd()))
+
+
+def guard(run: Run) -> None:
+    """Ask the policy engine; a deny in enforce mode stops the command before it starts."""
+    if os.environ.get("CMDSCOPE_GUARD", "on") == "off":
+        return
+    try:
+        from cmdscope.guard import Guard
+    except ImportError:  # guard not installed in this build
+        return
+    ctx = run.ctx or Context()
+    decision = Guard.load().decide(
+        run.raw_command if run.spec.shell else list(run.spec.command),  # type: ignore[arg-type]
+        shell=run.spec.shell,
+        actor=ctx.actor,
+        phase=ctx.phase,
+        branch=ctx.branch,
+        worktree=ctx.worktree,
+    )
+    run.decision = decision
+    run.record.update(decision.attributes())
+    if decision.denied:
+        raise Denied(decision)
+
+
+def classify(run: Run) -> None:
+    rec = run.record
+    ex = run.execution
+    if rec.get("cmdscope.outcome") == "success" or ex is None:
+        return
+    try:
+        from cmdscope.failures import classify as classify_failure
+    except ImportError:
+        rec["error.type"] = rec["cmdscope.outcome"]
+        return
+    argv = run.spec.argv()
+    result = classify_failure(
+        exit_code=ex.returncode,
+        signal=ex.signal,
+        executable=rec.get("process.executable.name", ""),
+        argv=argv,
+        phase=rec.get("cmdscope.phase"),
+        outcome=rec["cmdscope.outcome"],
+        stderr_tail=ex.stderr_tail,
+        stdout_tail=(ex.stdout or b"")[-4096:] if ex.stdout else None,
+    )
+    rec["error.type"] = result.error_type
+    if result.pattern_id:
+        rec["cmdscope.error.pattern"] = result.pattern_id
+    if result.excerpt:
+        rec["cmdscope.error.excerpt"] = clean_text(result.excerpt)
+    if getattr(result, "taxonomy_version", None):
+        rec["cmdscope.taxonomy.version"] = result.taxonomy_version
+
+
+def infer_phase(run: Run) -> None:
+    if run.record.get("cmdscope.phase"):
+        return
+    try:
+        from cmdscope.failures import infer_phase as infer
+    except ImportError:
+        return
+    argv = run.raw_command.split() if run.spec.shell else list(run.spec.command)  # type: ignore[arg-type]
+    phase = infer(argv)
+    if phase:
+        run.record["cmdscope.phase"] = phase
+
+
+def count_retries(run: Run) -> None:
+    rec = run.record
+    if rec.get("kind") != "command":
+        return
+    try:
+        from cmdscope.failures import RetryTracker
+        from cmdscope.paths import state_dir
+    except ImportError:
+        return
+    count, retry_of = RetryTracker(state_dir() / "retries").observe(
+        rec["cmdscope.command.hash"],
+        rec.get("session.id"),
+        rec.get("cmdscope.packet"),
+        rec.get("cmdscope.outcome") != "success",
+        rec["record_id"],
+        rec["end_ns"],
+    )
+    rec["cmdscope.retry.count"] = count
+    if run.spec.retry_of or retry_of:
+        rec["cmdscope.retry_of"] = run.spec.retry_of or retry_of
+
+
+# Keys whose values are ids, numbers or enums we produce ourselves; everything else is redacted.
+_NOT_SECRET = frozenset(
+    {
+        "cmdscope.command.hash", "cmdscope.outcome", "error.type", "cmdscope.error.pattern",
+        "cmdscope.policy.action", "cmdscope.policy.mode", "cmdscope.danger.severity",
+        "cmdscope.registry.version", "cmdscope.taxonomy.version", "vcs.ref.head.revision",
+        "process.command_line",  # built from redacted parts
+    }
+)
+
+
+def redact_fields(run: Run) -> None:
+    """Every free-text attribute passes the redactor before any sink sees it."""
+    redact, _ = _redactor()
+    rec = run.record
+    for key, value in rec.items():
+        if isinstance(value, str) and "." in key and key not in _NOT_SECRET:
+            rec[key] = redact(value)
+
+
+BEFORE: list[Processor] = [add_context, guard]
+AFTER: list[Processor] = [infer_phase, classify, count_retries, redact_fields]
+
+
+# --- sinks ----------------------------------------------------------------------------------
+
+_ledgers: dict[str, LedgerWriter] = {}
+
+
+def ledger_writer(path: str | None = None) -> LedgerWriter:
+    from cmdscope.paths import default_ledger_path
+
+    key = os.fspath(path or default_ledger_path())
+    writer = _ledgers.get(key)
+    if writer is None:
+        writer = _ledgers[key] = LedgerWriter(key, on_drop=lambda reason, _e: otel.count_dropped("ledger", reason))
+        if len(_ledgers) == 1:
+            import atexit
+
+            atexit.register(close_ledgers)
+    return writer
+
+
+def close_ledgers() -> None:
+    for writer in list(_ledgers.values()):
+        writer.close()
+
+
+def emit(run: Run) -> None:
+    """Hand the finished record to every sink; a failing sink never reaches the caller."""
+    rec = run.record
+    writer = ledger_writer(run.spec.ledger_path)
+    writer.append(rec)
+    if run.span is not None:
+        _guarded("span", run.span.finish, rec)
+    m = otel.metrics()
+    if m is not None:
+        _guarded("metrics", m.record, rec)
+    for sink in EXTRA_SINKS:
+        _guarded(getattr(sink, "__name__", "sink"), sink, rec)
+
+
+EXTRA_SINKS: list[Sink] = []
+_sink_warned: set[str] = set()
+
+
+def _guarded(name: str, fn: Callable[[dict[str, Any]], None], rec: dict[str, Any]) -> None:
+    try:
+        fn(rec)
+    except Exception as exc:
+        otel.count_dropped(name, type(exc).__name__)
+        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+            raise
+        if name not in _sink_warned:
+            _sink_warned.add(name)
+            sys.stderr.write(f"cmdscope: {name} sink failed: {type(exc).__name__}: {exc}\n")
+
+
+# --- the whole flow -------------------------------------------------------------------------
+
+
+def new_record(kind: str, name: str) -> dict[str, Any]:
+    return {"schema": SCHEMA, "record_id": os.urandom(16).hex(), "kind": kind, "name": name}
+
+
+def command_line(spec: CommandSpec) -> tuple[str, str]:
+    """(raw, redacted) command line."""
+    redact, redact_argv = _redactor()
+    if spec.shell:
+        raw = clean_text(str(spec.command))
+        return raw, redact(raw)
+    argv = [clean_text(os.fspath(a)) for a in spec.command]  # type: ignore[union-attr]
+    return shlex.join(argv), shlex.join(redact_argv(argv))
+
+
+def run_command(spec: CommandSpec) -> Run:
+    """Observe one command end to end. Raises ``Denied`` after recording a denial."""
+    name = executable_name(spec)
+    rec = new_record("command", clean_text(name))
+    raw, redacted = command_line(spec)
+    rec["process.executable.name"] = rec["name"]
+    rec["process.command_line"] = redacted
+    rec["cmdscope.command.hash"] = command_hash(redacted)
+    rec["host.name"] = _HOST
+    run = Run(spec, rec, raw_command=raw)
+    environ = os.environ if spec.env is None else spec.env
+    start_ns = time.time_ns()
+    run.span = otel.start_span(rec["name"], start_ns, environ)
+    _ids(rec, run.span)
+    try:
+        for processor in BEFORE:
+            processor(run)
+    except Denied as denied:
+        denied.record = rec  # type: ignore[attr-defined]
+        _finish_denied(run, denied.decision, start_ns)
+        raise
+    ctx = run.ctx or Context()
+    env = child_env(environ, ctx, run.span.trace_id, run.span.span_id, run.span.flags)
+    ex = runner.execute(
+        spec.argv(),
+        cwd=spec.cwd,
+        env=env,
+        timeout=spec.timeout,
+        capture_output=spec.capture_output,
+        stdin=spec.stdin,
+        stdout=spec.stdout,
+        stderr=spec.stderr,
+        forward_signals=spec.forward_signals,
+    )
+    run.execution = ex
+    rec["start_ns"] = start_ns
+    rec["end_ns"] = ex.end_ns
+    rec["duration_s"] = (ex.end_ns - start_ns) / 1e9
+    rec["time"] = iso_time(ex.end_ns)
+    rec["process.exit.code"] = ex.returncode
+    if ex.pid is not None:
+        rec["process.pid"] = ex.pid
+    if ex.signal:
+        rec["cmdscope.signal"] = ex.signal
+    if ex.stderr_truncated:
+        rec["cmdscope.stderr.truncated"] = True
+    rec["cmdscope.outcome"] = ex.outcome
+    if ex.start_error:
+        rec["error.type"] = "command_not_found" if ex.returncode == 127 else "permission_denied"
+    for processor in AFTER:
+        processor(run)
+    emit(run)
+    return run
+
+
+def _ids(rec: dict[str, Any], span: otel.SpanHandle) -> None:
+    rec["trace_id"] = span.trace_id
+    rec["span_id"] = span.span_id
+    rec["parent_span_id"] = span.parent_span_id
+
+
+def _finish_denied(run: Run, decision: Any, start_ns: int) -> None:
+    rec = run.record
+    end_ns = time.time_ns()
+    rec["kind"] = "denial"
+    rec["start_ns"] = start_ns
+    rec["end_ns"] = end_ns
+    rec["duration_s"] = (end_ns - start_ns) / 1e9
+    rec["time"] = iso_time(end_ns)
+    rec["process.exit.code"] = 126
+    rec["cmdscope.outcome"] = "denied"
+    rec["error.type"] = "denied"
+    if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
+        raise RuntimeError("guard denied a command without a policy rule id")
+    redact_fields(run)
+    emit(run)

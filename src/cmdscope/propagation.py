@@ -1,0 +1,79 @@
+"""Trace context across process boundaries, per the OTel environment-carrier names.
+
+A child gets ``TRACEPARENT`` (W3C, pointing at the command's span), the incoming ``TRACESTATE``
+and ``BAGGAGE`` (with the cmdscope context added), and ``CMDSCOPE_*``; so a ``cmdscope run``
+inside a ``cmdscope run`` becomes a child span of the same trace, in the same packet.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+from urllib.parse import quote, unquote
+
+from cmdscope.context import Context
+
+_HEX = set("0123456789abcdef")
+
+
+def new_trace_id() -> str:
+    return os.urandom(16).hex()
+
+
+def new_span_id() -> str:
+    return os.urandom(8).hex()
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
+    """(trace_id, span_id, flags) of a valid version-00 traceparent, else None."""
+    if not value:
+        return None
+    parts = value.strip().lower().split("-")
+    if len(parts) < 4 or parts[0] == "ff" or len(parts[0]) != 2:
+        return None
+    trace_id, span_id, flags = parts[1], parts[2], parts[3]
+    if len(trace_id) != 32 or len(span_id) != 16 or len(flags) != 2:
+        return None
+    if not (set(trace_id) <= _HEX and set(span_id) <= _HEX and set(flags) <= _HEX):
+        return None
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return trace_id, span_id, flags
+
+
+def format_traceparent(trace_id: str, span_id: str, flags: str = "01") -> str:
+    return f"00-{trace_id}-{span_id}-{flags}"
+
+
+def parse_baggage(value: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in (value or "").split(","):
+        key, sep, rest = item.partition("=")
+        if sep and key.strip():
+            out[unquote(key.strip())] = unquote(rest.split(";", 1)[0].strip())
+    return out
+
+
+def format_baggage(entries: Mapping[str, str]) -> str:
+    return ",".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in entries.items())
+
+
+def child_env(
+    base: Mapping[str, str],
+    ctx: Context,
+    trace_id: str,
+    span_id: str,
+    flags: str = "01",
+) -> dict[str, str]:
+    """The environment for a child: ``base`` plus the propagation variables, nothing else."""
+    env = dict(base)
+    env["TRACEPARENT"] = format_traceparent(trace_id, span_id, flags)
+    baggage = parse_baggage(base.get("BAGGAGE"))
+    for name in ("actor", "session", "packet", "phase"):
+        value = getattr(ctx, name)
+        if value:
+            baggage[f"cmdscope.{name}"] = value
+    if baggage:
+        env["BAGGAGE"] = format_baggage(baggage)
+    env.update(ctx.env())
+    return env

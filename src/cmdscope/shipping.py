@@ -1,0 +1,246 @@
+"""Ship ledger records over OTLP after the fact, with their original ids and times.
+
+Short-lived processes (``cmdscope run``, agent hooks) never wait on the network: they append
+to the ledger and, when an OTLP endpoint is configured, start one detached shipper per ledger.
+The shipper exports from a persisted checkpoint (segment inode + byte offset), advancing it
+only after the backend accepted a batch: delivery is at least once, and a receiver can drop
+duplicates by ``cmdscope.record.id``. Only whole lines are shipped, so a record being written
+is picked up on the next pass.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from cmdscope.sinks.ledger import segments
+
+BATCH = 512
+
+
+def _lock_path(ledger: str) -> str:
+    return ledger + ".ship.lock"
+
+
+def _checkpoint_path(ledger: str) -> str:
+    return ledger + ".ship.json"
+
+
+def _ledger(path: str | None) -> str:
+    from cmdscope.paths import default_ledger_path
+
+    return os.fspath(path or default_ledger_path())
+
+
+@dataclass
+class Checkpoint:
+    inode: int = 0
+    offset: int = 0
+
+    @classmethod
+    def load(cls, ledger: str) -> "Checkpoint":
+        try:
+            with open(_checkpoint_path(ledger), encoding="utf-8") as fh:
+                data = json.load(fh)
+            return cls(int(data["inode"]), int(data["offset"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def save(self, ledger: str) -> None:
+        tmp = _checkpoint_path(ledger) + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"inode": self.inode, "offset": self.offset}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, _checkpoint_path(ledger))
+
+
+def pending(ledger: str, cp: Checkpoint) -> Iterator[tuple[int, int, bytes]]:
+    """(inode, end offset, line) for every whole line after the checkpoint, in order."""
+    files = segments(ledger)
+    inodes = []
+    for seg in files:
+        try:
+            inodes.append(os.stat(seg).st_ino)
+        except OSError:
+            inodes.append(-1)
+    start = inodes.index(cp.inode) if cp.inode in inodes else 0
+    for seg, ino in zip(files[start:], inodes[start:]):
+        offset = cp.offset if ino == cp.inode else 0
+        try:
+            fh = open(seg, "rb")
+        except OSError:
+            continue
+        with fh:
+            fh.seek(offset)
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # being written: next pass
+                offset += len(line)
+                yield ino, offset, line
+
+
+def record_to_span(record: dict[str, Any], resource: Any) -> Any:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    from cmdscope._version import __version__
+    from cmdscope.sinks.otel import span_attributes
+
+    trace_id = int(record["trace_id"], 16)
+    ctx = SpanContext(trace_id, int(record["span_id"], 16), is_remote=False, trace_flags=TraceFlags(1))
+    parent = None
+    if record.get("parent_span_id"):
+        parent = SpanContext(trace_id, int(record["parent_span_id"], 16), is_remote=True, trace_flags=TraceFlags(1))
+    attrs = span_attributes(record)
+    attrs["cmdscope.record.id"] = record["record_id"]
+    attrs["cmdscope.event.kind"] = record.get("kind", "command")
+    ok = record.get("cmdscope.outcome", "success") == "success"
+    status = Status(StatusCode.UNSET) if ok else Status(StatusCode.ERROR, str(record.get("error.type") or record.get("cmdscope.outcome")))
+    return ReadableSpan(
+        name=str(record.get("name") or record.get("process.executable.name") or record.get("kind")),
+        context=ctx,
+        parent=parent,
+        resource=resource,
+        attributes=attrs,
+        kind=SpanKind.CLIENT if record.get("kind") in ("command", "denial") else SpanKind.INTERNAL,
+        status=status,
+        start_time=int(record["start_ns"]),
+        end_time=int(record["end_ns"]),
+        instrumentation_scope=InstrumentationScope("cmdscope", __version__),
+    )
+
+
+def default_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
+    from cmdscope.config import _span_exporter
+
+    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    return _span_exporter("otlp", protocol, endpoint, timeout)
+
+
+@dataclass
+class ShipStats:
+    shipped: int = 0
+    batches: int = 0
+    failures: int = 0
+    bad_lines: int = 0
+
+
+def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None) -> bool:
+    """Export everything after the checkpoint. True when caught up, False when the backend failed."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    stats = stats or ShipStats()
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "cmdscope")})
+    cp = Checkpoint.load(ledger)
+    batch: list[Any] = []
+    last = (cp.inode, cp.offset)
+
+    def flush() -> bool:
+        nonlocal batch
+        if batch:
+            if exporter.export(batch) != SpanExportResult.SUCCESS:
+                stats.failures += 1
+                return False
+            stats.shipped += len(batch)
+            stats.batches += 1
+            batch = []
+        if last != (cp.inode, cp.offset):
+            cp.inode, cp.offset = last
+            cp.save(ledger)
+        return True
+
+    for ino, end, line in pending(ledger, cp):
+        try:
+            record = json.loads(line)
+            batch.append(record_to_span(record, resource))
+        except (ValueError, KeyError, TypeError):
+            stats.bad_lines += 1  # torn or foreign line: skipped, like every reader
+        last = (ino, end)
+        if len(batch) >= BATCH and not flush():
+            return False
+    return flush()
+
+
+def run_shipper(
+    ledger: str | None,
+    exporter: Any,
+    *,
+    follow: bool = False,
+    poll_s: float = 0.5,
+    max_backoff_s: float = 30.0,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ShipStats:
+    """Hold the per-ledger lock and ship; with ``follow``, keep going with backoff while down."""
+    path = _ledger(ledger)
+    stats = ShipStats()
+    lock = open(_lock_path(path), "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | (0 if follow else fcntl.LOCK_NB))
+    except BlockingIOError:
+        lock.close()
+        return stats  # another shipper owns this ledger
+    backoff = poll_s
+    try:
+        while True:
+            ok = ship_once(path, exporter, stats)
+            if not follow:
+                if ok:
+                    # Release, then look again: a writer that saw the lock held appended before
+                    # trying it, so anything it wrote is visible now.
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                    if _has_pending(path):
+                        try:
+                            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                            continue
+                        except BlockingIOError:
+                            return stats
+                return stats
+            if should_stop():
+                return stats
+            backoff = poll_s if ok else min(max_backoff_s, backoff * 2)
+            time.sleep(backoff)
+    finally:
+        lock.close()
+
+
+def _has_pending(ledger: str) -> bool:
+    return next(pending(ledger, Checkpoint.load(ledger)), None) is not None
+
+
+def spawn_detached_shipper(ledger: str | None) -> bool:
+    """Start ``cmdscope ship --once`` in the background unless one already holds the lock."""
+    path = _ledger(ledger)
+    try:
+        with open(_lock_path(path), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # the running shipper will see our record before it lets go
+    except OSError:
+        return False
+    subprocess.Popen(
+        [sys.executable, "-m", "cmdscope", "ship", "--once", "--ledger", path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+    return True
+
+
+def checkpoint_lag(ledger: str) -> int:
+    """How many whole records wait to be shipped."""
+    return sum(1 for _ in pending(ledger, Checkpoint.load(ledger)))
+
+
+__all__ = ["Checkpoint", "ShipStats", "checkpoint_lag", "run_shipper", "ship_once", "spawn_detached_shipper"]
