@@ -291,9 +291,16 @@ def _guarded(name: str, fn: Callable[[dict[str, Any]], None], rec: dict[str, Any
         otel.count_dropped(name, type(exc).__name__)
         if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
             raise
-        if name not in _sink_warned:
-            _sink_warned.add(name)
-            sys.stderr.write(f"cmdscope: {name} sink failed: {type(exc).__name__}: {exc}\n")
+        _warn_once(name, f"cmdscope: {name} sink failed: {type(exc).__name__}: {exc}")
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _sink_warned:
+        _sink_warned.add(key)
+        try:
+            sys.stderr.write(message + "\n")
+        except Exception:
+            pass
 
 
 # --- the whole flow -------------------------------------------------------------------------
@@ -329,7 +336,7 @@ def run_command(spec: CommandSpec) -> Run:
     _ids(rec, run.span)
     try:
         for processor in BEFORE:
-            processor(run)
+            _process(processor, run)
     except Denied as denied:
         denied.record = rec  # type: ignore[attr-defined]
         _finish_denied(run, denied.decision, start_ns)
@@ -363,9 +370,60 @@ def run_command(spec: CommandSpec) -> Run:
     if ex.start_error:
         rec["error.type"] = "command_not_found" if ex.returncode == 127 else "permission_denied"
     for processor in AFTER:
-        processor(run)
+        _process(processor, run)
     emit(run)
     return run
+
+
+def _process(processor: Processor, run: Run) -> None:
+    """Run one processor; its failure must not break the command being observed.
+
+    A broken guard fails open with a warning (or closed, with ``CMDSCOPE_GUARD_FAIL=closed``);
+    a broken redactor blanks every free-text field rather than let a secret through.
+    """
+    try:
+        processor(run)
+    except Denied:
+        raise
+    except Exception as exc:
+        name = getattr(processor, "__name__", "processor")
+        otel.count_dropped(name, type(exc).__name__)
+        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+            raise
+        _warn_once(name, f"cmdscope: {name} failed ({type(exc).__name__}: {exc})")
+        if processor is redact_fields:
+            for key, value in run.record.items():
+                if isinstance(value, str) and "." in key and key not in _NOT_SECRET:
+                    run.record[key] = "[REDACTION FAILED]"
+            run.record["process.command_line"] = "[REDACTION FAILED]"
+        elif processor is classify:
+            run.record["error.type"] = "unknown"
+        elif processor is guard and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
+            raise Denied(_GuardFailure(str(exc))) from None
+
+
+class _GuardFailure:
+    """The decision used when the guard itself is broken and the policy is to fail closed."""
+
+    action = "deny"
+    mode = "enforce"
+    denied = True
+    rule_id = "cmdscope.guard-error"
+    policy_source = "CMDSCOPE_GUARD_FAIL=closed"
+    playbook = "docs/guardrails.md#fail-closed"
+    severity = None
+    matches: list[Any] = []
+
+    def __init__(self, message: str) -> None:
+        self.message = f"the guard could not decide ({message})"
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "cmdscope.policy.rule": self.rule_id,
+            "cmdscope.policy.source": self.policy_source,
+            "cmdscope.policy.action": "deny",
+            "cmdscope.policy.mode": "enforce",
+        }
 
 
 def _ids(rec: dict[str, Any], span: otel.SpanHandle) -> None:
@@ -376,6 +434,8 @@ def _ids(rec: dict[str, Any], span: otel.SpanHandle) -> None:
 
 def _finish_denied(run: Run, decision: Any, start_ns: int) -> None:
     rec = run.record
+    for key, value in decision.attributes().items():
+        rec.setdefault(key, value)
     end_ns = time.time_ns()
     rec["kind"] = "denial"
     rec["start_ns"] = start_ns

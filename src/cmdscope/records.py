@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 Outcome = Literal["success", "failure", "timeout", "interrupted", "error", "denied"]
@@ -78,6 +78,14 @@ class CommandRecord(Envelope):
     taxonomy_version: str | None = Field(default=None, alias="cmdscope.taxonomy.version")
     stderr_truncated: bool | None = Field(default=None, alias="cmdscope.stderr.truncated")
     host: str | None = Field(default=None, alias="host.name")
+
+    @model_validator(mode="after")
+    def _denial_names_its_rule(self) -> "CommandRecord":
+        if self.kind == "denial" and (not self.policy_rule or self.outcome != "denied"):
+            raise ValueError("a denial record needs cmdscope.policy.rule and outcome 'denied'")
+        if self.outcome != "success" and self.kind != "function" and not self.error_type:
+            raise ValueError("a record whose outcome is not success needs error.type")
+        return self
 
 
 def validate_record(record: dict[str, Any]) -> BaseModel:

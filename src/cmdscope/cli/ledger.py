@@ -1,0 +1,273 @@
+"""``cmdscope ledger tail|query|verify``: read the local ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from typing import Any, Iterable, Iterator
+
+from cmdscope.cli import CliError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+COLUMNS = (
+    ("time", 19), ("cmdscope.actor", 12), ("cmdscope.packet", 10), ("cmdscope.phase", 9),
+    ("cmdscope.outcome", 11), ("process.exit.code", 4), ("duration_s", 8), ("process.command_line", 0),
+)
+HEADERS = {"time": "TIME (UTC)", "cmdscope.actor": "ACTOR", "cmdscope.packet": "PACKET", "cmdscope.phase": "PHASE",
+           "cmdscope.outcome": "OUTCOME", "process.exit.code": "EXIT", "duration_s": "SECONDS",
+           "process.command_line": "COMMAND"}
+
+
+def parse_since(text: str, now_ns: int | None = None) -> int:
+    """``30m``, ``1h``, ``7d``, ``2w`` or an ISO date/time -> epoch nanoseconds."""
+    now_ns = now_ns if now_ns is not None else time.time_ns()
+    m = _DURATION.match(text.strip())
+    if m:
+        return now_ns - int(float(m.group(1)) * _UNIT_S[m.group(2)] * 1e9)
+    from datetime import datetime, timezone
+
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--since {text!r}: expected a duration like 30m, 1h, 7d or an ISO date") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1e9)
+
+
+def _ledger(path: str | None) -> str:
+    from cmdscope.paths import default_ledger_path
+
+    return os.fspath(path or default_ledger_path())
+
+
+def _cell(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return "-"
+    if key == "time":
+        return str(value)[:19].replace("T", " ")
+    if key == "duration_s":
+        return f"{float(value):.3f}"
+    return str(value)
+
+
+def format_table(records: Iterable[dict[str, Any]], out: Any) -> int:
+    width = _terminal_width(out)
+    fixed = sum(w + 2 for _, w in COLUMNS if w)
+    out.write("  ".join(HEADERS[k].ljust(w) if w else HEADERS[k] for k, w in COLUMNS).rstrip() + "\n")
+    n = 0
+    for rec in records:
+        cells = []
+        for key, w in COLUMNS:
+            text = _cell(rec, key)
+            if rec.get("kind") == "denial" and key == "cmdscope.outcome":
+                text = "denied"
+            if w:
+                cells.append(text[:w].ljust(w))
+            else:
+                room = max(20, width - fixed) if width else len(text)
+                cells.append(text if len(text) <= room else text[: room - 1] + "…")
+        out.write("  ".join(cells).rstrip() + "\n")
+        n += 1
+    return n
+
+
+def _terminal_width(out: Any) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).columns if out.isatty() else 0
+    except (OSError, AttributeError, ValueError):
+        return 0
+
+
+def _emit(records: Iterable[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        n = 0
+        for rec in records:
+            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+        return n
+    return format_table(records, sys.stdout)
+
+
+def _matches(rec: dict[str, Any], args: argparse.Namespace) -> bool:
+    for attr, key in (("actor", "cmdscope.actor"), ("packet", "cmdscope.packet"), ("phase", "cmdscope.phase"),
+                      ("session", "session.id"), ("kind", "kind")):
+        wanted = getattr(args, attr, None)
+        if wanted and rec.get(key) != wanted:
+            return False
+    outcome = getattr(args, "outcome", None)
+    if outcome and rec.get("cmdscope.outcome") != outcome:
+        return False
+    return True
+
+
+def _follow(path: str, start_size: int) -> Iterator[dict[str, Any]]:
+    """Yield records appended after ``start_size``; follows rotation by reopening the path."""
+    pos = start_size
+    ino = os.stat(path).st_ino if os.path.exists(path) else None
+    buf = b""
+    while True:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            time.sleep(0.2)
+            continue
+        if st.st_ino != ino:
+            ino, pos, buf = st.st_ino, 0, b""
+        if st.st_size > pos:
+            with open(path, "rb") as fh:
+                fh.seek(pos)
+                chunk = fh.read(st.st_size - pos)
+            pos += len(chunk)
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict):
+                    yield rec
+        else:
+            time.sleep(0.2)
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from collections import deque
+
+    from cmdscope.sinks.ledger import ReadStats, read_records
+
+    path = _ledger(args.ledger)
+    stats = ReadStats()
+    last = deque(read_records(path, stats=stats), maxlen=args.n)
+    _emit(last, args.json)
+    _report_bad(stats)
+    if args.follow:
+        sys.stdout.flush()
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        try:
+            for rec in _follow(path, size):
+                _emit([rec], args.json) if args.json else format_table_row(rec)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def format_table_row(rec: dict[str, Any]) -> None:
+    import io
+
+    buf = io.StringIO()
+    format_table([rec], buf)
+    sys.stdout.write(buf.getvalue().split("\n", 1)[1])
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from cmdscope.sinks.ledger import ReadStats, read_records
+
+    since = parse_since(args.since) if args.since else None
+    stats = ReadStats()
+    selected = (r for r in read_records(_ledger(args.ledger), since_ns=since, stats=stats) if _matches(r, args))
+    if args.limit:
+        from itertools import islice
+
+        selected = islice(selected, args.limit)
+    n = _emit(selected, args.json)
+    if not args.json:
+        sys.stderr.write(f"{n} record(s)\n") if sys.stderr.isatty() else None
+    _report_bad(stats)
+    return 0
+
+
+def _report_bad(stats: Any) -> None:
+    for bad in stats.bad[:10]:
+        sys.stderr.write(f"cmdscope ledger: skipped {bad.path}:{bad.line}: {bad.reason}\n")
+    if len(stats.bad) > 10:
+        sys.stderr.write(f"cmdscope ledger: ... and {len(stats.bad) - 10} more unreadable line(s)\n")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Every line parses and validates against schema v1; file modes are private."""
+    from pydantic import ValidationError
+
+    from cmdscope.records import validate_record
+    from cmdscope.sinks.ledger import ReadStats, read_records, segments
+
+    path = _ledger(args.ledger)
+    files = segments(path)
+    if not files:
+        raise CliError(f"{path}: no ledger here", 1)
+    problems: list[str] = []
+    for seg in files:
+        mode = os.stat(seg).st_mode & 0o777
+        if mode & 0o077:
+            problems.append(f"{seg}: mode {mode:o} lets other users read or write the ledger (want 600)")
+    stats = ReadStats()
+    kinds: dict[str, int] = {}
+    ids: set[str] = set()
+    duplicates = 0
+    for number, rec in enumerate(read_records(path, stats=stats), 1):
+        try:
+            validate_record(rec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            problems.append(f"record {rec.get('record_id', '?')} (#{number}): field {field!r}: {err['msg']}")
+        kinds[str(rec.get("kind"))] = kinds.get(str(rec.get("kind")), 0) + 1
+        rid = rec.get("record_id")
+        if rid in ids:
+            duplicates += 1
+        ids.add(str(rid))
+    for bad in stats.bad:
+        problems.append(f"{bad.path}:{bad.line}: {bad.reason}")
+    if duplicates:
+        problems.append(f"{duplicates} duplicate record id(s)")
+    seal_report = _verify_seals(path)
+    problems.extend(seal_report)
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    if args.json:
+        print(json.dumps({"ok": not problems, "records": stats.records, "kinds": kinds, "problems": problems}))
+    else:
+        for p in problems[:50]:
+            print(f"FAIL {p}")
+        if len(problems) > 50:
+            print(f"... and {len(problems) - 50} more")
+        print(f"{'OK' if not problems else 'FAIL'}: {stats.records} record(s) in {len(files)} file(s) ({summary or 'none'})")
+    return 0 if not problems else 1
+
+
+def _verify_seals(path: str) -> list[str]:
+    try:
+        from cmdscope.sinks.seal import verify_chain  # sealed ledgers (optional)
+    except ImportError:
+        return []
+    return verify_chain(path)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="cmdscope ledger", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    tail = sub.add_parser("tail", help="the last records")
+    tail.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    query = sub.add_parser("query", help="records matching filters")
+    query.add_argument("--since", help="30m, 1h, 7d, or an ISO date")
+    query.add_argument("--actor")
+    query.add_argument("--packet")
+    query.add_argument("--phase")
+    query.add_argument("--session")
+    query.add_argument("--kind")
+    query.add_argument("--outcome", choices=("success", "failure", "timeout", "interrupted", "error", "denied"))
+    query.add_argument("--limit", type=int, default=0)
+    verify = sub.add_parser("verify", help="check every line against schema v1 (exit 1 on any problem)")
+    for p in (tail, query, verify):
+        p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
+        p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    args = parser.parse_args(argv)
+    return {"tail": cmd_tail, "query": cmd_query, "verify": cmd_verify}[args.action](args)
