@@ -1,0 +1,1 @@
+"""Secret redaction internals; the public API is :mod:`cmdscope.redact`."""

@@ -1,0 +1,285 @@
+"""The redaction engine: prefilter, run the triggered rules, merge, mask.
+
+Cost model (this runs on every command): a text is lowered once and scanned once by an
+Aho-Corasick automaton of all rule keywords; only rules whose keyword occurs are run, each
+regex compiled the first time it is needed. The generic high-entropy rule runs only when some
+whitespace-separated word is long enough to hold a candidate. A typical command line with no
+secret therefore costs one `lower()`, one automaton pass and one `split()`, and never imports
+or compiles a regex.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+from cmdscope.redaction import entropy
+from cmdscope.redaction.rules import BUILTIN_RULES, Rule
+
+if TYPE_CHECKING:
+    import re
+
+MARK_PREFIX = "[REDACTED:"
+MARK_PATTERN = r"\[REDACTED:[a-z0-9][a-z0-9._-]*\]"
+GENERIC_NAME = "high-entropy"
+PATTERNS_ENV = "CMDSCOPE_REDACT_PATTERNS"
+_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
+
+
+class RedactionConfigError(ValueError):
+    """A user pattern (file or `add_pattern`) is invalid; the message names file and line."""
+
+
+class Span(NamedTuple):
+    start: int
+    end: int
+    order: int  # rule position: on equal starts the more specific (earlier) rule names the mark
+    name: str
+
+
+class _Compiled(NamedTuple):
+    regex: re.Pattern[str]
+    groups: tuple[int, ...]  # the secret groups (`s`, `s_2`, ...); () = the whole match
+
+
+def check_name(name: str) -> str:
+    if not name or not set(name) <= _NAME_OK or not name[0].isalnum():
+        raise RedactionConfigError(
+            f"bad pattern name {name!r}: use lowercase letters, digits, '-', '.', '_'"
+        )
+    return name
+
+
+class Redactor:
+    """A set of rules with their lazily built prefilter and compiled regexes."""
+
+    def __init__(self, rules: Iterable[Rule] = BUILTIN_RULES, *, load_env: bool = False) -> None:
+        self._rules: list[Rule] = list(rules)
+        self._builtin_count = len(self._rules)
+        self._compiled: list[_Compiled | None] = [None] * len(self._rules)
+        self._automaton: object | None = None
+        self._always: tuple[int, ...] = ()
+        self._generic: re.Pattern[str] | None = None
+        self._mark: re.Pattern[str] | None = None
+        self._load_env = load_env
+        self._env_loaded = False
+
+    # -- configuration
+    def add_pattern(self, name: str, regex: str, *, keywords: Iterable[str] = ()) -> None:
+        """Add a rule. A group named `s` marks the secret part; otherwise the whole match.
+
+        `keywords` (lowercase substrings the text must contain) let the prefilter skip the
+        regex; without them the regex runs on every text.
+        """
+        import re
+
+        check_name(name)
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            raise RedactionConfigError(f"pattern {name!r}: bad regex: {exc}") from None
+        if compiled.match(""):
+            raise RedactionConfigError(f"pattern {name!r}: matches the empty string")
+        self._rules.append(Rule(name, tuple(k.lower() for k in keywords), regex, 0, None))
+        self._compiled.append(_compile(regex, 0, compiled))
+        self._automaton = None
+
+    def reset_patterns(self) -> None:
+        """Drop every added pattern (the environment file is read again on next use)."""
+        del self._rules[self._builtin_count:]
+        del self._compiled[self._builtin_count:]
+        self._automaton = None
+        self._env_loaded = False
+
+    def load_patterns_file(self, path: str) -> None:
+        """Lines `name regex` (first whitespace splits); `#` comments and blank lines skipped."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RedactionConfigError(f"{path}: cannot read patterns file: {exc}") from None
+        for lineno, line in enumerate(lines, 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            parts = stripped.split(None, 1)
+            if len(parts) != 2:
+                raise RedactionConfigError(f"{path}:{lineno}: expected 'name regex'")
+            try:
+                self.add_pattern(parts[0], parts[1])
+            except RedactionConfigError as exc:
+                raise RedactionConfigError(f"{path}:{lineno}: {exc}") from None
+
+    def rule_names(self) -> list[str]:
+        self._ensure_env()
+        return sorted({r.name for r in self._rules} | {GENERIC_NAME})
+
+    # -- matching
+    def _ensure_env(self) -> None:
+        if self._load_env and not self._env_loaded:
+            self._env_loaded = True  # set first: a bad file raises once per load attempt
+            value = os.environ.get(PATTERNS_ENV, "")
+            try:
+                for path in filter(None, value.split(os.pathsep)):
+                    self.load_patterns_file(path)
+            except RedactionConfigError:
+                self._env_loaded = False
+                raise
+
+    def _build(self) -> object:
+        import ahocorasick
+
+        by_keyword: dict[str, list[int]] = {}
+        always: list[int] = []
+        for index, rule in enumerate(self._rules):
+            if not rule.keywords:
+                always.append(index)
+            for kw in rule.keywords:
+                by_keyword.setdefault(kw, []).append(index)
+        automaton = ahocorasick.Automaton()
+        for kw, indices in by_keyword.items():
+            automaton.add_word(kw, tuple(indices))
+        automaton.make_automaton()
+        self._always = tuple(always)
+        self._automaton = automaton
+        return automaton
+
+    def _rule_regex(self, index: int) -> _Compiled:
+        compiled = self._compiled[index]
+        if compiled is None:
+            rule = self._rules[index]
+            compiled = self._compiled[index] = _compile(rule.pattern, rule.flags)
+        return compiled
+
+    def find(self, text: str) -> list[Span]:
+        """Every secret span in `text`, merged, left to right."""
+        if self._load_env and not self._env_loaded:
+            self._ensure_env()
+        automaton = self._automaton or self._build()
+        low = text.lower()
+        triggered: set[int] = set(self._always)
+        for _, indices in automaton.iter(low):  # type: ignore[attr-defined]
+            triggered.update(indices)
+        spans: list[Span] = []
+        for index in sorted(triggered):
+            self._run_rule(index, text, spans)
+        if _has_long_word(text):
+            self._run_generic(text, spans)
+        if not spans:
+            return spans
+        if MARK_PREFIX.lower() in low:
+            spans = self._outside_marks(text, spans)
+        return _merge(spans)
+
+    def _run_rule(self, index: int, text: str, spans: list[Span]) -> None:
+        regex, groups = self._rule_regex(index)
+        rule = self._rules[index]
+        for m in regex.finditer(text):
+            start, end = m.span()
+            for g in groups:
+                gs, ge = m.span(g)
+                if gs >= 0:
+                    start, end = gs, ge
+                    break
+            if end <= start:
+                continue
+            if rule.guard is not None and not rule.guard(text[start:end]):
+                continue
+            spans.append(Span(start, end, index, rule.name))
+
+    def _run_generic(self, text: str, spans: list[Span]) -> None:
+        if self._generic is None:
+            import re
+
+            self._generic = re.compile(entropy.CANDIDATE)
+        order = len(self._rules)
+        for m in self._generic.finditer(text):
+            start, end = m.span()
+            if any(s.start <= start and end <= s.end for s in spans):
+                continue  # already inside a specific match
+            before = text[max(0, start - 8):start]
+            if entropy.looks_random(m.group(), before, self.contains_secret):
+                spans.append(Span(start, end, order, GENERIC_NAME))
+
+    def _outside_marks(self, text: str, spans: list[Span]) -> list[Span]:
+        """Already-masked text stays as it is: cut every span around existing markers."""
+        if self._mark is None:
+            import re
+
+            self._mark = re.compile(MARK_PATTERN)
+        marks = [m.span() for m in self._mark.finditer(text)]
+        if not marks:
+            return spans
+        out: list[Span] = []
+        for span in spans:
+            pieces = [(span.start, span.end)]
+            for ms, me in marks:
+                next_pieces = []
+                for ps, pe in pieces:
+                    if me <= ps or pe <= ms:
+                        next_pieces.append((ps, pe))
+                        continue
+                    if ps < ms:
+                        next_pieces.append((ps, ms))
+                    if me < pe:
+                        next_pieces.append((me, pe))
+                pieces = next_pieces
+            out.extend(
+                Span(ps, pe, span.order, span.name)
+                for ps, pe in pieces
+                if text[ps:pe].strip(" \t\"';,")
+            )
+        return out
+
+    # -- public operations
+    def contains_secret(self, text: str) -> bool:
+        return bool(self.find(text))
+
+    def redact(self, text: str) -> str:
+        spans = self.find(text)
+        if not spans:
+            return text
+        parts: list[str] = []
+        pos = 0
+        for span in spans:
+            parts.append(text[pos:span.start])
+            parts.append(f"{MARK_PREFIX}{span.name}]")
+            pos = span.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+
+def _compile(pattern: str, flags: int, compiled: re.Pattern[str] | None = None) -> _Compiled:
+    import re
+
+    regex = compiled if compiled is not None else re.compile(pattern, flags)
+    groups = tuple(
+        index
+        for name, index in sorted(regex.groupindex.items(), key=lambda kv: kv[1])
+        if name == "s" or name.startswith("s_")
+    )
+    return _Compiled(regex, groups)
+
+
+def _has_long_word(text: str) -> bool:
+    if len(text) < entropy.MIN_LENGTH:
+        return False
+    for word in text.split():
+        if len(word) >= entropy.MIN_LENGTH:
+            return True
+    return False
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Overlapping matches become one marker named after the leftmost, most specific rule."""
+    spans.sort(key=lambda s: (s.start, s.order))
+    merged: list[Span] = [spans[0]]
+    for span in spans[1:]:
+        last = merged[-1]
+        if span.start < last.end:
+            if span.end > last.end:
+                merged[-1] = last._replace(end=span.end)
+        else:
+            merged.append(span)
+    return merged

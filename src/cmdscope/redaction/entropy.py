@@ -1,0 +1,116 @@
+"""The generic rule: a long random-looking token is a secret even without a known prefix.
+
+Random tokens (base62/base64 keys) differ from the long strings commands are full of (paths,
+identifiers, hashes, UUIDs, base64 of ordinary text) in measurable ways, so each candidate
+passes a chain of cheap guards before it is masked:
+
+- at least 24 characters, with both letters and digits;
+- not hexadecimal once `-`/`_` are removed (git SHAs, digests, UUIDs: identifiers, not keys);
+- not a Subresource-Integrity or checksum value (`sha512-...`, `h1:...`, `sha256:...`);
+- Shannon entropy of at least 3.5 bits per character;
+- character classes switch often: in random text about 6 in 10 neighbouring characters differ
+  in class (lower/upper/digit); in paths, words and CamelCase names it is 1-3 in 10;
+- if it decodes as base64 to printable text, the decoded text decides (ordinary text is kept,
+  text that itself holds a secret is masked).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+MIN_LENGTH = 24
+MIN_ENTROPY = 3.5
+MIN_SWITCH_RATE = 0.35
+# Lowercase+digit tokens (no capitals) look more like slugs, so they must be longer and denser.
+MIN_LENGTH_ONE_CASE = 32
+MIN_SWITCH_RATE_ONE_CASE = 0.3
+
+CANDIDATE = r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])"
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_CHECKSUM_CONTEXT = ("sha1-", "sha256-", "sha384-", "sha512-", "md5-", "h1:", "sha1:",
+                     "sha256:", "sha384:", "sha512:", "md5:", "blake2b:", "sha512:", "sha1=",
+                     "sha256=")
+
+
+def shannon_entropy(token: str) -> float:
+    counts: dict[str, int] = {}
+    for ch in token:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(token)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def switch_rate(token: str) -> float:
+    """Share of neighbouring letter/digit pairs that change class (lower, upper, digit)."""
+    prev = 0
+    switches = pairs = 0
+    for ch in token:
+        if ch.islower():
+            cls = 1
+        elif ch.isupper():
+            cls = 2
+        elif ch.isdigit():
+            cls = 3
+        else:
+            continue  # separators do not count: `a/b`, `a-b` are not switches
+        if prev:
+            pairs += 1
+            switches += cls != prev
+        prev = cls
+    return switches / pairs if pairs else 0.0
+
+
+def _decoded_text(token: str) -> str | None:
+    """The token's base64 decoding when that is printable text, else None."""
+    import binascii
+
+    body = token.rstrip("=").replace("-", "+").replace("_", "/")
+    if len(body) % 4 == 1:
+        return None
+    try:
+        raw = binascii.a2b_base64(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if not raw:
+        return None
+    printable = sum(1 for b in raw if 32 <= b < 127 or b in (9, 10, 13))
+    if printable < 0.95 * len(raw):
+        return None
+    return raw.decode("ascii", "replace")
+
+
+def looks_random(token: str, before: str, contains_secret: Callable[[str], bool]) -> bool:
+    """Is this candidate a secret? `before` is the text just before it (checksum labels)."""
+    core = token.rstrip("=")
+    if len(core) < MIN_LENGTH:
+        return False
+    has_digit = has_upper = has_lower = False
+    hexish = True
+    for ch in core:
+        if ch.isdigit():
+            has_digit = True
+        elif ch.isupper():
+            has_upper = True
+        elif ch.islower():
+            has_lower = True
+        if hexish and ch not in _HEX and ch not in "-_":
+            hexish = False
+    if hexish or not has_digit or not (has_upper or has_lower):
+        return False
+    low = core.lower()
+    if before.lower().endswith(_CHECKSUM_CONTEXT) or low.startswith(_CHECKSUM_CONTEXT):
+        return False
+    if shannon_entropy(core) < MIN_ENTROPY:
+        return False
+    rate = switch_rate(core)
+    if has_upper and has_lower:
+        if rate < MIN_SWITCH_RATE:
+            return False
+    elif len(core) < MIN_LENGTH_ONE_CASE or rate < MIN_SWITCH_RATE_ONE_CASE:
+        return False
+    decoded = _decoded_text(token)
+    if decoded is not None:
+        return contains_secret(decoded)
+    return True

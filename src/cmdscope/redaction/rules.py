@@ -1,0 +1,299 @@
+"""The built-in redaction rules: one row per credential format.
+
+A rule is data: a marker name, the lowercase keywords that must occur in the text before its
+regex is worth running (the prefilter), the regex source, and an optional value guard. Regexes
+are compiled lazily by the engine, so importing this module costs no ``re`` work at all.
+
+Where a rule has groups named ``s``, ``s_2``, ``s_3`` only the first that matched is masked (the
+secret part: ``PASSWORD=<here>``); otherwise the whole match is masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+# re flag values, spelled as ints so this module does not import re (saves ~10 ms cold).
+I = 2  # re.IGNORECASE
+S = 16  # re.DOTALL
+
+
+class Rule(NamedTuple):
+    name: str
+    keywords: tuple[str, ...]  # lowercase substrings; () = run on every text
+    pattern: str
+    flags: int = 0
+    guard: Callable[[str], bool] | None = None  # False = this value is not a secret
+
+
+# A value that refers to a secret instead of containing it: $VAR, ${VAR}, $(cmd), {{ tmpl }},
+# %VAR%, <placeholder>, ***, or text that is already masked.
+NOT_A_LITERAL = r"(?!\$|\[REDACTED:|\{\{|%[A-Za-z_]|<[A-Za-z_ .-]*>|\*{3})"
+
+# A value after `=`, `:` or a flag: double-quoted, single-quoted or bare (up to a shell
+# metacharacter). Bare values are possessive so a trailing `(` (a function call such as
+# `password = getpass()`) fails the match instead of backtracking to a shorter value.
+VALUE = (
+    rf'(?:"{NOT_A_LITERAL}(?P<s>[^"\n]+)"'
+    rf"|'{NOT_A_LITERAL}(?P<s_2>[^'\n]+)'"
+    rf"|{NOT_A_LITERAL}(?P<s_3>[^\s\"'`;&|<>()]++)(?!\())"
+)
+# The same, for the argument after a flag: a bare value must not itself look like a flag or
+# a redirection.
+ARG_VALUE = (
+    rf'(?:"{NOT_A_LITERAL}(?P<s>[^"\n]+)"'
+    rf"|'{NOT_A_LITERAL}(?P<s_2>[^'\n]+)'"
+    rf"|(?![-<>|&;]){NOT_A_LITERAL}(?P<s_3>[^\s\"'`;&|<>()]++)(?!\())"
+)
+# An attached value (`-ppw`, `-p'pw'`): no space allowed before it.
+ATTACHED_VALUE = (
+    rf"(?:'{NOT_A_LITERAL}(?P<s>[^'\n]*)'"
+    rf'|"{NOT_A_LITERAL}(?P<s_2>[^"\n]*)"'
+    rf"|{NOT_A_LITERAL}(?P<s_3>[^\s\"'`;&|<>()]+))"
+)
+# The rest of one simple command after the executable (stops at a list/pipe operator).
+SAME_COMMAND = r"(?=\s)[^\n;&|]*?\s"
+
+_BORING_VALUES = frozenset(
+    {"true", "false", "null", "none", "nil", "yes", "no", "on", "off", "0", "1", "required",
+     "optional", "undefined", "redacted", "stdin", "-"}
+)
+_PATH_PREFIXES = ("/", "./", "../", "~/", "file:")
+_KEY_FILE_SUFFIXES = (".pem", ".key", ".json", ".p12", ".pfx", ".jks", ".crt", ".pub", ".txt",
+                      ".gpg", ".asc", ".der", ".keystore")
+
+
+def is_literal_secret(value: str) -> bool:
+    """Reject values that say something about a secret but are not one (booleans, `none`)."""
+    return value.lower() not in _BORING_VALUES
+
+
+def is_key_material(value: str) -> bool:
+    """For `*_KEY`, `--private-key` and credential *file* settings: a path is not the key."""
+    low = value.lower()
+    if low in _BORING_VALUES or low.startswith(_PATH_PREFIXES) or low.endswith(_KEY_FILE_SUFFIXES):
+        return False
+    return True
+
+
+def is_weak_key_secret(value: str) -> bool:
+    """`SORT_KEY=name`, `CACHE_KEY=deps-v1`: a `*_KEY` value counts only if it looks random."""
+    if not is_key_material(value) or len(value) < 8:
+        return False
+    classes = (any(c.isdigit() for c in value) + any(c.islower() for c in value)
+               + any(c.isupper() for c in value) + any(not c.isalnum() for c in value))
+    return classes >= 3 or (classes == 2 and len(value) >= 16 and any(c.isdigit() for c in value))
+
+
+# Names whose value is a secret. `auth` must end the name, so `author=` is left alone; `pwd`
+# needs a separator before it so the shell's own `PWD=`/`OLDPWD=` are left alone.
+_STRONG_NAME = (
+    r"(?:password|passwd|passphrase|secret|token|auth|credentials?|"
+    r"api[_.-]?key|access[_.-]?key|secret[_.-]?key|private[_.-]?key|account[_.-]?key|"
+    r"master[_.-]?key|signing[_.-]?key|encryption[_.-]?key|client[_.-]?secret)"
+)
+
+
+def assignment(name: str) -> str:
+    """`NAME=value` (shell, .env, INI, TOML) or `NAME: value` (YAML, JSON, stderr).
+
+    After a colon a bare value must contain a non-letter or be 16+ characters long, so prose
+    such as `error: invalid token: expected string` is left alone.
+    """
+    colon_bare = (
+        rf"(?:(?=[^\s\"'`;&|<>()]*[^A-Za-z\s\"'`;&|<>()]){NOT_A_LITERAL}"
+        rf"(?P<s_6>[^\s\"'`;&|<>()]++)(?!\()|(?P<s_7>[A-Za-z]{{16,}}+))"
+    )
+    return (
+        rf"(?<![A-Za-z0-9_-])[\"']?(?<![A-Za-z0-9_.-]){name}[\"']?"
+        rf"(?:[ \t]*=[ \t]*(?!=){VALUE}"
+        rf'|[ \t]*:[ \t]*(?:"{NOT_A_LITERAL}(?P<s_4>[^"\n]+)"'
+        rf"|'{NOT_A_LITERAL}(?P<s_5>[^'\n]+)'|{colon_bare}))"
+    )
+
+
+BUILTIN_RULES: tuple[Rule, ...] = (
+    # -- whole-token formats (most specific first: on a tie the earlier rule names the marker)
+    Rule(
+        "private-key",
+        ("-----begin",),
+        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:.*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)",
+        S,
+    ),
+    Rule(
+        "gcp-service-account-key",
+        ('"private_key"',),
+        r'"private_key"\s*:\s*"(?P<s>(?:[^"\\]|\\.)+)"',
+    ),
+    Rule(
+        "aws-access-key-id",
+        ("akia", "asia", "abia", "acca", "a3t"),
+        r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])",
+    ),
+    Rule(
+        "aws-secret-access-key",
+        ("secret_access_key", "secretaccesskey", "secret-access-key"),
+        r"secret[_-]?access[_-]?key[\"']?(?:\s*[=:]\s*|\s+)[\"']?"
+        r"(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+        I,
+    ),
+    Rule("gcp-api-key", ("aiza",), r"AIza[0-9A-Za-z_-]{35}"),
+    Rule("gcp-oauth-token", ("ya29.",), r"ya29\.[0-9A-Za-z_-]{20,}"),
+    Rule(
+        "azure-storage-key",
+        ("accountkey", "sharedaccesskey", "sharedaccesssignature"),
+        r"(?:AccountKey|SharedAccessKey|SharedAccessSignature)=(?P<s>[^;\s\"']+)",
+        I,
+    ),
+    Rule(
+        "azure-storage-key",
+        ("==",),
+        # sha512 Subresource-Integrity values are also 88 base64 characters: not keys.
+        r"(?<![A-Za-z0-9+/])(?<!sha512-)(?<!sha512:)[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])",
+    ),
+    Rule("azure-sas-signature", ("sig=",), r"[?&]sig=(?P<s>[A-Za-z0-9%+/=]{16,})", I),
+    Rule(
+        "github-token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,255}",
+    ),
+    Rule("github-token", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{22,255}"),
+    Rule(
+        "gitlab-token",
+        ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glsoat-", "glft-"),
+        r"gl(?:pat|ptt|dt|rt|cbt|soat|ft)-[A-Za-z0-9_-]{20,}",
+    ),
+    Rule("slack-token", ("xox",), r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}"),
+    Rule("slack-token", ("xapp-",), r"xapp-\d-[A-Za-z0-9-]{10,}"),
+    Rule(
+        "slack-webhook",
+        ("hooks.slack.com",),
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_/+-]+)",
+    ),
+    Rule(
+        "stripe-key",
+        ("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
+        r"(?<![A-Za-z0-9])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
+    ),
+    Rule("stripe-webhook-secret", ("whsec_",), r"whsec_[A-Za-z0-9+/=]{20,}"),
+    Rule("anthropic-api-key", ("sk-ant-",), r"sk-ant-[A-Za-z0-9_-]{20,}"),
+    Rule(
+        "openai-api-key",
+        ("sk-",),
+        # Needs a digit or capital so `sk-some-long-package-name` is left alone.
+        r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?=[A-Za-z0-9_-]*[0-9A-Z])[A-Za-z0-9_-]{20,}",
+    ),
+    Rule("npm-token", ("npm_",), r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+    Rule("pypi-token", ("pypi-age",), r"pypi-AgE[A-Za-z0-9_-]{50,}"),
+    Rule("huggingface-token", ("hf_",), r"(?<![A-Za-z0-9_])hf_[A-Za-z]{34}(?![A-Za-z0-9])"),
+    Rule(
+        "jwt",
+        ("eyj",),
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+    ),
+    # -- credentials in context
+    Rule(
+        "url-password",
+        ("://",),
+        rf"\b[a-z][a-z0-9+.-]*://[^\s:/@\"'<>]*:{NOT_A_LITERAL}(?P<s>[^\s@/\"'<>]+)@",
+        I,
+    ),
+    Rule(
+        "authorization-header",
+        ("authorization",),
+        r"\b(?:proxy-)?authorization[\"']?\s*[:=]\s*"
+        r"(?:(?:bearer|basic|token|digest|negotiate|apikey|bot|sso-key)\s+)?"
+        rf"{NOT_A_LITERAL}(?P<s>[^\s\"',;]+)",
+        I,
+    ),
+    Rule(
+        "bearer-token",
+        ("bearer",),
+        rf"\bbearer\s+{NOT_A_LITERAL}(?P<s>[A-Za-z0-9._~+/=-]{{8,}})",
+        I,
+    ),
+    Rule(
+        "api-key-header",
+        ("api-key", "auth-token", "private-token", "job-token", "vault-token", "github-token",
+         "subscription-key"),
+        r"\b(?:x-api-key|api-key|x-goog-api-key|x-auth-token|private-token|job-token|"
+        r"x-vault-token|x-github-token|ocp-apim-subscription-key)\s*:\s*"
+        rf"{NOT_A_LITERAL}(?P<s>[^\s\"',;]+)",
+        I,
+    ),
+    Rule("cookie-header", ("cookie",), r"\b(?:set-)?cookie\s*:\s*(?P<s>[^\n\"']+)", I),
+    # -- command-line password flags of specific tools
+    Rule(
+        "mysql-password-flag",
+        ("mysql", "mariadb"),
+        rf"\b(?:mysql\w*|mariadb\w*){SAME_COMMAND}-p{ATTACHED_VALUE}",
+    ),
+    Rule(
+        "redis-password-flag",
+        ("redis-cli",),
+        rf"\bredis-cli{SAME_COMMAND}-a\s*{ARG_VALUE}",
+    ),
+    Rule(
+        "curl-user-password",
+        ("curl",),
+        rf"\bcurl{SAME_COMMAND}(?:-u|--user|-U|--proxy-user)(?:\s+|=)?"
+        r"(?:'[^':\n]*:(?P<s>[^'\n]+)'|\"[^\":\n]*:(?P<s_2>[^\"\n]+)\""
+        r"|[^\s:'\"]*:(?![$])(?P<s_3>[^\s'\"]+))",
+    ),
+    Rule("sshpass-password", ("sshpass",), rf"\bsshpass{SAME_COMMAND}-p\s*{ARG_VALUE}"),
+    Rule(
+        "mongo-password-flag",
+        ("mongo",),
+        rf"\bmongo(?:sh|dump|restore|import|export|stat|top|files)?{SAME_COMMAND}-p\s+{ARG_VALUE}",
+    ),
+    Rule("ldap-password-flag", ("ldap",), rf"\bldap\w+{SAME_COMMAND}-w\s*{ARG_VALUE}"),
+    Rule(
+        "login-password-flag",
+        ("login",),
+        r"\b(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|az)\b[^\n;&|]*?\blogin\b"
+        rf"[^\n;&|]*?\s-p(?:\s+|=){ARG_VALUE}",
+    ),
+    Rule(
+        "archive-password-flag",
+        ("zip",),
+        rf"\b(?:zip|unzip|zipcloak){SAME_COMMAND}-P\s*{ARG_VALUE}",
+    ),
+    Rule("archive-password-flag", ("7z",), rf"\b7za?{SAME_COMMAND}-p{ATTACHED_VALUE}"),
+    Rule("sqlcmd-password-flag", ("sqlcmd", "bcp "), rf"\b(?:sqlcmd|bcp){SAME_COMMAND}-P\s*{ARG_VALUE}"),
+    Rule(
+        "htpasswd-password",
+        ("htpasswd",),
+        rf"\bhtpasswd{SAME_COMMAND}-[A-Za-z]*b[A-Za-z]*\s+\S+\s+\S+\s+{ARG_VALUE}",
+    ),
+    Rule("smbclient-password", ("smbclient",), rf"\bsmbclient{SAME_COMMAND}-U\s*[^\s%]+%(?P<s>\S+)"),
+    Rule("openssl-password", ("pass:",), r"(?<![A-Za-z0-9])pass:(?P<s>[^\s\"']+)"),
+    # -- generic flags and assignments (last: specific rules name the marker on a tie)
+    Rule(
+        "password-flag",
+        ("pass", "pwd", "secret", "token", "key", "credential"),
+        r"(?<![\w-])--?(?!no-)(?:[A-Za-z0-9]+-)*"
+        r"(?:password|passwd|passphrase|pass|pwd|secret|token|api-?key|access-?key|secret-?key|"
+        r"account-?key|private-?key|client-secret|auth-token|storepass|keypass|srcstorepass|"
+        r"deststorepass|srckeypass|destkeypass|credentials?)"
+        rf"(?:\s+|=){ARG_VALUE}",
+        I,
+        is_key_material,
+    ),
+    Rule(
+        "secret-assignment",
+        ("pass", "pwd", "secret", "token", "auth", "credential", "key"),
+        assignment(r"[A-Za-z0-9_.-]*?" + _STRONG_NAME),
+        I,
+        is_key_material,
+    ),
+    Rule(
+        "secret-assignment",
+        ("pass",),
+        assignment(r"(?:[A-Za-z0-9_.-]*?[_.-])?pass"),
+        I,
+        is_literal_secret,
+    ),
+    Rule("secret-assignment", ("pwd",), assignment(r"[A-Za-z0-9_.-]*?[_.-]pwd"), I, is_literal_secret),
+    Rule("secret-assignment", ("key",), assignment(r"[A-Za-z0-9_.-]*?[_.-]key"), I, is_weak_key_secret),
+)
