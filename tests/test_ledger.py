@@ -1,0 +1,201 @@
+"""The ledger: whole lines under concurrency and crashes, private files, rotation, readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, read_records, segments
+from conftest import PYTHON, cmdscope_cli
+
+WRITER = textwrap.dedent("""
+    import os, sys
+    from cmdscope.sinks.ledger import LedgerWriter
+    path, wid, n, max_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    w = LedgerWriter(path, fsync="never", max_bytes=max_bytes)
+    for i in range(n):
+        size = (600, 4000, 65536)[i % 3] if i % 50 == 0 else 200
+        w.append({"record_id": f"{wid:04x}{i:028x}", "writer": wid, "seq": i, "pad": "x" * size})
+    w.close()
+""")
+
+
+def spawn_writers(path: Path, writers: int, n: int, max_bytes: int = 0) -> list[subprocess.Popen]:
+    return [subprocess.Popen([PYTHON, "-c", WRITER, str(path), str(w), str(n), str(max_bytes)]) for w in range(writers)]
+
+
+class TestConcurrency:
+    def test_eight_writers_no_torn_lines(self, tmp_path: Path) -> None:
+        """8 processes x 5,000 records appended at once: every record whole, none lost."""
+        path = tmp_path / "ledger.jsonl"
+        procs = spawn_writers(path, 8, 5000)
+        assert all(p.wait(timeout=300) == 0 for p in procs)
+        stats = ReadStats()
+        records = list(read_records(path, stats=stats))
+        assert stats.bad == []
+        assert len(records) == 40_000
+        assert len({r["record_id"] for r in records}) == 40_000
+        for w in range(8):  # each writer's own order is kept
+            seqs = [r["seq"] for r in records if r["writer"] == w]
+            assert seqs == sorted(seqs) and len(seqs) == 5000
+
+    def test_rotation_under_concurrency_loses_nothing(self, tmp_path: Path) -> None:
+        """Writers rotating a small ledger concurrently: readers see every record across segments."""
+        path = tmp_path / "ledger.jsonl"
+        procs = spawn_writers(path, 4, 2000, max_bytes=256 * 1024)
+        assert all(p.wait(timeout=300) == 0 for p in procs)
+        files = segments(path)
+        assert len(files) > 3
+        stats = ReadStats()
+        ids = [r["record_id"] for r in read_records(path, stats=stats)]
+        assert stats.bad == [] and len(ids) == 8000 and len(set(ids)) == 8000
+
+    def test_sigkill_mid_run_leaves_readable_ledger(self, tmp_path: Path) -> None:
+        """A writer killed at a random point leaves only whole records behind."""
+        path = tmp_path / "ledger.jsonl"
+        (proc,) = spawn_writers(path, 1, 10_000_000)
+        deadline = time.monotonic() + 30
+        while (not path.exists() or path.stat().st_size < 2_000_000) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stats = ReadStats()
+        records = list(read_records(path, stats=stats))
+        assert len(records) > 1000
+        assert stats.bad == []
+        assert [r["seq"] for r in records] == list(range(len(records)))
+
+
+class TestFiles:
+    def test_created_private(self, tmp_path: Path) -> None:
+        """The ledger is created 0600 in a 0700 directory."""
+        path = tmp_path / "new" / "dir" / "ledger.jsonl"
+        with LedgerWriter(path) as w:
+            w.append({"a": 1})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+    def test_refuses_symlink(self, tmp_path: Path) -> None:
+        """A ledger path that is a symlink is not followed; the record is dropped and counted."""
+        target = tmp_path / "elsewhere.txt"
+        target.write_text("precious\n")
+        link = tmp_path / "ledger.jsonl"
+        link.symlink_to(target)
+        w = LedgerWriter(link)
+        assert w.append({"a": 1}) is False
+        assert w.dropped == 1
+        assert target.read_text() == "precious\n"
+
+    def test_short_write_fragment_is_isolated(self, tmp_path: Path) -> None:
+        """After a torn line, the next record still lands on a line of its own."""
+        path = tmp_path / "ledger.jsonl"
+        path.write_bytes(b'{"ok":1}\n{"torn": tru')
+        w = LedgerWriter(path)
+        w._torn = True  # as after a short write
+        w.append({"ok": 2})
+        w.close()
+        stats = ReadStats()
+        assert [r["ok"] for r in read_records(path, stats=stats)] == [1, 2]
+        assert len(stats.bad) == 1 and stats.bad[0].line == 2
+
+    @pytest.mark.parametrize("mode", ["never", "batch", "always"])
+    def test_fsync_modes(self, tmp_path: Path, mode: str) -> None:
+        """Each durability mode writes the same records."""
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path, fsync=mode) as w:
+            for i in range(150):
+                w.append({"i": i})
+        assert [r["i"] for r in read_records(path)] == list(range(150))
+
+    def test_bad_fsync_setting_is_a_clear_error(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """CMDSCOPE_FSYNC with an unknown value names the variable and the choices."""
+        monkeypatch.setenv("CMDSCOPE_FSYNC", "sometimes")
+        with pytest.raises(LedgerError, match="CMDSCOPE_FSYNC='sometimes'.*never, batch, always"):
+            LedgerWriter(tmp_path / "l.jsonl")
+
+    def test_unwritable_directory_never_raises(self, tmp_path: Path) -> None:
+        """A ledger that cannot be written costs a dropped record, not an exception."""
+        d = tmp_path / "ro"
+        d.mkdir()
+        (d / "ledger.jsonl").mkdir()  # a directory where the file should be
+        w = LedgerWriter(d / "ledger.jsonl")
+        assert w.append({"a": 1}) is False and w.dropped == 1
+
+
+class TestReaderAndCli:
+    def test_reader_skips_and_reports_bad_lines(self, tmp_path: Path) -> None:
+        """Invalid JSON and a torn last line are skipped and reported with file and line."""
+        path = tmp_path / "ledger.jsonl"
+        path.write_bytes(b'{"i":1}\nnot json\n[1,2]\n{"i":2}\n{"i":3, "torn')
+        stats = ReadStats()
+        assert [r["i"] for r in read_records(path, stats=stats)] == [1, 2]
+        assert [(b.line, b.reason.split(":")[0]) for b in stats.bad] == [
+            (2, "invalid JSON"), (3, "not a JSON object"), (5, "torn line (no newline at end)")]
+
+    def test_verify_passes_real_records_and_names_bad_ones(self, ledger_path: Path) -> None:
+        """`ledger verify` accepts what `run` wrote and names the line of a corrupt record."""
+        assert cmdscope_cli("run", "--", "true").returncode == 0
+        assert cmdscope_cli("run", "--", "false").returncode == 1
+        ok = cmdscope_cli("ledger", "verify", capture_output=True, text=True)
+        assert ok.returncode == 0, ok.stdout
+        assert "OK: 2 record(s)" in ok.stdout
+        with open(ledger_path, "ab") as fh:
+            fh.write(b'{"broken\n')
+        bad = cmdscope_cli("ledger", "verify", capture_output=True, text=True)
+        assert bad.returncode == 1
+        assert f"{ledger_path}:3: invalid JSON" in bad.stdout
+
+    def test_verify_names_schema_field(self, ledger_path: Path) -> None:
+        """A record with a wrong field type is reported by field name."""
+        assert cmdscope_cli("run", "--", "true").returncode == 0
+        rec = json.loads(ledger_path.read_text())
+        rec["process.exit.code"] = "zero"
+        rec["record_id"] = "f" * 32
+        with open(ledger_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        out = cmdscope_cli("ledger", "verify", capture_output=True, text=True)
+        assert out.returncode == 1
+        assert "'process.exit.code'" in out.stdout
+
+    def test_query_filters_and_json(self, ledger_path: Path) -> None:
+        """`ledger query` filters by actor, packet and outcome; --json prints records."""
+        cmdscope_cli("run", "--actor", "alice", "--packet", "P1", "--", "true")
+        cmdscope_cli("run", "--actor", "bob", "--packet", "P2", "--", "false")
+        cmdscope_cli("run", "--actor", "bob", "--packet", "P2", "--", "true")
+        out = cmdscope_cli("ledger", "query", "--actor", "bob", "--outcome", "failure", "--json",
+                           capture_output=True, text=True)
+        (rec,) = [json.loads(line) for line in out.stdout.splitlines()]
+        assert rec["cmdscope.actor"] == "bob" and rec["process.command_line"] == "false"
+        table = cmdscope_cli("ledger", "query", "--since", "1h", capture_output=True, text=True).stdout
+        lines = table.splitlines()
+        assert lines[0].startswith("TIME (UTC)") and len(lines) == 4
+        assert "alice" in lines[1] and "P1" in lines[1]
+        bad = cmdscope_cli("ledger", "query", "--since", "yesterday-ish", capture_output=True, text=True)
+        assert bad.returncode == 2 and "--since 'yesterday-ish'" in bad.stderr and "Traceback" not in bad.stderr
+
+    def test_tail_last_n(self, ledger_path: Path) -> None:
+        """`ledger tail -n 2 --json` prints the last two records in order."""
+        for code in (0, 1, 2):
+            cmdscope_cli("run", "--", "sh", "-c", f"exit {code}")
+        out = cmdscope_cli("ledger", "tail", "-n", "2", "--json", capture_output=True, text=True).stdout
+        assert [json.loads(l)["process.exit.code"] for l in out.splitlines()] == [1, 2]
+
+    def test_tail_follow_prints_new_records(self, ledger_path: Path) -> None:
+        """`ledger tail -f` prints records appended after it started."""
+        cmdscope_cli("run", "--", "true")
+        follower = subprocess.Popen([PYTHON, "-m", "cmdscope", "ledger", "tail", "-f", "--json", "-n", "0"],
+                                    stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+        time.sleep(1.0)
+        cmdscope_cli("run", "--actor", "late", "--", "true")
+        line = follower.stdout.readline()  # type: ignore[union-attr]
+        follower.terminate()
+        follower.wait(timeout=10)
+        assert json.loads(line)["cmdscope.actor"] == "late"
