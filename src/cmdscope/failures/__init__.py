@@ -1,0 +1,69 @@
+"""Failure intelligence: classify failed commands, infer phases, count retries.
+
+Usage (the runner calls this after every command whose outcome is not ``success``)::
+
+    from cmdscope.failures import classify, infer_phase, RetryTracker
+
+    c = classify(exit_code=1, signal=None, executable="pytest", argv=["pytest", "-x"],
+                 phase=None, outcome="failure", stderr_tail=b"", stdout_tail=b"FAILED t.py::x")
+    c.error_type, c.pattern_id, c.excerpt, c.taxonomy_version
+
+The taxonomy (``registry/failure-taxonomy.yaml`` plus ``CMDSCOPE_TAXONOMY_PATH`` overlays) is
+loaded on the first ``classify`` call from a pickle cache; importing this package is cheap (no
+yaml, no pydantic). Classes and precedence: docs/failures.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cmdscope.failures.classify import Classification, Classifier
+from cmdscope.failures.phase import infer_phase
+from cmdscope.failures.retry import RetryTracker
+
+if TYPE_CHECKING:
+    from cmdscope.failures.compiled import CompiledTaxonomy
+
+__all__ = [
+    "Classification",
+    "Classifier",
+    "RetryTracker",
+    "classify",
+    "default_classifier",
+    "infer_phase",
+    "reset",
+    "taxonomy_version",
+]
+
+_default: Classifier | None = None
+
+
+def default_classifier() -> Classifier:
+    """The process-wide classifier over the effective taxonomy (loaded once, then reused)."""
+    global _default
+    if _default is None:
+        from cmdscope.failures.taxonomy import load_taxonomy
+
+        _default = Classifier(load_taxonomy())
+    return _default
+
+
+def reset(taxonomy: CompiledTaxonomy | None = None) -> None:
+    """Forget the loaded taxonomy (or install `taxonomy`); the next classify reloads."""
+    global _default
+    _default = Classifier(taxonomy) if taxonomy is not None else None
+
+
+def taxonomy_version() -> str:
+    """The effective taxonomy version, recorded as cmdscope.taxonomy.version."""
+    return default_classifier().version
+
+
+def classify(*, exit_code: int | None, signal: int | None, executable: str, argv: list[str] | None,
+             phase: str | None, outcome: str, stderr_tail: bytes,
+             stdout_tail: bytes | None = None) -> Classification:
+    """Classify one failed command with the default taxonomy (see Classifier.classify)."""
+    return default_classifier().classify(
+        exit_code=exit_code, signal=signal, executable=executable, argv=argv, phase=phase,
+        outcome=outcome, stderr_tail=stderr_tail, stdout_tail=stdout_tail,
+    )

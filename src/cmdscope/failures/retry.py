@@ -1,0 +1,94 @@
+"""Count retries of a failing command across processes (one CLI process per command).
+
+State: one small JSON file per scope (a session or a packet) under `state_dir/retry/`, mapping
+command hash -> [consecutive failures, record id of the last failure, its time in ns]. Each
+observe() takes an exclusive flock on the scope file, reads, updates and rewrites it, so
+concurrent commands of the same session cannot lose a count. Entries older than the window are
+dropped on every write, which keeps the files small.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+
+import orjson
+
+_MAX_ENTRIES = 512  # per scope; the oldest go first when a session runs very many distinct failures
+
+
+class RetryTracker:
+    """`observe()` once per command (failed or not); returns (retry_count, retry_of).
+
+    A command is a retry when the same command hash failed before in the same session or
+    packet and that failure is at most `window_s` old. retry_count is the number of consecutive
+    failures before this run; a success ends the streak (it is still reported as a retry).
+    """
+
+    def __init__(self, state_dir: Path, window_s: float = 3600) -> None:
+        self.dir = Path(state_dir) / "retry"
+        self.window_ns = int(window_s * 1e9)
+        self._made = False
+
+    def observe(self, command_hash: str, session: str | None, packet: str | None, failed: bool,
+                record_id: str, now_ns: int) -> tuple[int, str | None]:
+        hits = []
+        for scope in (f"s:{session}" if session else None, f"p:{packet}" if packet else None):
+            if scope is not None:
+                result = self._observe_scope(scope, command_hash, failed, record_id, now_ns)
+                if result[1] is not None:
+                    hits.append(result)
+        if not hits:
+            return 0, None
+        latest = max(hits, key=lambda r: r[2])  # retry_of: the most recent earlier failure
+        return max(r[0] for r in hits), latest[1]
+
+    def _path(self, scope: str) -> Path:
+        name = hashlib.sha256(scope.encode()).hexdigest()[:24]
+        return self.dir / f"{name}.json"
+
+    def _observe_scope(self, scope: str, command_hash: str, failed: bool, record_id: str,
+                       now_ns: int) -> tuple[int, str | None, int]:
+        path = self._path(scope)
+        if not self._made:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._made = True
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = b""
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                raw += chunk
+            try:
+                state = orjson.loads(raw) if raw else {}
+                if not isinstance(state, dict):
+                    state = {}
+            except orjson.JSONDecodeError:
+                state = {}  # a torn or foreign file: start the scope over rather than fail the command
+            entry = state.get(command_hash)
+            count, retry_of, at_ns = 0, None, -1
+            if (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], int)
+                    and now_ns - entry[2] <= self.window_ns):
+                count, retry_of, at_ns = int(entry[0]), str(entry[1]), entry[2]
+            if failed:
+                state[command_hash] = [count + 1, record_id, now_ns]
+            else:
+                state.pop(command_hash, None)
+            horizon = now_ns - self.window_ns
+            fresh = {k: v for k, v in state.items()
+                     if isinstance(v, list) and len(v) == 3 and isinstance(v[2], int) and v[2] >= horizon}
+            if len(fresh) > _MAX_ENTRIES:
+                keep = sorted(fresh.items(), key=lambda kv: kv[1][2])[-_MAX_ENTRIES:]
+                fresh = dict(keep)
+            data = orjson.dumps(fresh)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, data)
+            return count, retry_of, at_ns
+        finally:
+            os.close(fd)  # closing releases the flock
