@@ -26,18 +26,20 @@ from typing import Any
 
 from cmdscope._version import __version__
 
+# Bound eagerly: the submodule cmdscope.context would otherwise shadow the function.
+from cmdscope.context import context
+
 _EXPORTS = {
     "run": "cmdscope.api",
     "command": "cmdscope.api",
     "Result": "cmdscope.api",
     "CommandDenied": "cmdscope.api",
-    "context": "cmdscope.context",
     "configure": "cmdscope.config",
     "instrument": "cmdscope.instrumentation",
     "uninstrument": "cmdscope.instrumentation",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "context", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
