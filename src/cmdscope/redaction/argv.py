@@ -36,10 +36,20 @@ _TOOL_FLAGS: dict[str, _Flags] = {
     "smbclient": {"-U": (PERCENT, "smbclient-password"), "--user": (PERCENT, "smbclient-password")},
 }
 _ALIASES = {"unzip": "zip", "zipcloak": "zip", "7za": "7z", "bcp": "sqlcmd"}
-# `-p` is a password only after `login` (`docker run -p 8080:80` publishes a port).
-_LOGIN_TOOLS = frozenset({"docker", "podman", "nerdctl", "buildah", "skopeo", "helm", "oras",
-                          "crane", "az"})
-_LOGIN_FLAGS: _Flags = {"-p": (NEXT, "login-password-flag")}
+# Flags that carry a secret only after a subcommand word: `-p` is a password after `login`
+# (`docker run -p 8080:80` publishes a port); `--body` is the value in `gh secret set`.
+_CONTEXT_FLAGS: dict[str, tuple[frozenset[str], _Flags]] = {
+    "login": (
+        frozenset({"docker", "podman", "nerdctl", "buildah", "skopeo", "helm", "oras", "crane",
+                   "az"}),
+        {"-p": (NEXT, "login-password-flag")},
+    ),
+    "secret": (
+        frozenset({"gh"}),
+        {"--body": (NEXT, "gh-secret-body"), "-b": (NEXT_OR_ATTACHED, "gh-secret-body")},
+    ),
+}
+_CONTEXT_TOOLS = frozenset().union(*(tools for tools, _ in _CONTEXT_FLAGS.values()))
 
 # Long flags (any tool) whose value is a secret: `--password pw`, `--db-password pw`.
 _SECRET_FLAG_WORDS = (
@@ -55,7 +65,7 @@ _NOT_LITERAL_PREFIXES = ("$", "[REDACTED:", "{{", "***", "<")
 
 def _tool_key(arg: str) -> str | None:
     base = arg.rsplit("/", 1)[-1]
-    if base in _TOOL_FLAGS or base in _LOGIN_TOOLS or base == "htpasswd":
+    if base in _TOOL_FLAGS or base in _CONTEXT_TOOLS or base == "htpasswd":
         return base
     if base in _ALIASES:
         return _ALIASES[base]
@@ -102,7 +112,7 @@ def _mask_value(value: str, mode: int, name: str) -> str | None:
 def redact_argv(argv: list[str], redact_text: Callable[[str], str]) -> list[str]:
     out = [redact_text(arg) for arg in argv]
     tool: str | None = None
-    login = False
+    context: _Flags | None = None
     htpasswd_batch = False
     positionals = 0
     n = len(argv)
@@ -111,11 +121,12 @@ def redact_argv(argv: list[str], redact_text: Callable[[str], str]) -> list[str]
         arg = argv[i]
         key = _tool_key(arg)
         if key is not None:
-            tool, login, htpasswd_batch, positionals = key, False, False, 0
+            tool, context, htpasswd_batch, positionals = key, None, False, 0
             i += 1
             continue
-        if arg == "login":
-            login = True
+        ctx = _CONTEXT_FLAGS.get(arg)
+        if ctx is not None and tool in ctx[0]:
+            context = ctx[1]
         if tool == "htpasswd" and arg.startswith("-") and len(arg) > 1:
             htpasswd_batch = htpasswd_batch or "b" in arg[1:]
         elif tool == "htpasswd" and not arg.startswith("-"):
@@ -123,9 +134,7 @@ def redact_argv(argv: list[str], redact_text: Callable[[str], str]) -> list[str]
             if htpasswd_batch and positionals == 3 and _literal(arg):  # file user PASSWORD
                 out[i] = _mark("htpasswd-password")
         if arg.startswith("-") and len(arg) > 1:
-            flags = _TOOL_FLAGS.get(tool or "", {})
-            if login and tool in _LOGIN_TOOLS:
-                flags = _LOGIN_FLAGS
+            flags = context if context is not None else _TOOL_FLAGS.get(tool or "", {})
             skip = _redact_flag(argv, out, i, flags)
             i += 1 + skip
             continue

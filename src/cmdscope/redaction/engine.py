@@ -195,12 +195,12 @@ class Redactor:
             self._generic = re.compile(entropy.CANDIDATE)
         order = len(self._rules)
         for m in self._generic.finditer(text):
-            start, end = m.span()
-            if any(s.start <= start and end <= s.end for s in spans):
-                continue  # already inside a specific match
-            before = text[max(0, start - 8):start]
-            if entropy.looks_random(m.group(), before, self.contains_secret):
-                spans.append(Span(start, end, order, GENERIC_NAME))
+            for start, end in entropy.candidate_parts(m.group(), m.start()):
+                if any(s.start <= start and end <= s.end for s in spans):
+                    continue  # already inside a specific match
+                before = text[max(0, start - 8):start]
+                if entropy.looks_random(text[start:end], before, self.contains_secret):
+                    spans.append(Span(start, end, order, GENERIC_NAME))
 
     def _outside_marks(self, text: str, spans: list[Span]) -> list[Span]:
         """Already-masked text stays as it is: cut every span around existing markers."""
@@ -272,14 +272,19 @@ def _has_long_word(text: str) -> bool:
 
 
 def _merge(spans: list[Span]) -> list[Span]:
-    """Overlapping matches become one marker named after the leftmost, most specific rule."""
-    spans.sort(key=lambda s: (s.start, s.order))
+    """Overlapping matches become one marker, named after the most specific rule among them
+    (the earliest in the rule table; the generic rule comes last)."""
+    spans.sort()
     merged: list[Span] = [spans[0]]
     for span in spans[1:]:
         last = merged[-1]
         if span.start < last.end:
-            if span.end > last.end:
-                merged[-1] = last._replace(end=span.end)
+            merged[-1] = Span(
+                last.start,
+                max(last.end, span.end),
+                min(last.order, span.order),
+                last.name if last.order <= span.order else span.name,
+            )
         else:
             merged.append(span)
     return merged

@@ -81,6 +81,44 @@ def _decoded_text(token: str) -> str | None:
     return raw.decode("ascii", "replace")
 
 
+def _wordlike(segment: str) -> bool:
+    """A path segment that reads as a name, a number or an id: `api`, `v1`, `2024`, a UUID."""
+    if not segment:
+        return True
+    core = segment.replace("-", "").replace("_", "")
+    return (
+        len(segment) <= 3
+        or core.isdigit()
+        or all(c in _HEX for c in core)
+        or (segment.isalpha() and (segment.islower() or segment[1:].islower()))
+    )
+
+
+def candidate_parts(token: str, offset: int) -> list[tuple[int, int]]:
+    """The spans to judge: the whole token, or each segment when the token reads as a path.
+
+    A token with `/` whose segments are mostly words, numbers or ids (`8080/api/v1/<uuid>`) is a
+    path or URL, judged segment by segment (so a random segment such as a webhook token is still
+    found); otherwise it is judged whole, so base64 keys containing `/` are not cut into pieces.
+    """
+    start = offset
+    stripped = token.lstrip("/")
+    start += len(token) - len(stripped)
+    stripped = stripped.rstrip("/")
+    if "/" not in stripped:
+        return [(start, start + len(stripped))]
+    segments = stripped.split("/")
+    if sum(_wordlike(s) for s in segments) * 2 < len(segments) and not token.startswith("/"):
+        return [(start, start + len(stripped))]
+    parts = []
+    pos = start
+    for segment in segments:
+        if len(segment) >= MIN_LENGTH:
+            parts.append((pos, pos + len(segment)))
+        pos += len(segment) + 1
+    return parts
+
+
 def looks_random(token: str, before: str, contains_secret: Callable[[str], bool]) -> bool:
     """Is this candidate a secret? `before` is the text just before it (checksum labels)."""
     core = token.rstrip("=")

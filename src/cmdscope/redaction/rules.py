@@ -115,16 +115,16 @@ def assignment(name: str) -> str:
 BUILTIN_RULES: tuple[Rule, ...] = (
     # -- whole-token formats (most specific first: on a tie the earlier rule names the marker)
     Rule(
+        "gcp-service-account-key",
+        ('"private_key"',),
+        r'"private_key"\s*:\s*"(?P<s>(?:[^"\\]|\\.)+)"',
+    ),
+    Rule(
         "private-key",
         ("-----begin",),
         r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
         r"(?:.*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)",
         S,
-    ),
-    Rule(
-        "gcp-service-account-key",
-        ('"private_key"',),
-        r'"private_key"\s*:\s*"(?P<s>(?:[^"\\]|\\.)+)"',
     ),
     Rule(
         "aws-access-key-id",
@@ -203,7 +203,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "authorization-header",
         ("authorization",),
         r"\b(?:proxy-)?authorization[\"']?\s*[:=]\s*"
-        r"(?:(?:bearer|basic|token|digest|negotiate|apikey|bot|sso-key)\s+)?"
+        # possessive: `Bearer $TOKEN` must not fall back to masking the word `Bearer`
+        r"(?:(?:bearer|basic|token|digest|negotiate|apikey|bot|sso-key)\s+)?+"
         rf"{NOT_A_LITERAL}(?P<s>[^\s\"',;]+)",
         I,
     ),
@@ -267,6 +268,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         rf"\bhtpasswd{SAME_COMMAND}-[A-Za-z]*b[A-Za-z]*\s+\S+\s+\S+\s+{ARG_VALUE}",
     ),
     Rule("smbclient-password", ("smbclient",), rf"\bsmbclient{SAME_COMMAND}-U\s*[^\s%]+%(?P<s>\S+)"),
+    Rule(
+        "gh-secret-body",
+        ("secret set",),
+        rf"\bgh\s+secret\s+set\b[^\n;&|]*?\s(?:-b|--body)(?:\s*|=){ARG_VALUE}",
+    ),
     Rule("openssl-password", ("pass:",), r"(?<![A-Za-z0-9])pass:(?P<s>[^\s\"']+)"),
     # -- generic flags and assignments (last: specific rules name the marker on a tie)
     Rule(
