@@ -170,7 +170,7 @@ class Redactor:
             return spans
         if MARK_PREFIX.lower() in low:
             spans = self._outside_marks(text, spans)
-        return _merge(spans)
+        return _merge(spans) if spans else spans
 
     def _run_rule(self, index: int, text: str, spans: list[Span]) -> None:
         regex, groups = self._rule_regex(index)
@@ -228,7 +228,7 @@ class Redactor:
             out.extend(
                 Span(ps, pe, span.order, span.name)
                 for ps, pe in pieces
-                if text[ps:pe].strip(" \t\"';,")
+                if any(c.isalnum() for c in text[ps:pe])  # not just the `:` left of a mark
             )
         return out
 

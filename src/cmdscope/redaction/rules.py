@@ -105,7 +105,8 @@ def assignment(name: str) -> str:
         rf"(?P<s_6>[^\s\"'`;&|<>()]++)(?!\()|(?P<s_7>[A-Za-z]{{16,}}+))"
     )
     return (
-        rf"(?<![A-Za-z0-9_-])[\"']?(?<![A-Za-z0-9_.-]){name}[\"']?"
+        # not inside `${NAME:-default}`: that is a parameter expansion, not an assignment
+        rf"(?<![A-Za-z0-9_${{-])[\"']?(?<![A-Za-z0-9_.-]){name}[\"']?"
         rf"(?:[ \t]*=[ \t]*(?!=){VALUE}"
         rf'|[ \t]*:[ \t]*(?:"{NOT_A_LITERAL}(?P<s_4>[^"\n]+)"'
         rf"|'{NOT_A_LITERAL}(?P<s_5>[^'\n]+)'|{colon_bare}))"
@@ -240,7 +241,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         ("curl",),
         rf"\bcurl{SAME_COMMAND}(?:-u|--user|-U|--proxy-user)(?:\s+|=)?"
         r"(?:'[^':\n]*:(?P<s>[^'\n]+)'|\"[^\":\n]*:(?P<s_2>[^\"\n]+)\""
-        r"|[^\s:'\"]*:(?![$])(?P<s_3>[^\s'\"]+))",
+        r"|(?!\[REDACTED:)[^\s:'\"]*:(?![$])(?P<s_3>[^\s'\"]+))",
     ),
     Rule("sshpass-password", ("sshpass",), rf"\bsshpass{SAME_COMMAND}-p\s*{ARG_VALUE}"),
     Rule(
