@@ -1,0 +1,120 @@
+"""``cmdscope demo``: a short scripted agent session against a fresh local ledger.
+
+Two actors work on two packets in a throwaway git repository: commands succeed, fail in
+different ways, time out, are retried, and one dangerous command is denied before it runs.
+Then the demo prints what was recorded. It needs no collector and no server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+PY = sys.executable
+
+# (actor, packet, phase, argv or shell string, timeout, note)
+SCRIPT: list[tuple[str, str, str | None, Any, float | None, str]] = [
+    ("claude-code", "PKT-101", "setup", ["git", "status", "--short"], None, "look around"),
+    ("claude-code", "PKT-101", "implement", [PY, "-c", "open('app.py', 'w').write('def add(a, b):\\n    return a - b\\n')"], None, "write code"),
+    ("claude-code", "PKT-101", "test", [PY, "-c", "from app import add; assert add(2, 2) == 4, 'add(2, 2) returned 0'"], None, "test fails"),
+    ("claude-code", "PKT-101", "implement", [PY, "-c", "open('app.py', 'w').write('def add(a, b):\\n    return a + b\\n')"], None, "fix code"),
+    ("claude-code", "PKT-101", "test", [PY, "-c", "from app import add; assert add(2, 2) == 4, 'add(2, 2) returned 0'"], None, "test passes"),
+    ("claude-code", "PKT-101", None, "git push --force origin main", None, "dangerous: denied before it runs"),
+    ("claude-code", "PKT-101", None, ["cat", "config/settings.yaml"], None, "file not found"),
+    ("codex", "PKT-102", "dependencies", [PY, "-c", "import yaml_that_does_not_exist"], None, "import fails"),
+    ("codex", "PKT-102", "dependencies", [PY, "-c", "import yaml_that_does_not_exist"], None, "retried, fails again"),
+    ("codex", "PKT-102", "test", ["sleep", "10"], 0.5, "hangs: timed out"),
+    ("codex", "PKT-102", None, ["deploy-tool", "--env", "staging"], None, "command not found"),
+    ("codex", "PKT-102", None, "curl -sS -H 'Authorization: Bearer sk-ant-api03-DEMOdemoDEMOdemoDEMOdemo1234' http://127.0.0.1:9/v1", None, "secret redacted; connection refused"),
+    ("codex", "PKT-102", "lint", [PY, "-c", "print('All checks passed!')"], None, "lint passes"),
+]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="cmdscope demo", description=__doc__)
+    parser.add_argument("--dir", help="where to put the demo repository and ledger (default: a new temp dir)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+
+    base = Path(args.dir or tempfile.mkdtemp(prefix="cmdscope-demo-")).resolve()
+    repo = base / "repo"
+    repo.mkdir(parents=True, exist_ok=True)
+    ledger = base / "ledger.jsonl"
+    if ledger.exists():
+        ledger.unlink()
+    os.environ["CMDSCOPE_LEDGER"] = str(ledger)
+    os.environ.setdefault("XDG_STATE_HOME", str(base / "state"))
+    _git_repo(repo)
+
+    import cmdscope
+
+    out = sys.stdout
+    out.write(f"cmdscope demo: a scripted agent session in {repo}\nledger: {ledger}\n\n")
+    for actor, packet, phase, cmd, timeout, note in SCRIPT:
+        shell = isinstance(cmd, str)
+        shown = cmd if shell else " ".join(os.path.basename(c) if c == PY else c for c in cmd)
+        try:
+            result = cmdscope.run(cmd, shell=shell, actor=actor, packet=packet, phase=phase, session=f"demo-{actor}",
+                                  timeout=timeout, cwd=repo, capture_output=True)
+            rec = result.record
+            status = f"exit {result.returncode:<3} {rec['cmdscope.outcome']}"
+            if rec.get("error.type"):
+                status += f" ({rec['error.type']})"
+            if rec.get("cmdscope.retry.count"):
+                status += f", retry #{rec['cmdscope.retry.count']}"
+        except cmdscope.CommandDenied as denied:
+            status = f"DENIED by {denied.decision.rule_id}"
+        if not args.quiet:
+            out.write(f"  {actor:<12} {packet}  {shown[:52]:<52}  -> {status}   # {note}\n")
+
+    from cmdscope.pipeline import close_ledgers
+    from cmdscope.sinks.ledger import read_records
+
+    close_ledgers()
+    records = list(read_records(ledger))
+    out.write(f"\nRecorded {len(records)} records:\n\n")
+    from cmdscope.cli.ledger import format_table
+
+    format_table(records, out)
+    _summary(records, out)
+    _failure_report(records, out)
+    out.write(f"\nSee them again with:  CMDSCOPE_LEDGER={ledger} cmdscope ledger tail -n 20\n")
+    return 0
+
+
+def _git_repo(repo: Path) -> None:
+    env = dict(os.environ, GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.invalid",
+               GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.invalid")
+    if not (repo / ".git").exists():
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, env=env)
+        (repo / "README.md").write_text("demo\n")
+        subprocess.run(["git", "-C", str(repo), "add", "README.md"], check=True, env=env)
+        subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", "Start demo"], check=True, env=env)
+
+
+def _summary(records: list[dict[str, Any]], out: Any) -> None:
+    outcomes = Counter(r.get("cmdscope.outcome") for r in records)
+    packets = Counter(r.get("cmdscope.packet") for r in records)
+    out.write("\nBy outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + "\n")
+    out.write("By packet:  " + ", ".join(f"{k} {v}" for k, v in sorted(packets.items())) + "\n")
+    denials = [r for r in records if r.get("kind") == "denial"]
+    for d in denials:
+        out.write(f"Denied:     {d.get('process.command_line')}  rule {d.get('cmdscope.policy.rule')}"
+                  f" ({d.get('cmdscope.danger.severity')}), policy {d.get('cmdscope.policy.source')}\n")
+
+
+def _failure_report(records: list[dict[str, Any]], out: Any) -> None:
+    try:
+        from cmdscope.reports.failures import failure_rollup, render_table
+    except ImportError:
+        classes = Counter(r.get("error.type") for r in records if r.get("cmdscope.outcome") not in ("success", None))
+        out.write("Failures:   " + ", ".join(f"{k} {v}" for k, v in classes.most_common()) + "\n")
+        return
+    out.write("\nFailure report (cmdscope report failures):\n")
+    out.write(render_table(failure_rollup(iter(records))))
