@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from cmdscope.redaction import entropy
-from cmdscope.redaction.rules import BUILTIN_RULES, Rule
+from cmdscope.redaction.rules import ARG, ASSIGN, BUILTIN_RULES, WHOLE, Rule
 
 if TYPE_CHECKING:
     import re
@@ -41,6 +41,52 @@ class Span(NamedTuple):
 class _Compiled(NamedTuple):
     regex: re.Pattern[str]
     groups: tuple[int, ...]  # the secret groups (`s`, `s_2`, ...); () = the whole match
+    on_lower: bool  # case-insensitive rule: run case-sensitively on the lowered text
+
+
+_BARE_STOP = frozenset(" \t\r\n\"'`;&|<>()")
+_NOT_LITERAL = ("$", "[REDACTED:", "{{", "***")
+
+
+def parse_value(text: str, pos: int, mode: int, colon: bool) -> tuple[int, int] | None:
+    """The span of the value starting at `pos` (quotes excluded), or None if there is none.
+
+    References and placeholders are not values: `$VAR`, `${VAR}`, `$(cmd)`, `{{ x }}`,
+    `%VAR%`, `<your-token>`, `***`, existing markers; nor is a bare word followed by `(`
+    (`password = getpass()` is code). After a `:` a bare value must hold a non-letter or be
+    16+ characters, so prose like `error: invalid token: expected string` stays.
+    """
+    n = len(text)
+    if pos >= n:
+        return None
+    c = text[pos]
+    if c == '"' or c == "'":
+        close = text.find(c, pos + 1)
+        newline = text.find("\n", pos + 1)
+        if close <= pos + 1 or 0 <= newline < close:
+            return None
+        start, end = pos + 1, close
+        quoted = True
+    else:
+        if mode == ARG and c in "-<>|&;":
+            return None
+        end = pos
+        while end < n and text[end] not in _BARE_STOP:
+            end += 1
+        if end == pos or (end < n and text[end] == "("):
+            return None
+        start = pos
+        quoted = False
+    value = text[start:end]
+    if value.startswith(_NOT_LITERAL):
+        return None
+    if value[0] == "%" and len(value) > 1 and (value[1].isalpha() or value[1] == "_"):
+        return None
+    if value[0] == "<" and value.endswith(">"):
+        return None
+    if colon and not quoted and value.isalpha() and len(value) < 16:
+        return None
+    return start, end
 
 
 def check_name(name: str) -> str:
@@ -163,7 +209,7 @@ class Redactor:
             triggered.update(indices)
         spans: list[Span] = []
         for index in sorted(triggered):
-            self._run_rule(index, text, spans)
+            self._run_rule(index, text, low, spans)
         if _has_long_word(text):
             self._run_generic(text, spans)
         if not spans:
@@ -172,21 +218,41 @@ class Redactor:
             spans = self._outside_marks(text, spans)
         return _merge(spans) if spans else spans
 
-    def _run_rule(self, index: int, text: str, spans: list[Span]) -> None:
-        regex, groups = self._rule_regex(index)
+    def _run_rule(self, index: int, text: str, low: str, spans: list[Span]) -> None:
+        regex, groups, on_lower = self._rule_regex(index)
         rule = self._rules[index]
-        for m in regex.finditer(text):
-            start, end = m.span()
-            for g in groups:
-                gs, ge = m.span(g)
-                if gs >= 0:
-                    start, end = gs, ge
-                    break
+        subject = text
+        if on_lower:
+            if len(low) == len(text):
+                subject = low  # same offsets: spans found in `low` index into `text`
+            else:  # a character changed length when lowered: fall back to IGNORECASE
+                regex = self._ignorecase_regex(index)
+        for m in regex.finditer(subject):
+            if rule.value != WHOLE:
+                found = parse_value(
+                    text, m.end(), rule.value, rule.value == ASSIGN and m.group("sep") == ":"
+                )
+                if found is None:
+                    continue
+                start, end = found
+            else:
+                start, end = m.span()
+                for g in groups:
+                    gs, ge = m.span(g)
+                    if gs >= 0:
+                        start, end = gs, ge
+                        break
             if end <= start:
                 continue
-            if rule.guard is not None and not rule.guard(text[start:end]):
+            if rule.guard is not None and not rule.guard(text[start:end], m):
                 continue
             spans.append(Span(start, end, index, rule.name))
+
+    def _ignorecase_regex(self, index: int) -> re.Pattern[str]:
+        import re
+
+        rule = self._rules[index]
+        return re.compile(rule.pattern, rule.flags)
 
     def _run_generic(self, text: str, spans: list[Span]) -> None:
         if self._generic is None:
@@ -253,13 +319,17 @@ class Redactor:
 def _compile(pattern: str, flags: int, compiled: re.Pattern[str] | None = None) -> _Compiled:
     import re
 
-    regex = compiled if compiled is not None else re.compile(pattern, flags)
+    on_lower = bool(flags & re.IGNORECASE) and compiled is None
+    if compiled is not None:
+        regex = compiled
+    else:
+        regex = re.compile(pattern, flags & ~re.IGNORECASE if on_lower else flags)
     groups = tuple(
         index
         for name, index in sorted(regex.groupindex.items(), key=lambda kv: kv[1])
         if name == "s" or name.startswith("s_")
     )
-    return _Compiled(regex, groups)
+    return _Compiled(regex, groups, on_lower)
 
 
 def _has_long_word(text: str) -> bool:

@@ -14,8 +14,18 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 # re flag values, spelled as ints so this module does not import re (saves ~10 ms cold).
+# I: case-insensitive. The engine runs such rules, written in lowercase, case-sensitively on
+# the lowered text, which compiles several times faster than re.IGNORECASE.
 I = 2  # re.IGNORECASE
 S = 16  # re.DOTALL
+
+# Value modes: where a regex only finds the *prefix* (`NAME=`, `sshpass -p`), a small parser
+# reads the value after it (quoted or bare). Keeping values out of the regexes keeps them
+# cheap to compile on the first call of a fresh process.
+WHOLE = 0
+ARG = 1  # an argument after a flag: quoted or bare, a bare one must not start with - < > | & ;
+ATTACHED = 2  # glued to the flag (`-ppw`, `-p'pw'`): quoted or bare, no space before
+ASSIGN = 3  # after `=` or `:`; after `:` a bare value must hold a non-letter or be 16+ long
 
 
 class Rule(NamedTuple):
@@ -23,34 +33,14 @@ class Rule(NamedTuple):
     keywords: tuple[str, ...]  # lowercase substrings; () = run on every text
     pattern: str
     flags: int = 0
-    guard: Callable[[str], bool] | None = None  # False = this value is not a secret
+    guard: Callable[..., bool] | None = None  # (value, match) -> False: not a secret
+    value: int = 0  # WHOLE: mask the match/group; else the match ends where a value starts
 
 
 # A value that refers to a secret instead of containing it: $VAR, ${VAR}, $(cmd), {{ tmpl }},
 # %VAR%, <placeholder>, ***, or text that is already masked.
-NOT_A_LITERAL = r"(?!\$|\[REDACTED:|\{\{|%[A-Za-z_]|<[A-Za-z_ .-]*>|\*{3})"
+NOT_A_LITERAL = r"(?!\$|\[(?:REDACTED|redacted):|\{\{|%[A-Za-z_]|<[A-Za-z_ .-]*>|\*{3})"
 
-# A value after `=`, `:` or a flag: double-quoted, single-quoted or bare (up to a shell
-# metacharacter). Bare values are possessive so a trailing `(` (a function call such as
-# `password = getpass()`) fails the match instead of backtracking to a shorter value.
-VALUE = (
-    rf'(?:"{NOT_A_LITERAL}(?P<s>[^"\n]+)"'
-    rf"|'{NOT_A_LITERAL}(?P<s_2>[^'\n]+)'"
-    rf"|{NOT_A_LITERAL}(?P<s_3>[^\s\"'`;&|<>()]++)(?!\())"
-)
-# The same, for the argument after a flag: a bare value must not itself look like a flag or
-# a redirection.
-ARG_VALUE = (
-    rf'(?:"{NOT_A_LITERAL}(?P<s>[^"\n]+)"'
-    rf"|'{NOT_A_LITERAL}(?P<s_2>[^'\n]+)'"
-    rf"|(?![-<>|&;]){NOT_A_LITERAL}(?P<s_3>[^\s\"'`;&|<>()]++)(?!\())"
-)
-# An attached value (`-ppw`, `-p'pw'`): no space allowed before it.
-ATTACHED_VALUE = (
-    rf"(?:'{NOT_A_LITERAL}(?P<s>[^'\n]*)'"
-    rf'|"{NOT_A_LITERAL}(?P<s_2>[^"\n]*)"'
-    rf"|{NOT_A_LITERAL}(?P<s_3>[^\s\"'`;&|<>()]+))"
-)
 # The rest of one simple command after the executable (stops at a list/pipe operator).
 SAME_COMMAND = r"(?=\s)[^\n;&|]*?\s"
 
@@ -63,12 +53,12 @@ _KEY_FILE_SUFFIXES = (".pem", ".key", ".json", ".p12", ".pfx", ".jks", ".crt", "
                       ".gpg", ".asc", ".der", ".keystore")
 
 
-def is_literal_secret(value: str) -> bool:
+def is_literal_secret(value: str, m: object = None) -> bool:
     """Reject values that say something about a secret but are not one (booleans, `none`)."""
     return value.lower() not in _BORING_VALUES
 
 
-def is_key_material(value: str) -> bool:
+def is_key_material(value: str, m: object = None) -> bool:
     """For `*_KEY`, `--private-key` and credential *file* settings: a path is not the key."""
     low = value.lower()
     if low in _BORING_VALUES or low.startswith(_PATH_PREFIXES) or low.endswith(_KEY_FILE_SUFFIXES):
@@ -76,7 +66,7 @@ def is_key_material(value: str) -> bool:
     return True
 
 
-def is_weak_key_secret(value: str) -> bool:
+def is_weak_key_secret(value: str, m: object = None) -> bool:
     """`SORT_KEY=name`, `CACHE_KEY=deps-v1`: a `*_KEY` value counts only if it looks random."""
     if not is_key_material(value) or len(value) < 8:
         return False
@@ -94,23 +84,25 @@ _STRONG_NAME = (
 )
 
 
-def assignment(name: str) -> str:
-    """`NAME=value` (shell, .env, INI, TOML) or `NAME: value` (YAML, JSON, stderr).
+def assignment_guard(value: str, m: object = None) -> bool:
+    """Strong names (`*_PASSWORD`, `*_TOKEN`) take any literal; `*_KEY` only random-looking ones."""
+    group = getattr(m, "group", None)
+    if group is not None and group("weak") is not None:
+        return is_weak_key_secret(value)
+    if group is not None and group("pw") is not None:
+        return is_literal_secret(value)
+    return is_key_material(value)
 
-    After a colon a bare value must contain a non-letter or be 16+ characters long, so prose
-    such as `error: invalid token: expected string` is left alone.
-    """
-    colon_bare = (
-        rf"(?:(?=[^\s\"'`;&|<>()]*[^A-Za-z\s\"'`;&|<>()]){NOT_A_LITERAL}"
-        rf"(?P<s_6>[^\s\"'`;&|<>()]++)(?!\()|(?P<s_7>[A-Za-z]{{16,}}+))"
-    )
-    return (
-        # not inside `${NAME:-default}`: that is a parameter expansion, not an assignment
-        rf"(?<![A-Za-z0-9_${{-])[\"']?(?<![A-Za-z0-9_.-]){name}[\"']?"
-        rf"(?:[ \t]*=[ \t]*(?!=){VALUE}"
-        rf'|[ \t]*:[ \t]*(?:"{NOT_A_LITERAL}(?P<s_4>[^"\n]+)"'
-        rf"|'{NOT_A_LITERAL}(?P<s_5>[^'\n]+)'|{colon_bare}))"
-    )
+
+# `NAME=value` (shell, .env, INI, TOML) or `NAME: value` (YAML, JSON, stderr); the value is
+# parsed after the match (ASSIGN). Not inside `${NAME:-default}`: a parameter expansion.
+ASSIGNMENT = (
+    r"(?<![a-z0-9_${-])[\"']?(?<![a-z0-9_.-])"
+    rf"(?:(?P<strong>[a-z0-9_.-]*?{_STRONG_NAME})"
+    r"|(?P<pw>(?:[a-z0-9_.-]*?[_.-])?pass|[a-z0-9_.-]*?[_.-]pwd)"
+    r"|(?P<weak>[a-z0-9_.-]*?[_.-]key))"
+    r"[\"']?[ \t]*(?P<sep>=|:)[ \t]*(?!=)"
+)
 
 
 BUILTIN_RULES: tuple[Rule, ...] = (
@@ -144,7 +136,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule(
         "azure-storage-key",
         ("accountkey", "sharedaccesskey", "sharedaccesssignature"),
-        r"(?:AccountKey|SharedAccessKey|SharedAccessSignature)=(?P<s>[^;\s\"']+)",
+        r"(?:accountkey|sharedaccesskey|sharedaccesssignature)=(?P<s>[^;\s\"']+)",
         I,
     ),
     Rule(
@@ -229,12 +221,14 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule(
         "mysql-password-flag",
         ("mysql", "mariadb"),
-        rf"\b(?:mysql\w*|mariadb\w*){SAME_COMMAND}-p{ATTACHED_VALUE}",
+        rf"\b(?:mysql\w*|mariadb\w*){SAME_COMMAND}-p",
+        value=ATTACHED,
     ),
     Rule(
         "redis-password-flag",
         ("redis-cli",),
-        rf"\bredis-cli{SAME_COMMAND}-a\s*{ARG_VALUE}",
+        rf"\bredis-cli{SAME_COMMAND}-a\s*",
+        value=ARG,
     ),
     Rule(
         "curl-user-password",
@@ -243,64 +237,62 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?:'[^':\n]*:(?P<s>[^'\n]+)'|\"[^\":\n]*:(?P<s_2>[^\"\n]+)\""
         r"|(?!\[REDACTED:)[^\s:'\"]*:(?![$])(?P<s_3>[^\s'\"]+))",
     ),
-    Rule("sshpass-password", ("sshpass",), rf"\bsshpass{SAME_COMMAND}-p\s*{ARG_VALUE}"),
+    Rule("sshpass-password", ("sshpass",), rf"\bsshpass{SAME_COMMAND}-p\s*", value=ARG),
     Rule(
         "mongo-password-flag",
         ("mongo",),
-        rf"\bmongo(?:sh|dump|restore|import|export|stat|top|files)?{SAME_COMMAND}-p\s+{ARG_VALUE}",
+        rf"\bmongo(?:sh|dump|restore|import|export|stat|top|files)?{SAME_COMMAND}-p\s+",
+        value=ARG,
     ),
-    Rule("ldap-password-flag", ("ldap",), rf"\bldap\w+{SAME_COMMAND}-w\s*{ARG_VALUE}"),
+    Rule("ldap-password-flag", ("ldap",), rf"\bldap\w+{SAME_COMMAND}-w\s*", value=ARG),
     Rule(
         "login-password-flag",
         ("login",),
         r"\b(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|az)\b[^\n;&|]*?\blogin\b"
-        rf"[^\n;&|]*?\s-p(?:\s+|=){ARG_VALUE}",
+        rf"[^\n;&|]*?\s-p(?:\s+|=)",
+        value=ARG,
     ),
     Rule(
         "archive-password-flag",
         ("zip",),
-        rf"\b(?:zip|unzip|zipcloak){SAME_COMMAND}-P\s*{ARG_VALUE}",
+        rf"\b(?:zip|unzip|zipcloak){SAME_COMMAND}-P\s*",
+        value=ARG,
     ),
-    Rule("archive-password-flag", ("7z",), rf"\b7za?{SAME_COMMAND}-p{ATTACHED_VALUE}"),
-    Rule("sqlcmd-password-flag", ("sqlcmd", "bcp "), rf"\b(?:sqlcmd|bcp){SAME_COMMAND}-P\s*{ARG_VALUE}"),
+    Rule("archive-password-flag", ("7z",), rf"\b7za?{SAME_COMMAND}-p", value=ATTACHED),
+    Rule("sqlcmd-password-flag", ("sqlcmd", "bcp "), rf"\b(?:sqlcmd|bcp){SAME_COMMAND}-P\s*", value=ARG),
     Rule(
         "htpasswd-password",
         ("htpasswd",),
-        rf"\bhtpasswd{SAME_COMMAND}-[A-Za-z]*b[A-Za-z]*\s+\S+\s+\S+\s+{ARG_VALUE}",
+        rf"\bhtpasswd{SAME_COMMAND}-[A-Za-z]*b[A-Za-z]*\s+\S+\s+\S+\s+",
+        value=ARG,
     ),
     Rule("smbclient-password", ("smbclient",), rf"\bsmbclient{SAME_COMMAND}-U\s*[^\s%]+%(?P<s>\S+)"),
     Rule(
         "gh-secret-body",
         ("secret set",),
-        rf"\bgh\s+secret\s+set\b[^\n;&|]*?\s(?:-b|--body)(?:\s*|=){ARG_VALUE}",
+        rf"\bgh\s+secret\s+set\b[^\n;&|]*?\s(?:-b|--body)(?:\s*|=)",
+        value=ARG,
     ),
     Rule("openssl-password", ("pass:",), r"(?<![A-Za-z0-9])pass:(?P<s>[^\s\"']+)"),
     # -- generic flags and assignments (last: specific rules name the marker on a tie)
     Rule(
         "password-flag",
         ("pass", "pwd", "secret", "token", "key", "credential"),
-        r"(?<![\w-])--?(?!no-)(?:[A-Za-z0-9]+-)*"
+        r"(?<![\w-])--?(?!no-)(?:[a-z0-9]+-)*"
         r"(?:password|passwd|passphrase|pass|pwd|secret|token|api-?key|access-?key|secret-?key|"
         r"account-?key|private-?key|client-secret|auth-token|storepass|keypass|srcstorepass|"
         r"deststorepass|srckeypass|destkeypass|credentials?)"
-        rf"(?:\s+|=){ARG_VALUE}",
+        r"(?:\s+|=)",
         I,
         is_key_material,
+        ARG,
     ),
     Rule(
         "secret-assignment",
         ("pass", "pwd", "secret", "token", "auth", "credential", "key"),
-        assignment(r"[A-Za-z0-9_.-]*?" + _STRONG_NAME),
+        ASSIGNMENT,
         I,
-        is_key_material,
+        assignment_guard,
+        ASSIGN,
     ),
-    Rule(
-        "secret-assignment",
-        ("pass",),
-        assignment(r"(?:[A-Za-z0-9_.-]*?[_.-])?pass"),
-        I,
-        is_literal_secret,
-    ),
-    Rule("secret-assignment", ("pwd",), assignment(r"[A-Za-z0-9_.-]*?[_.-]pwd"), I, is_literal_secret),
-    Rule("secret-assignment", ("key",), assignment(r"[A-Za-z0-9_.-]*?[_.-]key"), I, is_weak_key_secret),
 )
