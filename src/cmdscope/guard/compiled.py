@@ -1,0 +1,116 @@
+"""The compiled dangerous-command registry: keyword prefilter, shell walk, rule matching.
+
+This is what the per-command hot path holds. It is pickled into the registry cache, so it must
+import nothing heavy: tree-sitter is imported only when the prefilter lets a command through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cmdscope.guard.decision import SEVERITY_RANK, Match
+from cmdscope.guard.invocation import Invocation
+from cmdscope.guard.options import ToolSpec
+from cmdscope.guard.rules import Rule
+
+# Quotes and backslashes cannot hide a keyword from the prefilter: r''m, \rm, "rm" all read rm.
+_STRIP = {ord("'"): None, ord('"'): None, ord("\\"): None}
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _is_word_keyword(word: str) -> bool:
+    """Plain words (``rm``, ``push``) must stand alone; anything else is matched as a substring."""
+    return all(ch.isalnum() or ch in "_-" for ch in word)
+
+
+class CompiledRegistry:
+    def __init__(self, version: str, rules: list[Rule], tools: dict[str, ToolSpec],
+                 keywords: set[str], sources: list[str]) -> None:
+        import ahocorasick
+
+        self.version = version
+        self.rules = rules
+        self.tools = tools
+        self.sources = sources
+        self.by_exe: dict[str, tuple[Rule, ...]] = {}
+        any_exe: list[Rule] = []
+        for rule in rules:
+            if "*" in rule.executables:
+                any_exe.append(rule)
+                continue
+            for exe in rule.executables:
+                self.by_exe[exe] = self.by_exe.get(exe, ()) + (rule,)
+        self.any_exe = tuple(any_exe)
+        self.line_rules = tuple(r for r in rules if r.line_requires)
+        automaton = ahocorasick.Automaton()
+        for word in sorted(keywords):
+            # ``*token*``: a substring on the starred sides (GITHUB_TOKEN); plain words stand alone.
+            left_star, right_star = word.startswith("*"), word.endswith("*")
+            word = word.strip("*").lower().translate(_STRIP)
+            if word:
+                whole = _is_word_keyword(word)
+                automaton.add_word(word, (len(word), whole and not left_star, whole and not right_star))
+        automaton.make_automaton()
+        self.automaton = automaton
+
+    # prefilter --------------------------------------------------------------------------
+    def prefilter(self, text: str) -> bool:
+        """False when no rule could possibly match ``text`` (most commands stop here)."""
+        if "$'" in text or ("$" in text and "=" in text):
+            return True  # ANSI-C quoting or variables built in the line: only a parse can tell
+        norm = text.lower().translate(_STRIP)
+        last = len(norm) - 1
+        for end, (length, left, right) in self.automaton.iter(norm):
+            start = end - length + 1
+            if left and start > 0 and _is_word_char(norm[start - 1]):
+                continue
+            if right and end < last and _is_word_char(norm[end + 1]):
+                continue
+            return True
+        return False
+
+    # matching ---------------------------------------------------------------------------
+    def invocations(self, command: str | list[str] | tuple[str, ...], shell: bool) -> list[Invocation]:
+        if shell:
+            from cmdscope.guard.shell import parse_shell
+
+            return parse_shell(str(command))
+        from cmdscope.guard.expand import expand_argv
+
+        return expand_argv(list(command))
+
+    def match_invocations(self, invs: list[Invocation]) -> list[Match]:
+        hits: dict[str, Rule] = {}
+        tools = self.tools
+        for inv in invs:
+            for rule in self.by_exe.get(inv.exe, ()) + self.any_exe:
+                if rule.id not in hits and not rule.line_requires and rule.matches(inv, tools):
+                    hits[rule.id] = rule
+        if self.line_rules:
+            executed = {inv.exe for inv in invs} | {
+                f"{inv.exe} {inv.args[0]}" for inv in invs if inv.args}
+            for rule in self.line_rules:
+                if rule.id in hits or not all(req in executed for req in rule.line_requires):
+                    continue
+                if any(inv.exe in rule.executables and rule.matches(inv, tools) for inv in invs):
+                    hits[rule.id] = rule
+        ordered = sorted(hits.values(), key=lambda r: (-SEVERITY_RANK[r.severity], r.id))
+        return [rule.to_match() for rule in ordered]
+
+    def check(self, command: str | list[str] | tuple[str, ...], shell: bool = True) -> list[Match]:
+        text = command if shell else " ".join(command)
+        if not self.prefilter(str(text)):
+            return []
+        return self.match_invocations(self.invocations(command, shell))
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
