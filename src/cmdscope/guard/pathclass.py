@@ -53,6 +53,8 @@ def classify_path(raw: str) -> str:
         head, _, last = path.rstrip("/").rpartition("/")
         if last in ("*", ".*", "*.*", ".[!.]*", "{*,.*}"):
             parent = head if head else ("/" if path.startswith("/") else ".")
+            if posixpath.normpath(parent) + "/" in TMP_ROOTS:
+                return "tmp"  # /tmp/*: everything strictly below /tmp
             if not parent.startswith("/") and parent in (".", "") and "/" not in path.rstrip("/"):
                 return "cwd"
             return classify_path(parent)

@@ -199,6 +199,10 @@ class _Walker:
         if name_node is None:
             self.state.env.update(prefix_env)
             return []
+        first = name_node.named_children[0] if name_node.named_children else None
+        if first is not None and first.type in ("simple_expansion", "expansion") and " " in name.strip():
+            words = name.split()  # unquoted $cmd is split into words: cmd="rm -rf"; $cmd /
+            name, args = words[0], words[1:] + args
         fed_by = feed.fed_by | frozenset(subst_exes)
         fed_text = " ".join(filter(None, [feed.fed_text, *subst_texts]))
         cmd_feed = Feed(fed_by, fed_text, stdin_text, tuple(redirects), feed.sudo, feed.via)
