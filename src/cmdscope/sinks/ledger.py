@@ -80,6 +80,7 @@ class LedgerWriter:
         max_bytes: int | None = None,
         dumps: Callable[[dict[str, Any]], bytes] | None = None,
         on_drop: Callable[[str, BaseException], None] | None = None,
+        seal: bool | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.fsync = fsync or fsync_mode_from_env()
@@ -87,10 +88,12 @@ class LedgerWriter:
             raise LedgerError(f"fsync={self.fsync!r}: expected one of {', '.join(FSYNC_MODES)}")
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._dumps = dumps or default_dumps()
+        self.seal = seal if seal is not None else os.environ.get("CMDSCOPE_LEDGER_SEAL", "").lower() in ("1", "true", "yes")
         self._checked = 0.0
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._fd = -1
+        self._lock_fd = -1
         self._ino: tuple[int, int] | None = None
         self._unsynced = 0
         self._last_sync = time.monotonic()
@@ -105,7 +108,9 @@ class LedgerWriter:
         directory = os.path.dirname(self.path) or "."
         if not os.path.isdir(directory):
             os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        # A sealed writer reads the previous line's hash, so it needs read access too.
+        flags = (_OPEN_FLAGS & ~os.O_WRONLY) | os.O_RDWR if self.seal else _OPEN_FLAGS
+        fd = os.open(self.path, flags, 0o600)
         st = os.fstat(fd)
         if st.st_uid != os.geteuid():
             os.close(fd)
@@ -126,13 +131,14 @@ class LedgerWriter:
     def append(self, record: dict[str, Any]) -> bool:
         """Write one record as one line. Returns False (and counts a drop) when it could not."""
         try:
-            line = self._dumps(record) + b"\n"
+            payload = self._dumps(record)
         except (TypeError, ValueError) as exc:
             self._drop("encode", exc)
             return False
-        return self.append_line(line)
+        return self.append_line(payload + b"\n")
 
     def append_line(self, line: bytes) -> bool:
+        """Append one whole line (ending in a newline); sealed into the chain when enabled."""
         with self._lock:
             try:
                 now = time.monotonic()
@@ -144,17 +150,36 @@ class LedgerWriter:
                 if self._torn:
                     # The previous write was cut short (disk full): end that fragment so this
                     # record starts on a line of its own and stays readable.
-                    line = b"\n" + line
-                written = os.write(self._fd, line)
-                self._torn = written != len(line)
+                    os.write(self._fd, b"\n")
+                    self._torn = False
+                if self.seal:
+                    written, intended = self._sealed(line[:-1])
+                else:
+                    written, intended = os.write(self._fd, line), len(line)
+                self._torn = written != intended
                 if self._torn:
                     raise OSError(errno.ENOSPC, "short write to ledger")
                 self.written += 1
-                self._after_write(len(line))
+                self._after_write(intended)
                 return True
             except OSError as exc:
                 self._drop("write", exc)
                 return False
+
+    def _sealed(self, payload: bytes) -> tuple[int, int]:
+        import fcntl
+
+        from cmdscope.sinks.seal import sealed_write
+
+        if self._lock_fd < 0:
+            self._lock_fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            if not self._current():  # rotated meanwhile: the chain continues in the new file
+                self._reopen()
+            return sealed_write(self._fd, self.path, payload)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _reopen(self) -> None:
         if self._fd >= 0:
@@ -182,7 +207,8 @@ class LedgerWriter:
     def _rotate(self) -> None:
         import fcntl
 
-        with open(self.path + ".lock", "a") as lock:
+        fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self._current():  # nobody rotated it meanwhile
                 os.rename(self.path, f"{self.path}.{_next_segment(self.path):06d}")
@@ -221,6 +247,9 @@ class LedgerWriter:
                     self._drop("fsync", exc)
                 os.close(self._fd)
                 self._fd = -1
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
 
     def __enter__(self) -> "LedgerWriter":
         return self

@@ -1,0 +1,150 @@
+"""Sealed ledger: a hash chain over every line, so edits, deletions, reorderings and insertions
+are detected by ``cmdscope ledger verify`` and named by file and line.
+
+Design (an improvement on a chain per writer): ``cmdscope run`` is one process per command, so
+a chain per writer would be one record long and could not reveal that a whole record was
+deleted. Instead the chain runs through the file: under an exclusive ``flock`` a writer reads the
+tail of the ledger (the previous line ends with its own ``seal_seq`` and ``seal_hash``), then
+appends its record with ``seal_seq = previous + 1``, ``seal_prev = previous hash`` and
+``seal_hash = H(line without seal_hash)``. H is SHA-256, or HMAC-SHA-256 keyed by
+``CMDSCOPE_SEAL_KEY`` so that someone who can write the file but lacks the key cannot forge a
+consistent chain. The chain continues across rotated segments. Every ``ANCHOR_EVERY`` records the
+head (seq, hash) is also appended to ``<ledger>.anchors``, which reveals a truncated tail up to
+the last anchor (or ship the anchors off the host for more).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from typing import Callable
+
+ANCHOR_EVERY = 100
+GENESIS = "0" * 64
+_TAIL = re.compile(rb',"seal_seq":(\d+),"seal_prev":"([0-9a-f]{64})","seal_hash":"([0-9a-f]{64})"\}\n?$')
+_READ_BACK = 512
+
+
+def _hasher() -> Callable[[bytes], str]:
+    key = os.environ.get("CMDSCOPE_SEAL_KEY")
+    if key:
+        secret = key.encode()
+        return lambda data: hmac.new(secret, data, hashlib.sha256).hexdigest()
+    return lambda data: hashlib.sha256(data).hexdigest()
+
+
+def _tail_of(fd: int) -> tuple[int, str] | None:
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    chunk = os.pread(fd, min(_READ_BACK, size), max(0, size - _READ_BACK))
+    m = _TAIL.search(chunk)
+    if m is None:
+        return None
+    return int(m.group(1)), m.group(3).decode()
+
+
+def _tail_of_path(path: str) -> tuple[int, str] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _tail_of(fd)
+    finally:
+        os.close(fd)
+
+
+def _previous_segment_head(ledger_path: str) -> tuple[int, str] | None:
+    from cmdscope.sinks.ledger import segments
+
+    rotated = segments(ledger_path)
+    rotated = [p for p in rotated if str(p) != ledger_path]
+    return _tail_of_path(str(rotated[-1])) if rotated else None
+
+
+def sealed_write(fd: int, ledger_path: str, payload: bytes) -> tuple[int, int]:
+    """Append ``payload`` (one JSON object, no newline) sealed into the chain.
+
+    Returns (bytes written, bytes intended). The caller holds the ledger's lock file (the same
+    lock rotation takes) and has made sure ``fd`` is the current file, so the head it reads is
+    the chain's head even while other processes write and rotate.
+    """
+    hasher = _hasher()
+    head = _tail_of(fd) or _previous_segment_head(ledger_path) or (0, GENESIS)
+    seq = head[0] + 1
+    body = payload[:-1] + f',"seal_seq":{seq},"seal_prev":"{head[1]}"'.encode()
+    digest = hasher(body + b"}")
+    line = body + f',"seal_hash":"{digest}"}}\n'.encode()
+    written = os.write(fd, line)
+    if seq % ANCHOR_EVERY == 0:
+        _anchor(ledger_path, seq, digest)
+    return written, len(line)
+
+
+def _anchor(ledger_path: str, seq: int, digest: str) -> None:
+    try:
+        fd = os.open(ledger_path + ".anchors", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, f"{seq} {digest}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # anchors strengthen the chain; losing one never loses a record
+
+
+def verify_chain(ledger_path: str) -> list[str]:
+    """Problems found in a sealed ledger, each naming file and line; [] when intact.
+
+    An unsealed ledger (no line carries a seal) yields no problems: sealing is optional.
+    """
+    from cmdscope.sinks.ledger import segments
+
+    hasher = _hasher()
+    problems: list[str] = []
+    expected_seq, expected_prev = 1, GENESIS
+    sealed_seen = False
+    last_hash_by_seq: dict[int, str] = {}
+    for seg in segments(ledger_path):
+        with open(seg, "rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                m = _TAIL.search(raw)
+                where = f"{seg}:{number}"
+                if m is None:
+                    if sealed_seen or b'"seal_hash"' in raw:
+                        problems.append(f"{where}: line is not sealed (inserted or damaged)")
+                    continue
+                sealed_seen = True
+                seq, prev, digest = int(m.group(1)), m.group(2).decode(), m.group(3).decode()
+                body = raw[: m.start()] + f',"seal_seq":{seq},"seal_prev":"{prev}"}}'.encode()
+                if not hmac.compare_digest(hasher(body), digest):
+                    problems.append(f"{where}: seal_hash does not match the line (edited)")
+                if seq < expected_seq:
+                    # A copy or a line moved back: report it and keep following the chain.
+                    problems.append(f"{where}: seal_seq {seq}, expected {expected_seq}: out of order (reordered or duplicated)")
+                    continue
+                if seq > expected_seq:
+                    problems.append(f"{where}: seal_seq {seq}, expected {expected_seq}: missing records (deleted)")
+                elif prev != expected_prev:
+                    problems.append(f"{where}: seal_prev does not match the previous line's hash (chain broken)")
+                expected_seq, expected_prev = seq + 1, digest
+                last_hash_by_seq[seq] = digest
+    if not sealed_seen:
+        return problems
+    try:
+        with open(ledger_path + ".anchors", encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                parts = line.split()
+                if len(parts) != 2 or not parts[0].isdigit():
+                    problems.append(f"{ledger_path}.anchors:{number}: malformed anchor")
+                    continue
+                seq, digest = int(parts[0]), parts[1]
+                if seq not in last_hash_by_seq:
+                    problems.append(f"{ledger_path}.anchors:{number}: anchored record {seq} is missing (tail truncated?)")
+                elif last_hash_by_seq[seq] != digest:
+                    problems.append(f"{ledger_path}.anchors:{number}: anchored record {seq} differs from the ledger")
+    except FileNotFoundError:
+        pass
+    return problems
