@@ -22,6 +22,7 @@ from cmdscope.failures.phase import infer_phase, unwrap
 # almost always there, and it bounds the cost of a 64 KiB tail to a few microseconds.
 TEXT_WINDOW = 8192
 EXCERPT_MAX = 240
+_FATAL_SIGNAL_EXITS = frozenset({132, 134, 135, 136, 137, 139})  # SIGILL ABRT BUS FPE KILL SEGV
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
 
@@ -91,8 +92,10 @@ class Classifier:
             argv_set = frozenset()
         exe = executable.rsplit("/", 1)[-1].lower()
         tools = (tool or exe, exe)
-        if signal is None and exit_code is not None and 128 < exit_code < 160:
-            signal = exit_code - 128  # a shell reports a child's death by signal N as 128+N
+        if signal is None and exit_code in _FATAL_SIGNAL_EXITS:
+            # A shell reports a child's death by signal N as 128+N. Only the fatal signals are
+            # inferred: 129/130/143 are also ordinary exit codes (git uses 129 for bad usage).
+            signal = exit_code - 128  # type: ignore[operator]
 
         err: str | None = None
         out: str | None = None
