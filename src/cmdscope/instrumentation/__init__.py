@@ -49,8 +49,8 @@ Policy
 ------
 When the guard denies a command (enforce mode), ``Popen``/``os.system`` raise
 ``cmdscope.CommandDenied`` before the child starts and a denial record is written.
-``instrument(enforce=False)`` records the decision (``cmdscope.policy.mode`` ``observe``) and
-lets the child run.
+``instrument(enforce=False)`` records every decision, with ``cmdscope.policy.mode``
+``observe``, and lets the child run.
 
 cmdscope's own children (the runner behind ``cmdscope.run`` and ``cmdscope run``, the
 detached shipper) are not recorded twice: while instrumented, those spawn points run inside
@@ -99,7 +99,7 @@ def uninstrument() -> None:
         instrumentor.uninstrument()
 
 
-def _the_instrumentor() -> "CmdscopeInstrumentor":
+def _the_instrumentor() -> CmdscopeInstrumentor:
     from cmdscope.instrumentation._instrumentor import CmdscopeInstrumentor
 
     return CmdscopeInstrumentor()

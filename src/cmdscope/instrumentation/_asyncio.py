@@ -5,7 +5,8 @@ it, not ``Popen``: the transport's process-exited callback finishes the record.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cmdscope.instrumentation._subprocess import finish_popen
 

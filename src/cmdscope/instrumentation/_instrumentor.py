@@ -10,7 +10,8 @@ import asyncio.base_subprocess
 import atexit
 import os
 import subprocess
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -72,5 +73,5 @@ def _flush_at_exit() -> None:
     try:
         _subprocess.finish_reaped()
         pipeline.close_ledgers()  # the ledger's own exit hook may have run before this one
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - an exit hook must never fail the exit
         pass

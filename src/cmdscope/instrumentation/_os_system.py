@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cmdscope import pipeline
 from cmdscope.instrumentation import _records
@@ -30,7 +31,7 @@ def system(wrapped: Callable[..., int], instance: Any, args: tuple[Any, ...], kw
         prefixed = _with_env(command, pending.env)
     except CommandDenied:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - observability never breaks the host
         _records.internal_error("os.system", exc)
         return wrapped(*args, **kwargs)
     pending.env = {}
@@ -40,7 +41,7 @@ def system(wrapped: Callable[..., int], instance: Any, args: tuple[Any, ...], kw
             _records.finish(pending, None, start_error=OSError(0, "os.system could not start " + _SHELL))
         else:
             _records.finish(pending, os.waitstatus_to_exitcode(status))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported by internal_error
         _records.internal_error("os.system", exc)
     return status
 

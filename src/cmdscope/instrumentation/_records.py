@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from cmdscope import pipeline, runner
 from cmdscope.context import Context
@@ -45,8 +48,6 @@ def active() -> bool:
     """Record this child? Not inside cmdscope's own spawns, OTel suppression, or when disabled."""
     if _suppressed.get() or os.environ.get("CMDSCOPE_DISABLED") == "1":
         return False
-    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
     return is_instrumentation_enabled()
 
 
@@ -91,7 +92,8 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
 
                     pipeline._finish_denied(run, denied.decision, start_ns)
                     raise CommandDenied(denied.decision, rec) from None
-                rec["cmdscope.policy.mode"] = "observe"  # decided deny, but we were told not to stop it
+        if not settings.enforce and "cmdscope.policy.mode" in rec:
+            rec["cmdscope.policy.mode"] = "observe"  # the decision is recorded, never applied
         span = run.span
         env = child_env(environ, run.ctx or Context(), span.trace_id, span.span_id, span.flags)
         return Pending(run, start_ns, env=env)
@@ -185,5 +187,5 @@ def internal_error(where: str, exc: BaseException) -> None:
         _warned = True
         try:
             sys.stderr.write(f"cmdscope: instrumentation of {where} failed: {type(exc).__name__}: {exc}\n")
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - stderr itself may be gone
             pass

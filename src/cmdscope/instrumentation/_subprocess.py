@@ -13,7 +13,8 @@ import inspect
 import os
 import subprocess
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cmdscope import pipeline
 from cmdscope.instrumentation import _records
@@ -21,7 +22,7 @@ from cmdscope.instrumentation import _records
 _ATTR = "_cmdscope_pending"
 _SIGNATURE = inspect.signature(subprocess.Popen.__init__)
 # Children started while instrumented and not reaped yet (weak: never keep a Popen or its pipes alive).
-_tracked: "weakref.WeakSet[subprocess.Popen[Any]]" = weakref.WeakSet()
+_tracked: weakref.WeakSet[subprocess.Popen[Any]] = weakref.WeakSet()
 
 
 def popen_init(wrapped: Callable[..., None], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -36,7 +37,7 @@ def popen_init(wrapped: Callable[..., None], instance: Any, args: tuple[Any, ...
         pending = _records.begin(_spec(call))
     except CommandDenied:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - observability never breaks the host
         _records.internal_error("subprocess.Popen", exc)
         return wrapped(*args, **kwargs)
     call["env"] = pending.env
@@ -84,7 +85,7 @@ def finish_reaped() -> None:
         try:
             if popen.returncode is None:
                 popen.poll()
-        except Exception:
+        except Exception:  # noqa: BLE001, S112 - a child we cannot poll stays pending
             continue
         finish_popen(popen, popen.returncode)
 
@@ -92,7 +93,7 @@ def finish_reaped() -> None:
 def _finish(pending: _records.Pending, returncode: int | None, pid: int | None, start_error: OSError | None) -> None:
     try:
         _records.finish(pending, returncode, pid=pid, start_error=start_error)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported by internal_error
         _records.internal_error("subprocess.Popen", exc)
 
 

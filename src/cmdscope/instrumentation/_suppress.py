@@ -8,8 +8,9 @@ twice. It is a context variable: it covers the current thread or asyncio task on
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("cmdscope_instrumentation_suppressed", default=False)
 
