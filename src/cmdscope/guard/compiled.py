@@ -17,6 +17,12 @@ from cmdscope.guard.rules import Rule
 _STRIP = {ord("'"): None, ord('"'): None, ord("\\"): None}
 
 
+# Words that turn into a command only after decoding or translation (base64 payloads, recursive
+# deletes spelled in an interpreter): their presence alone sends a command to the parser.
+PAYLOAD_TRIGGERS = frozenset({"base64", "*rmtree*", "*rm_rf*", "*rm_r(*", "*rmsync*", "*rmdirsync*",
+                              "*remove_tree*", "*remove_dir_all*", "find"})
+
+
 def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
@@ -46,13 +52,20 @@ class CompiledRegistry:
         self.any_exe = tuple(any_exe)
         self.line_rules = tuple(r for r in rules if r.line_requires)
         automaton = ahocorasick.Automaton()
-        for word in sorted(keywords):
+        strict: dict[str, tuple[bool, bool]] = {}
+        for word in set(keywords) | PAYLOAD_TRIGGERS:
             # ``*token*``: a substring on the starred sides (GITHUB_TOKEN); plain words stand alone.
             left_star, right_star = word.startswith("*"), word.endswith("*")
             word = word.strip("*").lower().translate(_STRIP)
-            if word:
-                whole = _is_word_keyword(word)
-                automaton.add_word(word, (len(word), whole and not left_star, whole and not right_star))
+            if not word:
+                continue
+            whole = _is_word_keyword(word)
+            left, right = whole and not left_star, whole and not right_star
+            if word in strict:  # the same word from two rules: the looser boundary wins
+                left, right = left and strict[word][0], right and strict[word][1]
+            strict[word] = (left, right)
+        for word, (left, right) in sorted(strict.items()):
+            automaton.add_word(word, (len(word), left, right))
         automaton.make_automaton()
         self.automaton = automaton
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -17,16 +16,28 @@ def max_severity(severities: Any) -> str | None:
     return best
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
     """One dangerous-command rule that matched."""
 
-    rule_id: str
-    category: str
-    severity: str
-    rationale: str
-    playbook: str
-    title: str
+    __slots__ = ("rule_id", "category", "severity", "rationale", "playbook", "title")
+
+    def __init__(self, rule_id: str, category: str, severity: str, rationale: str, playbook: str,
+                 title: str) -> None:
+        self.rule_id = rule_id
+        self.category = category
+        self.severity = severity
+        self.rationale = rationale
+        self.playbook = playbook
+        self.title = title
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Match) and self.to_json() == other.to_json() and self.title == other.title
+
+    def __hash__(self) -> int:
+        return hash((self.rule_id, self.severity))
+
+    def __repr__(self) -> str:
+        return f"Match(rule_id={self.rule_id!r}, severity={self.severity!r}, category={self.category!r})"
 
     def to_json(self) -> dict[str, str]:
         return {"rule_id": self.rule_id, "category": self.category, "severity": self.severity,
@@ -37,23 +48,32 @@ class GuardInvariantError(RuntimeError):
     """A decision that breaks the guard's contract (a deny without a rule id)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Decision:
-    action: str                 # allow | warn | deny
-    mode: str                   # observe | warn | enforce
-    rule_id: str | None         # the policy rule that decided; None when no rule matched
-    policy_source: str | None   # file#policy-name@version
-    message: str
-    playbook: str | None
-    matches: list[Match] = field(default_factory=list)
-    severity: str | None = None
-    registry_version: str = ""
+    """The guard's verdict on one command (plain slots class: built on every command)."""
 
-    def __post_init__(self) -> None:
-        if self.action not in ("allow", "warn", "deny"):
-            raise GuardInvariantError(f"unknown action {self.action!r}")
-        if self.action == "deny" and not self.rule_id:
+    __slots__ = ("action", "mode", "rule_id", "policy_source", "message", "playbook", "matches",
+                 "severity", "registry_version")
+
+    def __init__(self, action: str, mode: str, rule_id: str | None, policy_source: str | None,
+                 message: str, playbook: str | None, matches: list[Match] | None = None,
+                 severity: str | None = None, registry_version: str = "") -> None:
+        if action not in ("allow", "warn", "deny"):
+            raise GuardInvariantError(f"unknown action {action!r}")
+        if action == "deny" and not rule_id:
             raise GuardInvariantError("a deny decision must name the policy rule that denied")
+        self.action = action                      # allow | warn | deny
+        self.mode = mode                          # observe | warn | enforce
+        self.rule_id = rule_id                    # the policy rule that decided; None: none matched
+        self.policy_source = policy_source        # file#policy-name@version
+        self.message = message
+        self.playbook = playbook
+        self.matches = matches if matches is not None else []
+        self.severity = severity
+        self.registry_version = registry_version
+
+    def __repr__(self) -> str:
+        return (f"Decision(action={self.action!r}, mode={self.mode!r}, rule_id={self.rule_id!r}, "
+                f"severity={self.severity!r}, matches={[m.rule_id for m in self.matches]})")
 
     @property
     def denied(self) -> bool:

@@ -10,34 +10,35 @@ from cmdscope.guard.compiled import CompiledRegistry
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
 from cmdscope.guard.policy import CompiledPolicy
-from cmdscope.guard.sources import MODE_ENV, MODES, POLICY_ENV, REGISTRY_ENV, discover, fingerprint
+from cmdscope.guard.sources import (MODE_ENV, MODES, POLICY_ENV, REGISTRY_ENV, discover, fingerprint,
+                                     key_name)
 
 CACHE_FORMAT = 1
 _LOADED: dict[tuple[Any, ...], Guard] = {}
 
 
 def cache_dir() -> str:
-    from cmdscope.paths import state_dir
+    """``<state dir>/guard-cache`` (cmdscope.paths.state_dir, without importing pathlib)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "cmdscope", "guard-cache")
 
-    return os.path.join(str(state_dir()), "guard-cache")
 
-
-def _read_cache(path: str) -> tuple[CompiledRegistry, CompiledPolicy] | None:
+def _read_cache(path: str, key: str) -> tuple[CompiledRegistry, CompiledPolicy] | None:
     try:
         with open(path, "rb") as fh:
-            fmt, registry, policy = pickle.load(fh)
+            fmt, stored_key, registry, policy = pickle.load(fh)
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
             ImportError, IndexError):
         return None
-    return (registry, policy) if fmt == CACHE_FORMAT else None
+    return (registry, policy) if fmt == CACHE_FORMAT and stored_key == key else None
 
 
-def _write_cache(path: str, registry: CompiledRegistry, policy: CompiledPolicy) -> None:
+def _write_cache(path: str, key: str, registry: CompiledRegistry, policy: CompiledPolicy) -> None:
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
-            pickle.dump((CACHE_FORMAT, registry, policy), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((CACHE_FORMAT, key, registry, policy), fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only state dir only costs the next process a rebuild
@@ -80,12 +81,13 @@ class Guard:
         if guard is not None and use_cache:
             return guard
         sources = discover()
-        path = os.path.join(cache_dir(), f"{fingerprint(sources)}.pickle")
-        cached = _read_cache(path) if use_cache else None
+        key = fingerprint(sources)
+        path = os.path.join(cache_dir(), f"{key_name(key)}.pickle")
+        cached = _read_cache(path, key) if use_cache else None
         if cached is None:
             cached = build(sources)
             if use_cache:
-                _write_cache(path, *cached)
+                _write_cache(path, key, *cached)
         guard = cls(cached[0], cached[1], mode)
         _LOADED[key] = guard
         return guard
@@ -100,7 +102,11 @@ class Guard:
         text = str(command) if shell else " ".join(command)
         matches: list[Match] = []
         executables: set[str] = set()
-        if registry.prefilter(text):
+        passed = registry.prefilter(text)
+        if not passed and not self.policy.context_rules:
+            # Nothing matched and no policy rule can apply without a match: allow, fast.
+            return Decision("allow", self.mode, None, None, "", None, [], None, registry.version)
+        if passed:
             invs = registry.invocations(command, shell)
             matches = registry.match_invocations(invs)
             executables = {inv.exe for inv in invs}

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
 class ToolSpec:
     """How one tool (``rm``, ``git push``) parses its options; loaded from the registry's tools."""
 
-    long: frozenset[str] = frozenset()        # known long options, for unambiguous-prefix resolution
-    value_short: frozenset[str] = frozenset()  # short options that take a value (``-o val``)
-    value_long: frozenset[str] = frozenset()   # long options that take a value (``--repo x``)
-    aliases: dict[str, str] = field(default_factory=dict)  # ``-r`` -> ``--recursive``
-    bundling: bool = True                     # ``-rf`` is ``-r -f``
-    options: bool = True                      # False: every argument is positional (find, dd)
-    payload_opts: frozenset[str] = frozenset()  # options whose value is code (``psql -c``)
-    payload_positionals: bool = False         # positionals are code (``redis-cli FLUSHALL``)
+    __slots__ = ("long", "value_short", "value_long", "aliases", "bundling", "options",
+                 "payload_opts", "payload_positionals")
+
+    def __init__(self, long: frozenset[str] = frozenset(), value_short: frozenset[str] = frozenset(),
+                 value_long: frozenset[str] = frozenset(), aliases: dict[str, str] | None = None,
+                 bundling: bool = True, options: bool = True,
+                 payload_opts: frozenset[str] = frozenset(), payload_positionals: bool = False) -> None:
+        self.long = long                    # known long options, for unambiguous-prefix resolution
+        self.value_short = value_short      # short options that take a value (``-o val``)
+        self.value_long = value_long        # long options that take a value (``--repo x``)
+        self.aliases = aliases or {}        # ``-r`` -> ``--recursive``; ``-D`` -> ``--delete --force``
+        self.bundling = bundling            # ``-rf`` is ``-r -f``
+        self.options = options              # False: every argument is positional (dd, kill)
+        self.payload_opts = payload_opts    # options whose value is code (``psql -c``)
+        self.payload_positionals = payload_positionals  # positionals are code (``redis-cli FLUSHALL``)
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple) -> None:
+        for key, value in zip(self.__slots__, state):
+            setattr(self, key, value)
 
     def canonical(self, flag: str) -> str:
         return self.aliases.get(flag, flag)
@@ -25,13 +37,16 @@ class ToolSpec:
 DEFAULT_SPEC = ToolSpec()
 
 
-@dataclass(frozen=True)
 class ParsedArgs:
-    flags: frozenset[str]
-    values: dict[str, tuple[str, ...]]
-    positionals: tuple[str, ...]
-    after_dashdash: int | None  # index into positionals where ``--`` was
-    invalid: bool               # an option the tool cannot parse: the tool does nothing
+    __slots__ = ("flags", "values", "positionals", "after_dashdash", "invalid")
+
+    def __init__(self, flags: frozenset[str], values: dict[str, tuple[str, ...]],
+                 positionals: tuple[str, ...], after_dashdash: int | None, invalid: bool) -> None:
+        self.flags = flags
+        self.values = values
+        self.positionals = positionals
+        self.after_dashdash = after_dashdash  # index into positionals where ``--`` was
+        self.invalid = invalid                # an option the tool cannot parse: it does nothing
 
 
 def _resolve_long(name: str, spec: ToolSpec) -> str | None:

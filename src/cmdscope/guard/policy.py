@@ -75,6 +75,8 @@ class CompiledPolicy:
         self.rules = sorted(rules, key=lambda r: r.rank, reverse=True)
         self.sources = sources
         self.executables = frozenset().union(*(r.executables for r in rules)) if rules else frozenset()
+        # Rules that can apply to a command with no dangerous match (executable, pattern, context).
+        self.context_rules = tuple(r for r in self.rules if not r.needs_danger)
 
     def select(self, matches: list[Match], executables: set[str], text: str,
                context: dict[str, str | None]) -> tuple[PolicyRule, Match | None] | None:

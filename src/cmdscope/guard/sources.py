@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
-from pathlib import Path
-
-from cmdscope.paths import builtin_registry_dir
+import zlib
 
 REGISTRY_ENV = "CMDSCOPE_REGISTRY_PATH"
 POLICY_ENV = "CMDSCOPE_POLICY_PATH"
 MODE_ENV = "CMDSCOPE_GUARD_MODE"
 PROJECT_POLICY = os.path.join(".cmdscope", "policy.yaml")
 MODES = ("observe", "warn", "enforce")
-_GUARD_DIR = Path(__file__).resolve().parent
+_GUARD_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def builtin_registry_root() -> str:
+    """Same as ``cmdscope.paths.builtin_registry_dir()`` without importing pathlib (~7 ms) on the
+    per-command path; tests/test_guard_registry.py checks that the two agree."""
+    return os.path.join(os.path.dirname(os.path.realpath(_GUARD_DIR)), "_registry")
 # Code whose objects live in the cache: a change to any of them invalidates it.
 _CACHED_CODE = ("compiled.py", "rules.py", "options.py", "policy.py", "analyzers.py",
                 "pathclass.py", "decision.py", "invocation.py", "loader.py", "schema.py",
                 "engine.py")
 
 
-@dataclass(frozen=True)
 class Sources:
-    builtin: tuple[str, ...]
-    user: tuple[str, ...]
-    policies: tuple[tuple[str, int], ...]  # (path, layer): 0 default, 1 project, 2 env
+    __slots__ = ("builtin", "user", "policies")
+
+    def __init__(self, builtin: tuple[str, ...], user: tuple[str, ...],
+                 policies: tuple[tuple[str, int], ...]) -> None:
+        self.builtin = builtin
+        self.user = user
+        self.policies = policies  # (path, layer): 0 default, 1 project, 2 CMDSCOPE_POLICY_PATH
 
     def all_files(self) -> list[str]:
         return [*self.builtin, *self.user, *(p for p, _ in self.policies)]
@@ -45,7 +50,7 @@ def _split(value: str | None) -> list[str]:
 
 def discover(environ: os._Environ[str] | dict[str, str] | None = None) -> Sources:
     env = os.environ if environ is None else environ
-    root = str(builtin_registry_dir())
+    root = builtin_registry_root()
     builtin = _yaml_files(os.path.join(root, "danger"))
     user: list[str] = []
     for directory in _split(env.get(REGISTRY_ENV)):
@@ -62,15 +67,19 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None) -> Source
 
 
 def fingerprint(sources: Sources) -> str:
-    """Hash of every file's path, mtime and size, plus the code the cache holds objects of."""
+    """Every file's path, mtime and size, plus the code the cache holds objects of (the cache
+    stores this whole key and is rebuilt when it differs; the file name is its CRC)."""
     from cmdscope._version import __version__
 
-    h = hashlib.sha256(__version__.encode())
-    for path in [*sources.all_files(), *(str(_GUARD_DIR / n) for n in _CACHED_CODE)]:
+    parts = [__version__, repr(sources.policies)]
+    for path in [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]:
         try:
             st = os.stat(path)
-            h.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+            parts.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
         except OSError:
-            h.update(f"{path}\0missing\n".encode())
-    h.update(repr(sources.policies).encode())
-    return h.hexdigest()[:24]
+            parts.append(f"{path}\0missing")
+    return "\n".join(parts)
+
+
+def key_name(key: str) -> str:
+    return f"{zlib.crc32(key.encode()):08x}{len(key):x}"
