@@ -28,13 +28,12 @@ def system(wrapped: Callable[..., int], instance: Any, args: tuple[Any, ...], kw
 
     try:
         pending = _records.begin(pipeline.CommandSpec(command=_records.text(command), shell=True, shell_path=_SHELL))
-        prefixed = _with_env(command, pending.env)
+        prefixed = _with_env(command, pending.additions)
     except CommandDenied:
         raise
     except Exception as exc:  # noqa: BLE001 - observability never breaks the host
         _records.internal_error("os.system", exc)
         return wrapped(*args, **kwargs)
-    pending.env = {}
     status = wrapped(prefixed)
     try:
         if status == -1:  # the shell could not be started
@@ -46,9 +45,9 @@ def system(wrapped: Callable[..., int], instance: Any, args: tuple[Any, ...], kw
     return status
 
 
-def _with_env(command: Any, env: dict[str, str]) -> Any:
-    """``command`` run with the variables of ``env`` that differ from our own environment."""
-    changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
+def _with_env(command: Any, additions: dict[str, str]) -> Any:
+    """``command`` run with the propagation variables that differ from our own environment."""
+    changed = {k: v for k, v in additions.items() if os.environ.get(k) != v}
     if not changed:
         return command
     prefix = "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in changed.items()) + "; "

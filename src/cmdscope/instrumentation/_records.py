@@ -41,7 +41,8 @@ class Pending:
     run: pipeline.Run
     start_ns: int
     timed_out: bool = False  # a wait/communicate timed out on it (subprocess.run(timeout=))
-    env: dict[str, str] = field(default_factory=dict)
+    # TRACEPARENT, BAGGAGE (merged with the incoming one) and CMDSCOPE_*: what the child gains.
+    additions: dict[str, str] = field(default_factory=dict)
 
 
 def active() -> bool:
@@ -63,8 +64,27 @@ def str_env(env: Mapping[Any, Any] | None) -> Mapping[str, str] | None:
     return {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()}
 
 
+def child_environ(env: Mapping[Any, Any] | None, additions: Mapping[str, str]) -> dict[Any, Any]:
+    """The child's environment: ``env`` (``None``: ours) plus ``additions``, nothing else.
+
+    For ``None`` the copy is taken from ``os.environ``'s encoded store: no decode and re-encode
+    of every variable (that cost more than everything else the instrumentation does).
+    """
+    if env is None:
+        data = getattr(os.environ, "_data", None)
+        if isinstance(data, dict):
+            out: dict[Any, Any] = dict(data)
+            for key, value in additions.items():
+                out[os.fsencode(key)] = os.fsencode(value)
+            return out
+        env = os.environ
+    merged: dict[Any, Any] = dict(str_env(env) or {})
+    merged.update(additions)
+    return merged
+
+
 def begin(spec: pipeline.CommandSpec) -> Pending:
-    """Open the record and span; run context and guard; compute the child's environment.
+    """Open the record and span; run context and guard; compute what the child's environment gains.
 
     Raises ``cmdscope.api.CommandDenied`` (after recording the denial) when the guard denies
     and ``settings.enforce`` is on.
@@ -95,8 +115,10 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
         if not settings.enforce and "cmdscope.policy.mode" in rec:
             rec["cmdscope.policy.mode"] = "observe"  # the decision is recorded, never applied
         span = run.span
-        env = child_env(environ, run.ctx or Context(), span.trace_id, span.span_id, span.flags)
-        return Pending(run, start_ns, env=env)
+        baggage = environ.get("BAGGAGE")
+        additions = child_env({"BAGGAGE": baggage} if baggage else {}, run.ctx or Context(),
+                              span.trace_id, span.span_id, span.flags)
+        return Pending(run, start_ns, additions=additions)
     finally:
         _suppressed.reset(token)
 

@@ -40,8 +40,7 @@ def popen_init(wrapped: Callable[..., None], instance: Any, args: tuple[Any, ...
     except Exception as exc:  # noqa: BLE001 - observability never breaks the host
         _records.internal_error("subprocess.Popen", exc)
         return wrapped(*args, **kwargs)
-    call["env"] = pending.env
-    pending.env = {}
+    call["env"] = _records.child_environ(call.get("env"), pending.additions)
     try:
         wrapped(**call)
     except OSError as exc:  # could not start: recorded like the shell's 127/126, then raised as ever
