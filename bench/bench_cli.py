@@ -39,6 +39,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=40)
     args = ap.parse_args()
+    # An installed wheel has its bytecode compiled at install time; an editable checkout in an
+    # environment with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module per run.
+    src = Path(__file__).resolve().parent.parent / "src"
+    subprocess.run([PY, "-m", "compileall", "-q", str(src)], stdout=subprocess.DEVNULL, check=False)
     tmp = tempfile.mkdtemp(prefix="cmdscope-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CMDSCOPE_", "TRACEPARENT"))}
     env.update(CMDSCOPE_LEDGER=f"{tmp}/ledger.jsonl", XDG_STATE_HOME=f"{tmp}/state")

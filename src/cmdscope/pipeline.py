@@ -13,13 +13,13 @@ stderr, the command's result is returned unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shlex
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI import time
+    from typing import Any, Callable, Mapping, Sequence
 
 from cmdscope import runner
 from cmdscope.context import Context, resolve
@@ -31,24 +31,40 @@ SCHEMA = 1
 _HOST = os.uname().nodename
 
 
-@dataclass
 class CommandSpec:
     """What the caller asked to run, and how."""
 
-    command: Sequence[str] | str
-    shell: bool = False
-    shell_path: str | None = None
-    cwd: str | None = None
-    env: Mapping[str, str] | None = None
-    timeout: float | None = None
-    capture_output: bool = False
-    stdin: Any = None
-    stdout: Any = None
-    stderr: Any = None
-    forward_signals: bool = False
-    context: dict[str, str | None] = field(default_factory=dict)
-    ledger_path: str | None = None
-    retry_of: str | None = None
+    def __init__(
+        self,
+        command: Sequence[str] | str,
+        shell: bool = False,
+        shell_path: str | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        capture_output: bool = False,
+        stdin: Any = None,
+        stdout: Any = None,
+        stderr: Any = None,
+        forward_signals: bool = False,
+        context: dict[str, str | None] | None = None,
+        ledger_path: str | None = None,
+        retry_of: str | None = None,
+    ) -> None:
+        self.command = command
+        self.shell = shell
+        self.shell_path = shell_path
+        self.cwd = cwd
+        self.env = env
+        self.timeout = timeout
+        self.capture_output = capture_output
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.forward_signals = forward_signals
+        self.context = context if context is not None else {}
+        self.ledger_path = ledger_path
+        self.retry_of = retry_of
 
     def argv(self) -> list[str]:
         if self.shell:
@@ -56,17 +72,19 @@ class CommandSpec:
         return [os.fspath(a) for a in self.command]  # type: ignore[union-attr]
 
 
-@dataclass
 class Run:
     """The state one command carries through the pipeline."""
 
-    spec: CommandSpec
-    record: dict[str, Any]
-    ctx: Context | None = None
-    decision: Any = None
-    execution: runner.Execution | None = None
-    span: otel.SpanHandle | None = None
-    raw_command: str = ""
+    __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command")
+
+    def __init__(self, spec: CommandSpec, record: dict[str, Any], raw_command: str = "") -> None:
+        self.spec = spec
+        self.record = record
+        self.ctx: Context | None = None
+        self.decision: Any = None
+        self.execution: runner.Execution | None = None
+        self.span: otel.SpanHandle | None = None
+        self.raw_command = raw_command
 
 
 class Denied(Exception):
@@ -77,8 +95,9 @@ class Denied(Exception):
         self.decision = decision
 
 
-Processor = Callable[[Run], None]
-Sink = Callable[[dict[str, Any]], None]
+if TYPE_CHECKING:
+    Processor = Callable[[Run], None]
+    Sink = Callable[[dict[str, Any]], None]
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -110,8 +129,30 @@ def iso_time(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
 
 
+try:  # the builtin module: importing hashlib loads OpenSSL (~3 ms) for one digest per command
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover - other Python builds
+    from hashlib import sha256 as _sha256
+
+
 def command_hash(redacted_command_line: str) -> str:
-    return hashlib.sha256(redacted_command_line.encode("utf-8")).hexdigest()[:16]
+    return _sha256(redacted_command_line.encode("utf-8")).hexdigest()[:16]
+
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+
+
+def quote(word: str) -> str:
+    """``shlex.quote`` without importing shlex and re on the hot path (same output)."""
+    if not word:
+        return "''"
+    if _SAFE.issuperset(word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
+def join(argv: Sequence[str]) -> str:
+    return " ".join(quote(a) for a in argv)
 
 
 def _redactor() -> tuple[Callable[[str], str], Callable[[list[str]], list[str]]]:
@@ -317,7 +358,7 @@ def command_line(spec: CommandSpec) -> tuple[str, str]:
         raw = clean_text(str(spec.command))
         return raw, redact(raw)
     argv = [clean_text(os.fspath(a)) for a in spec.command]  # type: ignore[union-attr]
-    return shlex.join(argv), shlex.join(redact_argv(argv))
+    return join(argv), join(redact_argv(argv))
 
 
 def run_command(spec: CommandSpec) -> Run:

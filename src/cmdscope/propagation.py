@@ -8,8 +8,10 @@ inside a ``cmdscope run`` becomes a child span of the same trace, in the same pa
 from __future__ import annotations
 
 import os
-from typing import Mapping
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Mapping
 
 from cmdscope.context import Context
 
@@ -45,6 +47,36 @@ def format_traceparent(trace_id: str, span_id: str, flags: str = "01") -> str:
     return f"00-{trace_id}-{span_id}-{flags}"
 
 
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+
+
+def quote(text: str) -> str:
+    """Percent-encode everything but unreserved characters (urllib.parse costs ~4 ms to import)."""
+    if _UNRESERVED.issuperset(text):
+        return text
+    return "".join(c if c in _UNRESERVED else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in text)
+
+
+def unquote(text: str) -> str:
+    if "%" not in text:
+        return text
+    out = bytearray()
+    i = 0
+    raw = text.encode("utf-8")
+    while i < len(raw):
+        if raw[i] == 0x25 and i + 2 < len(raw) and _is_hex(raw[i + 1:i + 3]):
+            out.append(int(raw[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
 def parse_baggage(value: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in (value or "").split(","):
@@ -55,7 +87,7 @@ def parse_baggage(value: str | None) -> dict[str, str]:
 
 
 def format_baggage(entries: Mapping[str, str]) -> str:
-    return ",".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in entries.items())
+    return ",".join(f"{quote(k)}={quote(v)}" for k, v in entries.items())
 
 
 def child_env(

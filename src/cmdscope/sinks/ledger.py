@@ -22,9 +22,11 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # kept off the per-command import path (typing/pathlib cost milliseconds)
+    from pathlib import Path
+    from typing import Any, Callable, Iterable, Iterator
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 BATCH_RECORDS = 100
@@ -263,6 +265,8 @@ class LedgerWriter:
 
 def segments(path: str | os.PathLike[str]) -> list[Path]:
     """Rotated segments in order (oldest first), then the current file if it exists."""
+    from pathlib import Path
+
     current = Path(path)
     prefix = current.name + "."
     rotated = []
@@ -287,17 +291,27 @@ def _next_segment(path: str) -> int:
 # --- reading --------------------------------------------------------------------------------
 
 
-@dataclass
 class BadLine:
-    path: str
-    line: int
-    reason: str
+    """A line a reader skipped: file, 1-based line number, why."""
+
+    __slots__ = ("path", "line", "reason")
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        self.path, self.line, self.reason = path, line, reason
+
+    def __repr__(self) -> str:
+        return f"BadLine({self.path!r}, {self.line}, {self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BadLine) and (self.path, self.line, self.reason) == (other.path, other.line, other.reason)
 
 
-@dataclass
 class ReadStats:
-    records: int = 0
-    bad: list[BadLine] = field(default_factory=list)
+    """What a read saw: records yielded and lines skipped."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.bad: list[BadLine] = []
 
 
 def _loads() -> Callable[[bytes], Any]:
