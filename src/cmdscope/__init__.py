@@ -22,7 +22,10 @@ imported lazily so that ``import cmdscope`` stays cheap for the CLI.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 from cmdscope._version import __version__
 
@@ -37,6 +40,8 @@ _EXPORTS = {
     "configure": "cmdscope.config",
     "instrument": "cmdscope.instrumentation",
     "uninstrument": "cmdscope.instrumentation",
+    "packet": "cmdscope.sdlc.packets",
+    "gate": "cmdscope.sdlc.gates",
 }
 
 __all__ = ["__version__", "context", *_EXPORTS]
