@@ -90,9 +90,11 @@ class TestPopen:
         validate_record(record)
 
     def test_record_matches_cmdscope_run(self, exporter: InMemorySpanExporter, tmp_path: Path,
-                                         ledger_path: Path) -> None:
+                                         ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """An instrumented child and cmdscope.run of the same failing command give the same record
-        (apart from ids, times and pid): same keys, outcome, error class and retry count."""
+        (apart from ids, times and pid): same keys, outcome, error class, guard decision and
+        retry count."""
+        monkeypatch.setenv("CMDSCOPE_GUARD", "on")
         cmd = ["sh", "-c", "exit 7"]
         with cmdscope.context(actor="agent-2", packet="PKT-2"):
             subprocess.run(cmd, cwd=tmp_path, check=False)
@@ -105,6 +107,7 @@ class TestPopen:
         strip = lambda r: {k: v for k, v in r.items() if k not in VOLATILE_RECORD_KEYS}
         assert strip(instrumented) == strip(direct)
         assert instrumented["process.exit.code"] == 7 and instrumented["cmdscope.outcome"] == "failure"
+        assert instrumented["cmdscope.policy.action"] == "allow"  # the guard ran for both
 
     def test_failure_sets_error_status(self, exporter: InMemorySpanExporter) -> None:
         """A non-zero exit is outcome failure, span status ERROR described by error.type."""
@@ -433,6 +436,26 @@ class TestSwitches:
         monkeypatch.setenv("CMDSCOPE_DISABLED", "1")
         subprocess.run(["true"], check=False)
         assert exporter.get_finished_spans() == () and not ledger_path.exists()
+
+    def test_usage_in_the_manual_runs(self, tmp_path: Path, ledger_path: Path) -> None:
+        """The Usage block of the package docstring runs as written and records its one child."""
+        import cmdscope.instrumentation as manual
+
+        doc = manual.__doc__ or ""
+        block = doc.split(".. code-block:: python", 1)[1].split("\nOr without", 1)[0]
+        script = tmp_path / "usage.py"
+        script.write_text(textwrap.dedent(block))
+        env = dict(os.environ, CMDSCOPE_GUARD="off")
+        done = subprocess.run([PYTHON, str(script)], cwd=tmp_path, env=env, capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr
+        (record,) = read_ledger(ledger_path)
+        assert (record["name"], record["cmdscope.packet"], record["cmdscope.outcome"]) == ("git", "PKT-7", "success")
+
+    def test_top_level_api(self) -> None:
+        """cmdscope.instrument/uninstrument are the package's functions."""
+        import cmdscope.instrumentation as package
+
+        assert cmdscope.instrument is package.instrument and cmdscope.uninstrument is package.uninstrument
 
     def test_instrumentor_is_a_singleton_base_instrumentor(self) -> None:
         """CmdscopeInstrumentor is an OTel BaseInstrumentor with no package requirement."""

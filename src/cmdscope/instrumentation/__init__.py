@@ -18,7 +18,7 @@ Usage
 
     cmdscope.instrument()          # or: CmdscopeInstrumentor().instrument(tracer_provider=tp)
     with cmdscope.context(actor="my-agent", packet="PKT-7", phase="test"):
-        subprocess.run(["git", "status", "--short"], check=True)
+        subprocess.run(["git", "--version"], check=True)   # one record, one span
     cmdscope.uninstrument()
 
 Or without touching the code: ``opentelemetry-instrument python agent.py`` finds the
@@ -58,8 +58,9 @@ detached shipper) are not recorded twice: while instrumented, those spawn points
 are not recorded). OpenTelemetry's own ``suppress_instrumentation`` context is honoured too,
 and ``CMDSCOPE_DISABLED=1`` records nothing.
 
-Not covered: ``os.exec*``, ``os.spawn*``, ``os.posix_spawn``, ``os.fork``, ``pty.spawn``, and
-functions bound by ``from os import system`` before ``instrument()`` ran.
+Not covered: ``os.exec*``, ``os.spawn*``, ``os.posix_spawn``, ``os.fork``, ``pty.spawn``, event
+loops that spawn without ``subprocess.Popen`` (uvloop), and functions bound by
+``from os import system`` before ``instrument()`` ran.
 
 API
 ---
