@@ -9,6 +9,7 @@ millisecond, the file reads a few microseconds, and the answer is cached per dir
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -93,8 +94,52 @@ def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, **
         facts = git_facts(cwd or os.getcwd())
         for name in ("worktree", "branch", "revision"):
             values[name] = values[name] or facts.get(name)
+    if not values["packet"]:
+        active = active_packet(cwd)
+        if active:
+            values["packet"] = active["packet"]
     values["actor"] = values["actor"] or DEFAULT_ACTOR
     return Context(**values)  # type: ignore[arg-type]
+
+
+# --- the active packet of a worktree (``cmdscope packet start``) ----------------------------
+
+_packets: dict[str, tuple[tuple[int, int, int], dict[str, str] | None]] = {}
+
+
+def packet_state_path(cwd: str | None = None) -> str | None:
+    """``<git dir>/cmdscope/packet.json`` of the worktree containing ``cwd`` (per worktree)."""
+    found = _git_location(cwd or os.getcwd())
+    return os.path.join(found[1], "cmdscope", "packet.json") if found else None
+
+
+def active_packet(cwd: str | None = None) -> dict[str, str] | None:
+    """The packet started in this worktree and not yet ended, or None.
+
+    One ``stat`` per call; the file is re-read only when it changed (it is replaced atomically
+    by ``cmdscope packet start|end``), so a command pays at most one small read.
+    """
+    path = packet_state_path(cwd)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _packets.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    state: dict[str, str] | None = None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+        if isinstance(raw, dict) and isinstance(raw.get("packet"), str) and raw["packet"]:
+            state = raw
+    except (OSError, ValueError):
+        state = None
+    _packets[path] = (key, state)
+    return state
 
 
 # --- git, read from files -------------------------------------------------------------------
@@ -108,10 +153,7 @@ def git_facts(cwd: str) -> dict[str, str]:
     Where the checkout is, is cached per directory; HEAD and the ref are re-read every time
     (a few microseconds) so a commit or checkout between two commands is never missed.
     """
-    if cwd in _git_dirs:
-        found = _git_dirs[cwd]
-    else:
-        found = _git_dirs[cwd] = _find_git(cwd)
+    found = _git_location(cwd)
     if found is None:
         return {}
     top, gitdir = found
@@ -131,6 +173,13 @@ def git_facts(cwd: str) -> dict[str, str]:
     elif head:
         facts["revision"] = head
     return facts
+
+
+def _git_location(cwd: str) -> tuple[str, str] | None:
+    if cwd in _git_dirs:
+        return _git_dirs[cwd]
+    found = _git_dirs[cwd] = _find_git(cwd)
+    return found
 
 
 def _find_git(start: str) -> tuple[str, str] | None:

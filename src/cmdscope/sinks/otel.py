@@ -116,10 +116,11 @@ def start_span(name: str, start_ns: int, environ: dict[str, str] | Any) -> SpanH
     """Open the command's span: a real SDK span when configured, else ids only.
 
     The parent is the current OTel span when there is one, else the ``TRACEPARENT`` this
-    process was started with (we are a command run by a command).
+    process was started with (we are a command run by a command), else the span of the packet
+    active in this worktree (``cmdscope packet start``).
     """
     provider = sdk_tracer_provider()
-    env_parent = _current_ids.get() or parse_traceparent(environ.get("TRACEPARENT"))
+    env_parent = _current_ids.get() or parse_traceparent(environ.get("TRACEPARENT")) or _packet_parent(environ)
     if provider is None:
         if env_parent:
             return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
@@ -148,6 +149,20 @@ def start_span(name: str, start_ns: int, environ: dict[str, str] | Any) -> SpanH
     span = _tracer.start_span(name, context=parent_ctx, kind=trace.SpanKind.CLIENT, start_time=start_ns)
     sc = span.get_span_context()
     return SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id, format(sc.trace_flags, "02x"), span)
+
+
+def _packet_parent(environ: Any) -> tuple[str, str, str] | None:
+    """(trace_id, span_id, flags) of the worktree's active packet, unless CMDSCOPE_PACKET names
+    another packet."""
+    from cmdscope.context import active_packet
+
+    state = active_packet()
+    if not state:
+        return None
+    override = environ.get("CMDSCOPE_PACKET")
+    if override and override != state["packet"]:
+        return None
+    return parse_traceparent(f"00-{state.get('trace_id')}-{state.get('span_id')}-01")
 
 
 class Metrics:

@@ -1,0 +1,172 @@
+"""Write one SDLC record: redact, ledger, span, metrics. The SDLC twin of ``pipeline.emit``.
+
+SDLC records (packet, gate, commit, pipeline, heartbeat, audit) must not reach the command
+metrics (``pipeline.emit`` would count them as commands), so they get their own metrics here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Mapping
+
+from cmdscope import pipeline
+from cmdscope.propagation import new_span_id, new_trace_id, parse_traceparent
+from cmdscope.sinks import otel
+
+# Values we produce ourselves (ids, enums, numbers as text): never passed through the redactor.
+SAFE_KEYS = frozenset(
+    {
+        "cmdscope.outcome", "error.type", "vcs.ref.head.revision", "cmdscope.gate.result",
+        "cmdscope.gate.worktree_state", "cmdscope.packet.status", "cmdscope.merge.result",
+        "cicd.pipeline.result", "cicd.pipeline.task.run.result", "cicd.pipeline.run.id",
+        "cicd.pipeline.task.run.id", "cicd.pipeline.task.type", "cicd.pipeline.action.name",
+        "cicd.pipeline.run.state", "cmdscope.commit.parent", "cmdscope.heartbeat.status",
+    }
+)
+
+
+def start_span(name: str, start_ns: int, *, kind: str = "INTERNAL", environ: Mapping[str, str] | None = None) -> otel.SpanHandle:
+    """A span for an SDLC step: a real SDK span when one is configured, else ids only.
+
+    Same parent rules as command spans: the current span, else ``TRACEPARENT``, else the
+    worktree's active packet.
+    """
+    env = os.environ if environ is None else environ
+    parent = otel._current_ids.get() or parse_traceparent(env.get("TRACEPARENT")) or otel._packet_parent(env)
+    provider = otel.sdk_tracer_provider()
+    if provider is None:
+        if parent:
+            return otel.SpanHandle(parent[0], new_span_id(), parent[1], parent[2])
+        return otel.SpanHandle(new_trace_id(), new_span_id(), None, "01")
+    from opentelemetry import trace
+
+    from cmdscope._version import __version__
+
+    tracer = provider.get_tracer("cmdscope", __version__)
+    current = trace.get_current_span().get_span_context()
+    parent_ctx = None
+    if current.is_valid:
+        parent_id: str | None = format(current.span_id, "016x")
+    elif parent:
+        sc = trace.SpanContext(int(parent[0], 16), int(parent[1], 16), is_remote=True,
+                               trace_flags=trace.TraceFlags(int(parent[2], 16)))
+        parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(sc))
+        parent_id = parent[1]
+    else:
+        parent_id = None
+    span = tracer.start_span(name, context=parent_ctx, kind=getattr(trace.SpanKind, kind), start_time=start_ns)
+    sc = span.get_span_context()
+    return otel.SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id,
+                           format(sc.trace_flags, "02x"), span)
+
+
+def new(kind: str, name: str, span: otel.SpanHandle, start_ns: int, end_ns: int | None = None) -> dict[str, Any]:
+    """The envelope of an SDLC record, with the ids of ``span``."""
+    end = time.time_ns() if end_ns is None else end_ns
+    rec = pipeline.new_record(kind, name)
+    rec.update(
+        time=pipeline.iso_time(end), start_ns=start_ns, end_ns=end, duration_s=max(0, end - start_ns) / 1e9,
+        trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_span_id,
+    )
+    rec["host.name"] = pipeline._HOST
+    return rec
+
+
+def redact(rec: dict[str, Any]) -> None:
+    """Every free-text attribute (and every string in a list attribute) passes the redactor."""
+    scrub, _ = pipeline._redactor()
+    for key, value in list(rec.items()):
+        if "." not in key or key in SAFE_KEYS:
+            continue
+        if isinstance(value, str):
+            rec[key] = scrub(pipeline.clean_text(value))
+        elif isinstance(value, list):
+            rec[key] = [scrub(pipeline.clean_text(v)) if isinstance(v, str) else v for v in value]
+
+
+def write(rec: dict[str, Any], span: otel.SpanHandle | None = None, ledger: str | None = None) -> dict[str, Any]:
+    """Redact, append to the ledger, end the span, update the SDLC metrics. Never raises for a
+    telemetry failure (the ledger reports its own drops)."""
+    redact(rec)
+    pipeline.ledger_writer(ledger).append(rec)
+    if span is not None:
+        pipeline._guarded("span", span.finish, rec)
+    m = metrics()
+    if m is not None:
+        pipeline._guarded("sdlc-metrics", m.record, rec)
+    for sink in pipeline.EXTRA_SINKS:
+        pipeline._guarded(getattr(sink, "__name__", "sink"), sink, rec)
+    return rec
+
+
+class SdlcMetrics:
+    """Packet, gate, merge, commit, pipeline and heartbeat metrics; labels are bounded (no
+    packet ids, no paths: gate and heartbeat names are operator-chosen, few)."""
+
+    def __init__(self, provider: Any) -> None:
+        from cmdscope._version import __version__
+
+        meter = provider.get_meter("cmdscope", __version__)
+        self.provider = provider
+        self.packet_duration = meter.create_histogram(
+            "cmdscope.packet.duration", unit="s", description="Wall time of work packets",
+            explicit_bucket_boundaries_advisory=[60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200],
+        )
+        self.packet_commands = meter.create_histogram(
+            "cmdscope.packet.commands", unit="{command}", description="Commands per work packet",
+            explicit_bucket_boundaries_advisory=[1, 5, 10, 25, 50, 100, 250, 500, 1000],
+        )
+        self.packet_density = meter.create_histogram(
+            "cmdscope.packet.failure_density", unit="1", description="Failed / all commands of a packet",
+            explicit_bucket_boundaries_advisory=[0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1],
+        )
+        self.gates = meter.create_counter("cmdscope.gate.results", unit="{gate}", description="Gate evaluations")
+        self.merges = meter.create_counter("cmdscope.merges", unit="{merge}", description="Merge decisions")
+        self.commits = meter.create_counter("cmdscope.commits", unit="{commit}", description="Commits recorded")
+        self.last_success = meter.create_gauge(
+            "cmdscope.heartbeat.last_success", unit="s", description="Unix time of the last successful check-in"
+        )
+        self.schedule_runs = meter.create_counter("cmdscope.schedule.runs", unit="{run}", description="Scheduled check-ins")
+        self.pipeline_duration = meter.create_histogram(
+            "cicd.pipeline.run.duration", unit="s", description="Duration of pipeline runs"
+        )
+
+    def record(self, rec: dict[str, Any]) -> None:
+        kind = rec.get("kind")
+        if kind == "packet":
+            labels = {"cmdscope.actor": rec.get("cmdscope.actor") or "user"}
+            self.packet_duration.record(rec.get("duration_s", 0.0), labels)
+            self.packet_commands.record(rec.get("cmdscope.packet.commands", 0), labels)
+            self.packet_density.record(rec.get("cmdscope.packet.failure_density", 0.0), labels)
+        elif kind == "gate":
+            self.gates.add(1, {"cmdscope.gate.name": rec.get("cmdscope.gate.name") or "unnamed",
+                               "cmdscope.gate.result": rec.get("cmdscope.gate.result") or "fail"})
+        elif kind == "commit":
+            self.commits.add(1, {"cmdscope.commit.atomic": bool(rec.get("cmdscope.commit.atomic"))})
+        elif kind == "pipeline" and "cicd.pipeline.task.name" not in rec:
+            self.pipeline_duration.record(rec.get("duration_s", 0.0), {
+                "cicd.pipeline.name": rec.get("cicd.pipeline.name") or "pipeline",
+                "cicd.pipeline.result": rec.get("cicd.pipeline.result") or "error",
+            })
+            if rec.get("cmdscope.merge.result"):
+                self.merges.add(1, {"cmdscope.merge.result": rec["cmdscope.merge.result"]})
+        if kind in ("heartbeat", "audit") and rec.get("cmdscope.heartbeat.name"):
+            name = rec["cmdscope.heartbeat.name"]
+            self.schedule_runs.add(1, {"cmdscope.heartbeat.name": name,
+                                       "cmdscope.schedule.on_time": bool(rec.get("cmdscope.schedule.on_time"))})
+            if rec.get("cmdscope.outcome") == "success":
+                self.last_success.set(rec["end_ns"] / 1e9, {"cmdscope.heartbeat.name": name})
+
+
+_metrics: SdlcMetrics | None = None
+
+
+def metrics() -> SdlcMetrics | None:
+    global _metrics
+    provider = otel.sdk_meter_provider()
+    if provider is None:
+        return None
+    if _metrics is None or _metrics.provider is not provider:
+        _metrics = SdlcMetrics(provider)
+    return _metrics
