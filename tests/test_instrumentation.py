@@ -403,6 +403,25 @@ class TestGuard:
             "cmdscope.policy.action": "deny", "cmdscope.policy.mode": "observe"}
 
 
+    def test_broken_policy_never_breaks_the_host(self, tmp_path: Path, ledger_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
+        """An invalid policy file: the child still runs and is recorded; one warning line names it."""
+        bad = tmp_path / "bad-policy.yaml"
+        bad.write_text("name: bad\nversion: 1.0.0\nrules: [{id: x, action: explode}]\n")
+        monkeypatch.setenv("CMDSCOPE_POLICY_PATH", str(bad))
+        monkeypatch.delenv("CMDSCOPE_RAISE_INTERNAL", raising=False)
+        cmdscope.instrument()
+        try:
+            assert subprocess.run(["true"], check=False).returncode == 0
+        finally:
+            cmdscope.uninstrument()
+        (record,) = read_ledger(ledger_path)
+        assert record["cmdscope.outcome"] == "success"
+        warning = capfd.readouterr().err
+        assert warning.count("\n") == 1 and "guard" in warning and str(bad) in warning
+
+
 class TestSwitches:
     def test_uninstrument_restores_and_records_nothing(self, ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """After uninstrument() the original functions are back and no child is recorded."""

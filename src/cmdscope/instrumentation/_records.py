@@ -105,7 +105,7 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
         pipeline._ids(rec, run.span)
         for processor in pipeline.BEFORE:
             try:
-                processor(run)
+                pipeline._process(processor, run)  # a broken processor never breaks the host
             except pipeline.Denied as denied:
                 if settings.enforce:
                     from cmdscope.api import CommandDenied
@@ -190,7 +190,7 @@ def finish(pending: Pending, returncode: int | None, *, pid: int | None = None, 
     token = _suppressed.set(True)
     try:
         for processor in pipeline.AFTER:
-            processor(run)
+            pipeline._process(processor, run)
         pipeline.emit(run)
     finally:
         _suppressed.reset(token)
