@@ -48,6 +48,9 @@ class TestCliExport:
         assert ok.attributes["cmdscope.record.id"] == recs[0]["record_id"]
         assert failed.attributes["process.exit.code"] == 4 and failed.attributes["cmdscope.outcome"] == "failure"
         assert ok.resource["service.name"] == "agent-ci"
+        # The same records also arrive as log events, keyed by record id.
+        assert wait_for(lambda: len(receiver.received.logs) >= 2)
+        assert {l["cmdscope.record.id"] for l in receiver.received.logs} == {r["record_id"] for r in recs}
 
     def test_nested_runs_share_the_trace(self, receiver: OtlpReceiver) -> None:
         """Spans of a run inside a run arrive parent-linked in one trace."""

@@ -119,11 +119,61 @@ def record_to_span(record: dict[str, Any], resource: Any) -> Any:
     )
 
 
+_SEVERITY = {"success": ("INFO", 9), "failure": ("WARN", 13), "timeout": ("WARN", 13),
+             "interrupted": ("WARN", 13), "error": ("ERROR", 17), "denied": ("ERROR", 17)}
+
+
+def record_to_log(record: dict[str, Any], resource: Any) -> Any:
+    """The record as an OTel log event (``cmdscope.<kind>``) joined to its span."""
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import TraceFlags
+
+    from cmdscope._version import __version__
+    from cmdscope.sinks.otel import span_attributes
+
+    attrs = span_attributes(record)
+    attrs["cmdscope.record.id"] = record["record_id"]
+    outcome = record.get("cmdscope.outcome", "success")
+    text, number = _SEVERITY.get(outcome, ("INFO", 9))
+    if record.get("cmdscope.danger.severity") == "critical":
+        text, number = "ERROR", 17
+    log = LogRecord(
+        timestamp=int(record["end_ns"]),
+        observed_timestamp=int(record["end_ns"]),
+        trace_id=int(record["trace_id"], 16),
+        span_id=int(record["span_id"], 16),
+        trace_flags=TraceFlags(1),
+        severity_text=text,
+        severity_number=SeverityNumber(number),
+        body=str(record.get("process.command_line") or record.get("name") or ""),
+        attributes=attrs,
+        event_name=f"cmdscope.{record.get('kind', 'command')}",
+    )
+    return ReadableLogRecord(log, resource, InstrumentationScope("cmdscope", __version__))
+
+
 def default_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
     from cmdscope.config import _span_exporter
 
     protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     return _span_exporter("otlp", protocol, endpoint, timeout)
+
+
+def default_log_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
+    """OTLP log exporter, unless ``OTEL_LOGS_EXPORTER=none``."""
+    if os.environ.get("OTEL_LOGS_EXPORTER", "otlp") == "none":
+        return None
+    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+
+        return GrpcLogExporter(endpoint=endpoint, timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    url = endpoint.rstrip("/") + "/v1/logs" if endpoint else None
+    return OTLPLogExporter(endpoint=url, timeout=timeout)
 
 
 @dataclass
@@ -134,8 +184,12 @@ class ShipStats:
     bad_lines: int = 0
 
 
-def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None) -> bool:
-    """Export everything after the checkpoint. True when caught up, False when the backend failed."""
+def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_exporter: Any = None) -> bool:
+    """Export everything after the checkpoint. True when caught up, False when the backend failed.
+
+    A batch counts as delivered only when spans (and log events, when a log exporter is given)
+    were both accepted; otherwise the checkpoint stays and the whole batch is sent again.
+    """
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -143,17 +197,24 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None) -> boo
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "cmdscope")})
     cp = Checkpoint.load(ledger)
     batch: list[Any] = []
+    logs: list[Any] = []
     last = (cp.inode, cp.offset)
 
     def flush() -> bool:
-        nonlocal batch
+        nonlocal batch, logs
         if batch:
-            if exporter.export(batch) != SpanExportResult.SUCCESS:
+            try:
+                ok = exporter.export(batch) == SpanExportResult.SUCCESS
+                if ok and log_exporter is not None:
+                    ok = _log_ok(log_exporter.export(logs))
+            except Exception:  # an exporter that raises is a failed export, never a crash
+                ok = False
+            if not ok:
                 stats.failures += 1
                 return False
             stats.shipped += len(batch)
             stats.batches += 1
-            batch = []
+            batch, logs = [], []
         if last != (cp.inode, cp.offset):
             cp.inode, cp.offset = last
             cp.save(ledger)
@@ -162,7 +223,11 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None) -> boo
     for ino, end, line in pending(ledger, cp):
         try:
             record = json.loads(line)
-            batch.append(record_to_span(record, resource))
+            span = record_to_span(record, resource)
+            log = record_to_log(record, resource) if log_exporter is not None else None
+            batch.append(span)
+            if log is not None:
+                logs.append(log)
         except (ValueError, KeyError, TypeError):
             stats.bad_lines += 1  # torn or foreign line: skipped, like every reader
         last = (ino, end)
@@ -171,10 +236,15 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None) -> boo
     return flush()
 
 
+def _log_ok(result: Any) -> bool:
+    return getattr(result, "name", str(result)).upper().endswith("SUCCESS")
+
+
 def run_shipper(
     ledger: str | None,
     exporter: Any,
     *,
+    log_exporter: Any = None,
     follow: bool = False,
     poll_s: float = 0.5,
     max_backoff_s: float = 30.0,
@@ -192,7 +262,7 @@ def run_shipper(
     backoff = poll_s
     try:
         while True:
-            ok = ship_once(path, exporter, stats)
+            ok = ship_once(path, exporter, stats, log_exporter)
             if not follow:
                 if ok:
                     # Release, then look again: a writer that saw the lock held appended before

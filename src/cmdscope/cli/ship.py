@@ -16,6 +16,8 @@ def main(argv: list[str]) -> int:
     mode.add_argument("--follow", action="store_true", help="keep shipping new records; back off while the endpoint is down")
     mode.add_argument("--once", action="store_true", help="ship what is there and exit (the default)")
     parser.add_argument("--timeout", type=float, default=5.0, help="per-export timeout in seconds")
+    parser.add_argument("--max-backoff", type=float, default=30.0,
+                        help="longest wait between attempts while the endpoint is down (seconds)")
     parser.add_argument("--status", action="store_true", help="print how many records wait to be shipped")
     args = parser.parse_args(argv)
 
@@ -27,6 +29,7 @@ def main(argv: list[str]) -> int:
         return 0
     protocol = "http/protobuf" if args.protocol == "http" else args.protocol
     exporter = shipping.default_exporter(args.endpoint, protocol, args.timeout)
+    log_exporter = shipping.default_log_exporter(args.endpoint, protocol, args.timeout)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -35,8 +38,11 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    stats = shipping.run_shipper(ledger, exporter, follow=args.follow, should_stop=lambda: stopping)
+    stats = shipping.run_shipper(ledger, exporter, log_exporter=log_exporter, follow=args.follow,
+                                 max_backoff_s=args.max_backoff, should_stop=lambda: stopping)
     exporter.shutdown()
+    if log_exporter is not None:
+        log_exporter.shutdown()
     if not args.once or sys.stderr.isatty():
         sys.stderr.write(
             f"cmdscope ship: {stats.shipped} record(s) shipped in {stats.batches} batch(es), "
