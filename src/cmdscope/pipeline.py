@@ -305,6 +305,7 @@ def ledger_writer(path: str | None = None) -> LedgerWriter:
 def close_ledgers() -> None:
     for writer in list(_ledgers.values()):
         writer.close()
+    flush_notifier()
 
 
 def emit(run: Run) -> None:
@@ -317,8 +318,44 @@ def emit(run: Run) -> None:
     m = otel.metrics()
     if m is not None:
         _guarded("metrics", m.record, rec)
+    notifier = _notifier()
+    if notifier is not None:
+        _guarded("notify", _notify, rec)
     for sink in EXTRA_SINKS:
         _guarded(getattr(sink, "__name__", "sink"), sink, rec)
+
+
+_NOTIFIER_UNSET = object()
+_notifier_obj: Any = _NOTIFIER_UNSET
+
+
+def _notifier() -> Any:
+    """The immediate notifier when CMDSCOPE_NOTIFY_WEBHOOKS is set (imported only then)."""
+    global _notifier_obj
+    if _notifier_obj is _NOTIFIER_UNSET:
+        if not os.environ.get("CMDSCOPE_NOTIFY_WEBHOOKS"):
+            return None
+        from cmdscope.sinks.notify import Notifier
+
+        _notifier_obj = Notifier.from_env()
+        if _notifier_obj is not None:
+            import atexit
+
+            atexit.register(flush_notifier)
+    return _notifier_obj
+
+
+def _notify(rec: dict[str, Any]) -> None:
+    from cmdscope.sinks.notify import is_notifiable
+
+    if is_notifiable(rec):
+        _notifier_obj.notify(rec)
+
+
+def flush_notifier(timeout: float = 2.0) -> None:
+    """Give queued critical notifications a moment to leave before a short-lived process exits."""
+    if _notifier_obj not in (None, _NOTIFIER_UNSET):
+        _notifier_obj.flush(timeout)
 
 
 EXTRA_SINKS: list[Sink] = []

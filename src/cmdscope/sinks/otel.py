@@ -220,9 +220,23 @@ class Metrics:
                         "cmdscope.actor": actor,
                         "cmdscope.danger.rule": rule,
                         "cmdscope.danger.severity": record.get("cmdscope.danger.severity") or "none",
-                        "cmdscope.policy.action": record.get("cmdscope.policy.action") or "allow",
+                        "cmdscope.policy.action": effective_action(record),
                     },
                 )
+
+
+def effective_action(record: dict[str, Any]) -> str:
+    """What actually happened to the command: ``deny`` only when it was blocked.
+
+    A deny rule in ``observe`` mode lets the command run (``allow``), in ``warn`` mode it warns;
+    alerts on dangerous commands that *ran* select on this label.
+    """
+    if record.get("kind") == "denial":
+        return "deny"
+    action = record.get("cmdscope.policy.action") or "allow"
+    if action == "deny":
+        return "warn" if record.get("cmdscope.policy.mode") == "warn" else "allow"
+    return action
 
 
 _metrics: Metrics | None = None
