@@ -1,0 +1,57 @@
+"""``cmdscope pipeline run pipeline.yaml [--workdir DIR] [--policy FILE] [--json]``.
+
+Exit 0 when every stage passed and the governance policy allowed the auto-merge, 1 when a
+stage failed, 3 when the run passed but needs human review, 2 on a bad file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cmdscope.cli import CliError
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="cmdscope pipeline", description="Run an SDLC pipeline file.")
+    sub = p.add_subparsers(dest="action", required=True)
+    r = sub.add_parser("run", help="run the stages, evaluate governance, merge when allowed")
+    r.add_argument("file")
+    r.add_argument("--workdir", help="where the commands run (default: the file's workdir:, else the current directory)")
+    r.add_argument("--policy", help="governance policy file (default: the file's policy:, else the shipped one)")
+    r.add_argument("--ledger")
+    r.add_argument("--json", action="store_true", help="print the run record as JSON on stdout")
+    v = sub.add_parser("validate", help="check a pipeline file and its policy")
+    v.add_argument("file")
+    v.add_argument("--policy")
+    args = p.parse_args(argv)
+
+    from cmdscope.sdlc.git import GitError
+    from cmdscope.sdlc.yamlfile import ConfigError
+
+    try:
+        if args.action == "validate":
+            from pathlib import Path
+
+            from cmdscope.sdlc.governance import load_policy
+            from cmdscope.sdlc.pipelines import load_pipeline
+
+            spec = load_pipeline(args.file)
+            load_policy(args.policy or (str(Path(args.file).resolve().parent / spec.policy) if spec.policy else None))
+            print(f"{args.file}: ok ({len(spec.stages)} stages)")
+            return 0
+        from cmdscope.pipeline import close_ledgers
+        from cmdscope.sdlc.pipelines import run_pipeline
+
+        result = run_pipeline(args.file, workdir=args.workdir, policy=args.policy, ledger=args.ledger, out=sys.stderr)
+        close_ledgers()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    except GitError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result.record, sort_keys=True))
+    if not result.ok:
+        return 1
+    return 0 if result.record.get("cmdscope.merge.result") == "auto" else 3
