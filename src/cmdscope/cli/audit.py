@@ -1,0 +1,60 @@
+"""``cmdscope audit [--checks a,b] [--repo DIR] [--every 1d] [--format table|json]``.
+
+Runs repository integrity and hygiene checks and writes one ``audit`` record. Exit 0 when every
+check passed, 1 when one failed, 2 on bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cmdscope.cli import CliError
+
+
+def main(argv: list[str]) -> int:
+    from cmdscope.sdlc.audits import CHECKS
+
+    p = argparse.ArgumentParser(prog="cmdscope audit", description="Repository integrity and hygiene checks.")
+    p.add_argument("--checks", help=f"comma-separated subset of: {', '.join(CHECKS)} (default: all)")
+    p.add_argument("--repo", default=".")
+    p.add_argument("--name", default="audit", help="schedule name of this audit (default 'audit')")
+    p.add_argument("--every", help="expected interval, for the on-time rate (e.g. 1d)")
+    p.add_argument("--grace", default="0s")
+    p.add_argument("--stale-after", default="24h", help="an open packet older than this was never ended")
+    p.add_argument("--large-file", default="5", help="untracked file size limit in MiB (default 5)")
+    p.add_argument("--registry-max-age", default="365d")
+    p.add_argument("--textfile", metavar="DIR")
+    p.add_argument("--ledger")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    args = p.parse_args(argv)
+    from cmdscope.sdlc.durations import parse_duration
+    from cmdscope.sdlc.git import GitError
+
+    try:
+        every = parse_duration(args.every, "--every") if args.every else None
+        grace = parse_duration(args.grace, "--grace")
+        stale = parse_duration(args.stale_after, "--stale-after")
+        max_age = parse_duration(args.registry_max_age, "--registry-max-age")
+        large = int(float(args.large_file) * 1024 * 1024)
+    except ValueError as exc:
+        raise CliError(str(exc) if "--" in str(exc) else f"--large-file {args.large_file!r}: expected MiB") from None
+    checks = [c.strip() for c in args.checks.split(",") if c.strip()] if args.checks else None
+    from cmdscope.pipeline import close_ledgers
+    from cmdscope.sdlc.audits import run_audit
+
+    try:
+        rec, results = run_audit(args.repo, checks=checks, ledger=args.ledger, name=args.name, every_s=every,
+                                 grace_s=grace, stale_after_s=stale, large_file_bytes=large,
+                                 registry_max_age_s=max_age, textfile_dir=args.textfile)
+    except GitError as exc:
+        raise CliError(str(exc)) from None
+    except ValueError as exc:
+        raise CliError(f"--checks: {exc}") from None
+    close_ledgers()
+    if args.format == "json":
+        print(json.dumps({"record": rec, "checks": [r.__dict__ for r in results]}, sort_keys=True))
+    else:
+        for r in results:
+            print(f"{'PASS' if r.passed else 'FAIL'}  {r.name:<17} {r.detail}")
+    return 0 if rec["cmdscope.outcome"] == "success" else 1
