@@ -1,0 +1,105 @@
+"""``cmdscope hook <agent>``: the handlers agents call.
+
+    cmdscope hook claude-code      one Claude Code hook event on stdin, the answer on stdout
+    cmdscope hook codex            one Codex hook event on stdin, the answer on stdout
+    cmdscope hook opencode-bridge  long-lived helper for the OpenCode plugin (JSON lines on stdio)
+    cmdscope hook git-pre-push REMOTE URL   policy check of a push (refs on stdin, as git gives them)
+    cmdscope hook git-post-commit  record the commit just made
+
+This runs before every tool call the agent makes, so it parses its arguments by hand and imports
+only what the event needs. Whatever goes wrong, it answers: unreadable input is recorded as an
+integration error and answered with allow plus a warning (or a block with
+``CMDSCOPE_GUARD_FAIL=closed``), never a traceback that would leave the agent guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+USAGE = ("usage: cmdscope hook claude-code|codex      (hook event JSON on stdin)\n"
+         "       cmdscope hook opencode-bridge\n"
+         "       cmdscope hook git-pre-push REMOTE URL | git-post-commit\n")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0 if argv else 2
+    target, rest = argv[0], argv[1:]
+    if os.environ.get("CMDSCOPE_DISABLED") == "1" and target in ("claude-code", "codex"):
+        return 0
+    if target in ("claude-code", "codex"):
+        return _agent_event(target)
+    if target == "opencode-bridge":
+        from cmdscope.integrations.opencode import serve
+
+        return serve(sys.stdin.buffer, sys.stdout.buffer)
+    if target == "git-pre-push":
+        from cmdscope.integrations.git_hooks import pre_push
+
+        if len(rest) < 1:
+            sys.stderr.write("cmdscope hook: git-pre-push needs the remote name (git passes it)\n")
+            return 2
+        return pre_push(rest[0], rest[1] if len(rest) > 1 else "", sys.stdin.read())
+    if target == "git-post-commit":
+        from cmdscope.integrations.git_hooks import post_commit
+
+        return post_commit(os.getcwd())
+    sys.stderr.write(f"cmdscope hook: unknown hook target {target!r}\n{USAGE}")
+    return 2
+
+
+def _agent_event(target: str) -> int:
+    from cmdscope.integrations import agent, claude_code
+    from cmdscope.integrations.pending import FileStore
+
+    actor = claude_code.ACTOR if target == "claude-code" else "codex"
+    raw = sys.stdin.buffer.read()
+    try:
+        data = claude_code.parse(raw)
+    except claude_code.BadInput as exc:
+        return _malformed(actor, str(exc), None)
+    try:
+        if target == "claude-code":
+            answer = claude_code.handle(data, FileStore())
+        else:
+            from cmdscope.integrations import codex
+
+            answer = codex.handle(data, FileStore())
+    except Exception as exc:  # a bug or an unexpected shape must not block the agent by accident
+        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+            raise
+        session = data.get("session_id") if isinstance(data.get("session_id"), str) else None
+        return _malformed(actor, f"{type(exc).__name__}: {exc}", session)
+    finally:
+        _flush(agent)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer) + "\n")
+    return 0
+
+
+def _malformed(actor: str, problem: str, session: str | None) -> int:
+    from cmdscope.integrations import agent, claude_code
+
+    try:
+        agent.integration_error(actor, problem, session)
+    except Exception as exc:  # the ledger itself is broken: still answer the agent
+        sys.stderr.write(f"cmdscope hook: could not record the integration error ({exc})\n")
+    _flush(agent)
+    answer, err, code = claude_code.malformed_answer(problem)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer) + "\n")
+    if err:
+        sys.stderr.write(err)
+    return code
+
+
+def _flush(agent_module: object) -> None:
+    from cmdscope import pipeline
+
+    pipeline.close_ledgers()
+    from cmdscope.cli.run import _maybe_ship
+
+    _maybe_ship(None)

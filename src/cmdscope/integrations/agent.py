@@ -1,0 +1,316 @@
+"""What every agent integration does with a tool call, whatever the agent's wire format.
+
+An agent hook sees a command twice, in two separate processes (or two messages to the OpenCode
+bridge): *before* it runs (decide, and remember when it started) and *after* (close the record
+with the outcome the agent reports). This module holds that logic once:
+
+- :func:`before` asks the guard through the pipeline's own processors. A deny becomes a
+  ``denial`` record written through the pipeline's emit path (the command never runs); an
+  allow or warn opens a *pending* record, kept by :class:`cmdscope.integrations.pending.PendingStore`
+  (a state file per tool call, or memory in the long-lived bridge).
+- :func:`after` closes the pending record: duration, outcome, and the exit code only when the
+  agent reported one; otherwise ``cmdscope.exit_code.known: false`` and no ``process.exit.code``.
+- :func:`integration_error` records input the hook could not understand.
+
+Every record of one agent session shares one trace id derived from the session id, so a
+session is one trace in the backend even though each hook call is its own process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cmdscope import pipeline
+from cmdscope.propagation import format_traceparent, new_span_id, parse_traceparent
+from cmdscope.sinks.otel import SpanHandle
+
+FAIL_ENV = "CMDSCOPE_GUARD_FAIL"  # "closed": input the hook cannot read denies instead of allowing
+
+
+class Store(Protocol):
+    def put(self, agent: str, call_id: str, record: dict[str, Any]) -> None: ...
+    def take(self, agent: str, call_id: str) -> dict[str, Any] | None: ...
+    def take_session(self, agent: str, session: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class ToolCall:
+    """One command an agent is about to run (or ran), in agent-neutral terms."""
+
+    agent: str                  # cmdscope.actor: claude-code, codex, opencode
+    session: str | None
+    call_id: str | None         # gen_ai.tool.call.id
+    command: str                # the shell command line, as the agent gave it
+    cwd: str | None = None
+    tool: str | None = None
+
+
+@dataclass
+class Verdict:
+    """The decision an integration turns into the agent's answer format."""
+
+    action: str                 # allow | warn | deny
+    rule_id: str | None = None
+    message: str = ""
+    playbook: str | None = None
+    record: dict[str, Any] | None = None
+    span_id: str | None = None
+    trace_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """``<rule id>: <message> (playbook: <link>)``, the text the agent and its model see."""
+        text = f"{self.rule_id}: {self.message}" if self.rule_id else self.message
+        if self.playbook:
+            text += f" (playbook: {self.playbook})"
+        return text
+
+
+@dataclass
+class Result:
+    """What the agent reported after the command ran."""
+
+    outcome: str                        # success | failure | interrupted | timeout | error
+    exit_code: int | None = None        # None: the agent did not say
+    duration_ms: float | None = None
+    stderr_tail: str | None = None
+    stdout_tail: str | None = None
+
+
+def session_trace_id(agent: str, session: str | None) -> str | None:
+    """One trace per agent session: the same id from every hook process of that session."""
+    if not session:
+        return None
+    return hashlib.sha256(f"cmdscope:{agent}:{session}".encode()).hexdigest()[:32]
+
+
+def session_env(agent: str, session: str | None, span_id: str | None = None) -> dict[str, str]:
+    """Variables that make commands the agent runs join its session, trace and packet."""
+    env = {"CMDSCOPE_ACTOR": agent}
+    if session:
+        env["CMDSCOPE_SESSION"] = session
+        trace = session_trace_id(agent, session)
+        assert trace is not None
+        root = hashlib.sha256(f"cmdscope-root:{agent}:{session}".encode()).hexdigest()[:16]
+        env["TRACEPARENT"] = format_traceparent(trace, span_id or root)
+        env["BAGGAGE"] = f"cmdscope.actor={agent},cmdscope.session={_baggage_value(session)}"
+    for name in ("CMDSCOPE_PACKET", "CMDSCOPE_PHASE"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def _baggage_value(text: str) -> str:
+    from cmdscope.propagation import quote
+
+    return quote(text)
+
+
+def _start(call: ToolCall, kind: str = "command") -> pipeline.Run:
+    """A pipeline Run for the agent's command, with context resolved (who, where, git)."""
+    spec = pipeline.CommandSpec(
+        command=call.command,
+        shell=True,
+        cwd=call.cwd if call.cwd and os.path.isdir(call.cwd) else None,
+        context={"actor": call.agent, "session": call.session},
+    )
+    name = pipeline.executable_name(spec)
+    rec = pipeline.new_record(kind, pipeline.clean_text(name))
+    raw, redacted = pipeline.command_line(spec)
+    rec["process.executable.name"] = rec["name"]
+    rec["process.command_line"] = _cap(redacted)
+    rec["cmdscope.command.hash"] = pipeline.command_hash(redacted)
+    rec["host.name"] = pipeline._HOST
+    if call.call_id:
+        rec["gen_ai.tool.call.id"] = pipeline.clean_text(call.call_id)
+    run = pipeline.Run(spec, rec, raw_command=raw)
+    env_parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+    trace = session_trace_id(call.agent, call.session)
+    if env_parent and not trace:
+        run.span = SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
+    else:
+        run.span = SpanHandle(trace or os.urandom(16).hex(), new_span_id(), None, "01")
+    pipeline._ids(rec, run.span)
+    pipeline._process(pipeline.add_context, run)
+    return run
+
+
+def before(call: ToolCall, store: Store) -> Verdict:
+    """Decide on ``call``; record a denial, or open the pending record for :func:`after`."""
+    start_ns = time.time_ns()
+    run = _start(call)
+    try:
+        pipeline._process(pipeline.guard, run)
+    except pipeline.Denied as denied:
+        decision = denied.decision
+        _finish_denial(run, decision, start_ns)
+        return Verdict("deny", decision.rule_id, decision.message or "denied by policy",
+                       getattr(decision, "playbook", None), run.record, run.record["span_id"], run.record["trace_id"])
+    decision = run.decision
+    rec = run.record
+    rec["start_ns"] = start_ns
+    if call.call_id:
+        pipeline.redact_fields(run)  # nothing unredacted rests on disk between the two hook calls
+        store.put(call.agent, call.call_id, rec)
+    action = getattr(decision, "action", "allow") if decision is not None else "allow"
+    if action == "warn":
+        return Verdict("warn", decision.rule_id, decision.message, getattr(decision, "playbook", None), rec,
+                       rec["span_id"], rec["trace_id"])
+    return Verdict("allow", record=rec, span_id=rec["span_id"], trace_id=rec["trace_id"])
+
+
+def after(call: ToolCall, result: Result, store: Store) -> dict[str, Any]:
+    """Close the record ``before`` opened (or a fresh one when it never did) and emit it."""
+    end_ns = time.time_ns()
+    pending = store.take(call.agent, call.call_id) if call.call_id else None
+    if pending is not None:
+        spec = pipeline.CommandSpec(command=call.command or "", shell=True, cwd=call.cwd,
+                                    context={"actor": call.agent, "session": call.session})
+        run = pipeline.Run(spec, pending, raw_command=call.command or "")
+        start_ns = int(pending.get("start_ns") or end_ns)
+    else:
+        run = _start(call)
+        start_ns = end_ns
+    rec = run.record
+    if result.duration_ms is not None and result.duration_ms >= 0:
+        start_ns = end_ns - int(result.duration_ms * 1_000_000)  # the agent timed the tool itself
+    rec["start_ns"] = start_ns
+    rec["end_ns"] = end_ns
+    rec["duration_s"] = (end_ns - start_ns) / 1e9
+    rec["time"] = pipeline.iso_time(end_ns)
+    rec["cmdscope.outcome"] = result.outcome
+    if result.exit_code is None:
+        rec["cmdscope.exit_code.known"] = False
+        rec.pop("process.exit.code", None)
+    else:
+        rec["process.exit.code"] = int(result.exit_code)
+        rec["cmdscope.exit_code.known"] = True
+    _classify(run, result)
+    for processor in (pipeline.infer_phase, pipeline.count_retries, pipeline.redact_fields):
+        pipeline._process(processor, run)
+    pipeline.emit(run)
+    return rec
+
+
+def _classify(run: pipeline.Run, result: Result) -> None:
+    rec = run.record
+    if result.outcome == "success":
+        rec.pop("error.type", None)
+        return
+    try:
+        from cmdscope.failures import classify
+
+        c = classify(
+            exit_code=result.exit_code, signal=None, executable=rec.get("process.executable.name", ""),
+            argv=run.raw_command.split(), phase=rec.get("cmdscope.phase"), outcome=result.outcome,
+            stderr_tail=(result.stderr_tail or "").encode("utf-8", "replace")[-65536:],
+            stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-4096:] or None,
+        )
+        rec["error.type"] = c.error_type
+        if c.pattern_id:
+            rec["cmdscope.error.pattern"] = c.pattern_id
+        if c.excerpt:
+            rec["cmdscope.error.excerpt"] = pipeline.clean_text(c.excerpt)
+        if getattr(c, "taxonomy_version", None):
+            rec["cmdscope.taxonomy.version"] = c.taxonomy_version
+    except Exception:  # classification is best effort; the record must still be written
+        rec["error.type"] = result.outcome
+
+
+def user_denial(call: ToolCall, rule_id: str, source: str, message: str) -> dict[str, Any]:
+    """A command the agent's own permission system (or its user) refused: a denial record."""
+    start_ns = time.time_ns()
+    run = _start(call)
+    _finish_denial(run, _AgentDecision(rule_id, source, message), start_ns)
+    return run.record
+
+
+def end_session(agent: str, session: str | None, store: Store) -> int:
+    """Close every command of the session that never got an *after* event, as interrupted."""
+    if not session:
+        return 0
+    closed = 0
+    for rec in store.take_session(agent, session):
+        end_ns = time.time_ns()
+        run = pipeline.Run(pipeline.CommandSpec(command="", shell=True), rec)
+        start_ns = int(rec.get("start_ns") or end_ns)
+        rec.update(start_ns=start_ns, end_ns=end_ns, duration_s=(end_ns - start_ns) / 1e9,
+                   time=pipeline.iso_time(end_ns))
+        rec["cmdscope.outcome"] = "interrupted"
+        rec["error.type"] = "interrupted"
+        rec["cmdscope.exit_code.known"] = False
+        pipeline._process(pipeline.redact_fields, run)
+        pipeline.emit(run)
+        closed += 1
+    return closed
+
+
+def integration_error(agent: str, problem: str, session: str | None = None) -> dict[str, Any]:
+    """Record hook input that could not be understood (never its raw text: it may hold secrets)."""
+    from cmdscope.redact import redact
+
+    now = time.time_ns()
+    rec = pipeline.new_record("integration_error", f"{agent} hook")
+    span = SpanHandle(session_trace_id(agent, session) or os.urandom(16).hex(), new_span_id(), None, "01")
+    pipeline._ids(rec, span)
+    rec.update(start_ns=now, end_ns=now, duration_s=0.0, time=pipeline.iso_time(now))
+    rec["cmdscope.actor"] = agent
+    if session:
+        rec["session.id"] = redact(pipeline.clean_text(session))
+    rec["cmdscope.outcome"] = "error"
+    rec["error.type"] = "integration_error"
+    rec["cmdscope.error.excerpt"] = redact(pipeline.clean_text(problem))[:500]
+    rec["host.name"] = pipeline._HOST
+    pipeline.emit(pipeline.Run(pipeline.CommandSpec(command=""), rec))
+    return rec
+
+
+def _cap(text: str) -> str:
+    cap = getattr(pipeline, "cap_command_line", None)
+    return cap(text) if cap is not None else text
+
+
+def _finish_denial(run: pipeline.Run, decision: Any, start_ns: int) -> None:
+    """The denial record, as ``cmdscope run`` writes it: exit 126, outcome denied, the rule id."""
+    rec = run.record
+    for key, value in decision.attributes().items():
+        rec.setdefault(key, value)
+    if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
+        raise RuntimeError("guard denied a command without a policy rule id")
+    end_ns = max(time.time_ns(), start_ns)
+    rec.update(kind="denial", start_ns=start_ns, end_ns=end_ns, duration_s=(end_ns - start_ns) / 1e9,
+               time=pipeline.iso_time(end_ns))
+    rec["process.exit.code"] = 126
+    rec["cmdscope.outcome"] = "denied"
+    rec["error.type"] = "denied"
+    pipeline._process(pipeline.redact_fields, run)
+    pipeline.emit(run)
+
+
+def fail_closed() -> bool:
+    return os.environ.get(FAIL_ENV, "").strip().lower() == "closed"
+
+
+class _AgentDecision:
+    """A denial made by the agent's own permission system rather than by cmdscope's policy."""
+
+    action = "deny"
+    mode = "enforce"
+    denied = True
+    severity = None
+    playbook = None
+    matches: list[Any] = []
+
+    def __init__(self, rule_id: str, source: str, message: str) -> None:
+        self.rule_id = rule_id
+        self.policy_source = source
+        self.message = message
+
+    def attributes(self) -> dict[str, Any]:
+        return {"cmdscope.policy.rule": self.rule_id, "cmdscope.policy.source": self.policy_source,
+                "cmdscope.policy.action": "deny", "cmdscope.policy.mode": "enforce"}

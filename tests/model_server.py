@@ -1,0 +1,231 @@
+"""A scripted model server on loopback for the real agent CLIs (Claude Code, OpenCode).
+
+It speaks the two wire formats the agents use, streaming as the real APIs do:
+- Anthropic Messages (``POST /v1/messages``, server-sent events ``message_start`` ...
+  ``message_stop``), for Claude Code pointed at it with ``ANTHROPIC_BASE_URL``;
+- OpenAI chat completions (``POST /v1/chat/completions``, ``data:`` chunks then ``[DONE]``),
+  for OpenCode's ``@ai-sdk/openai-compatible`` provider.
+
+The script is a list of shell commands. A request that offers the shell tool is answered with
+a call of the next command whose result the conversation does not hold yet (so the n-th
+request after n tool results asks for command n), and once every command has a result, with
+a final text. Requests without the shell tool (titles, summaries) get a short text. Every
+request body and every tool result the agent sent back are kept for the test to assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SHELL_TOOLS = ("Bash", "bash", "shell", "local_shell")
+
+
+@dataclass
+class ModelServer:
+    commands: list[str]
+    final_text: str = "All done."
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    tool_results: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> "ModelServer":
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # model listings and health checks
+                body = json.dumps({"data": [{"id": "scripted", "object": "model", "type": "model",
+                                             "display_name": "scripted"}], "object": "list"}).encode()
+                self._send(200, "application/json", body)
+
+            def do_HEAD(self) -> None:
+                self._send(200, "application/json", b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    self._send(400, "application/json", b'{"error": "bad json"}')
+                    return
+                with owner._lock:
+                    owner.requests.append({"path": self.path, "body": body})
+                path = self.path.split("?", 1)[0]
+                if path.endswith("/messages/count_tokens"):
+                    self._send(200, "application/json", b'{"input_tokens": 10}')
+                elif path.endswith("/messages"):
+                    owner._anthropic(self, body)
+                elif path.endswith("/chat/completions"):
+                    owner._openai(self, body)
+                else:
+                    self._send(404, "application/json", b'{"error": "not scripted"}')
+
+            def _send(self, status: int, ctype: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "ModelServer":
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+    # -- the script -----------------------------------------------------------------------------
+
+    def _next_command(self, tools: list[Any], results: list[str]) -> tuple[str, str] | None:
+        """(tool name, command) to ask for next, or None for the final answer."""
+        names = [t.get("name") or (t.get("function") or {}).get("name") for t in tools or []]
+        shell = next((n for n in names if n in SHELL_TOOLS), None)
+        if shell is None or len(results) >= len(self.commands):
+            return None
+        return shell, self.commands[len(results)]
+
+    def _remember(self, results: list[str]) -> None:
+        with self._lock:
+            for text in results:
+                if text not in self.tool_results:
+                    self.tool_results.append(text)
+
+    # -- Anthropic Messages ---------------------------------------------------------------------
+
+    def _anthropic(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        results = _anthropic_tool_results(body.get("messages") or [])
+        self._remember(results)
+        step = self._next_command(body.get("tools") or [], results)
+        msg_id = f"msg_{len(self.requests):04d}"
+        if step is None:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": self.final_text if body.get("tools") else "ok"}]
+            stop = "end_turn"
+        else:
+            call_id = f"toolu_{int(time.time() * 1000) % 10**9:09d}{len(results):03d}"
+            blocks = [{"type": "tool_use", "id": call_id, "name": step[0],
+                       "input": {"command": step[1], "description": "scripted command"}}]
+            stop = "tool_use"
+        if not body.get("stream"):
+            payload = {"id": msg_id, "type": "message", "role": "assistant", "model": body.get("model", "scripted"),
+                       "content": blocks, "stop_reason": stop, "stop_sequence": None,
+                       "usage": {"input_tokens": 10, "output_tokens": 10}}
+            data = json.dumps(payload).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
+        events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": {
+            "id": msg_id, "type": "message", "role": "assistant", "model": body.get("model", "scripted"),
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 1}}})]
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                       "content_block": {"type": "text", "text": ""}}))
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                       "delta": {"type": "text_delta", "text": block["text"]}}))
+            else:
+                events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                       "content_block": {**block, "input": {}}}))
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
+                    "type": "input_json_delta", "partial_json": json.dumps(block["input"])}}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                                         "usage": {"output_tokens": 10}}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        stream = b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+        _send_stream(handler, stream)
+
+    # -- OpenAI chat completions ----------------------------------------------------------------
+
+    def _openai(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        results = [str(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "tool"]
+        self._remember(results)
+        step = self._next_command(body.get("tools") or [], results)
+        base = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model", "scripted")}
+        if step is None:
+            text = self.final_text if body.get("tools") else "Scripted title"
+            deltas = [{"role": "assistant", "content": text}]
+            finish = "stop"
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+        else:
+            call = {"index": 0, "id": f"call_{len(results):03d}_{int(time.time() * 1000) % 10**6}", "type": "function",
+                    "function": {"name": step[0], "arguments": json.dumps(
+                        {"command": step[1], "description": "scripted command"})}}
+            deltas = [{"role": "assistant", "content": None, "tool_calls": [call]}]
+            finish = "tool_calls"
+            message = {"role": "assistant", "content": None, "tool_calls": [{k: v for k, v in call.items() if k != "index"}]}
+        usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+        if not body.get("stream"):
+            payload = {**base, "object": "chat.completion",
+                       "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
+            data = json.dumps(payload).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
+        chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage})
+        stream = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+        _send_stream(handler, stream)
+
+
+def _anthropic_tool_results(messages: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                inner = block.get("content")
+                if isinstance(inner, list):
+                    inner = "\n".join(str(part.get("text", "")) for part in inner if isinstance(part, dict))
+                out.append(str(inner))
+    return out
+
+
+def _send_stream(handler: BaseHTTPRequestHandler, stream: bytes) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Cache-Control", "no-cache")
+    handler.send_header("Content-Length", str(len(stream)))
+    handler.end_headers()
+    handler.wfile.write(stream)
+    handler.wfile.flush()
