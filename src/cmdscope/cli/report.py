@@ -1,0 +1,35 @@
+"""`cmdscope report <name> [options]`: rollups over the ledger.
+
+Each report is a module with `main(argv) -> int`; add a report by adding a line to REPORTS.
+Modules are imported only when their report runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+# name -> (module, one-line help)
+REPORTS: dict[str, tuple[str, str]] = {
+    "failures": ("cmdscope.reports.failures", "failure classes, retries and time to green (--daily for per-day top classes)"),
+}
+
+USAGE = "usage: cmdscope report <name> [options]\n\nreports:\n"
+
+
+def _usage() -> str:
+    width = max(len(n) for n in REPORTS)
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in REPORTS.items()]
+    return USAGE + "\n".join(lines) + "\n\nRun 'cmdscope report <name> --help' for a report's options.\n"
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write(_usage())
+        return 0
+    entry = REPORTS.get(argv[0])
+    if entry is None:
+        sys.stderr.write(f"cmdscope report: unknown report {argv[0]!r} (known: {', '.join(REPORTS)})\n")
+        return 2
+    module = import_module(entry[0])
+    return int(module.main(argv[1:]) or 0)

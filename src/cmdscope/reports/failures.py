@@ -1,0 +1,393 @@
+"""`cmdscope report failures`: failure counts, retries and time-to-green over the ledger.
+
+    from cmdscope.reports.failures import failure_rollup, failure_daily
+    rollup = failure_rollup(records, by="class", top=10)     # records: any iterable of dicts
+
+Definitions (the same as the alerting issue's PromQL over cmdscope_commands_total):
+- commands: records of kind `command` or `function` in the window (by `end_ns`);
+- failures: those whose `cmdscope.outcome` is not `success` (denial records are the denials
+  report's business and are not counted here);
+- retries: failures with `cmdscope.retry.count` > 0;
+- time to green: from the first failure of a streak to the next success of the same command
+  hash in the same session (or packet, when there is no session); a streak with no success in
+  the window is `unrecovered`.
+The JSON output is versioned (`schema_version`) and described by docs/failures-report.schema.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cmdscope.reports.common import (
+    NS,
+    Progress,
+    ReadStats,
+    ReportError,
+    day_of,
+    human_duration,
+    iso,
+    parse_time,
+    read_ledger,
+    render_markdown,
+    render_table,
+)
+
+SCHEMA_VERSION = 1
+GROUP_KEYS = {
+    "class": "error.type",
+    "command": "cmdscope.command.hash",
+    "actor": "cmdscope.actor",
+    "phase": "cmdscope.phase",
+    "packet": "cmdscope.packet",
+    "executable": "process.executable.name",
+}
+COMMAND_KINDS = frozenset({"command", "function"})
+_BUCKET = math.log(1.05)  # time-to-green histogram: 5% wide log buckets, bounded memory
+
+
+class _TtgHistogram:
+    """Quantiles of durations from a log-bucket histogram (within ~5%), O(1) memory per group."""
+
+    __slots__ = ("buckets", "count")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, int] = {}
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        key = -1 if seconds < 0.001 else int(math.log(seconds * 1000) / _BUCKET)
+        self.buckets[key] = self.buckets.get(key, 0) + 1
+        self.count += 1
+
+    def quantile(self, q: float) -> float | None:
+        if not self.count:
+            return None
+        rank = q * (self.count - 1)
+        seen = 0
+        for key in sorted(self.buckets):
+            seen += self.buckets[key]
+            if seen > rank:
+                return 0.0 if key < 0 else round(math.exp((key + 0.5) * _BUCKET) / 1000, 3)
+        return None  # pragma: no cover
+
+    def summary(self) -> dict[str, Any]:
+        return {"count": self.count, "median": self.quantile(0.5), "p90": self.quantile(0.9)}
+
+
+class _Group:
+    __slots__ = ("failures", "retries", "first_ns", "last_ns", "ttg", "unrecovered", "sample", "classes")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.retries = 0
+        self.first_ns = 0
+        self.last_ns = 0
+        self.ttg = _TtgHistogram()
+        self.unrecovered = 0
+        self.sample: str | None = None
+        self.classes: dict[str, int] = {}
+
+
+def _class_titles() -> dict[str, str]:
+    try:
+        from cmdscope.failures import default_classifier
+
+        return {cid: info.title for cid, info in default_classifier().taxonomy.classes.items()}
+    except Exception:  # a broken overlay must not break a report over existing data
+        return {}
+
+
+def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = None,
+                   until_ns: int | None = None, by: str = "class", top: int = 10,
+                   now_ns: int | None = None, stats: ReadStats | None = None) -> dict[str, Any]:
+    """Aggregate failures by `by` (class, command, actor, phase, packet, executable).
+
+    One pass, memory bounded by the number of groups and of open failure streaks. Returns the
+    JSON-ready report (docs/failures-report.schema.json).
+    """
+    if by not in GROUP_KEYS:
+        raise ReportError(f"--by {by!r}: expected one of {', '.join(GROUP_KEYS)}")
+    field = GROUP_KEYS[by]
+    lo = since_ns if since_ns is not None else -1
+    hi = until_ns if until_ns is not None else 1 << 126
+    groups: dict[str, _Group] = {}
+    open_streaks: dict[tuple[str, str], tuple[int, str]] = {}  # (scope, hash) -> (first fail ns, group)
+    total = failures = retries = 0
+    for rec in records:
+        if rec.get("kind") not in COMMAND_KINDS:
+            continue
+        end = rec.get("end_ns")
+        if type(end) is not int or end < lo or end >= hi:
+            continue
+        total += 1
+        outcome = rec.get("cmdscope.outcome")
+        command_hash = rec.get("cmdscope.command.hash")
+        scope = rec.get("session.id") or rec.get("cmdscope.packet") or ""
+        if outcome == "success":
+            if command_hash is not None and open_streaks:
+                streak = open_streaks.pop((scope, command_hash), None)
+                if streak is not None:
+                    groups[streak[1]].ttg.add((end - streak[0]) / NS)
+            continue
+        failures += 1
+        key = rec.get(field)
+        if by == "class" and key is None:
+            key = "unknown"
+        key = "(none)" if key is None else str(key)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+            group.first_ns = end
+            if by == "command":
+                group.sample = rec.get("process.command_line")
+        group.failures += 1
+        if end < group.first_ns:
+            group.first_ns = end
+        if end > group.last_ns:
+            group.last_ns = end
+        retry = rec.get("cmdscope.retry.count")
+        if type(retry) is int and retry > 0:
+            group.retries += 1
+            retries += 1
+        if by != "class":
+            error_type = rec.get("error.type") or "unknown"
+            group.classes[error_type] = group.classes.get(error_type, 0) + 1
+        if command_hash is not None and (scope, command_hash) not in open_streaks:
+            open_streaks[(scope, command_hash)] = (end, key)
+    for _, key in open_streaks.values():
+        groups[key].unrecovered += 1
+
+    titles = _class_titles() if by == "class" else {}
+    overall = _TtgHistogram()
+    for g in groups.values():
+        for bucket, n in g.ttg.buckets.items():
+            overall.buckets[bucket] = overall.buckets.get(bucket, 0) + n
+        overall.count += g.ttg.count
+    ranked = sorted(groups.items(), key=lambda kv: (-kv[1].failures, kv[0]))
+    shown = ranked[:top] if top > 0 else ranked
+    rest = ranked[len(shown):]
+    rows = []
+    for key, g in shown:
+        row: dict[str, Any] = {
+            "key": key,
+            "failures": g.failures,
+            "share_of_commands": round(g.failures / total, 6) if total else 0.0,
+            "share_of_failures": round(g.failures / failures, 6) if failures else 0.0,
+            "retries": g.retries,
+            "first_seen": iso(g.first_ns),
+            "last_seen": iso(g.last_ns),
+            "time_to_green_s": g.ttg.summary(),
+            "unrecovered": g.unrecovered,
+        }
+        if by == "class":
+            row["title"] = titles.get(key)
+        else:
+            row["top_class"] = max(g.classes.items(), key=lambda kv: (kv[1], kv[0]))[0] if g.classes else None
+        if by == "command":
+            row["command_line"] = g.sample
+        rows.append(row)
+    report: dict[str, Any] = {
+        "report": "failures",
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": iso(now_ns if now_ns is not None else time.time_ns()),
+        "window": {"since": iso(since_ns), "until": iso(until_ns)},
+        "by": by,
+        "totals": {
+            "commands": total,
+            "failures": failures,
+            "failure_share": round(failures / total, 6) if total else 0.0,
+            "retries": retries,
+            "recovered": overall.count,
+            "unrecovered": len(open_streaks),
+            "time_to_green_s": overall.summary(),
+        },
+        "groups": rows,
+        "other": {"groups": len(rest), "failures": sum(g.failures for _, g in rest)},
+    }
+    if stats is not None:
+        report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                            "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+    return report
+
+
+def failure_daily(records: Iterable[dict[str, Any]], *, days: int = 14, top: int = 10,
+                  now_ns: int | None = None, stats: ReadStats | None = None) -> dict[str, Any]:
+    """Per UTC day (the last `days` days, today included): the top failure classes and their
+    change against the day before."""
+    now = now_ns if now_ns is not None else time.time_ns()
+    today = now // (86400 * NS)
+    first_day = today - days + 1
+    lo = (first_day - 1) * 86400 * NS  # one extra day for the first day's day-over-day change
+    counts: dict[int, dict[str, int]] = {}
+    totals: dict[int, list[int]] = {}
+    for rec in records:
+        if rec.get("kind") not in COMMAND_KINDS:
+            continue
+        end = rec.get("end_ns")
+        if type(end) is not int or end < lo or end > now:
+            continue
+        day = end // (86400 * NS)
+        total = totals.get(day)
+        if total is None:
+            total = totals[day] = [0, 0]
+        total[0] += 1
+        if rec.get("cmdscope.outcome") == "success":
+            continue
+        total[1] += 1
+        cls = rec.get("error.type") or "unknown"
+        per_day = counts.get(day)
+        if per_day is None:
+            per_day = counts[day] = {}
+        per_day[cls] = per_day.get(cls, 0) + 1
+    out_days = []
+    for day in range(first_day, today + 1):
+        today_counts = counts.get(day, {})
+        before = counts.get(day - 1, {})
+        ranked = sorted(today_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        commands, failed = totals.get(day, [0, 0])
+        out_days.append({
+            "date": day_of(day * 86400 * NS),
+            "commands": commands,
+            "failures": failed,
+            "classes": [
+                {"class": cls, "failures": n, "previous": before.get(cls, 0), "change": n - before.get(cls, 0),
+                 "change_pct": round((n - before[cls]) / before[cls], 4) if before.get(cls) else None}
+                for cls, n in ranked
+            ],
+        })
+    report: dict[str, Any] = {
+        "report": "failures-daily",
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": iso(now),
+        "days": out_days,
+    }
+    if stats is not None:
+        report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                            "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+    return report
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def render_rollup(report: dict[str, Any], fmt: str) -> str:
+    by = report["by"]
+    headers = [by, "failures", "% cmds", "% fails", "retries", "ttg p50", "ttg p90", "unrecovered",
+               "first seen", "last seen"]
+    extra = "command line" if by == "command" else ("title" if by == "class" else "top class")
+    headers.append(extra)
+    rows = []
+    for g in report["groups"]:
+        ttg = g["time_to_green_s"]
+        tail = g.get("command_line") if by == "command" else g.get("title") if by == "class" else g.get("top_class")
+        tail = (tail or "")[:60]
+        rows.append([g["key"], str(g["failures"]), _pct(g["share_of_commands"]), _pct(g["share_of_failures"]),
+                     str(g["retries"]), human_duration(ttg["median"]), human_duration(ttg["p90"]),
+                     str(g["unrecovered"]), (g["first_seen"] or "")[:16].replace("T", " "),
+                     (g["last_seen"] or "")[:16].replace("T", " "), tail])
+    t = report["totals"]
+    window = report["window"]
+    head = (f"Failures by {by}, {window['since'] or 'beginning'} .. {window['until'] or 'now'}: "
+            f"{t['failures']:,} of {t['commands']:,} commands failed ({_pct(t['failure_share'])}), "
+            f"{t['retries']:,} retries, time to green p50 {human_duration(t['time_to_green_s']['median'])}, "
+            f"{t['unrecovered']:,} still red")
+    if fmt == "md":
+        body = render_markdown(headers, rows)
+        head = f"**{head}**"
+    else:
+        body = render_table(headers, rows, align_right={1, 2, 3, 4, 5, 6, 7})
+    lines = [head, "", body] if rows else [head]
+    if report["other"]["groups"]:
+        lines.append(f"... and {report['other']['groups']} more groups with {report['other']['failures']:,} failures")
+    bad = report.get("ledger", {}).get("bad_lines")
+    if bad:
+        lines.append(f"note: {bad} unreadable ledger lines skipped")
+    return "\n".join(lines) + "\n"
+
+
+def render_daily(report: dict[str, Any], fmt: str) -> str:
+    headers = ["date", "commands", "failures", "class", "count", "change vs day before"]
+    rows = []
+    for day in report["days"]:
+        classes = day["classes"] or [None]
+        for i, cls in enumerate(classes):
+            first = i == 0
+            if cls is None:
+                rows.append([day["date"], str(day["commands"]), str(day["failures"]), "-", "", ""])
+                continue
+            pct = f" ({cls['change_pct'] * 100:+.0f}%)" if cls["change_pct"] is not None else " (new)" if not cls["previous"] else ""
+            rows.append([day["date"] if first else "", str(day["commands"]) if first else "",
+                         str(day["failures"]) if first else "", cls["class"], str(cls["failures"]),
+                         f"{cls['change']:+d}{pct}"])
+    if fmt == "md":
+        return render_markdown(headers, rows) + "\n"
+    return render_table(headers, rows, align_right={1, 2, 4}) + "\n"
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmdscope report failures",
+                                     description="Failure counts, retries and time to green from the ledger.")
+    parser.add_argument("--since", default="1d", help="window start: 30m, 12h, 1d, 2w or an ISO date/time (default 1d)")
+    parser.add_argument("--until", default=None, help="window end (default now)")
+    parser.add_argument("--by", default="class", choices=list(GROUP_KEYS), help="group failures by (default class)")
+    parser.add_argument("--top", type=int, default=10, help="show this many groups (0 = all; default 10)")
+    parser.add_argument("--format", default="table", choices=["table", "json", "md"])
+    parser.add_argument("--daily", action="store_true", help="top classes per UTC day with day-over-day change")
+    parser.add_argument("--days", type=int, default=14, help="days for --daily (default 14)")
+    parser.add_argument("--ledger", type=Path, default=None, help="ledger path (default $CMDSCOPE_LEDGER or the state dir)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top < 0:
+        parser.error("--top must be >= 0")
+    if args.days < 1:
+        parser.error("--days must be >= 1")
+    import orjson
+
+    from cmdscope.paths import default_ledger_path
+
+    ledger = args.ledger if args.ledger is not None else default_ledger_path()
+    now = time.time_ns()
+    stats = ReadStats()
+    progress = Progress("reading ledger")
+    try:
+        if args.daily:
+            since = (now // (86400 * NS) - args.days) * 86400 * NS
+            records = read_ledger(ledger, since_ns=since, stats=stats, progress=progress)
+            report = failure_daily(records, days=args.days, top=args.top or 10, now_ns=now, stats=stats)
+            text = render_daily(report, args.format) if args.format != "json" else None
+        else:
+            since = parse_time(args.since, now_ns=now, option="--since")
+            until = parse_time(args.until, now_ns=now, option="--until") if args.until else None
+            if until is not None and until <= since:
+                raise ReportError(f"--until {args.until!r} is not after --since {args.since!r}")
+            records = read_ledger(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress)
+            report = failure_rollup(records, since_ns=since, until_ns=until, by=args.by, top=args.top,
+                                    now_ns=now, stats=stats)
+            text = render_rollup(report, args.format) if args.format != "json" else None
+    except ReportError as exc:
+        progress.done()
+        sys.stderr.write(f"cmdscope report failures: {exc}\n")
+        return 2
+    if text is None:
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        sys.stdout.write(text)
+    sys.stdout.flush()
+    return 0
