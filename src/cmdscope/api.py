@@ -149,15 +149,14 @@ def command(
             rec["host.name"] = pipeline._HOST
             ctx = resolve(None, actor=actor, packet=packet, phase=phase)
             rec.update(ctx.attributes())
-            start = time.time_ns()
-            span = otel.start_span(label, start, os.environ)
+            start = pipeline.Stopwatch()
+            span = otel.start_span(label, start.start_ns, os.environ)
             pipeline._ids(rec, span)
-            rec["start_ns"] = start
+            rec["start_ns"] = start.start_ns
             return rec, span, start
 
-        def finish(rec: dict[str, Any], span: otel.SpanHandle, start: int, exc: BaseException | None) -> None:
-            end = time.time_ns()
-            rec.update(end_ns=end, duration_s=(end - start) / 1e9, time=pipeline.iso_time(end))
+        def finish(rec: dict[str, Any], span: otel.SpanHandle, start: Any, exc: BaseException | None) -> None:
+            start.stamp(rec)
             if exc is None:
                 rec["cmdscope.outcome"] = "success"
             else:

@@ -135,6 +135,35 @@ except ImportError:  # pragma: no cover - other Python builds
     from hashlib import sha256 as _sha256
 
 
+class Stopwatch:
+    """Wall-clock start plus a monotonic duration: a clock stepping backwards (NTP, a VM
+    resumed) can never produce an end before the start or a negative duration."""
+
+    __slots__ = ("start_ns", "_mono")
+
+    def __init__(self) -> None:
+        self.start_ns = time.time_ns()
+        self._mono = time.monotonic_ns()
+
+    def stamp(self, rec: dict[str, Any]) -> None:
+        elapsed = max(0, time.monotonic_ns() - self._mono)
+        rec["start_ns"] = self.start_ns
+        rec["end_ns"] = self.start_ns + elapsed
+        rec["duration_s"] = elapsed / 1e9
+        rec["time"] = iso_time(rec["end_ns"])
+
+
+MAX_COMMAND_LINE = 32 * 1024
+
+
+def cap_command_line(text: str) -> str:
+    """Keep records and spans a sane size: a 1 MB argv is stored as its first 32 KiB plus a
+    note of what was cut (the command hash still covers the whole redacted line)."""
+    if len(text) <= MAX_COMMAND_LINE:
+        return text
+    return text[:MAX_COMMAND_LINE] + f" …[{len(text) - MAX_COMMAND_LINE} more characters]"
+
+
 def command_hash(redacted_command_line: str) -> str:
     return _sha256(redacted_command_line.encode("utf-8")).hexdigest()[:16]
 
@@ -404,12 +433,13 @@ def run_command(spec: CommandSpec) -> Run:
     rec = new_record("command", clean_text(name))
     raw, redacted = command_line(spec)
     rec["process.executable.name"] = rec["name"]
-    rec["process.command_line"] = redacted
+    rec["process.command_line"] = cap_command_line(redacted)
     rec["cmdscope.command.hash"] = command_hash(redacted)
     rec["host.name"] = _HOST
     run = Run(spec, rec, raw_command=raw)
     environ = os.environ if spec.env is None else spec.env
-    start_ns = time.time_ns()
+    clock = Stopwatch()
+    start_ns = clock.start_ns
     run.span = otel.start_span(rec["name"], start_ns, environ)
     _ids(rec, run.span)
     try:
@@ -417,7 +447,7 @@ def run_command(spec: CommandSpec) -> Run:
             _process(processor, run)
     except Denied as denied:
         denied.record = rec  # type: ignore[attr-defined]
-        _finish_denied(run, denied.decision, start_ns)
+        _finish_denied(run, denied.decision, clock)
         raise
     ctx = run.ctx or Context()
     env = child_env(environ, ctx, run.span.trace_id, run.span.span_id, run.span.flags)
@@ -433,10 +463,7 @@ def run_command(spec: CommandSpec) -> Run:
         forward_signals=spec.forward_signals,
     )
     run.execution = ex
-    rec["start_ns"] = start_ns
-    rec["end_ns"] = ex.end_ns
-    rec["duration_s"] = (ex.end_ns - start_ns) / 1e9
-    rec["time"] = iso_time(ex.end_ns)
+    clock.stamp(rec)
     rec["process.exit.code"] = ex.returncode
     if ex.pid is not None:
         rec["process.pid"] = ex.pid
@@ -510,16 +537,12 @@ def _ids(rec: dict[str, Any], span: otel.SpanHandle) -> None:
     rec["parent_span_id"] = span.parent_span_id
 
 
-def _finish_denied(run: Run, decision: Any, start_ns: int) -> None:
+def _finish_denied(run: Run, decision: Any, clock: Stopwatch) -> None:
     rec = run.record
     for key, value in decision.attributes().items():
         rec.setdefault(key, value)
-    end_ns = time.time_ns()
     rec["kind"] = "denial"
-    rec["start_ns"] = start_ns
-    rec["end_ns"] = end_ns
-    rec["duration_s"] = (end_ns - start_ns) / 1e9
-    rec["time"] = iso_time(end_ns)
+    clock.stamp(rec)
     rec["process.exit.code"] = 126
     rec["cmdscope.outcome"] = "denied"
     rec["error.type"] = "denied"

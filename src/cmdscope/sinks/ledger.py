@@ -32,8 +32,9 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 BATCH_RECORDS = 100
 BATCH_SECONDS = 1.0
 FSYNC_MODES = ("never", "batch", "always")
-ROTATION_CHECK_S = 1.0
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+# Read access too: the writer looks at the last byte for a torn fragment, a sealed writer at the
+# previous line's hash.
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
 class LedgerError(Exception):
@@ -71,6 +72,13 @@ def max_bytes_from_env() -> int:
         raise LedgerError(f"CMDSCOPE_LEDGER_MAX_BYTES={raw!r}: expected a whole number of bytes") from None
 
 
+def _last_byte(fd: int, size: int) -> bytes:
+    try:
+        return os.pread(fd, 1, size - 1)
+    except OSError:  # write-only descriptor on an odd filesystem: assume whole lines
+        return b"\n"
+
+
 class LedgerWriter:
     """Appends records to one ledger file. Thread-safe; many processes may share the file."""
 
@@ -91,7 +99,6 @@ class LedgerWriter:
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._dumps = dumps or default_dumps()
         self.seal = seal if seal is not None else os.environ.get("CMDSCOPE_LEDGER_SEAL", "").lower() in ("1", "true", "yes")
-        self._checked = 0.0
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._fd = -1
@@ -110,15 +117,16 @@ class LedgerWriter:
         directory = os.path.dirname(self.path) or "."
         if not os.path.isdir(directory):
             os.makedirs(directory, mode=0o700, exist_ok=True)
-        # A sealed writer reads the previous line's hash, so it needs read access too.
-        flags = (_OPEN_FLAGS & ~os.O_WRONLY) | os.O_RDWR if self.seal else _OPEN_FLAGS
-        fd = os.open(self.path, flags, 0o600)
+        fd = os.open(self.path, _OPEN_FLAGS, 0o600)
         st = os.fstat(fd)
         if st.st_uid != os.geteuid():
             os.close(fd)
             raise LedgerError(f"{self.path}: owned by uid {st.st_uid}, not by this user; refusing to write")
         self._fd = fd
         self._ino = (st.st_dev, st.st_ino)
+        # A file that does not end in a newline holds a fragment torn by a failed write (disk
+        # full, killed mid-write by another process's limits): start our record on a new line.
+        self._torn = st.st_size > 0 and _last_byte(fd, st.st_size) != b"\n"
 
     def _current(self) -> bool:
         """Is our descriptor still the file at ``self.path``? (Another writer may have rotated.)"""
@@ -143,12 +151,10 @@ class LedgerWriter:
         """Append one whole line (ending in a newline); sealed into the chain when enabled."""
         with self._lock:
             try:
-                now = time.monotonic()
-                if self._fd < 0 or (now - self._checked >= ROTATION_CHECK_S and not self._current()):
-                    # Another writer may have rotated the file: checked once a second, since a
-                    # record appended to a just-rotated segment is still read in order.
+                if self._fd < 0 or not self._current():
+                    # Rotated by another writer, or deleted or replaced under us: one stat per
+                    # record (~1 us) so nothing is ever appended to a file nobody will read.
                     self._reopen()
-                self._checked = now
                 if self._torn:
                     # The previous write was cut short (disk full): end that fragment so this
                     # record starts on a line of its own and stays readable.
