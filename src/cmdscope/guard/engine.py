@@ -76,8 +76,8 @@ class Guard:
         mode = env.get(MODE_ENV) or "enforce"
         if mode not in MODES:
             raise GuardModeError(f"{MODE_ENV}={mode!r}: must be one of {', '.join(MODES)}")
-        key = (env.get(REGISTRY_ENV), env.get(POLICY_ENV), mode, os.getcwd())
-        guard = _LOADED.get(key)
+        env_key = (env.get(REGISTRY_ENV), env.get(POLICY_ENV), mode, os.getcwd())
+        guard = _LOADED.get(env_key)
         if guard is not None and use_cache:
             return guard
         sources = discover()
@@ -89,7 +89,7 @@ class Guard:
             if use_cache:
                 _write_cache(path, key, *cached)
         guard = cls(cached[0], cached[1], mode)
-        _LOADED[key] = guard
+        _LOADED[env_key] = guard  # per process: the on-disk cache is for the next process
         return guard
 
     def check(self, command: str | list[str] | tuple[str, ...], *, shell: bool = True) -> list[Match]:
