@@ -26,6 +26,8 @@ _RUN_WRAPPERS = {
     "bundle": ("exec",),
     "conda": ("run",),
 }
+# Wrapper options that take a separate value (`timeout -s KILL 5`, `nice -n 10`, `sudo -u x`).
+_WRAPPER_VALUE_OPTIONS = frozenset({"-s", "-k", "-n", "-u", "-g", "-c", "--signal", "--kill-after", "--user"})
 _DIRECT_WRAPPERS = frozenset({"npx", "uvx", "pipx", "bunx"})
 
 _TEST_TOOLS = frozenset(
@@ -131,7 +133,7 @@ def unwrap(argv: list[str] | tuple[str, ...]) -> list[str]:
             skip = _ARG_WRAPPERS.get(tool, 0)
             i = 0
             while i < len(rest) and (rest[i].startswith("-") or (tool == "env" and "=" in rest[i])):
-                i += 1
+                i += 2 if rest[i] in _WRAPPER_VALUE_OPTIONS else 1
             i += skip
             if i >= len(rest):
                 return [tool, *rest]
