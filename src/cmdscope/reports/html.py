@@ -1,0 +1,295 @@
+"""``cmdscope report html -o report.html [--since 30d]``: one self-contained offline page.
+
+Charts are inline SVG generated here (no CDN, no external file, no JS library): packet duration
+and failure density over time, failure classes stacked by day, denials and dangerous hits by
+rule, commit cadence. A small inline script marks each chart ``data-rendered="ok"`` once its SVG
+has laid out, which the headless-browser test checks (tests/test_report_html.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from html import escape
+from typing import Any, Iterable
+
+NS = 1_000_000_000
+W, H = 640, 260
+PAD_L, PAD_R, PAD_T, PAD_B = 56, 16, 16, 44
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;background:#fafafa}
+h1{font-size:20px;margin:0 0 4px}p.sub{color:#666;margin:0 0 16px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(660px,1fr));gap:16px}
+figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0;padding:12px}
+figcaption{font-weight:600;margin-bottom:6px}svg{display:block;max-width:100%;height:auto}
+.axis{stroke:#999;stroke-width:1}.grid line{stroke:#eee}text{font-size:11px;fill:#444}
+.legend span{display:inline-block;margin-right:10px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+table{border-collapse:collapse;background:#fff;margin-top:16px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}
+th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+"""
+
+_SCRIPT = """
+(function(){
+  var figs=document.querySelectorAll('figure[data-chart]');var n=0;
+  figs.forEach(function(f){var svg=f.querySelector('svg');var box=svg?svg.getBoundingClientRect():null;
+    if(svg&&box.width>0&&box.height>0){f.setAttribute('data-rendered','ok');n++;}
+    else{f.setAttribute('data-rendered','failed');}});
+  document.body.setAttribute('data-charts-rendered',String(n));
+  document.body.setAttribute('data-charts-total',String(figs.length));
+})();
+"""
+
+
+def _svg(inner: list[str], label: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+            f'aria-label="{escape(label)}">' + "".join(inner) + "</svg>")
+
+
+def _empty(label: str) -> str:
+    return _svg([f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" class="empty">no data in this window</text>'], label)
+
+
+def _nice_max(v: float) -> float:
+    if v <= 0:
+        return 1.0
+    import math
+
+    mag = 10 ** math.floor(math.log10(v))
+    for m in (1, 2, 2.5, 5, 10):
+        if v <= m * mag:
+            return m * mag
+    return 10 * mag
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+
+
+def _axes(ymax: float, ylabel: str) -> list[str]:
+    out = []
+    for i in range(5):
+        y = PAD_T + (H - PAD_T - PAD_B) * (1 - i / 4)
+        out.append(f'<line class="axis" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke-opacity="{0.25 if i else 1}"/>')
+        out.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(ymax * i / 4)}</text>')
+    out.append(f'<line class="axis" x1="{PAD_L}" x2="{PAD_L}" y1="{PAD_T}" y2="{H - PAD_B}"/>')
+    out.append(f'<text x="12" y="{PAD_T + (H - PAD_T - PAD_B) / 2}" transform="rotate(-90 12 {PAD_T + (H - PAD_T - PAD_B) / 2})" '
+               f'text-anchor="middle">{escape(ylabel)}</text>')
+    return out
+
+
+def time_series(points: list[tuple[int, float, str]], label: str, ylabel: str, color: str, ymax: float | None = None) -> str:
+    """Dots joined by a line: (time ns, value, tooltip)."""
+    if not points:
+        return _empty(label)
+    points = sorted(points)
+    t0, t1 = points[0][0], points[-1][0]
+    span = max(t1 - t0, 1)
+    top = ymax if ymax is not None else _nice_max(max(v for _, v, _ in points))
+    pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+
+    def xy(t: int, v: float) -> tuple[float, float]:
+        x = PAD_L + (pw * (t - t0) / span if t1 > t0 else pw / 2)
+        return x, PAD_T + ph * (1 - min(v, top) / top)
+
+    out = _axes(top, ylabel)
+    coords = [xy(t, v) for t, v, _ in points]
+    out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="'
+               + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>')
+    for (x, y), (_, _, tip) in zip(coords, points):
+        out.append(f'<circle class="mark" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"><title>{escape(tip)}</title></circle>')
+    for t in (t0, t1) if t1 > t0 else (t0,):
+        x, _ = xy(t, 0)
+        out.append(f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">'
+                   f'{datetime.fromtimestamp(t / NS, tz=timezone.utc).strftime("%m-%d %H:%M")}</text>')
+    return _svg(out, label)
+
+
+def stacked_bars(categories: list[str], series: dict[str, dict[str, float]], label: str, ylabel: str) -> tuple[str, list[tuple[str, str]]]:
+    """Vertical bars per category, stacked by series; returns (svg, legend)."""
+    if not categories or not series:
+        return _empty(label), []
+    names = sorted(series, key=lambda s: -sum(series[s].values()))
+    colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(names)}
+    top = _nice_max(max(sum(series[s].get(c, 0) for s in names) for c in categories))
+    pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+    slot = pw / len(categories)
+    bw = min(48.0, max(2.0, slot * 0.7))
+    out = _axes(top, ylabel)
+    for i, cat in enumerate(categories):
+        x = PAD_L + i * slot + (slot - bw) / 2
+        y = PAD_T + ph
+        for s in names:
+            v = series[s].get(cat, 0)
+            if not v:
+                continue
+            h = ph * v / top
+            y -= h
+            out.append(f'<rect class="mark" x="{x:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{h:.1f}" fill="{colors[s]}">'
+                       f'<title>{escape(cat)}: {escape(s)} {_fmt(v)}</title></rect>')
+        if len(categories) <= 16 or i % max(1, len(categories) // 8) == 0:
+            out.append(f'<text x="{x + bw / 2:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">{escape(cat[5:])}</text>')
+    return _svg(out, label), [(s, colors[s]) for s in names]
+
+
+def hbars(items: list[tuple[str, float, str]], label: str) -> str:
+    """Horizontal bars (label, value, color), largest first."""
+    if not items:
+        return _empty(label)
+    items = sorted(items, key=lambda i: -i[1])[:12]
+    top = _nice_max(max(v for _, v, _ in items))
+    left, pw = 230, W - 230 - PAD_R - 30
+    row = (H - PAD_T - 10) / len(items)
+    out = []
+    for i, (name, v, color) in enumerate(items):
+        y = PAD_T + i * row
+        w = pw * v / top
+        short = name if len(name) <= 34 else name[:33] + "…"
+        out.append(f'<text x="{left - 6}" y="{y + row * 0.6:.1f}" text-anchor="end">{escape(short)}</text>')
+        out.append(f'<rect class="mark" x="{left}" y="{y + row * 0.15:.1f}" width="{max(w, 1):.1f}" height="{row * 0.7:.1f}" '
+                   f'fill="{color}"><title>{escape(name)}: {_fmt(v)}</title></rect>')
+        out.append(f'<text x="{left + w + 4:.1f}" y="{y + row * 0.6:.1f}">{_fmt(v)}</text>')
+    return _svg(out, label)
+
+
+def _day(ns: int) -> str:
+    return datetime.fromtimestamp(ns / NS, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def _figure(key: str, title: str, svg: str, legend: list[tuple[str, str]] | None = None) -> str:
+    leg = ""
+    if legend:
+        leg = '<div class="legend">' + "".join(f'<span><i style="background:{c}"></i>{escape(n)}</span>' for n, c in legend) + "</div>"
+    return f'<figure data-chart="{key}"><figcaption>{escape(title)}</figcaption>{svg}{leg}</figure>'
+
+
+def charts(records: list[dict[str, Any]]) -> list[str]:
+    from cmdscope.reports.packets import packet_rows
+
+    rows = packet_rows(records)
+    figs = [
+        _figure("packet-duration", "Packet duration over time",
+                time_series([(r["end_ns"], r["duration_s"] / 60, f"{r['packet']}: {r['duration_s'] / 60:.1f} min") for r in rows],
+                            "packet duration", "minutes", PALETTE[0])),
+        _figure("failure-density", "Packet failure density over time (failed / all commands)",
+                time_series([(r["end_ns"], r["failure_density"], f"{r['packet']}: {r['failure_density']:.2f}") for r in rows],
+                            "failure density", "failed / all", PALETTE[2], ymax=1.0)),
+    ]
+    by_class: dict[str, dict[str, float]] = defaultdict(dict)
+    days: set[str] = set()
+    for r in records:
+        if r.get("kind") in ("command", "function") and r.get("cmdscope.outcome") != "success":
+            d = _day(r["end_ns"])
+            days.add(d)
+            cls = r.get("error.type") or "unknown"
+            by_class[cls][d] = by_class[cls].get(d, 0) + 1
+    svg, legend = stacked_bars(sorted(days), dict(by_class), "failure classes by day", "failed commands")
+    figs.append(_figure("failure-classes", "Failure classes by day", svg, legend))
+    denials: Counter[str] = Counter()
+    danger: Counter[str] = Counter()
+    for r in records:
+        if r.get("kind") == "denial":
+            denials[r.get("cmdscope.policy.rule") or "unknown"] += 1
+        if r.get("kind") in ("command", "function", "denial"):
+            for rule in r.get("cmdscope.danger.rule") or []:
+                danger[rule] += 1
+    items = [(f"denied: {k}", float(v), PALETTE[2]) for k, v in denials.items()]
+    items += [(f"dangerous: {k}", float(v), PALETTE[1]) for k, v in danger.items()]
+    figs.append(_figure("denials-danger", "Denials and dangerous hits by rule", hbars(items, "denials and dangerous hits")))
+    commits: dict[str, dict[str, float]] = {"atomic": {}, "other": {}}
+    cdays: set[str] = set()
+    for r in records:
+        if r.get("kind") == "commit":
+            d = _day(r["end_ns"])
+            cdays.add(d)
+            key = "atomic" if r.get("cmdscope.commit.atomic") else "other"
+            commits[key][d] = commits[key].get(d, 0) + 1
+    svg, legend = stacked_bars(sorted(cdays), {k: v for k, v in commits.items() if v}, "commit cadence", "commits")
+    figs.append(_figure("commit-cadence", "Commit cadence (atomic = one validated slice)", svg, legend))
+    return figs
+
+
+def page(title: str, subtitle: str, body: list[str]) -> str:
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            "script-src 'unsafe-inline'; img-src data:\">"
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{escape(title)}</h1><p class=\"sub\">{escape(subtitle)}</p>"
+            + "".join(body) + f"<script>{_SCRIPT}</script></body></html>")
+
+
+def render(records: list[dict[str, Any]], since_ns: int, now_ns: int) -> str:
+    from cmdscope.reports.packets import build, iso
+
+    data = build(records, since_ns, now_ns)
+    summary = _weekly_table(data)
+    return page("cmdscope report", f"{iso(since_ns)} to {iso(now_ns)} · {len(data['packets'])} packets · "
+                f"{sum(1 for r in records if r.get('kind') == 'command')} commands",
+                ['<div class="grid">', *charts(records), "</div>", summary])
+
+
+def _weekly_table(data: dict[str, Any]) -> str:
+    from cmdscope.sdlc.durations import format_duration
+    from cmdscope.sdlc.tables import change, num, pct
+
+    head = "<tr><th>week</th><th>packets</th><th>median duration</th><th>Δ</th><th>failure density</th><th>Δ</th><th>gate pass</th><th>Δ</th></tr>"
+    rows = "".join(
+        f"<tr><td>{escape(w['week'])}</td><td>{w['packets']}</td><td>{format_duration(w['median_duration_s'])}</td>"
+        f"<td>{change(w['change']['median_duration_s'])}</td><td>{num(w['failure_density'])}</td>"
+        f"<td>{change(w['change']['failure_density'])}</td><td>{pct(w['gate_pass_rate'])}</td>"
+        f"<td>{change(w['change']['gate_pass_rate'])}</td></tr>" for w in data["weeks"])
+    trend = data["trend"]["metrics"]
+    notes = "".join(f"<li>{escape(m)}: {_trend_text(t)}</li>" for m, t in trend.items())
+    return f"<h2>Weekly packets</h2><table>{head}{rows}</table><ul>{notes}</ul>"
+
+
+def _trend_text(t: dict[str, Any]) -> str:
+    if t["p_value"] is None:
+        return "too few packets for a trend test"
+    verdict = f"significant {t['direction']} trend" if t["significant"] else "no significant trend"
+    return f"{verdict} (Mann-Kendall p={t['p_value']:.3g}, n={t['n']})"
+
+
+def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
+    """The HTML form of ``cmdscope report packets``: the table, self-contained."""
+    from cmdscope.sdlc.durations import format_duration
+    from cmdscope.sdlc.tables import num, pct
+
+    if weekly_view:
+        return page("cmdscope packets by week", f"{data['since']} to {data['until']}", [_weekly_table(data)])
+    head = "<tr><th>packet</th><th>end</th><th>status</th><th>duration</th><th>commands</th><th>failure density</th><th>gate pass</th><th>commits</th></tr>"
+    rows = "".join(
+        f"<tr><td>{escape(r['packet'])}</td><td>{escape(r['end'])}</td><td>{escape(r['status'])}</td>"
+        f"<td>{format_duration(r['duration_s'])}</td><td>{r['commands']}</td><td>{num(r['failure_density'])}</td>"
+        f"<td>{pct(r['gate_pass_rate'])}</td><td>{r['commits']}</td></tr>" for r in data["packets"])
+    return page("cmdscope packets", f"{data['since']} to {data['until']}", [f"<table>{head}{rows}</table>"])
+
+
+def main(argv: list[str]) -> int:
+    from cmdscope.reports.packets import load, parse_since
+
+    p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--since", default="30d")
+    p.add_argument("--ledger")
+    args = p.parse_args(argv)
+    now = time.time_ns()
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        sys.stderr.write(f"cmdscope report html: {exc}\n")
+        return 2
+    text = render(load(args.ledger, since), since, now)
+    try:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        sys.stderr.write(f"cmdscope report html: cannot write {args.output}: {exc.strerror}\n")
+        return 2
+    print(f"wrote {args.output}")
+    return 0

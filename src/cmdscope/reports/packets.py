@@ -1,0 +1,231 @@
+"""``cmdscope report packets [--since 30d] [--weekly] [--format table|json|md|html]``.
+
+Per packet: duration, commands, failure density, gate pass rate, denials, dangerous hits,
+retries, commits and cycle time (packet start to its auto-merge). Per ISO week: medians and
+rates with the change against the previous week. The trend over the window is tested with
+Mann-Kendall (docs/packets.md#trend). ``--weekly --format json`` is the stable weekly export
+(schema ``cmdscope.packets.weekly/v1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from statistics import median
+from typing import Any, Iterable
+
+NS = 1_000_000_000
+WEEK_S = 7 * 86400
+TREND_METRICS = ("duration_s", "commands", "failure_density", "gate_pass_rate", "cycle_time_s")
+WEEKLY_SCHEMA = "cmdscope.packets.weekly/v1"
+PACKETS_SCHEMA = "cmdscope.packets/v1"
+
+
+def iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / NS, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def week_of(ns: int) -> tuple[str, str]:
+    """(ISO week label ``2026-W47``, its Monday ``2026-11-16``)."""
+    d = datetime.fromtimestamp(ns / NS, tz=timezone.utc).date()
+    y, w, _ = d.isocalendar()
+    monday = d - timedelta(days=d.weekday())
+    return f"{y}-W{w:02d}", monday.isoformat()
+
+
+def packet_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per ended packet, oldest first; cycle time from the packet's auto-merge."""
+    packets: list[dict[str, Any]] = []
+    merges: dict[str, int] = {}
+    for r in records:
+        kind = r.get("kind")
+        if kind == "packet":
+            packets.append(r)
+        elif (kind == "pipeline" and r.get("cmdscope.merge.result") == "auto" and r.get("cmdscope.merge.performed")
+              and r.get("cmdscope.packet")):
+            merges.setdefault(r["cmdscope.packet"], r["end_ns"])
+    rows = []
+    for p in sorted(packets, key=lambda r: r.get("end_ns", 0)):
+        pid = p.get("cmdscope.packet", "")
+        merged = merges.get(pid)
+        rows.append({
+            "packet": pid,
+            "title": p.get("cmdscope.packet.title", ""),
+            "actor": p.get("cmdscope.actor", ""),
+            "status": p.get("cmdscope.packet.status", ""),
+            "start": iso(p["start_ns"]),
+            "end": iso(p["end_ns"]),
+            "end_ns": p["end_ns"],
+            "duration_s": p.get("duration_s", 0.0),
+            "commands": p.get("cmdscope.packet.commands", 0),
+            "failures": p.get("cmdscope.packet.failures", 0),
+            "failure_density": p.get("cmdscope.packet.failure_density", 0.0),
+            "gates": p.get("cmdscope.packet.gates", 0),
+            "gate_pass_rate": p.get("cmdscope.packet.gate_pass_rate"),
+            "denials": p.get("cmdscope.packet.denials", 0),
+            "danger_hits": p.get("cmdscope.packet.danger_hits", 0),
+            "retries": p.get("cmdscope.packet.retries", 0),
+            "commits": p.get("cmdscope.packet.commits", 0),
+            "cycle_time_s": round((merged - p["start_ns"]) / NS, 3) if merged and merged >= p["start_ns"] else None,
+        })
+    return rows
+
+
+def _med(values: list[float]) -> float | None:
+    return float(median(values)) if values else None
+
+
+def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(week_of(r["end_ns"]), []).append(r)
+    weeks = []
+    prev: dict[str, Any] | None = None
+    for (label, monday), items in sorted(groups.items(), key=lambda kv: kv[0][1]):
+        gates = sum(i["gates"] for i in items)
+        passed = sum(round((i["gate_pass_rate"] or 0) * i["gates"]) for i in items)
+        w: dict[str, Any] = {
+            "week": label,
+            "start": monday,
+            "packets": len(items),
+            "median_duration_s": _med([i["duration_s"] for i in items]),
+            "commands_per_packet": sum(i["commands"] for i in items) / len(items),
+            "failure_density": _med([i["failure_density"] for i in items]),
+            "gate_pass_rate": passed / gates if gates else None,
+            "median_cycle_time_s": _med([i["cycle_time_s"] for i in items if i["cycle_time_s"] is not None]),
+            "denials": sum(i["denials"] for i in items),
+            "danger_hits": sum(i["danger_hits"] for i in items),
+            "commits": sum(i["commits"] for i in items),
+        }
+        change: dict[str, float | None] = {}
+        for key in ("median_duration_s", "commands_per_packet", "failure_density", "gate_pass_rate", "median_cycle_time_s"):
+            a, b = (prev or {}).get(key), w[key]
+            change[key] = None if a in (None, 0) or b is None else round((b - a) / a, 6)
+        w["change"] = change
+        weeks.append(w)
+        prev = w
+    return weeks
+
+
+def trends(rows: list[dict[str, Any]], alpha: float = 0.05) -> dict[str, Any]:
+    """Mann-Kendall over per-packet values in end-time order; Sen's slope per week."""
+    from cmdscope.sdlc.stats import mann_kendall
+
+    out: dict[str, Any] = {}
+    for metric in TREND_METRICS:
+        pts = [(r["end_ns"] / NS / WEEK_S, r[metric]) for r in rows if r.get(metric) is not None]
+        res = mann_kendall([v for _, v in pts], [t for t, _ in pts], alpha=alpha).as_dict()
+        res["sen_slope_per_week"] = res.pop("sen_slope")
+        out[metric] = res
+    return {"test": "mann-kendall", "alpha": alpha, "order": "packet end time", "metrics": out}
+
+
+def build(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> dict[str, Any]:
+    rows = packet_rows(records)
+    return {
+        "since": iso(since_ns),
+        "until": iso(now_ns),
+        "packets": rows,
+        "weeks": weekly(rows),
+        "trend": trends(rows),
+    }
+
+
+def load(ledger: str | None, since_ns: int) -> list[dict[str, Any]]:
+    from cmdscope.paths import default_ledger_path
+    from cmdscope.sinks.ledger import read_records
+
+    path = ledger or os.fspath(default_ledger_path())
+    return list(read_records(path, since_ns=since_ns))
+
+
+def _fmt_s(v: float | None) -> str:
+    from cmdscope.sdlc.durations import format_duration
+
+    return format_duration(v)
+
+
+def render(data: dict[str, Any], fmt: str, weekly_view: bool) -> str:
+    from cmdscope.sdlc.tables import change, markdown, num, pct, table
+
+    if fmt == "json":
+        drop = {"end_ns"}
+        if weekly_view:
+            doc = {"schema": WEEKLY_SCHEMA, "since": data["since"], "until": data["until"], "weeks": data["weeks"],
+                   "trend": data["trend"]}
+        else:
+            doc = {"schema": PACKETS_SCHEMA, "since": data["since"], "until": data["until"],
+                   "packets": [{k: v for k, v in r.items() if k not in drop} for r in data["packets"]],
+                   "trend": data["trend"]}
+        return json.dumps(doc, indent=2, sort_keys=True)
+    if fmt == "html":
+        from cmdscope.reports.html import packets_page
+
+        return packets_page(data, weekly_view)
+    if weekly_view:
+        headers = ["WEEK", "PACKETS", "MEDIAN DUR", "CHG", "CMDS/PKT", "CHG", "FAIL DENSITY", "CHG", "GATE PASS", "CHG",
+                   "CYCLE", "CHG"]
+        rows = [[w["week"], str(w["packets"]), _fmt_s(w["median_duration_s"]), change(w["change"]["median_duration_s"]),
+                 num(w["commands_per_packet"], 1), change(w["change"]["commands_per_packet"]),
+                 num(w["failure_density"]), change(w["change"]["failure_density"]), pct(w["gate_pass_rate"]),
+                 change(w["change"]["gate_pass_rate"]), _fmt_s(w["median_cycle_time_s"]),
+                 change(w["change"]["median_cycle_time_s"])] for w in data["weeks"]]
+    else:
+        headers = ["PACKET", "END (UTC)", "STATUS", "DURATION", "CMDS", "FAIL DENSITY", "GATE PASS", "DENIALS", "DANGER",
+                   "RETRIES", "COMMITS", "CYCLE"]
+        rows = [[r["packet"], r["end"][:16], r["status"], _fmt_s(r["duration_s"]), str(r["commands"]),
+                 num(r["failure_density"]), pct(r["gate_pass_rate"]), str(r["denials"]), str(r["danger_hits"]),
+                 str(r["retries"]), str(r["commits"]), _fmt_s(r["cycle_time_s"])] for r in data["packets"]]
+    body = markdown(headers, rows) if fmt == "md" else table(headers, rows)
+    lines = [body, "", "Trend (Mann-Kendall, alpha 0.05, per packet in end-time order):"]
+    for metric, t in data["trend"]["metrics"].items():
+        if t["method"] == "insufficient":
+            lines.append(f"  {metric}: fewer than 3 packets, no test")
+            continue
+        verdict = f"significant {t['direction']} trend" if t["significant"] else "no significant trend"
+        lines.append(f"  {metric}: {verdict} (n={t['n']}, S={t['s']}, tau={t['tau']:+.2f}, p={t['p_value']:.3g}, "
+                     f"{t['method']}, Sen slope {t['sen_slope_per_week']:+.3g}/week)")
+    return "\n".join(lines)
+
+
+def parse_since(text: str, now_ns: int) -> int:
+    from cmdscope.sdlc.durations import parse_duration
+
+    try:
+        return now_ns - int(parse_duration(text, "--since") * NS)
+    except ValueError:
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--since {text!r}: expected a duration like 30d or an ISO date") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return int(dt.timestamp() * NS)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="cmdscope report packets", description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("--since", default="30d")
+    p.add_argument("--weekly", action="store_true", help="one row per ISO week with week-over-week change")
+    p.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
+    p.add_argument("--ledger")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    args = p.parse_args(argv)
+    now = time.time_ns()
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        sys.stderr.write(f"cmdscope report packets: {exc}\n")
+        return 2
+    data = build(load(args.ledger, since), since, now)
+    text = render(data, args.format, args.weekly)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
