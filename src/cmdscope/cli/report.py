@@ -12,6 +12,10 @@ from importlib import import_module
 # name -> (module, one-line help)
 REPORTS: dict[str, tuple[str, str]] = {
     "failures": ("cmdscope.reports.failures", "failure classes, retries and time to green (--daily for per-day top classes)"),
+    "packets": ("cmdscope.reports.packets", "work packets per packet or week, with a Mann-Kendall trend test"),
+    "commits": ("cmdscope.reports.commits", "atomic commit cadence: validated slices per commit"),
+    "schedule": ("cmdscope.reports.schedule", "on-time rate of heartbeats and audits"),
+    "html": ("cmdscope.reports.html", "one self-contained offline HTML page with charts"),
 }
 
 USAGE = "usage: cmdscope report <name> [options]\n\nreports:\n"
