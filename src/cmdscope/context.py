@@ -12,29 +12,54 @@ import contextvars
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # dataclasses and typing cost ~20 ms of import on the per-command CLI path
+    from typing import Iterator, Mapping
 
 FIELDS = ("actor", "session", "packet", "phase", "worktree", "branch", "revision")
 ENV = {name: f"CMDSCOPE_{name.upper()}" for name in FIELDS}
 DEFAULT_ACTOR = "user"
 
 
-@dataclass(frozen=True, slots=True)
 class Context:
-    actor: str | None = None
-    session: str | None = None
-    packet: str | None = None
-    phase: str | None = None
-    worktree: str | None = None
-    branch: str | None = None
-    revision: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    """An immutable set of context fields (a slotted class: a dataclass would cost its import)."""
+
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        actor: str | None = None,
+        session: str | None = None,
+        packet: str | None = None,
+        phase: str | None = None,
+        worktree: str | None = None,
+        branch: str | None = None,
+        revision: str | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        for name, value in zip(FIELDS, (actor, session, packet, phase, worktree, branch, revision)):
+            set_(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Context is immutable; use merged()")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Context) and all(getattr(self, f) == getattr(other, f) for f in FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, f) for f in FIELDS))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in FIELDS if getattr(self, f) is not None)
+        return f"Context({shown})"
 
     def merged(self, **overrides: str | None) -> "Context":
         """A copy where every override that is not None replaces the field."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, **given) if given else self
+        if not given:
+            return self
+        return Context(**{f: given.get(f, getattr(self, f)) for f in FIELDS})
 
     def attributes(self) -> dict[str, object]:
         """The context as record attributes (docs/telemetry.md)."""

@@ -43,6 +43,7 @@ class Pending:
     timed_out: bool = False  # a wait/communicate timed out on it (subprocess.run(timeout=))
     # TRACEPARENT, BAGGAGE (merged with the incoming one) and CMDSCOPE_*: what the child gains.
     additions: dict[str, str] = field(default_factory=dict)
+    clock: pipeline.Stopwatch = field(default_factory=pipeline.Stopwatch)
 
 
 def active() -> bool:
@@ -95,12 +96,13 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
         rec = pipeline.new_record("command", pipeline.clean_text(name))
         raw, redacted = pipeline.command_line(spec)
         rec["process.executable.name"] = rec["name"]
-        rec["process.command_line"] = redacted
+        rec["process.command_line"] = pipeline.cap_command_line(redacted)
         rec["cmdscope.command.hash"] = pipeline.command_hash(redacted)
         rec["host.name"] = pipeline._HOST
         run = pipeline.Run(spec, rec, raw_command=raw)
         environ = os.environ if spec.env is None else spec.env
-        start_ns = time.time_ns()
+        clock = pipeline.Stopwatch()
+        start_ns = clock.start_ns
         run.span = start_span(rec["name"], start_ns, environ)
         pipeline._ids(rec, run.span)
         for processor in pipeline.BEFORE:
@@ -110,7 +112,7 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
                 if settings.enforce:
                     from cmdscope.api import CommandDenied
 
-                    pipeline._finish_denied(run, denied.decision, start_ns)
+                    pipeline._finish_denied(run, denied.decision, clock)
                     raise CommandDenied(denied.decision, rec) from None
         if not settings.enforce and "cmdscope.policy.mode" in rec:
             rec["cmdscope.policy.mode"] = "observe"  # the decision is recorded, never applied
@@ -118,7 +120,7 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
         baggage = environ.get("BAGGAGE")
         additions = child_env({"BAGGAGE": baggage} if baggage else {}, run.ctx or Context(),
                               span.trace_id, span.span_id, span.flags)
-        return Pending(run, start_ns, additions=additions)
+        return Pending(run, start_ns, additions=additions, clock=clock)
     finally:
         _suppressed.reset(token)
 
@@ -157,7 +159,8 @@ def finish(pending: Pending, returncode: int | None, *, pid: int | None = None, 
     """Close the record of a reaped child (or of one that could not start) and emit it."""
     run = pending.run
     rec = run.record
-    end_ns = time.time_ns()
+    pending.clock.stamp(rec)  # monotonic duration: a clock step never makes it negative
+    end_ns = rec["end_ns"]
     message: str | None = None
     sig: int | None = None
     if start_error is not None:
@@ -175,10 +178,6 @@ def finish(pending: Pending, returncode: int | None, *, pid: int | None = None, 
         else:
             outcome = runner.SUCCESS if code == 0 else runner.FAILURE
     run.execution = runner.Execution(code, outcome, pending.start_ns, end_ns, pid=pid, signal=sig, start_error=message)
-    rec["start_ns"] = pending.start_ns
-    rec["end_ns"] = end_ns
-    rec["duration_s"] = (end_ns - pending.start_ns) / 1e9
-    rec["time"] = pipeline.iso_time(end_ns)
     rec["process.exit.code"] = code
     if pid is not None:
         rec["process.pid"] = pid
