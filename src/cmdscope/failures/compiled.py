@@ -21,8 +21,23 @@ STREAM_STDOUT = 2
 
 
 class CompiledMatcher:
-    __slots__ = ("id", "class_id", "tier", "priority", "order", "pattern", "flags", "stream",
-                 "exit_codes", "signals", "outcomes", "tools", "argv_has", "phases", "_regex")
+    __slots__ = (
+        "_regex",
+        "argv_has",
+        "class_id",
+        "exit_codes",
+        "flags",
+        "id",
+        "order",
+        "outcomes",
+        "pattern",
+        "phases",
+        "priority",
+        "signals",
+        "stream",
+        "tier",
+        "tools",
+    )
 
     def __init__(self, *, id: str, class_id: str, tier: int, priority: int, order: int,
                  pattern: str | None = None, flags: int = 0, stream: int = STREAM_ANY,
@@ -84,7 +99,7 @@ class CompiledMatcher:
 
 
 class ClassInfo:
-    __slots__ = ("id", "title", "description", "remediation", "priority", "examples")
+    __slots__ = ("description", "examples", "id", "priority", "remediation", "title")
 
     def __init__(self, id: str, title: str, description: str, remediation: str, priority: int,
                  examples: list[dict[str, Any]]) -> None:
@@ -100,8 +115,17 @@ class CompiledTaxonomy:
     """Text matchers are sorted strongest first; `automaton` maps a keyword to the indices (into
     text_matchers) of the matchers it can enable; `always` holds those without keywords."""
 
-    __slots__ = ("version", "sources", "classes", "outcome_matchers", "signal_matchers",
-                 "context_matchers", "text_matchers", "automaton", "always")
+    __slots__ = (
+        "always",
+        "automaton",
+        "classes",
+        "context_matchers",
+        "outcome_matchers",
+        "signal_matchers",
+        "sources",
+        "text_matchers",
+        "version",
+    )
 
     def __init__(self, *, version: str, sources: list[str], classes: dict[str, ClassInfo],
                  outcome_matchers: list[CompiledMatcher], signal_matchers: list[CompiledMatcher],

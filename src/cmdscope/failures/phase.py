@@ -108,8 +108,7 @@ _SCRIPT_PREFIXES = (
 
 def _basename(word: str) -> str:
     name = os.path.basename(word).lower()
-    if name.endswith(".exe"):
-        name = name[:-4]
+    name = name.removesuffix(".exe")
     if name.startswith("python") and (len(name) == 6 or name[6:].replace(".", "").isdigit()):
         return "python"  # python3, python3.11 -> python
     if name.startswith("pip") and name[3:].replace(".", "").isdigit():

@@ -11,7 +11,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,18 +37,18 @@ def parse_time(value: str, *, now_ns: int, option: str) -> int:
     except ValueError:
         raise ReportError(f"{option} {value!r}: expected a duration like 1d, 12h, 30m or an ISO date/time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * NS)
 
 
 def iso(ns: int | None) -> str | None:
     if ns is None:
         return None
-    return datetime.fromtimestamp(ns / NS, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ns / NS, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day_of(ns: int) -> str:
-    return datetime.fromtimestamp(ns / NS, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ns / NS, tz=UTC).strftime("%Y-%m-%d")
 
 
 def human_duration(seconds: float | None) -> str:
@@ -69,7 +69,7 @@ def human_duration(seconds: float | None) -> str:
 class ReadStats:
     """What the reader saw: records parsed, bad (torn or invalid) lines skipped, bytes read."""
 
-    __slots__ = ("records", "bad_lines", "bytes", "segments", "skipped_segments")
+    __slots__ = ("bad_lines", "bytes", "records", "segments", "skipped_segments")
 
     def __init__(self) -> None:
         self.records = 0
@@ -84,7 +84,7 @@ def segments(path: Path) -> list[Path]:
     try:
         from cmdscope.sinks.ledger import segments as ledger_segments
     except ImportError:  # pragma: no cover - the sink ships with the package
-        ledger_segments = None
+        ledger_segments = None  # type: ignore[assignment]
     if ledger_segments is not None:
         return list(ledger_segments(path))
     prefix = path.name + "."

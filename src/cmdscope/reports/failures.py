@@ -81,7 +81,7 @@ class _TtgHistogram:
 
 
 class _Group:
-    __slots__ = ("failures", "retries", "first_ns", "last_ns", "ttg", "unrecovered", "sample", "classes")
+    __slots__ = ("classes", "failures", "first_ns", "last_ns", "retries", "sample", "ttg", "unrecovered")
 
     def __init__(self) -> None:
         self.failures = 0
@@ -147,10 +147,8 @@ def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = 
             if by == "command":
                 group.sample = rec.get("process.command_line")
         group.failures += 1
-        if end < group.first_ns:
-            group.first_ns = end
-        if end > group.last_ns:
-            group.last_ns = end
+        group.first_ns = min(group.first_ns, end)
+        group.last_ns = max(group.last_ns, end)
         retry = rec.get("cmdscope.retry.count")
         if type(retry) is int and retry > 0:
             group.retries += 1
