@@ -24,3 +24,6 @@ def test_demo_records_a_whole_session(tmp_path: Path) -> None:
     assert any(r.get("cmdscope.retry.count") for r in records)
     assert "sk-ant-api03" not in (tmp_path / "demo" / "ledger.jsonl").read_text()
     assert "Recorded 13 records" in out.stdout
+    assert "Failure report (cmdscope report failures)" in out.stdout
+    denial = [r for r in records if r["kind"] == "denial"]
+    assert len(denial) == 1 and denial[0]["cmdscope.policy.rule"]  # the force push never ran

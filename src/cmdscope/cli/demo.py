@@ -111,10 +111,10 @@ def _summary(records: list[dict[str, Any]], out: Any) -> None:
 
 def _failure_report(records: list[dict[str, Any]], out: Any) -> None:
     try:
-        from cmdscope.reports.failures import failure_rollup, render_table
+        from cmdscope.reports.failures import failure_rollup, render_rollup
     except ImportError:
         classes = Counter(r.get("error.type") for r in records if r.get("cmdscope.outcome") not in ("success", None))
         out.write("Failures:   " + ", ".join(f"{k} {v}" for k, v in classes.most_common()) + "\n")
         return
     out.write("\nFailure report (cmdscope report failures):\n")
-    out.write(render_table(failure_rollup(iter(records))))
+    out.write(render_rollup(failure_rollup(iter(records)), "table"))

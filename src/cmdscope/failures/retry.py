@@ -10,11 +10,17 @@ dropped on every write, which keeps the files small.
 from __future__ import annotations
 
 import fcntl
-import hashlib
+import json
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import orjson
+try:  # the builtin digest: importing hashlib loads OpenSSL, a cost every CLI process would pay
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover
+    from hashlib import sha256
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _MAX_ENTRIES = 512
 _PAD_LIMIT = 64 * 1024  # above this, shrink the file for real  # per scope; the oldest go first when a session runs very many distinct failures
@@ -29,7 +35,7 @@ class RetryTracker:
     """
 
     def __init__(self, state_dir: Path, window_s: float = 3600) -> None:
-        self.dir = Path(state_dir) / "retry"
+        self.dir = os.path.join(os.fspath(state_dir), "retry")
         self.window_ns = int(window_s * 1e9)
         self._made = False
 
@@ -46,15 +52,30 @@ class RetryTracker:
         latest = max(hits, key=lambda r: r[2])  # retry_of: the most recent earlier failure
         return max(r[0] for r in hits), latest[1]
 
-    def _path(self, scope: str) -> Path:
-        name = hashlib.sha256(scope.encode()).hexdigest()[:24]
-        return self.dir / f"{name}.json"
+    def _path(self, scope: str) -> str:
+        name = sha256(scope.encode()).hexdigest()[:24]
+        return os.path.join(self.dir, f"{name}.json")
+
+    def _may_hold(self, path: str, command_hash: str) -> bool:
+        """Cheap pre-check for a success: is there any record of this hash failing?
+
+        Most commands succeed and were never failing; for them a stat (and at most an unlocked
+        read) replaces the lock-read-rewrite cycle. A stale answer is harmless: the file only
+        gains this hash through a failure of this same command, which is serialised anyway.
+        """
+        try:
+            with open(path, "rb") as fh:
+                return command_hash.encode() in fh.read()
+        except OSError:
+            return False
 
     def _observe_scope(self, scope: str, command_hash: str, failed: bool, record_id: str,
                        now_ns: int) -> tuple[int, str | None, int]:
         path = self._path(scope)
+        if not failed and not self._may_hold(path, command_hash):
+            return 0, None, -1
         if not self._made:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
             self._made = True
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -66,10 +87,10 @@ class RetryTracker:
                     break
                 raw += chunk
             try:
-                state = orjson.loads(raw) if raw else {}
+                state = json.loads(raw) if raw.strip() else {}
                 if not isinstance(state, dict):
                     state = {}
-            except orjson.JSONDecodeError:
+            except ValueError:
                 state = {}  # a torn or foreign file: start the scope over rather than fail the command
             entry = state.get(command_hash)
             count, retry_of, at_ns = 0, None, -1
@@ -86,7 +107,7 @@ class RetryTracker:
             if len(fresh) > _MAX_ENTRIES:
                 keep = sorted(fresh.items(), key=lambda kv: kv[1][2])[-_MAX_ENTRIES:]
                 fresh = dict(keep)
-            data = orjson.dumps(fresh)
+            data = json.dumps(fresh, separators=(",", ":")).encode()
             if len(data) < len(raw) <= _PAD_LIMIT:
                 # Pad with spaces (valid JSON whitespace) instead of truncating: on ext4 a
                 # truncate-and-rewrite costs ~190 us, an overwrite in place ~2 us.
