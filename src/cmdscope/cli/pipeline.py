@@ -44,7 +44,9 @@ def main(argv: list[str]) -> int:
         from cmdscope.pipeline import close_ledgers
         from cmdscope.sdlc.pipelines import run_pipeline
 
-        result = run_pipeline(args.file, workdir=args.workdir, policy=args.policy, ledger=args.ledger, out=sys.stderr)
+        # With --json, stdout carries only the record: the steps' output goes to stderr.
+        result = run_pipeline(args.file, workdir=args.workdir, policy=args.policy, ledger=args.ledger, out=sys.stderr,
+                              stdout=2 if args.json else None)
         close_ledgers()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
