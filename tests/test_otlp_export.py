@@ -75,11 +75,14 @@ class TestCliExport:
             # Let any detached shipper from the runs above finish its failed attempt.
             lock = str(ledger_path) + ".ship.lock"
             assert wait_for(lambda: subprocess.run(["flock", "-n", lock, "true"]).returncode == 0, 30)
+            backoff = Path(str(ledger_path) + ".ship.backoff")
+            assert backoff.exists()  # later runs leave the records for later instead of retrying at once
             out = cmdscope_cli("ship", "--endpoint", recv.endpoint, capture_output=True, text=True, env=env)
             assert out.returncode == 0, out.stderr
             assert wait_for(lambda: len({s.span_id for s in recv.received.spans}) == 3)
             again = cmdscope_cli("ship", "--status", capture_output=True, text=True)
             assert again.stdout.startswith("0 record(s) waiting")
+            assert not backoff.exists()
         finally:
             recv.stop()
 

@@ -1,23 +1,55 @@
-"""Where cmdscope's shipped data and local state live."""
+"""Where cmdscope's shipped data and local state live.
+
+The ``*_str`` variants serve the per-command hot path: importing pathlib (with urllib.parse,
+ipaddress and fnmatch behind it) costs ~5 ms, a noticeable share of a ``cmdscope run``.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PACKAGE_DIR_STR = os.path.dirname(os.path.realpath(__file__))
+
+
+def builtin_registry_dir_str() -> str:
+    return os.path.join(PACKAGE_DIR_STR, "_registry")
 
 
 def builtin_registry_dir() -> Path:
     """The shipped registry: ``registry/`` of the checkout, or its copy inside the wheel."""
-    return PACKAGE_DIR / "_registry"
+    from pathlib import Path
+
+    return Path(builtin_registry_dir_str())
+
+
+def state_dir_str() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "cmdscope")
 
 
 def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "cmdscope"
+    from pathlib import Path
+
+    return Path(state_dir_str())
+
+
+def default_ledger_path_str() -> str:
+    return os.environ.get("CMDSCOPE_LEDGER") or os.path.join(state_dir_str(), "ledger.jsonl")
 
 
 def default_ledger_path() -> Path:
-    explicit = os.environ.get("CMDSCOPE_LEDGER")
-    return Path(explicit) if explicit else state_dir() / "ledger.jsonl"
+    from pathlib import Path
+
+    return Path(default_ledger_path_str())
+
+
+def __getattr__(name: str) -> object:
+    if name == "PACKAGE_DIR":  # kept for callers that want a Path
+        from pathlib import Path
+
+        return Path(PACKAGE_DIR_STR)
+    raise AttributeError(name)

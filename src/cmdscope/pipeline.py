@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI import time
     from typing import Any, Callable, Mapping, Sequence
@@ -257,7 +257,7 @@ def infer_phase(run: Run) -> None:
     if run.record.get("cmdscope.phase"):
         return
     try:
-        from cmdscope.failures import infer_phase as infer
+        from cmdscope.failures.phase import infer_phase as infer
     except ImportError:
         return
     argv = run.raw_command.split() if run.spec.shell else list(run.spec.command)  # type: ignore[arg-type]
@@ -271,11 +271,11 @@ def count_retries(run: Run) -> None:
     if rec.get("kind") != "command":
         return
     try:
-        from cmdscope.failures import RetryTracker
-        from cmdscope.paths import state_dir
+        from cmdscope.failures.retry import RetryTracker  # not the package: it imports the classifier
+        from cmdscope.paths import state_dir_str
     except ImportError:
         return
-    count, retry_of = RetryTracker(state_dir() / "retries").observe(
+    count, retry_of = RetryTracker(os.path.join(state_dir_str(), "retries")).observe(
         rec["cmdscope.command.hash"],
         rec.get("session.id"),
         rec.get("cmdscope.packet"),
@@ -318,9 +318,9 @@ _ledgers: dict[str, LedgerWriter] = {}
 
 
 def ledger_writer(path: str | None = None) -> LedgerWriter:
-    from cmdscope.paths import default_ledger_path
+    from cmdscope.paths import default_ledger_path_str
 
-    key = os.fspath(path or default_ledger_path())
+    key = os.fspath(path or default_ledger_path_str())
     writer = _ledgers.get(key)
     if writer is None:
         writer = _ledgers[key] = LedgerWriter(key, on_drop=lambda reason, _e: otel.count_dropped("ledger", reason))

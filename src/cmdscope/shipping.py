@@ -263,6 +263,10 @@ def run_shipper(
     try:
         while True:
             ok = ship_once(path, exporter, stats, log_exporter)
+            if ok:
+                _clear_backoff(path)
+            else:
+                _note_failure(path, _previous_wait(path))
             if not follow:
                 if ok:
                     # Release, then look again: a writer that saw the lock held appended before
@@ -287,9 +291,55 @@ def _has_pending(ledger: str) -> bool:
     return next(pending(ledger, Checkpoint.load(ledger)), None) is not None
 
 
+def _backoff_path(ledger: str) -> str:
+    return ledger + ".ship.backoff"
+
+
+def backing_off(ledger: str, now_ns: int | None = None) -> bool:
+    """Did a recent export fail? Then short-lived processes leave the records for later instead
+    of starting (and paying for) a shipper that would fail again."""
+    try:
+        with open(_backoff_path(ledger), encoding="ascii") as fh:
+            until_ns = int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return (now_ns or time.time_ns()) < until_ns
+
+
+def _note_failure(ledger: str, previous_s: float) -> float:
+    """Back off exponentially (2 s doubling up to 5 min) after a failed export."""
+    wait_s = min(300.0, max(2.0, previous_s * 2))
+    try:
+        fd = os.open(_backoff_path(ledger), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{time.time_ns() + int(wait_s * 1e9)} {wait_s}\n")
+    except OSError:
+        pass
+    return wait_s
+
+
+def _clear_backoff(ledger: str) -> None:
+    try:
+        os.unlink(_backoff_path(ledger))
+    except OSError:
+        pass
+
+
+def _previous_wait(ledger: str) -> float:
+    try:
+        with open(_backoff_path(ledger), encoding="ascii") as fh:
+            return float(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def spawn_detached_shipper(ledger: str | None) -> bool:
-    """Start ``cmdscope ship --once`` in the background unless one already holds the lock."""
+    """Start ``cmdscope ship --once`` in the background unless one already holds the lock, or
+    the endpoint failed recently (the records wait in the ledger; ``cmdscope ship`` or the next
+    command after the back-off sends them)."""
     path = _ledger(ledger)
+    if backing_off(path):
+        return False
     try:
         with open(_lock_path(path), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -15,14 +15,24 @@ yaml, no pydantic). Classes and precedence: docs/failures.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
-from cmdscope.failures.classify import Classification, Classifier
 from cmdscope.failures.phase import infer_phase
 from cmdscope.failures.retry import RetryTracker
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from cmdscope.failures.classify import Classification, Classifier
     from cmdscope.failures.compiled import CompiledTaxonomy
+
+
+def __getattr__(name: str) -> object:
+    # The classifier (and ``re`` behind it) loads on first use: most commands succeed and are
+    # never classified, and every CLI process imports this package for phases and retries.
+    if name in ("Classification", "Classifier"):
+        return getattr(_classify_module(), name)
+    raise AttributeError(f"module 'cmdscope.failures' has no attribute {name!r}")
 
 __all__ = [
     "Classification",
@@ -44,14 +54,14 @@ def default_classifier() -> Classifier:
     if _default is None:
         from cmdscope.failures.taxonomy import load_taxonomy
 
-        _default = Classifier(load_taxonomy())
+        _default = _classify_module().Classifier(load_taxonomy())
     return _default
 
 
 def reset(taxonomy: CompiledTaxonomy | None = None) -> None:
     """Forget the loaded taxonomy (or install `taxonomy`); the next classify reloads."""
     global _default
-    _default = Classifier(taxonomy) if taxonomy is not None else None
+    _default = _classify_module().Classifier(taxonomy) if taxonomy is not None else None
 
 
 def taxonomy_version() -> str:
@@ -67,3 +77,16 @@ def classify(*, exit_code: int | None, signal: int | None, executable: str, argv
         exit_code=exit_code, signal=signal, executable=executable, argv=argv, phase=phase,
         outcome=outcome, stderr_tail=stderr_tail, stdout_tail=stdout_tail,
     )
+
+
+def _classify_module() -> Any:
+    """Import the submodule ``classify`` without letting it shadow the function ``classify``
+    (importing a submodule binds its name on the package)."""
+    import importlib
+
+    module = importlib.import_module("cmdscope.failures.classify")
+    globals()["classify"] = _classify_function
+    return module
+
+
+_classify_function = classify

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
+if TYPE_CHECKING:
+    from typing import Any
 
 from cmdscope.guard.analyzers import ANALYZERS
 from cmdscope.guard.decision import Match
