@@ -70,16 +70,19 @@ class TestCliExport:
         for _ in range(3):
             assert cmdscope_cli("run", "--", "true", env=env).returncode == 0
         assert time.monotonic() - t0 < 10  # the exporter's ~15 s of retries are never waited for
+        # The detached shipper started by the first run fails and backs off: later runs leave
+        # the records for later instead of starting a shipper that would fail again.
+        backoff = Path(str(ledger_path) + ".ship.backoff")
+        assert wait_for(backoff.exists, 60)
+        lock = str(ledger_path) + ".ship.lock"
+        assert wait_for(lambda: subprocess.run(["flock", "-n", lock, "true"]).returncode == 0, 30)
+        assert cmdscope_cli("run", "--", "true", env=env).returncode == 0
+        assert subprocess.run(["flock", "-n", lock, "true"]).returncode == 0  # no shipper started
         recv = OtlpReceiver(port).start()
         try:
-            # Let any detached shipper from the runs above finish its failed attempt.
-            lock = str(ledger_path) + ".ship.lock"
-            assert wait_for(lambda: subprocess.run(["flock", "-n", lock, "true"]).returncode == 0, 30)
-            backoff = Path(str(ledger_path) + ".ship.backoff")
-            assert backoff.exists()  # later runs leave the records for later instead of retrying at once
             out = cmdscope_cli("ship", "--endpoint", recv.endpoint, capture_output=True, text=True, env=env)
             assert out.returncode == 0, out.stderr
-            assert wait_for(lambda: len({s.span_id for s in recv.received.spans}) == 3)
+            assert wait_for(lambda: len({s.span_id for s in recv.received.spans}) == 4)
             again = cmdscope_cli("ship", "--status", capture_output=True, text=True)
             assert again.stdout.startswith("0 record(s) waiting")
             assert not backoff.exists()
