@@ -96,7 +96,8 @@ def test_claude_code(project: tuple[Path, Path], ledger_path: Path) -> None:
     assert cmdscope_cli("integrations", "install", "claude-code", "--dir", str(proj), capture_output=True).returncode == 0
     with ModelServer([DANGEROUS, BENIGN, FAILING, LEAKY]) as server:
         env = {**os.environ, "HOME": str(home), "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-ant-test",
-               "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "PWD": str(proj)}
+               "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "PWD": str(proj),
+               "CMDSCOPE_HOOKD_IDLE": "10"}
         done = subprocess.run([str(claude), "-p", "run the scripted commands", "--allowedTools", "Bash",
                                "--output-format", "json"], cwd=proj, env=env, capture_output=True, text=True,
                               timeout=240, stdin=subprocess.DEVNULL)

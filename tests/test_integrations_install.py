@@ -28,7 +28,7 @@ def test_claude_install_twice_leaves_one_entry_and_uninstall_restores(tmp_path: 
     twice = json.loads(settings.read_text())
     assert once == twice
     for event in ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionDenied", "SessionStart", "SessionEnd"):
-        ours = [h for g in twice["hooks"][event] for h in g["hooks"] if h["command"].endswith("cmdscope hook claude-code")]
+        ours = [h for g in twice["hooks"][event] for h in g["hooks"] if h["command"].endswith("hookclient.py claude-code")]
         assert len(ours) == 1, event
     assert twice["hooks"]["PostToolUse"][0] == USER_HOOK
     assert cli("uninstall", "claude-code", cwd=tmp_path).returncode == 0

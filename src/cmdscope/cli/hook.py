@@ -3,6 +3,7 @@
     cmdscope hook claude-code      one Claude Code hook event on stdin, the answer on stdout
     cmdscope hook codex            one Codex hook event on stdin, the answer on stdout
     cmdscope hook opencode-bridge  long-lived helper for the OpenCode plugin (JSON lines on stdio)
+    cmdscope hook daemon           warm helper behind the installed Claude Code / Codex hook client
     cmdscope hook git-pre-push REMOTE URL   policy check of a push (refs on stdin, as git gives them)
     cmdscope hook git-post-commit  record the commit just made
 
@@ -19,7 +20,7 @@ import os
 import sys
 
 USAGE = ("usage: cmdscope hook claude-code|codex      (hook event JSON on stdin)\n"
-         "       cmdscope hook opencode-bridge\n"
+         "       cmdscope hook opencode-bridge | daemon [--socket PATH]\n"
          "       cmdscope hook git-pre-push REMOTE URL | git-post-commit\n")
 
 
@@ -32,6 +33,12 @@ def main(argv: list[str]) -> int:
         return 0
     if target in ("claude-code", "codex"):
         return _agent_event(target)
+    if target == "daemon":
+        from cmdscope.integrations.hookd import serve as serve_daemon
+        from cmdscope.integrations.hookclient import socket_path
+
+        path = rest[1] if len(rest) > 1 and rest[0] == "--socket" else socket_path()
+        return serve_daemon(path)
     if target == "opencode-bridge":
         from cmdscope.integrations.opencode import serve
 
@@ -52,11 +59,19 @@ def main(argv: list[str]) -> int:
 
 
 def _agent_event(target: str) -> int:
-    from cmdscope.integrations import agent, claude_code
+    out, err, code = run_agent_event(target, sys.stdin.buffer.read())
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return code
+
+
+def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
+    """(stdout, stderr, exit code) of one Claude Code or Codex hook event; used in-process by
+    the per-event command and by ``cmdscope hook daemon``."""
+    from cmdscope.integrations import claude_code
     from cmdscope.integrations.pending import FileStore
 
     actor = claude_code.ACTOR if target == "claude-code" else "codex"
-    raw = sys.stdin.buffer.read()
     try:
         data = claude_code.parse(raw)
     except claude_code.BadInput as exc:
@@ -74,32 +89,26 @@ def _agent_event(target: str) -> int:
         session = data.get("session_id") if isinstance(data.get("session_id"), str) else None
         return _malformed(actor, f"{type(exc).__name__}: {exc}", session)
     finally:
-        _flush(agent)
-    if answer is not None:
-        sys.stdout.write(json.dumps(answer) + "\n")
-    return 0
+        _flush()
+    return (json.dumps(answer) + "\n" if answer is not None else ""), "", 0
 
 
-def _malformed(actor: str, problem: str, session: str | None) -> int:
+def _malformed(actor: str, problem: str, session: str | None) -> tuple[str, str, int]:
     from cmdscope.integrations import agent, claude_code
 
+    err = ""
     try:
         agent.integration_error(actor, problem, session)
     except Exception as exc:  # the ledger itself is broken: still answer the agent
-        sys.stderr.write(f"cmdscope hook: could not record the integration error ({exc})\n")
-    _flush(agent)
-    answer, err, code = claude_code.malformed_answer(problem)
-    if answer is not None:
-        sys.stdout.write(json.dumps(answer) + "\n")
-    if err:
-        sys.stderr.write(err)
-    return code
+        err = f"cmdscope hook: could not record the integration error ({exc})\n"
+    _flush()
+    answer, text, code = claude_code.malformed_answer(problem)
+    return (json.dumps(answer) + "\n" if answer is not None else ""), err + text, code
 
 
-def _flush(agent_module: object) -> None:
+def _flush() -> None:
     from cmdscope import pipeline
-
-    pipeline.close_ledgers()
     from cmdscope.cli.run import _maybe_ship
 
+    pipeline.close_ledgers()
     _maybe_ship(None)

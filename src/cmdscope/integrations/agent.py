@@ -18,49 +18,57 @@ session is one trace in the backend even though each hook call is its own proces
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+TYPE_CHECKING = False  # not `from typing import`: typing costs ~4 ms to import
 
 from cmdscope import pipeline
 from cmdscope.propagation import format_traceparent, new_span_id, parse_traceparent
 from cmdscope.sinks.otel import SpanHandle
 
+_sha256 = pipeline._sha256  # the builtin module: hashlib would load OpenSSL (~3 ms)
 FAIL_ENV = "CMDSCOPE_GUARD_FAIL"  # "closed": input the hook cannot read denies instead of allowing
 
 
-class Store(Protocol):
-    def put(self, agent: str, call_id: str, record: dict[str, Any]) -> None: ...
-    def take(self, agent: str, call_id: str) -> dict[str, Any] | None: ...
-    def take_session(self, agent: str, session: str) -> list[dict[str, Any]]: ...
+if TYPE_CHECKING:  # typing and dataclasses cost ~15 ms of import on a per-tool-call path
+    from typing import Any, Protocol
+
+    class Store(Protocol):
+        def put(self, agent: str, call_id: str, record: dict[str, Any]) -> None: ...
+        def take(self, agent: str, call_id: str) -> dict[str, Any] | None: ...
+        def take_session(self, agent: str, session: str) -> list[dict[str, Any]]: ...
 
 
-@dataclass
 class ToolCall:
     """One command an agent is about to run (or ran), in agent-neutral terms."""
 
-    agent: str                  # cmdscope.actor: claude-code, codex, opencode
-    session: str | None
-    call_id: str | None         # gen_ai.tool.call.id
-    command: str                # the shell command line, as the agent gave it
-    cwd: str | None = None
-    tool: str | None = None
+    __slots__ = ("agent", "session", "call_id", "command", "cwd", "tool")
+
+    def __init__(self, agent: str, session: str | None, call_id: str | None, command: str,
+                 cwd: str | None = None, tool: str | None = None) -> None:
+        self.agent = agent          # cmdscope.actor: claude-code, codex, opencode
+        self.session = session
+        self.call_id = call_id      # gen_ai.tool.call.id
+        self.command = command      # the shell command line, as the agent gave it
+        self.cwd = cwd
+        self.tool = tool
 
 
-@dataclass
 class Verdict:
     """The decision an integration turns into the agent's answer format."""
 
-    action: str                 # allow | warn | deny
-    rule_id: str | None = None
-    message: str = ""
-    playbook: str | None = None
-    record: dict[str, Any] | None = None
-    span_id: str | None = None
-    trace_id: str | None = None
-    notes: list[str] = field(default_factory=list)
+    __slots__ = ("action", "rule_id", "message", "playbook", "record", "span_id", "trace_id")
+
+    def __init__(self, action: str, rule_id: str | None = None, message: str = "", playbook: str | None = None,
+                 record: dict[str, Any] | None = None, span_id: str | None = None,
+                 trace_id: str | None = None) -> None:
+        self.action = action        # allow | warn | deny
+        self.rule_id = rule_id
+        self.message = message
+        self.playbook = playbook
+        self.record = record
+        self.span_id = span_id
+        self.trace_id = trace_id
 
     @property
     def reason(self) -> str:
@@ -71,22 +79,25 @@ class Verdict:
         return text
 
 
-@dataclass
 class Result:
     """What the agent reported after the command ran."""
 
-    outcome: str                        # success | failure | interrupted | timeout | error
-    exit_code: int | None = None        # None: the agent did not say
-    duration_ms: float | None = None
-    stderr_tail: str | None = None
-    stdout_tail: str | None = None
+    __slots__ = ("outcome", "exit_code", "duration_ms", "stderr_tail", "stdout_tail")
+
+    def __init__(self, outcome: str, exit_code: int | None = None, duration_ms: float | None = None,
+                 stderr_tail: str | None = None, stdout_tail: str | None = None) -> None:
+        self.outcome = outcome          # success | failure | interrupted | timeout | error
+        self.exit_code = exit_code      # None: the agent did not say
+        self.duration_ms = duration_ms
+        self.stderr_tail = stderr_tail
+        self.stdout_tail = stdout_tail
 
 
 def session_trace_id(agent: str, session: str | None) -> str | None:
     """One trace per agent session: the same id from every hook process of that session."""
     if not session:
         return None
-    return hashlib.sha256(f"cmdscope:{agent}:{session}".encode()).hexdigest()[:32]
+    return _sha256(f"cmdscope:{agent}:{session}".encode()).hexdigest()[:32]
 
 
 def session_env(agent: str, session: str | None, span_id: str | None = None) -> dict[str, str]:
@@ -96,7 +107,7 @@ def session_env(agent: str, session: str | None, span_id: str | None = None) -> 
         env["CMDSCOPE_SESSION"] = session
         trace = session_trace_id(agent, session)
         assert trace is not None
-        root = hashlib.sha256(f"cmdscope-root:{agent}:{session}".encode()).hexdigest()[:16]
+        root = _sha256(f"cmdscope-root:{agent}:{session}".encode()).hexdigest()[:16]
         env["TRACEPARENT"] = format_traceparent(trace, span_id or root)
         env["BAGGAGE"] = f"cmdscope.actor={agent},cmdscope.session={_baggage_value(session)}"
     for name in ("CMDSCOPE_PACKET", "CMDSCOPE_PHASE"):

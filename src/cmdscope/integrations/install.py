@@ -48,12 +48,19 @@ class Change:
 
 
 def hook_command(target: str, python: str | None = None) -> str:
-    """The command agents run: this interpreter, so it works without ``cmdscope`` on PATH."""
-    return f"{shlex.quote(python or sys.executable)} -m cmdscope hook {target}"
+    """The command agents run: the thin hook client with this interpreter, by absolute paths
+    (works without ``cmdscope`` on PATH; ``-S`` because the client needs only the stdlib).
+    See :mod:`cmdscope.integrations.hookclient` for why a client and a warm daemon."""
+    interpreter = python or sys.executable
+    client = PACKAGE_DIR / "integrations" / "hookclient.py"
+    return f"{shlex.quote(interpreter)} -S {shlex.quote(str(client))} {target}"
 
 
 def _ours(command: Any, target: str) -> bool:
-    return isinstance(command, str) and command.rstrip().endswith(f"cmdscope hook {target}")
+    if not isinstance(command, str):
+        return False
+    command = command.rstrip()
+    return command.endswith(f"cmdscope hook {target}") or command.endswith(f"hookclient.py {target}")
 
 
 # --- JSON hook settings (Claude Code, Codex) ------------------------------------------------

@@ -1,0 +1,119 @@
+"""``cmdscope hook daemon``: answers hook events from :mod:`cmdscope.integrations.hookclient`.
+
+It keeps the guard, the redactor and the ledger writer warm, so a tool call costs a socket
+round trip instead of importing cmdscope. Requests are handled one at a time; each runs with the
+client's working directory and forwarded environment (``CMDSCOPE_*``, ``OTEL_*``, state and
+Claude variables), exactly as the per-event handler would in the client's own process, and the
+environment is restored afterwards. The socket lives in the (0700) state directory with mode
+0600. The daemon exits after ``CMDSCOPE_HOOKD_IDLE`` seconds without a request (default 900),
+or when another daemon already owns the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+from cmdscope.integrations.hookclient import FORWARD_NAMES, FORWARD_PREFIXES, encode_answer
+
+
+def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
+    """Make os.environ carry exactly the client's forwarded variables; returns what to restore."""
+    saved: dict[str, str | None] = {}
+    for key in list(os.environ):
+        if (key.startswith(FORWARD_PREFIXES) or key in FORWARD_NAMES) and key not in env:
+            saved[key] = os.environ.pop(key)
+    for key, value in env.items():
+        if isinstance(key, str) and isinstance(value, str) and (key.startswith(FORWARD_PREFIXES) or key in FORWARD_NAMES):
+            saved.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+    return saved
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def handle(request: bytes) -> tuple[int, str, str]:
+    from cmdscope.cli.hook import run_agent_event
+
+    try:
+        msg = json.loads(request)
+        agent, cwd, env, stdin = msg["agent"], msg["cwd"], msg["env"], msg["stdin"]
+        if agent not in ("claude-code", "codex") or not isinstance(env, dict) or not isinstance(stdin, str):
+            raise ValueError("bad request")
+    except (ValueError, KeyError, TypeError) as exc:
+        return 0, "", f"cmdscope hook daemon: bad request ({exc})\n"
+    home = os.getcwd()
+    saved = _apply_env(env)
+    try:
+        try:
+            os.chdir(cwd)
+        except OSError:
+            pass
+        out, err, code = run_agent_event(agent, stdin.encode("utf-8"))
+    finally:
+        _restore(saved)
+        os.chdir(home)
+    return code, out, err
+
+
+def serve(path: str, idle_s: float | None = None) -> int:
+    if idle_s is None:
+        idle_s = float(os.environ.get("CMDSCOPE_HOOKD_IDLE") or 900)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    import fcntl
+
+    lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another daemon owns this socket
+    os.ftruncate(lock_fd, 0)
+    os.write(lock_fd, str(os.getpid()).encode())  # who to stop: `kill $(cat <socket>.lock)`
+    try:
+        os.unlink(path)  # a socket left by a daemon that died
+    except OSError:
+        pass
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        server.bind(path)
+    finally:
+        os.umask(old_umask)
+    server.listen(16)
+    server.settimeout(idle_s)
+    try:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except socket.timeout:
+                return 0
+            with conn:
+                conn.settimeout(30)
+                try:
+                    chunks = []
+                    while True:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                    conn.sendall(encode_answer(*handle(b"".join(chunks))))
+                except OSError:
+                    continue
+                except Exception as exc:  # keep serving; the client falls back when it gets no answer
+                    sys.stderr.write(f"cmdscope hook daemon: {type(exc).__name__}: {exc}\n")
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        server.close()
+        os.close(lock_fd)
