@@ -15,18 +15,14 @@ from cmdscope.guard.invocation import Invocation
 from cmdscope.guard.options import ToolSpec
 from cmdscope.guard.rules import Rule
 
-# Quotes and backslashes cannot hide a keyword from the prefilter: r''m, \rm, "rm" all read rm.
-_STRIP = {ord("'"): None, ord('"'): None, ord("\\"): None}
+from cmdscope.guard.prefilter import STRIP as _STRIP
+from cmdscope.guard.prefilter import passes as _passes
 
 
 # Words that turn into a command only after decoding or translation (base64 payloads, recursive
 # deletes spelled in an interpreter): their presence alone sends a command to the parser.
 PAYLOAD_TRIGGERS = frozenset({"base64", "*rmtree*", "*rm_rf*", "*rm_r(*", "*rmsync*", "*rmdirsync*",
                               "*remove_tree*", "*remove_dir_all*", "find"})
-
-
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
 
 
 def _is_word_keyword(word: str) -> bool:
@@ -74,18 +70,7 @@ class CompiledRegistry:
     # prefilter --------------------------------------------------------------------------
     def prefilter(self, text: str) -> bool:
         """False when no rule could possibly match ``text`` (most commands stop here)."""
-        if "$'" in text or ("$" in text and "=" in text):
-            return True  # ANSI-C quoting or variables built in the line: only a parse can tell
-        norm = text.lower().translate(_STRIP)
-        last = len(norm) - 1
-        for end, (length, left, right) in self.automaton.iter(norm):
-            start = end - length + 1
-            if left and start > 0 and _is_word_char(norm[start - 1]):
-                continue
-            if right and end < last and _is_word_char(norm[end + 1]):
-                continue
-            return True
-        return False
+        return _passes(self.automaton, text)
 
     # matching ---------------------------------------------------------------------------
     def invocations(self, command: str | list[str] | tuple[str, ...], shell: bool) -> list[Invocation]:

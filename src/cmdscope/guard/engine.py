@@ -8,12 +8,15 @@ TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
     from typing import Any
 
-from cmdscope.guard.compiled import CompiledRegistry
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
-from cmdscope.guard.policy import CompiledPolicy
+from cmdscope.guard.prefilter import passes
 from cmdscope.guard.sources import (MODE_ENV, MODES, POLICY_ENV, REGISTRY_ENV, discover, fingerprint,
                                      key_name)
+
+if TYPE_CHECKING:
+    from cmdscope.guard.compiled import CompiledRegistry
+    from cmdscope.guard.policy import CompiledPolicy
 
 CACHE_FORMAT = 1
 _LOADED: dict[tuple[Any, ...], Guard] = {}
@@ -36,14 +39,36 @@ def _read_cache(path: str, key: str) -> tuple[CompiledRegistry, CompiledPolicy] 
 
 
 def _write_cache(path: str, key: str, registry: CompiledRegistry, policy: CompiledPolicy) -> None:
+    """Two files: the whole compiled registry and policy, and beside it the *front* (registry
+    version, prefilter automaton, whether any policy rule applies without a danger match), which
+    is all a command that matches no keyword needs (~3 KB to unpickle instead of ~100 KB)."""
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            pickle.dump((CACHE_FORMAT, key, registry, policy), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        for target, payload in (
+            (path, (CACHE_FORMAT, key, registry, policy)),
+            (_front_path(path), (CACHE_FORMAT, key, registry.version, registry.automaton, bool(policy.context_rules))),
+        ):
+            tmp = f"{target}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, target)
     except OSError:
         pass  # a read-only state dir only costs the next process a rebuild
+
+
+def _front_path(path: str) -> str:
+    return path[: -len(".pickle")] + ".front.pickle"
+
+
+def _read_front(path: str, key: str) -> tuple[str, Any, bool] | None:
+    try:
+        with open(_front_path(path), "rb") as fh:
+            fmt, stored_key, version, automaton, context_rules = pickle.load(fh)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError):
+        return None
+    return (version, automaton, context_rules) if fmt == CACHE_FORMAT and stored_key == key else None
 
 
 def build(sources: Any) -> tuple[CompiledRegistry, CompiledPolicy]:
@@ -56,16 +81,43 @@ def build(sources: Any) -> tuple[CompiledRegistry, CompiledPolicy]:
 
 
 class Guard:
-    """Decide allow / warn / deny for one command. Build with :meth:`load`."""
+    """Decide allow / warn / deny for one command. Build with :meth:`load`.
 
-    def __init__(self, registry: CompiledRegistry, policy: CompiledPolicy, mode: str) -> None:
-        self.registry = registry
-        self.policy = policy
+    Loaded from the cache's front file, a guard holds only the prefilter; the compiled registry
+    and policy are unpickled the first time a command gets past the prefilter.
+    """
+
+    def __init__(self, registry: CompiledRegistry | None, policy: CompiledPolicy | None, mode: str,
+                 *, front: tuple[str, Any, bool] | None = None, cache: tuple[str, str, Any] | None = None) -> None:
+        self._registry = registry
+        self._policy = policy
         self.mode = mode
+        self._front = front or (registry.version, registry.automaton, bool(policy.context_rules))  # type: ignore[union-attr]
+        self._cache = cache  # (cache path, key, sources) to load the rest from
+
+    def _load_rest(self) -> None:
+        path, key, sources = self._cache  # type: ignore[misc]
+        cached = _read_cache(path, key)
+        if cached is None:
+            cached = build(sources)
+            _write_cache(path, key, *cached)
+        self._registry, self._policy = cached
+
+    @property
+    def registry(self) -> CompiledRegistry:
+        if self._registry is None:
+            self._load_rest()
+        return self._registry  # type: ignore[return-value]
+
+    @property
+    def policy(self) -> CompiledPolicy:
+        if self._policy is None:
+            self._load_rest()
+        return self._policy  # type: ignore[return-value]
 
     @property
     def registry_version(self) -> str:
-        return self.registry.version
+        return self._front[0]
 
     @classmethod
     def load(cls, *, use_cache: bool = True) -> Guard:
@@ -85,12 +137,16 @@ class Guard:
         sources = discover()
         key = fingerprint(sources)
         path = os.path.join(cache_dir(), f"{key_name(key)}.pickle")
-        cached = _read_cache(path, key) if use_cache else None
-        if cached is None:
-            cached = build(sources)
-            if use_cache:
-                _write_cache(path, key, *cached)
-        guard = cls(cached[0], cached[1], mode)
+        front = _read_front(path, key) if use_cache else None
+        if front is not None:
+            guard = cls(None, None, mode, front=front, cache=(path, key, sources))
+        else:
+            cached = _read_cache(path, key) if use_cache else None
+            if cached is None:
+                cached = build(sources)
+                if use_cache:
+                    _write_cache(path, key, *cached)
+            guard = cls(cached[0], cached[1], mode)
         _LOADED[env_key] = guard  # per process: the on-disk cache is for the next process
         return guard
 
@@ -100,14 +156,15 @@ class Guard:
     def decide(self, command: str | list[str] | tuple[str, ...], *, shell: bool,
                actor: str | None = None, phase: str | None = None, branch: str | None = None,
                worktree: str | None = None) -> Decision:
-        registry = self.registry
+        version, automaton, context_rules = self._front
         text = str(command) if shell else " ".join(command)
         matches: list[Match] = []
         executables: set[str] = set()
-        passed = registry.prefilter(text)
-        if not passed and not self.policy.context_rules:
+        passed = passes(automaton, text)
+        if not passed and not context_rules:
             # Nothing matched and no policy rule can apply without a match: allow, fast.
-            return Decision("allow", self.mode, None, None, "", None, [], None, registry.version)
+            return Decision("allow", self.mode, None, None, "", None, [], None, version)
+        registry = self.registry
         if passed:
             invs = registry.invocations(command, shell)
             matches = registry.match_invocations(invs)

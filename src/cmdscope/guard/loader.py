@@ -55,7 +55,9 @@ def _explain(path: str, raw: Any, exc: ValidationError, list_key: str, noun: str
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
-    return GuardConfigError(f"{display_path(path)}: {where}field '{field}': {msg}")
+    # One line, whatever the file holds: names and messages with control characters are escaped.
+    one_line = lambda text: text.encode("unicode_escape").decode("ascii")  # noqa: E731
+    return GuardConfigError(f"{display_path(path)}: {one_line(where)}field '{one_line(field)}': {one_line(msg)}")
 
 
 def load_registry_file(path: str) -> RegistryFile:
