@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _stats import line, median, pct  # noqa: E402
+from _stats import line, median, pct
 
 PY = sys.executable
 CLIENT = str(Path(__file__).resolve().parent.parent / "src" / "cmdscope" / "integrations" / "hookclient.py")

@@ -37,7 +37,7 @@ class ModelServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> "ModelServer":
+    def start(self) -> ModelServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,10 +99,10 @@ class ModelServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "ModelServer":
+    def __enter__(self) -> ModelServer:  # noqa: PYI034
         return self.start()
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     # -- the script -----------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cmdscope_cli, read_ledger
 from model_server import ModelServer
 from otlp_receiver import OtlpReceiver
@@ -32,7 +31,7 @@ def cli_or_skip(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{name} CLI not installed: `npm install` at the repository root could not install it "
                     f"(scripts/test.sh runs it; needs the npm registry)")
-    done = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         pytest.skip(f"{name} CLI installed but cannot run here: {done.stderr.strip()[:200]}")
     return path
@@ -100,7 +99,7 @@ def test_claude_code(project: tuple[Path, Path], ledger_path: Path) -> None:
                "CMDSCOPE_HOOKD_IDLE": "10"}
         done = subprocess.run([str(claude), "-p", "run the scripted commands", "--allowedTools", "Bash",
                                "--output-format", "json"], cwd=proj, env=env, capture_output=True, text=True,
-                              timeout=240, stdin=subprocess.DEVNULL)
+                              timeout=240, stdin=subprocess.DEVNULL, check=False)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         result = json.loads(done.stdout)
         tool_results = list(server.tool_results)
@@ -127,7 +126,7 @@ def test_opencode(project: tuple[Path, Path], ledger_path: Path) -> None:
                "OPENCODE_CONFIG": str(config), "OPENCODE_DISABLE_AUTOUPDATE": "1",
                "OPENCODE_DISABLE_MODELS_FETCH": "1", "PWD": str(proj)}
         done = subprocess.run([str(opencode), "run", "--model", "scripted/m1", "run the scripted commands"],
-                              cwd=proj, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+                              cwd=proj, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
         tool_results = list(server.tool_results)
     assert len(tool_results) == 4, tool_results

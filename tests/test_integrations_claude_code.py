@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import cmdscope_cli, read_ledger
 
 SESSION = "5f1d1c5e-0000-4000-8000-000000000001"
@@ -134,7 +133,7 @@ class TestSession:
         assert hook(event("SessionStart", None, source="startup"), env={"CLAUDE_ENV_FILE": str(env_file)}).returncode == 0
         text = env_file.read_text()
         assert f"export CMDSCOPE_SESSION={SESSION}" in text and "export CMDSCOPE_ACTOR=claude-code" in text
-        sourced = subprocess.run(["bash", "-c", f". {env_file}; echo $TRACEPARENT"], capture_output=True, text=True)
+        sourced = subprocess.run(["bash", "-c", f". {env_file}; echo $TRACEPARENT"], capture_output=True, text=True, check=False)
         trace_id = sourced.stdout.strip().split("-")[1]
         hook(event("PreToolUse", "make build", call_id="toolu_lost"))
         hook(event("SessionEnd", None, reason="other"))

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import read_ledger
 
 CLIENT = Path(__file__).resolve().parent.parent / "src" / "cmdscope" / "integrations" / "hookclient.py"
@@ -24,7 +23,7 @@ def pre(command: str, call_id: str) -> bytes:
 
 def client(data: bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-S", str(CLIENT), "claude-code"], input=data, capture_output=True,
-                          env={**os.environ, "CMDSCOPE_HOOKD_IDLE": "20", **(env or {})}, timeout=60)
+                          env={**os.environ, "CMDSCOPE_HOOKD_IDLE": "20", **(env or {})}, timeout=60, check=False)
 
 
 @pytest.fixture

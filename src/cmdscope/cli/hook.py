@@ -34,8 +34,8 @@ def main(argv: list[str]) -> int:
     if target in ("claude-code", "codex"):
         return _agent_event(target)
     if target == "daemon":
-        from cmdscope.integrations.hookd import serve as serve_daemon
         from cmdscope.integrations.hookclient import socket_path
+        from cmdscope.integrations.hookd import serve as serve_daemon
 
         path = rest[1] if len(rest) > 1 and rest[0] == "--socket" else socket_path()
         return serve_daemon(path)
@@ -99,7 +99,7 @@ def _malformed(actor: str, problem: str, session: str | None) -> tuple[str, str,
     err = ""
     try:
         agent.integration_error(actor, problem, session)
-    except Exception as exc:  # the ledger itself is broken: still answer the agent
+    except Exception as exc:  # noqa: BLE001 - the ledger itself is broken: still answer the agent
         err = f"cmdscope hook: could not record the integration error ({exc})\n"
     _flush()
     answer, text, code = claude_code.malformed_answer(problem)

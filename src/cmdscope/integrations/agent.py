@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~4 ms to import
 
 from cmdscope import pipeline
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # typing and dataclasses cost ~15 ms of import on a per-tool-
 class ToolCall:
     """One command an agent is about to run (or ran), in agent-neutral terms."""
 
-    __slots__ = ("agent", "session", "call_id", "command", "cwd", "tool")
+    __slots__ = ("agent", "call_id", "command", "cwd", "session", "tool")
 
     def __init__(self, agent: str, session: str | None, call_id: str | None, command: str,
                  cwd: str | None = None, tool: str | None = None) -> None:
@@ -57,7 +58,7 @@ class ToolCall:
 class Verdict:
     """The decision an integration turns into the agent's answer format."""
 
-    __slots__ = ("action", "rule_id", "message", "playbook", "record", "span_id", "trace_id")
+    __slots__ = ("action", "message", "playbook", "record", "rule_id", "span_id", "trace_id")
 
     def __init__(self, action: str, rule_id: str | None = None, message: str = "", playbook: str | None = None,
                  record: dict[str, Any] | None = None, span_id: str | None = None,
@@ -82,7 +83,7 @@ class Verdict:
 class Result:
     """What the agent reported after the command ran."""
 
-    __slots__ = ("outcome", "exit_code", "duration_ms", "stderr_tail", "stdout_tail")
+    __slots__ = ("duration_ms", "exit_code", "outcome", "stderr_tail", "stdout_tail")
 
     def __init__(self, outcome: str, exit_code: int | None = None, duration_ms: float | None = None,
                  stderr_tail: str | None = None, stdout_tail: str | None = None) -> None:
@@ -229,7 +230,7 @@ def _classify(run: pipeline.Run, result: Result) -> None:
             rec["cmdscope.error.excerpt"] = pipeline.clean_text(c.excerpt)
         if getattr(c, "taxonomy_version", None):
             rec["cmdscope.taxonomy.version"] = c.taxonomy_version
-    except Exception:  # classification is best effort; the record must still be written
+    except Exception:  # noqa: BLE001 - classification is best effort; the record must still be written
         rec["error.type"] = result.outcome
 
 
@@ -315,7 +316,7 @@ class _AgentDecision:
     denied = True
     severity = None
     playbook = None
-    matches: list[Any] = []
+    matches: tuple[Any, ...] = ()
 
     def __init__(self, rule_id: str, source: str, message: str) -> None:
         self.rule_id = rule_id

@@ -142,7 +142,7 @@ def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR) -> dict
     if event == "PermissionDenied":
         call = tool_call(data, actor)
         if call is not None:
-            reason = data.get("reason") if isinstance(data.get("reason"), str) else "denied by the agent's permissions"
+            reason = data["reason"] if isinstance(data.get("reason"), str) else "denied by the agent's permissions"
             agent.user_denial(call, f"{actor}.permission", f"{actor} permissions", reason)
         return None
     if event == "SessionStart":

@@ -44,7 +44,7 @@ def push_commands(remote: str, stdin_text: str) -> list[str]:
         if len(parts) != 4:
             continue
         local_ref, local_sha, remote_ref, remote_sha = parts
-        branch = remote_ref[len("refs/heads/"):] if remote_ref.startswith("refs/heads/") else remote_ref
+        branch = remote_ref.removeprefix("refs/heads/")
         if set(local_sha) == {"0"}:
             out.append(f"git push {quote(remote)} --delete {quote(branch)}")
             continue
@@ -71,7 +71,7 @@ def pre_push(remote: str, url: str, stdin_text: str) -> int:
                 status = 1
             elif verdict.action == "warn":
                 sys.stderr.write(f"cmdscope: warning: {verdict.reason}\n")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a broken check must not break git by accident
         if agent.fail_closed():
             sys.stderr.write(f"cmdscope: could not check the push ({exc}); blocked because CMDSCOPE_GUARD_FAIL=closed\n")
             return 1
@@ -87,7 +87,7 @@ def post_commit(cwd: str) -> int:
         from cmdscope.sdlc.commits import record_commit
 
         record_commit(cwd)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - recording must never fail the commit
         sys.stderr.write(f"cmdscope: could not record the commit ({type(exc).__name__}: {exc})\n")
     finally:
         from cmdscope import pipeline

@@ -12,11 +12,10 @@ handler in a child process (``python -m cmdscope hook <agent>``): the answer is 
 slower. So a missing or crashed daemon can delay a tool call, never change its verdict.
 """
 
-import os
-import sys
-
 import _json  # the C encoder alone: `import json` pulls in re and enum (~10 ms at every tool call)
 import _socket  # the C module alone: `import socket` pulls in enum and selectors (~5 ms)
+import os
+import sys
 
 FORWARD_PREFIXES = ("CMDSCOPE_", "OTEL_")
 FORWARD_NAMES = ("HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "CLAUDE_ENV_FILE", "CLAUDE_PROJECT_DIR", "TRACEPARENT",
@@ -111,7 +110,7 @@ def main(argv: list) -> int:
     # No daemon yet: the same handler, in a child process, for this one event.
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "cmdscope", "hook", agent], input=raw)
+    done = subprocess.run([sys.executable, "-m", "cmdscope", "hook", agent], input=raw, check=False)
     return done.returncode
 
 

@@ -94,7 +94,7 @@ def serve(path: str, idle_s: float | None = None) -> int:
         while True:
             try:
                 conn, _ = server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 return 0
             with conn:
                 conn.settimeout(30)
@@ -108,7 +108,7 @@ def serve(path: str, idle_s: float | None = None) -> int:
                     conn.sendall(encode_answer(*handle(b"".join(chunks))))
                 except OSError:
                     continue
-                except Exception as exc:  # keep serving; the client falls back when it gets no answer
+                except Exception as exc:  # noqa: BLE001 - keep serving; the client falls back when it gets no answer
                     sys.stderr.write(f"cmdscope hook daemon: {type(exc).__name__}: {exc}\n")
     finally:
         try:

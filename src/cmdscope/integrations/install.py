@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cmdscope.paths import PACKAGE_DIR
+from cmdscope.paths import PACKAGE_DIR_STR
 
 TIMEOUT_S = 30
 CHAINED = ".cmdscope-chained"
@@ -52,15 +52,15 @@ def hook_command(target: str, python: str | None = None) -> str:
     (works without ``cmdscope`` on PATH; ``-S`` because the client needs only the stdlib).
     See :mod:`cmdscope.integrations.hookclient` for why a client and a warm daemon."""
     interpreter = python or sys.executable
-    client = PACKAGE_DIR / "integrations" / "hookclient.py"
-    return f"{shlex.quote(interpreter)} -S {shlex.quote(str(client))} {target}"
+    client = os.path.join(PACKAGE_DIR_STR, "integrations", "hookclient.py")
+    return f"{shlex.quote(interpreter)} -S {shlex.quote(client)} {target}"
 
 
 def _ours(command: Any, target: str) -> bool:
     if not isinstance(command, str):
         return False
     command = command.rstrip()
-    return command.endswith(f"cmdscope hook {target}") or command.endswith(f"hookclient.py {target}")
+    return command.endswith((f"cmdscope hook {target}", f"hookclient.py {target}"))
 
 
 # --- JSON hook settings (Claude Code, Codex) ------------------------------------------------
@@ -176,7 +176,7 @@ def uninstall_json_hooks(path: Path, target: str) -> Change:
 # --- OpenCode plugin ------------------------------------------------------------------------
 
 def plugin_source(python: str | None = None) -> str:
-    source = (PACKAGE_DIR / "integrations" / "data" / "opencode" / "cmdscope.ts").read_text(encoding="utf-8")
+    source = Path(PACKAGE_DIR_STR, "integrations", "data", "opencode", "cmdscope.ts").read_text(encoding="utf-8")
     command = json.dumps([python or sys.executable, "-m", "cmdscope", "hook", "opencode-bridge"])
     lines = []
     for line in source.splitlines(keepends=True):
@@ -216,7 +216,7 @@ GIT_HOOKS = ("pre-push", "post-commit")
 
 
 def git_hooks_dir(repo: Path) -> Path:
-    done = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=repo, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise InstallError(f"{repo}: not a git repository ({done.stderr.strip()})")
     path = Path(done.stdout.strip())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~4 ms to import
 
 if TYPE_CHECKING:
