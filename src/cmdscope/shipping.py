@@ -16,8 +16,9 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+TYPE_CHECKING = False  # the CLI imports this module to start a shipper: keep typing/dataclasses off it
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator
 
 from cmdscope.sinks.ledger import segments
 
@@ -38,10 +39,13 @@ def _ledger(path: str | None) -> str:
     return os.fspath(path or default_ledger_path())
 
 
-@dataclass
 class Checkpoint:
-    inode: int = 0
-    offset: int = 0
+    """Where shipping got to: the segment's inode and the byte offset after the last whole line."""
+
+    __slots__ = ("inode", "offset")
+
+    def __init__(self, inode: int = 0, offset: int = 0) -> None:
+        self.inode, self.offset = inode, offset
 
     @classmethod
     def load(cls, ledger: str) -> "Checkpoint":
@@ -176,12 +180,14 @@ def default_log_exporter(endpoint: str | None = None, protocol: str | None = Non
     return OTLPLogExporter(endpoint=url, timeout=timeout)
 
 
-@dataclass
 class ShipStats:
-    shipped: int = 0
-    batches: int = 0
-    failures: int = 0
-    bad_lines: int = 0
+    """Counts of one shipping run."""
+
+    def __init__(self) -> None:
+        self.shipped = 0
+        self.batches = 0
+        self.failures = 0
+        self.bad_lines = 0
 
 
 def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_exporter: Any = None) -> bool:
