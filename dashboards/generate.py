@@ -103,7 +103,10 @@ def overview() -> Dashboard:
         .with_panel(_stat("Commands per minute", "short", _q(f"sum(rate(cmdscope_commands_total{{{AP}}}[{RI}])) * 60")))
         .with_panel(_stat("Failure rate", "percentunit", _q(f"sum(rate({failed}[{RI}])) / sum(rate({ran}[{RI}]))"),
                           "Failed (failure, timeout, error) over commands that ran (denied excluded)."))
-        .with_panel(_stat("Denied per minute", "short", _q(f'sum(rate(cmdscope_commands_total{{{AP}, cmdscope_outcome="denied"}}[{RI}])) * 60')))
+        # Denied commands never ran, so they are not in cmdscope.commands: count cmdscope.denials
+        # (it has no phase label).
+        .with_panel(_stat("Denied per minute", "short", _q(f"sum(rate(cmdscope_denials_total{{{A}}}[{RI}])) * 60"),
+                          "Commands the policy denied before they started (phase filter does not apply)."))
         .with_panel(_stat("Retries per minute", "short", _q(f"sum(rate(cmdscope_retries_total{{{AP}}}[{RI}])) * 60")))
         .with_row(Row("Rates"))
         .with_panel(_ts("Command rate by outcome", "ops", _q(f"sum by (cmdscope_outcome) (rate(cmdscope_commands_total{{{AP}}}[{RI}]))", "{{cmdscope_outcome}}")))
