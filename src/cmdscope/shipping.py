@@ -34,9 +34,9 @@ def _checkpoint_path(ledger: str) -> str:
 
 
 def _ledger(path: str | None) -> str:
-    from cmdscope.paths import default_ledger_path
+    from cmdscope.paths import default_ledger_path_str
 
-    return os.fspath(path or default_ledger_path())
+    return os.fspath(path or default_ledger_path_str())
 
 
 class Checkpoint:
