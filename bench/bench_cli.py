@@ -51,7 +51,7 @@ def main() -> None:
         "baseline: python3 -c subprocess.run(['true'])": ([PY, "-c", "import subprocess; subprocess.run(['true'])"], env),
         "cmdscope run -- true": ([CMDSCOPE, "run", "--", "true"], env),
         "cmdscope run -- true (OTLP endpoint down)": ([CMDSCOPE, "run", "--", "true"], down),
-        "cmdscope run -- git status (danger check path)": ([CMDSCOPE, "run", "--", "true", "git", "push", "--force"], env),
+        "cmdscope run -- true git push --force (guard parses)": ([CMDSCOPE, "run", "--", "true", "git", "push", "--force"], env),
     }
     for argv, e in cases.values():  # warm caches (compiled registry, page cache)
         wall(argv, e)
