@@ -16,6 +16,8 @@ REPORTS: dict[str, tuple[str, str]] = {
     "commits": ("cmdscope.reports.commits", "atomic commit cadence: validated slices per commit"),
     "schedule": ("cmdscope.reports.schedule", "on-time rate of heartbeats and audits"),
     "html": ("cmdscope.reports.html", "one self-contained offline HTML page with charts"),
+    "denials": ("cmdscope.reports.denials", "denied commands by policy rule and policy source"),
+    "danger": ("cmdscope.reports.danger", "dangerous-command matches by rule, severity and action"),
 }
 
 USAGE = "usage: cmdscope report <name> [options]\n\nreports:\n"

@@ -1,0 +1,5 @@
+"""`cmdscope report denials [--since]`: blocked commands by policy rule and source."""
+
+from cmdscope.reports.guardrails import main_denials as main
+
+__all__ = ["main"]
