@@ -160,7 +160,7 @@ def sdlc() -> Dashboard:
                         _q(f"histogram_quantile(0.5, sum by (le) (rate(cmdscope_packet_duration_seconds_bucket{{{A}}}[{RI}])))", "p50"),
                         _q(f"histogram_quantile(0.95, sum by (le) (rate(cmdscope_packet_duration_seconds_bucket{{{A}}}[{RI}])))", "p95", ref="B")))
         .with_panel(_ts("Packet failure density (mean)", "percentunit", _q(
-            f"sum by (cmdscope_actor) (rate(cmdscope_packet_failure_density_ratio_sum{{{A}}}[{RI}])) / sum by (cmdscope_actor) (rate(cmdscope_packet_failure_density_ratio_count{{{A}}}[{RI}]))",
+            f"sum by (cmdscope_actor) (rate(cmdscope_packet_failure_density_sum{{{A}}}[{RI}])) / sum by (cmdscope_actor) (rate(cmdscope_packet_failure_density_count{{{A}}}[{RI}]))",
             "{{cmdscope_actor}}")))
         .with_panel(_ts("Gate pass rate", "percentunit", _q(
             'sum by (cmdscope_gate_name) (increase(cmdscope_gate_results_total{cmdscope_gate_result="pass"}[1h])) / sum by (cmdscope_gate_name) (increase(cmdscope_gate_results_total[1h]))',

@@ -191,7 +191,7 @@ def test_rules_use_only_schema_metric_and_label_names() -> None:
     """Every cmdscope_* metric in a rule expression is a Prometheus name from docs/telemetry.md (or
     a recording rule), and every label in selectors and by() clauses is a schema label."""
     metrics = _telemetry_prometheus_names()
-    assert "cmdscope_commands_total" in metrics and "cmdscope_packet_failure_density_ratio" in metrics
+    assert "cmdscope_commands_total" in metrics and "cmdscope_packet_failure_density" in metrics
     labels = _telemetry_label_names() | {
         "le", "alertname", "alertstate", "severity", "escalation", "job", "instance",
     }
