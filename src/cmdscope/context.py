@@ -9,7 +9,6 @@ millisecond, the file reads a few microseconds, and the answer is cached per dir
 from __future__ import annotations
 
 import contextvars
-import json
 import os
 from contextlib import contextmanager
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
@@ -156,6 +155,8 @@ def active_packet(cwd: str | None = None) -> dict[str, str] | None:
     if cached is not None and cached[0] == key:
         return cached[1]
     state: dict[str, str] | None = None
+    import json  # only when a packet is active: json pulls in re (~3 ms) on the package import
+
     try:
         with open(path, encoding="utf-8") as fh:
             raw = json.load(fh)
