@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 import cmdscope
 from cmdscope.records import validate_record
 from cmdscope.sinks.ledger import LedgerWriter, ReadStats, read_records
-from conftest import PYTHON, cmdscope_cli, read_ledger
+from conftest import PYTHON, cmdscope_cli
 
 
 def valid_ledger(path: Path) -> list[dict]:

@@ -6,7 +6,6 @@ import functools
 import inspect
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 

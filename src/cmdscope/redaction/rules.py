@@ -10,7 +10,6 @@ secret part: ``PASSWORD=<here>``); otherwise the whole match is masked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections import namedtuple
 
 # re flag values, spelled as ints so this module does not import re (saves ~10 ms cold).
@@ -246,7 +245,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "login-password-flag",
         ("login",),
         r"\b(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|az)\b[^\n;&|]*?\blogin\b"
-        rf"[^\n;&|]*?\s-p(?:\s+|=)",
+        r"[^\n;&|]*?\s-p(?:\s+|=)",
         value=ARG,
     ),
     Rule(
@@ -267,7 +266,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule(
         "gh-secret-body",
         ("secret set",),
-        rf"\bgh\s+secret\s+set\b[^\n;&|]*?\s(?:-b|--body)(?:\s*|=)",
+        r"\bgh\s+secret\s+set\b[^\n;&|]*?\s(?:-b|--body)(?:\s*|=)",
         value=ARG,
     ),
     Rule("openssl-password", ("pass:",), r"(?<![A-Za-z0-9])pass:(?P<s>[^\s\"']+)"),

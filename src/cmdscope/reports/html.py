@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 
 NS = 1_000_000_000
 W, H = 640, 260
