@@ -255,6 +255,12 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
             assert executed and executed[0]["cmdscope.policy.action"] == "deny"
             assert incident["ledger_records"] == [], "ledger matching fixed: assert the executed record is attached"
             assert time_to_notify < 120
+            # the same group reached the paging webhook and the chat channel of the critical ladder
+            page = sink.wait_for(1, 10, where=lambda p: p.path == "/page/critical-tier1")
+            assert page and page[0].json()["commonLabels"]["alertname"] == "CmdscopeDangerousCommandExecuted"
+            assert page[0].json()["commonLabels"]["cmdscope_danger_rule"] == "git.push-force-shared"
+            critical_chat = sink.wait_for(1, 10, where=lambda p: p.path == "/chat" and "CmdscopeDangerousCommandExecuted" in p.body.decode())
+            assert critical_chat and critical_chat[0].json()["attachments"][0]["title"] == "[FIRING] CmdscopeDangerousCommandExecuted (critical)"
             print(f"\ntime-to-notify (command start -> incident webhook via Prometheus+Alertmanager): "
                   f"{time_to_notify:.1f} s; in-process notifier: {notify_latency * 1000:.0f} ms")
 
@@ -291,7 +297,13 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
             chat = sink.wait_for(1, 100, where=chat_warning)
             assert chat, "the blocked-repeatedly warning never reached the chat webhook"
             body = chat[0].json()
-            assert body.get("channel") == "#cmdscope-alerts"
+            attachment = body["attachments"][0]
+            assert body["channel"] == "#cmdscope-alerts"
+            assert attachment["title"] == "[FIRING] CmdscopeDangerousCommandsBlockedRepeatedly (warning)"
+            assert "e2e-agent" in attachment["text"] and "runbooks.md#cmdscopedangerouscommandsblockedrepeatedly" in attachment["text"]
+            # warnings never open incidents: the receiver only holds the critical group
+            assert [json.loads(f.read_text())["alertname"] for f in incidents_dir.glob("incident-*.json")] == \
+                ["CmdscopeDangerousCommandExecuted"]
             print(f"warning CmdscopeDangerousCommandsBlockedRepeatedly reached chat "
                   f"{chat[0].received - critical_at:.1f} s after the critical command")
         finally:
