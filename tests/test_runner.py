@@ -149,16 +149,18 @@ class TestPassthrough:
             import resource, sys
             from cmdscope import runner
             child = "import sys\\nblock = bytes(range(256)) * 4096\\nfor i in range(100):\\n    sys.stderr.buffer.write(block)\\nsys.stderr.buffer.write(b'THE-END')"
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             ex = runner.execute([sys.executable, "-c", child])
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            print(rss, len(ex.stderr_tail), ex.stderr_truncated, ex.stderr_tail[-7:].decode())
+            grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+            print(grew, len(ex.stderr_tail), ex.stderr_truncated, ex.stderr_tail[-7:].decode())
         """)
         with open(os.devnull, "wb") as sink:
             proc = subprocess.run([PYTHON, "-c", code], stdout=subprocess.PIPE, stderr=sink, text=True, timeout=120)
-        rss_kib, tail_len, truncated, end = proc.stdout.split()
+        grew_kib, tail_len, truncated, end = proc.stdout.split()
         assert int(tail_len) == runner.TAIL_BYTES
         assert truncated == "True" and end == "THE-END"
-        assert int(rss_kib) < 80 * 1024, f"runner used {int(rss_kib) // 1024} MiB for 100 MB of stderr"
+        # Peak memory may grow by a few read buffers, never with the amount of output.
+        assert int(grew_kib) < 16 * 1024, f"runner grew by {int(grew_kib) // 1024} MiB for 100 MB of stderr"
 
     def test_background_grandchild_does_not_hold_runner(self) -> None:
         """A grandchild keeping stderr open does not delay the return after the child exits."""
