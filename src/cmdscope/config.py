@@ -82,9 +82,10 @@ def configure(
             _setting(traces_exporter, "OTEL_TRACES_EXPORTER", default_exporter), protocol, endpoint, timeout
         )
         if exporter is not None:
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-            processor = SimpleSpanProcessor(exporter) if span_processor == "simple" else BatchSpanProcessor(exporter)
+            exporter = CountingSpanExporter(exporter)
+            processor = SimpleSpanProcessor(exporter) if span_processor == "simple" else counting_batch_processor(exporter)
             tracer_provider.add_span_processor(processor)
         trace.set_tracer_provider(tracer_provider)
 
@@ -149,3 +150,54 @@ def _metric_exporter(kind: str, protocol: str, endpoint: str | None, timeout: fl
 
     url = endpoint.rstrip("/") + "/v1/metrics" if endpoint else None
     return OTLPMetricExporter(endpoint=url, timeout=timeout)
+
+
+# --- telemetry health: what the SDK drops is counted, never silently lost ----------------------
+
+
+class CountingSpanExporter:
+    """Delegates to a span exporter and counts spans of failed exports in
+    ``cmdscope.telemetry.dropped{sink="span", reason="export_failed"}``; never raises."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        from cmdscope.sinks.otel import count_dropped
+
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result != SpanExportResult.SUCCESS:
+            for _ in range(len(spans)):
+                count_dropped("span", "export_failed")
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        flush = getattr(self._inner, "force_flush", None)
+        return bool(flush(timeout_millis)) if flush else True
+
+
+def counting_batch_processor(exporter: Any, **kwargs: Any) -> Any:
+    """A BatchSpanProcessor that counts the spans it drops when its queue is full
+    (``reason="queue_full"``); the SDK itself only logs a rate-limited warning."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from cmdscope.sinks.otel import count_dropped
+
+    class CountingBatchSpanProcessor(BatchSpanProcessor):
+        def on_end(self, span: Any) -> None:
+            inner = getattr(self, "_batch_processor", None)
+            queue = getattr(inner, "_queue", None)
+            limit = getattr(inner, "_max_queue_size", None)
+            if queue is not None and limit is not None and len(queue) >= limit:
+                count_dropped("span", "queue_full")
+            super().on_end(span)
+
+    return CountingBatchSpanProcessor(exporter, **kwargs)
