@@ -14,16 +14,21 @@ def test_demo_records_a_whole_session(tmp_path: Path) -> None:
     out = cmdscope_cli("demo", "--dir", str(tmp_path / "demo"), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     records = [json.loads(l) for l in (tmp_path / "demo" / "ledger.jsonl").read_text().splitlines()]
-    assert len(records) == 13
     for rec in records:
         validate_record(rec)
+    kinds = [r["kind"] for r in records]
+    assert (kinds.count("command"), kinds.count("denial"), kinds.count("gate"), kinds.count("packet")) == (12, 1, 3, 2)
+    packets = {r["cmdscope.packet"]: r for r in records if r["kind"] == "packet"}
+    assert packets["PKT-101"]["cmdscope.packet.gate_pass_rate"] == 0.5
+    assert packets["PKT-101"]["cmdscope.packet.denials"] == 1
+    records = [r for r in records if r["kind"] in ("command", "denial")]
     outcomes = [r["cmdscope.outcome"] for r in records]
     assert {"success", "failure", "timeout", "error"} <= set(outcomes)
     assert {r["cmdscope.actor"] for r in records} == {"claude-code", "codex"}
     assert {r["cmdscope.packet"] for r in records} == {"PKT-101", "PKT-102"}
     assert any(r.get("cmdscope.retry.count") for r in records)
     assert "sk-ant-api03" not in (tmp_path / "demo" / "ledger.jsonl").read_text()
-    assert "Recorded 13 records" in out.stdout
+    assert "Recorded 18 records" in out.stdout and "Packets (cmdscope report packets)" in out.stdout
     assert "Failure report (cmdscope report failures)" in out.stdout
     denial = [r for r in records if r["kind"] == "denial"]
     assert len(denial) == 1 and denial[0]["cmdscope.policy.rule"]  # the force push never ran

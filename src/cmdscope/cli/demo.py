@@ -18,7 +18,7 @@ from typing import Any
 
 PY = sys.executable
 
-# (actor, packet, phase, argv or shell string, timeout, note)
+# (actor, packet, phase, argv or shell string, timeout, note); phase "test" commands are gates.
 SCRIPT: list[tuple[str, str, str | None, Any, float | None, str]] = [
     ("claude-code", "PKT-101", "setup", ["git", "status", "--short"], None, "look around"),
     ("claude-code", "PKT-101", "implement", [PY, "-c", "open('app.py', 'w').write('def add(a, b):\\n    return a - b\\n')"], None, "write code"),
@@ -56,22 +56,18 @@ def main(argv: list[str]) -> int:
 
     out = sys.stdout
     out.write(f"cmdscope demo: a scripted agent session in {repo}\nledger: {ledger}\n\n")
-    for actor, packet, phase, cmd, timeout, note in SCRIPT:
-        shell = isinstance(cmd, str)
-        shown = cmd if shell else " ".join(os.path.basename(c) if c == PY else c for c in cmd)
-        try:
-            result = cmdscope.run(cmd, shell=shell, actor=actor, packet=packet, phase=phase, session=f"demo-{actor}",
-                                  timeout=timeout, cwd=repo, capture_output=True)
-            rec = result.record
-            status = f"exit {result.returncode:<3} {rec['cmdscope.outcome']}"
-            if rec.get("error.type"):
-                status += f" ({rec['error.type']})"
-            if rec.get("cmdscope.retry.count"):
-                status += f", retry #{rec['cmdscope.retry.count']}"
-        except cmdscope.CommandDenied as denied:
-            status = f"DENIED by {denied.decision.rule_id}"
-        if not args.quiet:
-            out.write(f"  {actor:<12} {packet}  {shown[:52]:<52}  -> {status}   # {note}\n")
+    packets: dict[str, list[tuple[str, str, str | None, Any, float | None, str]]] = {}
+    for step in SCRIPT:
+        packets.setdefault(step[1], []).append(step)
+    for packet_id, steps in packets.items():
+        actor = steps[0][0]
+        with cmdscope.packet(packet_id, title=f"demo work of {actor}", actor=actor):
+            for _, packet, phase, cmd, timeout, note in steps:
+                status = _step(cmdscope, actor, packet, phase, cmd, timeout, repo)
+                if not args.quiet:
+                    shell = isinstance(cmd, str)
+                    shown = cmd if shell else " ".join(os.path.basename(c) if c == PY else c for c in cmd)
+                    out.write(f"  {actor:<12} {packet}  {shown[:52]:<52}  -> {status}   # {note}\n")
 
     from cmdscope.pipeline import close_ledgers
     from cmdscope.sinks.ledger import read_records
@@ -81,11 +77,33 @@ def main(argv: list[str]) -> int:
     out.write(f"\nRecorded {len(records)} records:\n\n")
     from cmdscope.cli.ledger import format_table
 
-    format_table(records, out)
+    format_table([r for r in records if r.get("kind") in ("command", "denial")], out)
     _summary(records, out)
+    _packets(records, out)
     _failure_report(records, out)
     out.write(f"\nSee them again with:  CMDSCOPE_LEDGER={ledger} cmdscope ledger tail -n 20\n")
     return 0
+
+
+def _step(cmdscope: Any, actor: str, packet: str, phase: str | None, cmd: Any, timeout: float | None,
+          repo: Path) -> str:
+    """Run one scripted command; test-phase commands also count as the packet's test gate."""
+    shell = isinstance(cmd, str)
+    try:
+        result = cmdscope.run(cmd, shell=shell, actor=actor, packet=packet, phase=phase, session=f"demo-{actor}",
+                              timeout=timeout, cwd=repo, capture_output=True)
+    except cmdscope.CommandDenied as denied:
+        return f"DENIED by {denied.decision.rule_id}"
+    rec = result.record
+    status = f"exit {result.returncode:<3} {rec['cmdscope.outcome']}"
+    if rec.get("error.type"):
+        status += f" ({rec['error.type']})"
+    if rec.get("cmdscope.retry.count"):
+        status += f", retry #{rec['cmdscope.retry.count']}"
+    if phase == "test":
+        cmdscope.gate("tests", passed=result.returncode == 0, packet=packet, actor=actor, cwd=repo, show_nudge=False)
+        status += ", gate " + ("passed" if result.returncode == 0 else "failed")
+    return status
 
 
 def _git_repo(repo: Path) -> None:
@@ -99,14 +117,32 @@ def _git_repo(repo: Path) -> None:
 
 
 def _summary(records: list[dict[str, Any]], out: Any) -> None:
+    records = [r for r in records if r.get("kind") in ("command", "denial")]
+    kinds = Counter(r.get("kind") for r in records)
+    out.write(f"\nCommands: {kinds['command']} run, {kinds['denial']} denied before running\n")
     outcomes = Counter(r.get("cmdscope.outcome") for r in records)
     packets = Counter(r.get("cmdscope.packet") for r in records)
-    out.write("\nBy outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + "\n")
+    out.write("By outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + "\n")
     out.write("By packet:  " + ", ".join(f"{k} {v}" for k, v in sorted(packets.items())) + "\n")
     denials = [r for r in records if r.get("kind") == "denial"]
     for d in denials:
         out.write(f"Denied:     {d.get('process.command_line')}  rule {d.get('cmdscope.policy.rule')}"
                   f" ({d.get('cmdscope.danger.severity')}), policy {d.get('cmdscope.policy.source')}\n")
+
+
+def _packets(records: list[dict[str, Any]], out: Any) -> None:
+    out.write("\nPackets (cmdscope report packets):\n")
+    for r in records:
+        if r.get("kind") == "packet":
+            out.write(f"  {r.get('cmdscope.packet')}: {r.get('cmdscope.packet.status', '')}, "
+                      f"{r.get('cmdscope.packet.commands', 0)} commands, "
+                      f"failure density {float(r.get('cmdscope.packet.failure_density') or 0):.2f}, "
+                      f"gate pass rate {_rate(r.get('cmdscope.packet.gate_pass_rate'))}, "
+                      f"{r.get('cmdscope.packet.denials', 0)} denial(s), {r.get('duration_s', 0):.2f}s\n")
+
+
+def _rate(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0%}"
 
 
 def _failure_report(records: list[dict[str, Any]], out: Any) -> None:
