@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from typing import Any, Iterable, Iterator
 
 from cmdscope.cli import CliError
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 COLUMNS = (
     ("time", 19), ("cmdscope.actor", 12), ("cmdscope.packet", 10), ("cmdscope.phase", 9),
     ("cmdscope.outcome", 11), ("process.exit.code", 4), ("duration_s", 8), ("process.command_line", 0),
@@ -24,20 +21,14 @@ HEADERS = {"time": "TIME (UTC)", "cmdscope.actor": "ACTOR", "cmdscope.packet": "
 
 
 def parse_since(text: str, now_ns: int | None = None) -> int:
-    """``30m``, ``1h``, ``7d``, ``2w`` or an ISO date/time -> epoch nanoseconds."""
-    now_ns = now_ns if now_ns is not None else time.time_ns()
-    m = _DURATION.match(text.strip())
-    if m:
-        return now_ns - int(float(m.group(1)) * _UNIT_S[m.group(2)] * 1e9)
-    from datetime import datetime, timezone
+    """``30m``, ``1h``, ``7d``, ``2w`` or an ISO date/time -> epoch ns (one parser for every
+    command: cmdscope.reports.common.parse_time); a bad value is a one-line CliError."""
+    from cmdscope.reports.common import ReportError, parse_time
 
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise CliError(f"--since {text!r}: expected a duration like 30m, 1h, 7d or an ISO date") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1e9)
+        return parse_time(text, now_ns=now_ns if now_ns is not None else time.time_ns(), option="--since")
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _ledger(path: str | None) -> str:

@@ -193,18 +193,10 @@ def render(data: dict[str, Any], fmt: str, weekly_view: bool) -> str:
 
 
 def parse_since(text: str, now_ns: int) -> int:
-    from cmdscope.sdlc.durations import parse_duration
+    """The shared ``--since`` parser (durations like 30d, or an ISO date); ValueError when bad."""
+    from cmdscope.reports.common import parse_time
 
-    try:
-        return now_ns - int(parse_duration(text, "--since") * NS)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"--since {text!r}: expected a duration like 30d or an ISO date") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return int(dt.timestamp() * NS)
+    return parse_time(text, now_ns=now_ns, option="--since")
 
 
 def main(argv: list[str]) -> int:
