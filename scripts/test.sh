@@ -21,7 +21,8 @@ done
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test]'
+# (pip's warnings about this machine's unused local index paths are filtered; errors still show)
+.venv/bin/python -m pip install -q -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
 
 if [ -f package.json ]; then
   npm install --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund
