@@ -92,7 +92,8 @@ def main(argv: list[str]) -> int:
         done = pipeline.run_command(spec)
     except pipeline.Denied as denied:
         d = denied.decision
-        playbook = f" (playbook: {d.playbook})" if getattr(d, "playbook", None) else ""
+        playbook = getattr(d, "playbook", None)
+        playbook = f" (playbook: {playbook})" if playbook and playbook not in (d.message or "") else ""
         sys.stderr.write(f"cmdscope: denied by {d.rule_id}: {d.message}{playbook}\n")
         pipeline.close_ledgers()
         _maybe_ship(spec.ledger_path)
