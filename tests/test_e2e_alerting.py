@@ -231,14 +231,14 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
             assert labels["cmdscope_danger_rule"] == "git.push-force-shared"
             assert labels["cmdscope_policy_action"] == "allow"  # observe mode: it ran
             assert incident["runbook_url"].endswith("docs/runbooks.md#cmdscopedangerouscommandexecuted")
-            # Known product gap: the metric label is the *effective* action (allow) while the ledger
-            # record keeps the policy's decision (cmdscope.policy.action=deny, mode=observe), so the
-            # receiver's label matcher finds no record. Strict: fails once incidents/ledger_match.py
-            # compares cmdscope_policy_action with sinks.otel.effective_action(record).
+            # The incident carries the ledger record of the command that ran: its label is the
+            # effective action (allow: observe mode let it run) while the record keeps the policy's
+            # decision (deny) and mode (observe).
             executed = [r for r in read_ledger(ledger) if r.get("kind") == "command"
                         and r.get("cmdscope.danger.severity") == "critical"]
             assert executed and executed[0]["cmdscope.policy.action"] == "deny"
-            assert incident["ledger_records"] == [], "ledger matching fixed: assert the executed record is attached"
+            attached = [r["record_id"] for r in incident["ledger_records"]]
+            assert executed[0]["record_id"] in attached
             assert time_to_notify < 120
             # the same group reached the paging webhook and the chat channel of the critical ladder
             page = sink.wait_for(1, 10, where=lambda p: p.path == "/page/critical-tier1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import time
@@ -152,3 +153,24 @@ class TestBadInput:
             node = by_span[node["parent_span_id"]]
             depth += 1
         assert depth == 11
+
+
+class TestOtherUsers:
+    def test_ledger_owned_by_another_user_is_refused(self, tmp_path: Path) -> None:
+        """A ledger file owned by someone else is never written (the record is dropped, counted)."""
+        if os.geteuid() != 0:
+            pytest.skip("needs root to create a file owned by another uid")
+        path = tmp_path / "ledger.jsonl"
+        path.write_text("")
+        os.chown(path, 65534, 65534)
+        w = LedgerWriter(path)
+        assert w.append({"i": 1}) is False and w.dropped == 1
+        assert path.read_text() == ""
+
+    def test_incident_receiver_binds_loopback_by_default(self) -> None:
+        """`cmdscope incidents serve` listens on 127.0.0.1 unless told otherwise."""
+        from cmdscope.cli import incidents
+
+        assert incidents.DEFAULT_LISTEN.startswith("127.0.0.1:")
+        out = subprocess.run([PYTHON, "-m", "cmdscope", "incidents", "serve", "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and incidents.DEFAULT_LISTEN in out.stdout

@@ -50,6 +50,12 @@ def record_matches(record: Mapping[str, Any], labels: Mapping[str, str]) -> bool
     if not wanted:
         return False
     by_label = {key.replace(".", "_"): value for key, value in record.items() if "." in key}
+    if "cmdscope_policy_action" in wanted:
+        # Metrics carry the *effective* action (deny only when blocked; a deny rule in observe mode
+        # ran, so "allow"); compare like with like, not with the policy's raw decision.
+        from cmdscope.sinks.otel import effective_action
+
+        by_label["cmdscope_policy_action"] = effective_action(dict(record))
     return all(name in by_label and _value_matches(by_label[name], value) for name, value in wanted.items())
 
 

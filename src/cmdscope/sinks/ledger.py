@@ -170,7 +170,7 @@ class LedgerWriter:
                 self.written += 1
                 self._after_write(intended)
                 return True
-            except OSError as exc:
+            except (OSError, LedgerError) as exc:  # LedgerError: the file is someone else's
                 self._drop("write", exc)
                 return False
 
