@@ -83,7 +83,7 @@ def run(
     if not shell and isinstance(cmd, str):
         raise TypeError("cmdscope.run() takes an argument list; pass shell=True for a command string")
     spec = pipeline.CommandSpec(
-        command=cmd if shell else [os.fspath(a) for a in cmd],  # type: ignore[union-attr]
+        command=cmd if isinstance(cmd, str) else [os.fspath(a) for a in cmd],
         shell=shell,
         cwd=os.fspath(cwd) if cwd is not None else None,
         env=env,
@@ -102,11 +102,12 @@ def run(
         raise CommandDenied(denied.decision, spec_record(denied)) from None
     ex = done.execution
     assert ex is not None
-    out, err = ex.stdout, ex.stderr
+    out: bytes | str | None = ex.stdout
+    err: bytes | str | None = ex.stderr
     if text and capture_output:
-        out = out.decode(errors="replace") if out is not None else None
-        err = err.decode(errors="replace") if err is not None else None
-    result = Result(cmd, ex.returncode, out, err, done.record)
+        out = ex.stdout.decode(errors="replace") if ex.stdout is not None else None
+        err = ex.stderr.decode(errors="replace") if ex.stderr is not None else None
+    result = Result(spec.command, ex.returncode, out, err, done.record)
     if check:
         result.check_returncode()
     return result
@@ -138,7 +139,7 @@ def command(
     def decorate(fn: F) -> F:
         label = name or fn.__qualname__
 
-        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], otel.SpanHandle, int]:
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], otel.SpanHandle, pipeline.Stopwatch]:
             redact, _ = pipeline._redactor()
             shown = _call_text(label, args, kwargs) if record_args else f"{label}()"
             rec = pipeline.new_record("function", label)

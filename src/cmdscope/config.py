@@ -155,7 +155,10 @@ def _metric_exporter(kind: str, protocol: str, endpoint: str | None, timeout: fl
 # --- telemetry health: what the SDK drops is counted, never silently lost ----------------------
 
 
-class CountingSpanExporter:
+from opentelemetry.sdk.trace.export import SpanExporter  # noqa: E402  (this module is the SDK's setup)
+
+
+class CountingSpanExporter(SpanExporter):
     """Delegates to a span exporter and counts spans of failed exports in
     ``cmdscope.telemetry.dropped{sink="span", reason="export_failed"}``; never raises."""
 

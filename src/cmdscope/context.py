@@ -25,6 +25,13 @@ class Context:
     """An immutable set of context fields (a slotted class: a dataclass would cost its import)."""
 
     __slots__ = FIELDS
+    actor: str | None
+    session: str | None
+    packet: str | None
+    phase: str | None
+    worktree: str | None
+    branch: str | None
+    revision: str | None
 
     def __init__(
         self,

@@ -195,7 +195,7 @@ def _redactor() -> tuple[Callable[[str], str], Callable[[list[str]], list[str]]]
 
 def add_context(run: Run) -> None:
     spec = run.spec
-    run.ctx = resolve(spec.cwd, **spec.context)
+    run.ctx = resolve(spec.cwd, None, **spec.context)  # type: ignore[arg-type]
     run.record.update(run.ctx.attributes())
     run.record["process.working_directory"] = clean_text(os.path.abspath(spec.cwd or os.getcwd()))
 

@@ -132,7 +132,7 @@ def record_to_log(record: dict[str, Any], resource: Any) -> Any:
     from opentelemetry._logs import LogRecord, SeverityNumber
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    from opentelemetry.trace import TraceFlags
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
     from cmdscope._version import __version__
     from cmdscope.sinks.otel import span_attributes
@@ -143,12 +143,12 @@ def record_to_log(record: dict[str, Any], resource: Any) -> Any:
     text, number = _SEVERITY.get(outcome, ("INFO", 9))
     if record.get("cmdscope.danger.severity") == "critical":
         text, number = "ERROR", 17
+    span_context = SpanContext(int(record["trace_id"], 16), int(record["span_id"], 16), is_remote=False,
+                               trace_flags=TraceFlags(1))
     log = LogRecord(
         timestamp=int(record["end_ns"]),
         observed_timestamp=int(record["end_ns"]),
-        trace_id=int(record["trace_id"], 16),
-        span_id=int(record["span_id"], 16),
-        trace_flags=TraceFlags(1),
+        context=set_span_in_context(NonRecordingSpan(span_context)),
         severity_text=text,
         severity_number=SeverityNumber(number),
         body=str(record.get("process.command_line") or record.get("name") or ""),

@@ -164,7 +164,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     since = parse_since(args.since) if args.since else None
     stats = ReadStats()
-    selected = (r for r in read_records(_ledger(args.ledger), since_ns=since, stats=stats) if _matches(r, args))
+    selected: Iterable[dict[str, Any]] = (
+        r for r in read_records(_ledger(args.ledger), since_ns=since, stats=stats) if _matches(r, args))
     if args.limit:
         from itertools import islice
 

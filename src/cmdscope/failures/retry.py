@@ -34,7 +34,7 @@ class RetryTracker:
     failures before this run; a success ends the streak (it is still reported as a retry).
     """
 
-    def __init__(self, state_dir: Path, window_s: float = 3600) -> None:
+    def __init__(self, state_dir: str | os.PathLike[str], window_s: float = 3600) -> None:
         self.dir = os.path.join(os.fspath(state_dir), "retry")
         self.window_ns = int(window_s * 1e9)
         self._made = False
