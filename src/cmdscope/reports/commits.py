@@ -82,7 +82,8 @@ def render(data: dict[str, Any], fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.reports.packets import load, parse_since
+    from cmdscope.reports.common import since_or_report
+    from cmdscope.reports.packets import load
 
     p = argparse.ArgumentParser(prog="cmdscope report commits", description="Atomic commit cadence.")
     p.add_argument("--since", default="7d")
@@ -90,10 +91,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--ledger")
     args = p.parse_args(argv)
     now = time.time_ns()
-    try:
-        since = parse_since(args.since, now)
-    except ValueError as exc:
-        sys.stderr.write(f"cmdscope report commits: {exc}\n")
+    since = since_or_report(args.since, "cmdscope report commits", now)
+    if since is None:
         return 2
     sys.stdout.write(render(build(load(args.ledger, since)), args.format) + "\n")
     return 0

@@ -41,6 +41,18 @@ def parse_time(value: str, *, now_ns: int, option: str) -> int:
     return int(parsed.timestamp() * NS)
 
 
+def since_or_report(value: str, prog: str, now_ns: int) -> int | None:
+    """``--since`` for a report's main(): the start in ns, or None after printing the one-line
+    error (the caller then exits 2)."""
+    import sys
+
+    try:
+        return parse_time(value, now_ns=now_ns, option="--since")
+    except ReportError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return None
+
+
 def iso(ns: int | None) -> str | None:
     if ns is None:
         return None

@@ -271,7 +271,8 @@ def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.reports.packets import load, parse_since
+    from cmdscope.reports.common import since_or_report
+    from cmdscope.reports.packets import load
 
     p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
     p.add_argument("-o", "--output", required=True)
@@ -279,10 +280,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--ledger")
     args = p.parse_args(argv)
     now = time.time_ns()
-    try:
-        since = parse_since(args.since, now)
-    except ValueError as exc:
-        sys.stderr.write(f"cmdscope report html: {exc}\n")
+    since = since_or_report(args.since, "cmdscope report html", now)
+    if since is None:
         return 2
     text = render(load(args.ledger, since), since, now)
     try:

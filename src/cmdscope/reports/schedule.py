@@ -62,7 +62,8 @@ def render(data: dict[str, Any], fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.reports.packets import load, parse_since
+    from cmdscope.reports.common import since_or_report
+    from cmdscope.reports.packets import load
 
     p = argparse.ArgumentParser(prog="cmdscope report schedule", description="On-time rate of scheduled checks.")
     p.add_argument("--since", default="30d")
@@ -70,10 +71,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--ledger")
     args = p.parse_args(argv)
     now = time.time_ns()
-    try:
-        since = parse_since(args.since, now)
-    except ValueError as exc:
-        sys.stderr.write(f"cmdscope report schedule: {exc}\n")
+    since = since_or_report(args.since, "cmdscope report schedule", now)
+    if since is None:
         return 2
     data = build(load(args.ledger, since), now)
     sys.stdout.write(render(data, args.format) + "\n")
