@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI i
 
 from cmdscope import runner
 from cmdscope.context import Context, resolve
-from cmdscope.propagation import child_env
+from cmdscope.propagation import child_env, inherited_env_with, propagation_vars
 from cmdscope.sinks import otel
 from cmdscope.sinks.ledger import LedgerWriter
 
@@ -452,7 +452,11 @@ def run_command(spec: CommandSpec) -> Run:
         _finish_denied(run, denied.decision, clock)
         raise
     ctx = run.ctx or Context()
-    env = child_env(environ, ctx, run.span.trace_id, run.span.span_id, run.span.flags)
+    if spec.env is None:
+        env: Mapping[Any, Any] = inherited_env_with(
+            propagation_vars(environ.get("BAGGAGE"), ctx, run.span.trace_id, run.span.span_id, run.span.flags))
+    else:
+        env = child_env(environ, ctx, run.span.trace_id, run.span.span_id, run.span.flags)
     ex = runner.execute(
         spec.argv(),
         cwd=spec.cwd,

@@ -90,6 +90,27 @@ def format_baggage(entries: Mapping[str, str]) -> str:
     return ",".join(f"{quote(k)}={quote(v)}" for k, v in entries.items())
 
 
+def propagation_vars(
+    baggage_in: str | None,
+    ctx: Context,
+    trace_id: str,
+    span_id: str,
+    flags: str = "01",
+) -> dict[str, str]:
+    """Only the variables a child gains: TRACEPARENT, BAGGAGE (the incoming one plus the cmdscope
+    context) and CMDSCOPE_*."""
+    out = {"TRACEPARENT": format_traceparent(trace_id, span_id, flags)}
+    baggage = parse_baggage(baggage_in)
+    for name in ("actor", "session", "packet", "phase"):
+        value = getattr(ctx, name)
+        if value:
+            baggage[f"cmdscope.{name}"] = value
+    if baggage:
+        out["BAGGAGE"] = format_baggage(baggage)
+    out.update(ctx.env())
+    return out
+
+
 def child_env(
     base: Mapping[str, str],
     ctx: Context,
@@ -99,13 +120,17 @@ def child_env(
 ) -> dict[str, str]:
     """The environment for a child: ``base`` plus the propagation variables, nothing else."""
     env = dict(base)
-    env["TRACEPARENT"] = format_traceparent(trace_id, span_id, flags)
-    baggage = parse_baggage(base.get("BAGGAGE"))
-    for name in ("actor", "session", "packet", "phase"):
-        value = getattr(ctx, name)
-        if value:
-            baggage[f"cmdscope.{name}"] = value
-    if baggage:
-        env["BAGGAGE"] = format_baggage(baggage)
-    env.update(ctx.env())
+    env.update(propagation_vars(base.get("BAGGAGE"), ctx, trace_id, span_id, flags))
+    return env
+
+
+def inherited_env_with(additions: Mapping[str, str]) -> dict[bytes, bytes]:
+    """This process's environment plus ``additions``, as the bytes mapping Popen takes.
+
+    Copied from ``os.environb`` so no variable is decoded and encoded again: with ~50 variables
+    that round trip cost more than the rest of the per-command bookkeeping.
+    """
+    env = dict(os.environb)
+    for key, value in additions.items():
+        env[os.fsencode(key)] = os.fsencode(value)
     return env

@@ -147,7 +147,7 @@ def execute(
     argv: Sequence[str],
     *,
     cwd: str | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[Any, Any] | None = None,
     timeout: float | None = None,
     capture_output: bool = False,
     stdin: int | IO[Any] | None = None,
@@ -170,7 +170,7 @@ def execute(
             err_r, err_w = os.pipe()
     popen_kw: dict[str, Any] = {
         "cwd": cwd,
-        "env": dict(env) if env is not None else None,
+        "env": env,  # str or bytes mapping, passed to Popen as is (no copy)
         "stdin": stdin,
         "stdout": subprocess.PIPE if capture_output else stdout,
         "stderr": subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
