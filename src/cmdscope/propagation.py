@@ -130,7 +130,9 @@ def inherited_env_with(additions: Mapping[str, str]) -> dict[bytes, bytes]:
     Copied from ``os.environb`` so no variable is decoded and encoded again: with ~50 variables
     that round trip cost more than the rest of the per-command bookkeeping.
     """
-    env = dict(os.environb)
+    # CPython keeps the encoded environment in a plain dict: copying it is one C-level copy.
+    data = getattr(os.environ, "_data", None)
+    env = dict(data) if isinstance(data, dict) else dict(os.environb)
     for key, value in additions.items():
         env[os.fsencode(key)] = os.fsencode(value)
     return env
