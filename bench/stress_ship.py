@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from otlp_receiver import OtlpReceiver, free_port  # noqa: E402
 
+from cmdscope.sinks.ledger import segments  # noqa: E402
+
 PY = sys.executable
 
 PRODUCER_LEDGER = textwrap.dedent("""
@@ -79,14 +81,19 @@ def _shipper(ledger: str, endpoint: str) -> subprocess.Popen:
 
 
 def run_ledger_scenario(producers: int, per_producer: int, outages: int = 3, shipper_kills: int = 2,
-                        period: float = 1.5, deadline_s: float = 600) -> dict[str, float]:
+                        period: float = 1.5, deadline_s: float = 600,
+                        rotate_bytes: int | None = None) -> dict[str, float]:
     tmp = tempfile.mkdtemp(prefix="cmdscope-stress-")
     ledger = f"{tmp}/ledger.jsonl"
     receiver = OtlpReceiver(free_port()).start()
     stop = threading.Event()
     storm = threading.Thread(target=_storm, args=(receiver, stop, outages, period), daemon=True)
     t0 = time.monotonic()
-    procs = [subprocess.Popen([PY, "-c", PRODUCER_LEDGER, ledger, str(w), str(per_producer)]) for w in range(producers)]
+    env = dict(os.environ)
+    if rotate_bytes is not None:  # small segments: rotation races with writers and the shipper
+        env["CMDSCOPE_LEDGER_MAX_BYTES"] = str(rotate_bytes)
+    procs = [subprocess.Popen([PY, "-c", PRODUCER_LEDGER, ledger, str(w), str(per_producer)], env=env)
+             for w in range(producers)]
     shipper = _shipper(ledger, receiver.endpoint)
     storm.start()
     kills = 0
@@ -120,6 +127,7 @@ def run_ledger_scenario(producers: int, per_producer: int, outages: int = 3, shi
         "lost": len(expected - unique),
         "duplicates": len(ids) - len(unique),
         "corrupt": len(unique - expected),
+        "segments": len(segments(ledger)),
         "produce_seconds": round(produced_s, 1),
         "total_seconds": round(time.monotonic() - t0, 1),
     }
@@ -153,10 +161,11 @@ def main() -> None:
     ap.add_argument("--per-producer", type=int, default=125_000)
     ap.add_argument("--outages", type=int, default=5)
     ap.add_argument("--shipper-kills", type=int, default=3)
+    ap.add_argument("--rotate-bytes", type=int, default=None, help="rotate the ledger at this size")
     args = ap.parse_args()
     print(f"{args.producers} producers x {args.per_producer} records, {args.outages} receiver outages")
     ledger = run_ledger_scenario(args.producers, args.per_producer, args.outages, args.shipper_kills, period=3.0,
-                                 deadline_s=3600)
+                                 deadline_s=1800, rotate_bytes=args.rotate_bytes)
     print("cmdscope ledger + ship --follow:", ledger)
     sdk = run_sdk_scenario(args.producers, args.per_producer, args.outages, period=3.0)
     print("OTel SDK BatchSpanProcessor only:", sdk)

@@ -17,6 +17,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import sys
@@ -151,41 +152,43 @@ class LedgerWriter:
         """Append one whole line (ending in a newline); sealed into the chain when enabled."""
         with self._lock:
             try:
-                if self._fd < 0 or not self._current():
-                    # Rotated by another writer, or deleted or replaced under us: one stat per
-                    # record (~1 us) so nothing is ever appended to a file nobody will read.
-                    self._reopen()
-                if self._torn:
-                    # The previous write was cut short (disk full): end that fragment so this
-                    # record starts on a line of its own and stays readable.
-                    os.write(self._fd, b"\n")
-                    self._torn = False
-                if self.seal:
-                    written, intended = self._sealed(line[:-1])
-                else:
-                    written, intended = os.write(self._fd, line), len(line)
+                written, intended = self._write_under_lock(line)
                 self._torn = written != intended
                 if self._torn:
                     raise OSError(errno.ENOSPC, "short write to ledger")
                 self.written += 1
-                self._after_write(intended)
+                self._after_write(intended)  # fsync, rotation: with the ledger lock released
                 return True
             except (OSError, LedgerError) as exc:  # LedgerError: the file is someone else's
                 self._drop("write", exc)
                 return False
 
-    def _sealed(self, payload: bytes) -> tuple[int, int]:
-        import fcntl
-
-        from cmdscope.sinks.seal import sealed_write
-
+    def _write_under_lock(self, line: bytes) -> tuple[int, int]:
+        """Write while holding the ledger's lock file: shared for a plain append, exclusive for
+        a sealed one (it reads the chain's head). Rotation takes it exclusively, so no record is
+        ever appended to a segment after it was rotated: a rotated segment is final, and a reader
+        or the shipper that moved past it misses nothing."""
         if self._lock_fd < 0:
+            directory = os.path.dirname(self.path) or "."
+            if not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o700, exist_ok=True)
             self._lock_fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX if self.seal else fcntl.LOCK_SH)
         try:
-            if not self._current():  # rotated meanwhile: the chain continues in the new file
+            if self._fd < 0 or not self._current():
+                # Rotated by another writer, or deleted or replaced under us: one stat per
+                # record (~1 us) so nothing is ever appended to a file nobody will read.
                 self._reopen()
-            return sealed_write(self._fd, self.path, payload)
+            if self._torn:
+                # The previous write was cut short (disk full): end that fragment so this
+                # record starts on a line of its own and stays readable.
+                os.write(self._fd, b"\n")
+                self._torn = False
+            if self.seal:
+                from cmdscope.sinks.seal import sealed_write
+
+                return sealed_write(self._fd, self.path, line[:-1])
+            return os.write(self._fd, line), len(line)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
@@ -241,8 +244,6 @@ class LedgerWriter:
             pass
 
     def _rotate(self) -> None:
-        import fcntl
-
         fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
