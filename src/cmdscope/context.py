@@ -191,10 +191,8 @@ def git_facts(cwd: str) -> dict[str, str]:
         return {}
     top, gitdir = found
     facts = {"worktree": top}
-    try:
-        with open(os.path.join(gitdir, "HEAD"), encoding="utf-8") as fh:
-            head = fh.read().strip()
-    except OSError:
+    head = _read_text(os.path.join(gitdir, "HEAD"))
+    if head is None:
         return facts
     if head.startswith("ref:"):
         ref = head[4:].strip()
@@ -240,22 +238,46 @@ def _find_git(start: str) -> tuple[str, str] | None:
         path = parent
 
 
-def _common_dir(gitdir: str) -> str:
+def _read_text(path: str) -> str | None:
+    """A small file's stripped text, or None. Raw os calls: ``open()`` builds a TextIOWrapper,
+    which made reading HEAD and a ref a large share of the per-command bookkeeping."""
     try:
-        with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as fh:
-            common = fh.read().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return gitdir
-    return common if os.path.isabs(common) else os.path.normpath(os.path.join(gitdir, common))
+        return None
+    try:
+        return os.read(fd, 4096).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+_common_dirs: dict[str, str] = {}
+
+
+def _common_dir(gitdir: str) -> str:
+    """The shared git dir of a linked worktree (its ``commondir`` file), else ``gitdir``; cached."""
+    cached = _common_dirs.get(gitdir)
+    if cached is None:
+        common = _read_text(os.path.join(gitdir, "commondir"))
+        if not common:
+            cached = gitdir
+        else:
+            cached = common if os.path.isabs(common) else os.path.normpath(os.path.join(gitdir, common))
+        _common_dirs[gitdir] = cached
+    return cached
 
 
 def _read_ref(gitdir: str, ref: str) -> str | None:
-    for base in (gitdir, _common_dir(gitdir)):
-        try:
-            with open(os.path.join(base, ref), encoding="utf-8") as fh:
-                return fh.read().strip() or None
-        except OSError:
-            pass
+    sha = _read_text(os.path.join(gitdir, ref))
+    if sha:
+        return sha
+    common = _common_dir(gitdir)
+    if common != gitdir:
+        sha = _read_text(os.path.join(common, ref))
+        if sha:
+            return sha
     try:
         with open(os.path.join(_common_dir(gitdir), "packed-refs"), encoding="utf-8") as fh:
             for line in fh:
