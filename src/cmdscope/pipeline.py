@@ -348,7 +348,7 @@ def emit(run: Run) -> None:
     if m is not None:
         _guarded("metrics", m.record, rec)
         # The denominator of the telemetry-loss alert: records handled (dropped ones count too).
-        _guarded("metrics", lambda _r: m.events.add(1, {"cmdscope.sink": "ledger"}), rec)
+        m.count_event()
     notifier = _notifier()
     if notifier is not None:
         _guarded("notify", _notify, rec)
