@@ -121,7 +121,9 @@ def run_ledger_scenario(producers: int, per_producer: int, outages: int = 3, shi
         ids = [s.attributes.get("cmdscope.record.id") for s in receiver.received.spans]
     receiver.stop()
     unique = set(ids)
+    missing = sorted(expected - unique)
     return {
+        "missing_sample": missing[:5],
         "records": len(expected),
         "delivered_unique": len(expected & unique),
         "lost": len(expected - unique),
@@ -162,11 +164,15 @@ def main() -> None:
     ap.add_argument("--outages", type=int, default=5)
     ap.add_argument("--shipper-kills", type=int, default=3)
     ap.add_argument("--rotate-bytes", type=int, default=None, help="rotate the ledger at this size")
+    ap.add_argument("--deadline", type=float, default=600, help="seconds to wait for delivery after producing")
+    ap.add_argument("--skip-sdk", action="store_true", help="only the ledger + ship scenario")
     args = ap.parse_args()
     print(f"{args.producers} producers x {args.per_producer} records, {args.outages} receiver outages")
     ledger = run_ledger_scenario(args.producers, args.per_producer, args.outages, args.shipper_kills, period=3.0,
-                                 deadline_s=1800, rotate_bytes=args.rotate_bytes)
-    print("cmdscope ledger + ship --follow:", ledger)
+                                 deadline_s=args.deadline, rotate_bytes=args.rotate_bytes)
+    print("cmdscope ledger + ship --follow:", ledger, flush=True)
+    if args.skip_sdk:
+        return
     sdk = run_sdk_scenario(args.producers, args.per_producer, args.outages, period=3.0)
     print("OTel SDK BatchSpanProcessor only:", sdk)
     if ledger["records"]:

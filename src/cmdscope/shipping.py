@@ -66,29 +66,52 @@ class Checkpoint:
         os.replace(tmp, _checkpoint_path(ledger))
 
 
+def _open_segments(ledger: str) -> list[tuple[Any, int]]:
+    """Open every segment and read its inode from the open file, with rotation held off.
+
+    Listing names and opening them later would race with rotation: a name listed as the current
+    file can be another file by the time it is opened (its records would be shipped under the
+    rotated segment's inode), and a rotation between the directory scan and the check of the
+    current file can hide a whole segment. Writers take ``<ledger>.lock`` shared and rotation
+    takes it exclusively, so holding it shared here gives a consistent snapshot.
+    """
+    lock_fd = -1
+    try:
+        lock_fd = os.open(ledger + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_SH)
+    except OSError:
+        pass  # no lock possible (read-only place): take the snapshot anyway
+    try:
+        opened = []
+        for seg in segments(ledger):
+            try:
+                fh = open(seg, "rb")
+            except OSError:
+                continue
+            opened.append((fh, os.fstat(fh.fileno()).st_ino))
+        return opened
+    finally:
+        if lock_fd >= 0:
+            os.close(lock_fd)  # releases the lock
+
+
 def pending(ledger: str, cp: Checkpoint) -> Iterator[tuple[int, int, bytes]]:
     """(inode, end offset, line) for every whole line after the checkpoint, in order."""
-    files = segments(ledger)
-    inodes = []
-    for seg in files:
-        try:
-            inodes.append(os.stat(seg).st_ino)
-        except OSError:
-            inodes.append(-1)
-    start = inodes.index(cp.inode) if cp.inode in inodes else 0
-    for seg, ino in zip(files[start:], inodes[start:]):
-        offset = cp.offset if ino == cp.inode else 0
-        try:
-            fh = open(seg, "rb")
-        except OSError:
-            continue
-        with fh:
+    opened = _open_segments(ledger)
+    try:
+        inodes = [ino for _, ino in opened]
+        start = inodes.index(cp.inode) if cp.inode in inodes else 0
+        for fh, ino in opened[start:]:
+            offset = cp.offset if ino == cp.inode else 0
             fh.seek(offset)
             for line in fh:
                 if not line.endswith(b"\n"):
                     break  # being written: next pass
                 offset += len(line)
                 yield ino, offset, line
+    finally:
+        for fh, _ in opened:
+            fh.close()
 
 
 def record_to_span(record: dict[str, Any], resource: Any) -> Any:
