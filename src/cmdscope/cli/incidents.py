@@ -59,6 +59,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cmdscope incidents: cannot listen on {args.listen} or use --dir {args.dir}: {exc.strerror or exc}\n")
         return 2
     bound_host, bound_port = server.server_address[:2]
+    if isinstance(bound_host, bytes):
+        bound_host = bound_host.decode()
     print(f"cmdscope incidents: listening on http://{bound_host}:{bound_port}/ writing to {args.dir}", flush=True)
     try:
         server.serve_forever()

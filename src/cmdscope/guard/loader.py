@@ -136,11 +136,11 @@ def build_registry(sources: Sources, extra_keywords: frozenset[str] = frozenset(
     for rule_id, (spec, path) in specs.items():
         if rule_id in disabled:
             continue
-        data = spec.model_dump()
-        data["source"] = display_path(path)
+        fields: dict[str, Any] = spec.model_dump()
+        fields["source"] = display_path(path)
         if rule_id in overrides:
-            data["severity"] = overrides[rule_id][0]
-        rules.append(Rule(data, tools))
+            fields["severity"] = overrides[rule_id][0]
+        rules.append(Rule(fields, tools))
         keywords.update(rule_keywords(spec))
     compiled = CompiledRegistry(effective, rules, tools, keywords,
                                 [display_path(p) for p in (*sources.builtin, *sources.user)])

@@ -122,7 +122,7 @@ def stacked_bars(categories: list[str], series: dict[str, dict[str, float]], lab
     out = _axes(top, ylabel)
     for i, cat in enumerate(categories):
         x = PAD_L + i * slot + (slot - bw) / 2
-        y = PAD_T + ph
+        y: float = PAD_T + ph
         for s in names:
             v = series[s].get(cat, 0)
             if not v:

@@ -48,7 +48,8 @@ def _update_state(name: str, now_ns: int, ok: bool, every_s: float | None, grace
                 states = {}
         except ValueError:
             states = {}  # a damaged state file costs one "first run", never a crash
-        entry = states.get(name) if isinstance(states.get(name), dict) else {}
+        found = states.get(name)
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
         previous = entry.get("last_run_ns")
         entry["last_run_ns"] = now_ns
         if ok:
