@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover
     from hashlib import sha256
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 _MAX_ENTRIES = 512
 _PAD_LIMIT = 64 * 1024  # above this, shrink the file for real  # per scope; the oldest go first when a session runs very many distinct failures
