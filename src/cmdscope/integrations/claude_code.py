@@ -105,6 +105,20 @@ def _response_text(data: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def pre_tool_use_answer(verdict: Any) -> dict[str, Any] | None:
+    """The PreToolUse answer for a verdict, in the format Claude Code and Codex share: deny with
+    the reason; warn as context for the agent (no allow, so the user's own rules still apply);
+    nothing for allow."""
+    if verdict.action == "deny":
+        return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                       "permissionDecisionReason": verdict.reason}}
+    if verdict.action == "warn":
+        return {"systemMessage": f"cmdscope warning: {verdict.reason}",
+                "hookSpecificOutput": {"hookEventName": "PreToolUse",
+                                       "additionalContext": f"cmdscope policy warning: {verdict.reason}"}}
+    return None
+
+
 def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR) -> dict[str, Any] | None:
     """The answer for one event (None: print nothing, which Claude reads as 'no opinion')."""
     event = data["hook_event_name"]
@@ -112,15 +126,7 @@ def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR) -> dict
         call = tool_call(data, actor)
         if call is None:
             return None  # a tool that runs no command: nothing to decide
-        verdict = agent.before(call, store)
-        if verdict.action == "deny":
-            return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                           "permissionDecisionReason": verdict.reason}}
-        if verdict.action == "warn":
-            return {"systemMessage": f"cmdscope warning: {verdict.reason}",
-                    "hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                           "additionalContext": f"cmdscope policy warning: {verdict.reason}"}}
-        return None
+        return pre_tool_use_answer(agent.before(call, store))
     if event in ("PostToolUse", "PostToolUseFailure"):
         call = tool_call(data, actor)
         if call is None:

@@ -45,15 +45,7 @@ def handle(data: dict[str, Any], store: agent.Store) -> dict[str, Any] | None:
         call = claude_code.tool_call(data, ACTOR)
         if call is None:
             return None
-        verdict = agent.before(call, store)
-        if verdict.action == "deny":
-            return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                           "permissionDecisionReason": verdict.reason}}
-        if verdict.action == "warn":
-            return {"systemMessage": f"cmdscope warning: {verdict.reason}",
-                    "hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                           "additionalContext": f"cmdscope policy warning: {verdict.reason}"}}
-        return None
+        return claude_code.pre_tool_use_answer(agent.before(call, store))
     if event == "PostToolUse":
         call = claude_code.tool_call(data, ACTOR)
         if call is None:
