@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -46,3 +47,35 @@ def cmdscope_cli(*args: str, env: dict[str, str] | None = None, **kw) -> subproc
     if env:
         full_env.update(env)
     return subprocess.run([PYTHON, "-m", "cmdscope", *args], env=full_env, **kw)
+
+
+@pytest.fixture
+def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    """A real SDK tracer (in-memory span exporter) and meter provider (in-memory reader),
+    installed as the globals for the test."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", tp)
+    monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", MeterProvider(metric_readers=[reader]))
+    yield exporter, reader
+    tp.shutdown()
+
+
+def metric_points(reader: Any) -> dict[str, list[Any]]:
+    """Data points of every metric the in-memory reader collected, by metric name."""
+    out: dict[str, list[Any]] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else []:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                out[m.name] = list(m.data.data_points)
+    return out

@@ -7,53 +7,22 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import cmdscope
 from cmdscope.records import validate_record
-from conftest import PYTHON, read_ledger
+from conftest import PYTHON, metric_points, read_ledger
 
 VOLATILE = {"process.pid", "process.working_directory", "host.name", "cmdscope.worktree",
             "vcs.ref.head.name", "vcs.ref.head.revision"}
 
 
-@pytest.fixture
-def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
-    """A real SDK tracer and meter provider, installed as the globals for the test."""
-    exporter = InMemorySpanExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    mp = MeterProvider(metric_readers=[reader])
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", tp)
-    from opentelemetry import metrics
-
-    monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", mp)
-    yield exporter, reader
-    tp.shutdown()
-
-
 def stable(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in dict(attrs).items() if k not in VOLATILE}
-
-
-def metric_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else []:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                out[m.name] = list(m.data.data_points)
-    return out
 
 
 class TestRun:

@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from conftest import cmdscope_cli, read_ledger
+from conftest import cmdscope_cli, metric_points, read_ledger  # noqa: F401  (metric_points: used by other tests)
 
 
 def make_repo(path: Path) -> Path:
@@ -104,35 +104,6 @@ class TestCliPacket:
         listed = json.loads(cli(repo, "packet", "list", "--json").stdout)
         assert listed["open"] == [] and listed["ended"][0]["cmdscope.packet.status"] == "abandoned"
         assert listed["ended"][0]["cmdscope.outcome"] == "failure"
-
-
-@pytest.fixture
-def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    from opentelemetry import metrics, trace
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", tp)
-    monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", MeterProvider(metric_readers=[reader]))
-    yield exporter, reader
-    tp.shutdown()
-
-
-def metric_points(reader: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else []:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                out[m.name] = list(m.data.data_points)
-    return out
 
 
 class TestPythonPacket:

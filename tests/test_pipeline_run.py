@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import read_ledger
-from test_packets import cli, make_repo, otel  # noqa: F401  (fixture)
+from test_packets import cli, make_repo
 
 
 def git(repo: Path, *args: str) -> str:
