@@ -25,7 +25,11 @@ import time
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import on the per-command CLI path
-    from typing import IO, Any, Callable, Mapping, Sequence
+    from typing import IO, Any, Callable, Mapping, Sequence, Union
+
+    Child = Union[subprocess.Popen[bytes], spawn.SpawnedChild]
+
+from cmdscope import spawn
 
 TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = 2.0
@@ -177,7 +181,11 @@ def execute(
         "start_new_session": start_new_session,
     }
     try:
-        child = subprocess.Popen(list(argv), **popen_kw)
+        if cwd is None and stdin is None and (capture_output or stdout is None) and _plain_fd(stderr) and argv \
+                and spawn.usable(env):
+            child: Child = spawn.spawn(argv, env, err_w if relay_stderr else stderr, capture_output, start_new_session)  # type: ignore[arg-type]
+        else:
+            child = subprocess.Popen(list(argv), **popen_kw)
     except OSError as exc:
         if err_r >= 0:
             os.close(err_r)
@@ -199,6 +207,7 @@ def execute(
         if err_r >= 0:
             os.close(err_r)
     rc = child.returncode
+    assert rc is not None  # _pump waited for it
     end_ns = time.time_ns()
     sig = -rc if rc < 0 else None
     code = 128 + sig if sig else rc
@@ -230,6 +239,11 @@ def execute(
     )
 
 
+def _plain_fd(stream: int | IO[Any] | None) -> bool:
+    """None or a descriptor number: what the posix_spawn path handles (not PIPE/DEVNULL/files)."""
+    return stream is None or (isinstance(stream, int) and stream >= 0)
+
+
 def _isatty(fd: int) -> bool:
     try:
         return os.isatty(fd)
@@ -238,7 +252,7 @@ def _isatty(fd: int) -> bool:
 
 
 def _pump(
-    child: subprocess.Popen[bytes],
+    child: Child,
     err_r: int,
     capture: bool,
     timeout: float | None,
@@ -357,14 +371,14 @@ def _pidfd(pid: int) -> int:
         return -1
 
 
-def _signal(child: subprocess.Popen[bytes], sig: int) -> None:
+def _signal(child: Child, sig: int) -> None:
     try:
         child.send_signal(sig)
     except (ProcessLookupError, OSError):
         pass
 
 
-def _install_forwarding(child: subprocess.Popen[bytes], forwarded: list[int]) -> Callable[[], None] | None:
+def _install_forwarding(child: Child, forwarded: list[int]) -> Callable[[], None] | None:
     """Forward signals to the child while it runs; returns the function that restores handlers."""
     if threading.current_thread() is not threading.main_thread():
         return None
