@@ -42,6 +42,8 @@ Span = namedtuple("Span", "start end order name")
 _Compiled = namedtuple("_Compiled", "regex groups on_lower")
 
 
+_MEMO_TEXT = 512
+_MEMO_ENTRIES = 4096
 _BARE_STOP = frozenset(" \t\r\n\"'`;&|<>()")
 _NOT_LITERAL = ("$", "[REDACTED:", "{{", "***")
 
@@ -108,6 +110,8 @@ class Redactor:
         self._mark: re.Pattern[str] | None = None
         self._load_env = load_env
         self._env_loaded = False
+        # Results for short texts: a worktree path, a branch, an actor recur on every command.
+        self._memo: dict[str, str] = {}
 
     # -- configuration
     def add_pattern(self, name: str, regex: str, *, keywords: Iterable[str] = ()) -> None:
@@ -128,6 +132,7 @@ class Redactor:
         self._rules.append(Rule(name, tuple(k.lower() for k in keywords), regex, 0, None))
         self._compiled.append(_compile(regex, 0, compiled))
         self._automaton = None
+        self._memo = {}  # a new dict: a redaction racing this change cannot store into it
 
     def reset_patterns(self) -> None:
         """Drop every added pattern (the environment file is read again on next use)."""
@@ -135,6 +140,7 @@ class Redactor:
         del self._compiled[self._builtin_count:]
         self._automaton = None
         self._env_loaded = False
+        self._memo = {}  # a new dict: a redaction racing this change cannot store into it
 
     def load_patterns_file(self, path: str) -> None:
         """Lines `name regex` (first whitespace splits); `#` comments and blank lines skipped."""
@@ -301,17 +307,27 @@ class Redactor:
         return bool(self.find(text))
 
     def redact(self, text: str) -> str:
+        memo = self._memo
+        done = memo.get(text)
+        if done is not None:
+            return done
         spans = self.find(text)
         if not spans:
-            return text
-        parts: list[str] = []
-        pos = 0
-        for span in spans:
-            parts.append(text[pos:span.start])
-            parts.append(f"{MARK_PREFIX}{span.name}]")
-            pos = span.end
-        parts.append(text[pos:])
-        return "".join(parts)
+            out = text
+        else:
+            parts: list[str] = []
+            pos = 0
+            for span in spans:
+                parts.append(text[pos:span.start])
+                parts.append(f"{MARK_PREFIX}{span.name}]")
+                pos = span.end
+            parts.append(text[pos:])
+            out = "".join(parts)
+        if len(text) <= _MEMO_TEXT and self._memo is memo:  # not cleared by a rule change meanwhile
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[text] = out
+        return out
 
 
 def _compile(pattern: str, flags: int, compiled: re.Pattern[str] | None = None) -> _Compiled:
