@@ -26,9 +26,27 @@ def builtin_registry_dir() -> Path:
     return Path(builtin_registry_dir_str())
 
 
+# Both paths are looked up on every command: memoised on the raw variables they derive from
+# (read from CPython's encoded environment, which os.environ keeps in step).
+_ENVB: dict[bytes, bytes] | None = getattr(os.environ, "_data", None) if isinstance(getattr(os.environ, "_data", None), dict) else None
+_memo: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
+
+
+def _env_key(kind: str) -> tuple[str, bytes | None, bytes | None, bytes | None] | None:
+    if _ENVB is None:
+        return None
+    return (kind, _ENVB.get(b"CMDSCOPE_LEDGER"), _ENVB.get(b"XDG_STATE_HOME"), _ENVB.get(b"HOME"))
+
+
 def state_dir_str() -> str:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "cmdscope")
+    key = _env_key("state")
+    hit = _memo.get(key) if key is not None else None
+    if hit is None:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        hit = os.path.join(base, "cmdscope")
+        if key is not None:
+            _memo[key] = hit
+    return hit
 
 
 def state_dir() -> Path:
@@ -38,7 +56,13 @@ def state_dir() -> Path:
 
 
 def default_ledger_path_str() -> str:
-    return os.environ.get("CMDSCOPE_LEDGER") or os.path.join(state_dir_str(), "ledger.jsonl")
+    key = _env_key("ledger")
+    hit = _memo.get(key) if key is not None else None
+    if hit is None:
+        hit = os.environ.get("CMDSCOPE_LEDGER") or os.path.join(state_dir_str(), "ledger.jsonl")
+        if key is not None:
+            _memo[key] = hit
+    return hit
 
 
 def default_ledger_path() -> Path:

@@ -6,7 +6,7 @@ import os
 import pickle
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable, Mapping
 
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
@@ -80,6 +80,11 @@ def build(sources: Any) -> tuple[CompiledRegistry, CompiledPolicy]:
     return registry, policy
 
 
+# CPython's encoded environment (a plain dict, kept in step with os.environ).
+_REGISTRY_B, _POLICY_B, _MODE_B = (name.encode() for name in (REGISTRY_ENV, POLICY_ENV, MODE_ENV))
+_ENVB: Any = os.environ._data if isinstance(getattr(os.environ, "_data", None), dict) else os.environb  # type: ignore[attr-defined]
+
+
 class Guard:
     """Decide allow / warn / deny for one command. Build with :meth:`load`.
 
@@ -126,14 +131,15 @@ class Guard:
         Honours CMDSCOPE_REGISTRY_PATH, CMDSCOPE_POLICY_PATH, ./.cmdscope/policy.yaml and
         CMDSCOPE_GUARD_MODE. Raises ``GuardConfigError`` naming file, rule and field for a bad file.
         """
+        # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
+        env_key = (_ENVB.get(_REGISTRY_B), _ENVB.get(_POLICY_B), _ENVB.get(_MODE_B), os.getcwd())
+        guard = _LOADED.get(env_key)
+        if guard is not None and use_cache:
+            return guard
         env = os.environ
         mode = env.get(MODE_ENV) or "enforce"
         if mode not in MODES:
             raise GuardModeError(f"{MODE_ENV}={mode!r}: must be one of {', '.join(MODES)}")
-        env_key = (env.get(REGISTRY_ENV), env.get(POLICY_ENV), mode, os.getcwd())
-        guard = _LOADED.get(env_key)
-        if guard is not None and use_cache:
-            return guard
         sources = discover()
         key = fingerprint(sources)
         path = os.path.join(cache_dir(), f"{key_name(key)}.pickle")
@@ -155,7 +161,9 @@ class Guard:
 
     def decide(self, command: str | list[str] | tuple[str, ...], *, shell: bool,
                actor: str | None = None, phase: str | None = None, branch: str | None = None,
-               worktree: str | None = None) -> Decision:
+               worktree: str | None = None, git: Callable[[], Mapping[str, str]] | None = None) -> Decision:
+        """``git``, when given, supplies branch and worktree if they are unset and a policy rule
+        needs them (read lazily: most commands never get past the prefilter)."""
         version, automaton, context_rules = self._front
         text = str(command) if shell else " ".join(command)
         matches: list[Match] = []
@@ -169,6 +177,9 @@ class Guard:
             invs = registry.invocations(command, shell)
             matches = registry.match_invocations(invs)
             executables = {inv.exe for inv in invs}
+        if git is not None and (branch is None or worktree is None):
+            facts = git()
+            branch, worktree = branch or facts.get("branch"), worktree or facts.get("worktree")
         context = {"actor": actor or os.environ.get("CMDSCOPE_ACTOR"),
                    "phase": phase or os.environ.get("CMDSCOPE_PHASE"),
                    "branch": branch, "worktree": worktree}
