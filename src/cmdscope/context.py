@@ -14,7 +14,7 @@ from contextlib import contextmanager
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # dataclasses and typing cost ~20 ms of import on the per-command CLI path
-    from typing import Iterator, Mapping
+    from typing import Any, Iterator, Mapping
 
 FIELDS = ("actor", "session", "packet", "phase", "worktree", "branch", "revision")
 ENV = {name: f"CMDSCOPE_{name.upper()}" for name in FIELDS}
@@ -114,41 +114,56 @@ def current_scope() -> Context:
     return _scope.get()
 
 
-def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, **explicit: str | None) -> Context:
-    """The effective context for a command run in ``cwd``."""
-    lookup = _process_env_lookup() if environ is None else environ.get
+_UNSET: Any = object()
+
+
+def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, *, git: bool = True,
+            active: Any = _UNSET, **explicit: str | None) -> Context:
+    """The effective context for a command run in ``cwd``.
+
+    ``git=False`` leaves worktree/branch/revision to :func:`with_git` (the runner reads them
+    while the child runs); ``active`` is the worktree's packet state when already read.
+    """
+    lookup = getenv if environ is None else environ.get
     scope = _scope.get()
     values: dict[str, str | None] = {}
     for name in FIELDS:
         values[name] = explicit.get(name) or getattr(scope, name) or lookup(ENV[name]) or None
-    if not (values["worktree"] and values["branch"] and values["revision"]):
-        facts = git_facts(cwd or os.getcwd())
-        for name in ("worktree", "branch", "revision"):
-            values[name] = values[name] or facts.get(name)
+    if git:
+        values.update(_git_values(values, cwd))
     if not values["packet"]:
-        active = active_packet(cwd)
-        if active:
-            values["packet"] = active["packet"]
+        state = active_packet(cwd) if active is _UNSET else active
+        if state:
+            values["packet"] = state["packet"]
     values["actor"] = values["actor"] or DEFAULT_ACTOR
     return Context(**values)  # type: ignore[arg-type]
 
 
+def with_git(ctx: Context, cwd: str | None) -> Context:
+    """``ctx`` with worktree, branch and revision filled in from git where unset."""
+    if ctx.worktree and ctx.branch and ctx.revision:
+        return ctx
+    return ctx.merged(**_git_values({f: getattr(ctx, f) for f in ("worktree", "branch", "revision")}, cwd))
+
+
+def _git_values(values: Mapping[str, str | None], cwd: str | None) -> dict[str, str | None]:
+    if values["worktree"] and values["branch"] and values["revision"]:
+        return {}
+    facts = git_facts(cwd or os.getcwd())
+    return {name: values[name] or facts.get(name) for name in ("worktree", "branch", "revision")}
+
+
+_ENVIRON_DATA = getattr(os.environ, "_data", None)
 _ENV_BYTES = {name: os.fsencode(name) for name in ENV.values()}
 
 
-def _process_env_lookup():  # type: ignore[no-untyped-def]
-    """``os.environ.get`` for our variables, read from CPython's encoded store directly:
-    ``os.environ.get`` re-encodes the key and decodes the value on every call (~2.5 us each,
-    seven per command)."""
-    data = getattr(os.environ, "_data", None)
-    if not isinstance(data, dict):
-        return os.environ.get
-
-    def get(name: str) -> str | None:
-        raw = data.get(_ENV_BYTES.get(name) or os.fsencode(name))
-        return os.fsdecode(raw) if raw is not None else None
-
-    return get
+def getenv(name: str) -> str | None:
+    """``os.environ.get``, read from CPython's encoded store directly: ``os.environ.get``
+    re-encodes the key and decodes the value on every call (~2.5 us each, several per command)."""
+    if not isinstance(_ENVIRON_DATA, dict):
+        return os.environ.get(name)
+    raw = _ENVIRON_DATA.get(_ENV_BYTES.get(name) or os.fsencode(name))
+    return os.fsdecode(raw) if raw is not None else None
 
 
 # --- the active packet of a worktree (``cmdscope packet start``) ----------------------------
@@ -156,10 +171,19 @@ def _process_env_lookup():  # type: ignore[no-untyped-def]
 _packets: dict[str, tuple[tuple[int, int, int], dict[str, str] | None]] = {}
 
 
+_packet_paths: dict[str, str | None] = {}
+
+
 def packet_state_path(cwd: str | None = None) -> str | None:
-    """``<git dir>/cmdscope/packet.json`` of the worktree containing ``cwd`` (per worktree)."""
-    found = _git_location(cwd or os.getcwd())
-    return os.path.join(found[1], "cmdscope", "packet.json") if found else None
+    """``<git dir>/cmdscope/packet.json`` of the worktree containing ``cwd`` (per worktree;
+    cached per directory, like the git location it derives from)."""
+    where = cwd or os.getcwd()
+    try:
+        return _packet_paths[where]
+    except KeyError:
+        found = _git_location(where)
+        path = _packet_paths[where] = os.path.join(found[1], "cmdscope", "packet.json") if found else None
+        return path
 
 
 def active_packet(cwd: str | None = None) -> dict[str, str] | None:

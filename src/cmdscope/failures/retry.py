@@ -52,6 +52,14 @@ class RetryTracker:
         latest = max(hits, key=lambda r: r[2])  # retry_of: the most recent earlier failure
         return max(r[0] for r in hits), latest[1]
 
+    def may_have_failed(self, command_hash: str, session: str | None, packet: str | None) -> bool:
+        """Could ``observe`` find a failure streak of this command (a cheap, unlocked look)?
+        False means a success of it has nothing to end and ``observe`` may be skipped."""
+        for scope in (f"s:{session}" if session else None, f"p:{packet}" if packet else None):
+            if scope is not None and self._may_hold(self._path(scope), command_hash):
+                return True
+        return False
+
     def _path(self, scope: str) -> str:
         name = sha256(scope.encode()).hexdigest()[:24]
         return os.path.join(self.dir, f"{name}.json")
