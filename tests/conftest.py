@@ -72,6 +72,9 @@ def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
 
 def metric_points(reader: Any) -> dict[str, list[Any]]:
     """Data points of every metric the in-memory reader collected, by metric name."""
+    import cmdscope
+
+    assert cmdscope.flush(10), "queued metrics were not recorded"
     out: dict[str, list[Any]] = {}
     data = reader.get_metrics_data()
     for rm in data.resource_metrics if data else []:

@@ -15,8 +15,9 @@ Usage::
     cmdscope.instrument()                     # every subprocess/os.system child becomes a span
 
 Every command is appended to the local JSONL ledger ($CMDSCOPE_LEDGER), becomes a CLIENT span
-and updates the ``cmdscope.commands`` / ``cmdscope.command.duration`` metrics. Names are
-imported lazily so that ``import cmdscope`` stays cheap for the CLI.
+and updates the ``cmdscope.commands`` / ``cmdscope.command.duration`` metrics. The metrics are
+recorded on a background thread; ``cmdscope.flush()`` waits for them (it also runs at exit).
+Names are imported lazily so that ``import cmdscope`` stays cheap for the CLI.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _EXPORTS = {
     "Result": "cmdscope.api",
     "CommandDenied": "cmdscope.api",
     "configure": "cmdscope.config",
+    "flush": "cmdscope.pipeline",
     "instrument": "cmdscope.instrumentation",
     "uninstrument": "cmdscope.instrumentation",
     "packet": "cmdscope.sdlc.packets",

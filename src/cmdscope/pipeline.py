@@ -22,13 +22,15 @@ if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI i
     from typing import Any, Callable, Mapping, Sequence
 
 from cmdscope import runner
-from cmdscope.context import Context, resolve
-from cmdscope.propagation import child_env, inherited_env_with, propagation_vars
+from cmdscope.context import Context, active_packet, current_scope, getenv, git_facts, resolve, with_git
+from cmdscope.propagation import child_env, inherited_env_for
 from cmdscope.sinks import otel
+from cmdscope.paths import default_ledger_path_str
 from cmdscope.sinks.ledger import LedgerWriter
 
 SCHEMA = 1
 _HOST = os.uname().nodename
+_ENVB: dict[bytes, bytes] | None = getattr(os.environ, "_data", None) if isinstance(getattr(os.environ, "_data", None), dict) else None
 
 
 class CommandSpec:
@@ -75,7 +77,8 @@ class CommandSpec:
 class Run:
     """The state one command carries through the pipeline."""
 
-    __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command")
+    __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command", "described",
+                 "packet_state", "may_retry")
 
     def __init__(self, spec: CommandSpec, record: dict[str, Any], raw_command: str = "") -> None:
         self.spec = spec
@@ -85,6 +88,11 @@ class Run:
         self.execution: runner.Execution | None = None
         self.span: otel.SpanHandle | None = None
         self.raw_command = raw_command
+        # The keys already redacted by ``describe`` (None until it ran): only keys added after
+        # the child exited pass the redactor again.
+        self.described: frozenset[str] | None = None
+        self.packet_state: Any = None  # the worktree's active packet, read once per command
+        self.may_retry: bool | None = None  # could a success end a failure streak? (None: ask)
 
 
 class Denied(Exception):
@@ -124,9 +132,15 @@ def executable_name(spec: CommandSpec) -> str:
     return os.path.basename(os.fspath(argv[0])) if argv else ""
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def iso_time(ns: int) -> str:
+    global _second
     seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    if _second[0] != seconds:  # formatting the date costs ~3 us: once per second is enough
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{rest // 1000:06d}Z"
 
 
 try:  # the builtin module: importing hashlib loads OpenSSL (~3 ms) for one digest per command
@@ -184,38 +198,92 @@ def join(argv: Sequence[str]) -> str:
     return " ".join(quote(a) for a in argv)
 
 
-def _redactor() -> tuple[Callable[[str], str], Callable[[list[str]], list[str]]]:
-    from cmdscope.redact import redact, redact_argv
+_redact_fns: tuple[Callable[[str], str], Callable[[list[str]], list[str]]] | None = None
 
-    return redact, redact_argv
+
+def _redactor() -> tuple[Callable[[str], str], Callable[[list[str]], list[str]]]:
+    global _redact_fns
+    if _redact_fns is None:
+        from cmdscope.redact import redact, redact_argv
+
+        _redact_fns = (redact, redact_argv)
+    return _redact_fns
 
 
 # --- processors -----------------------------------------------------------------------------
 
 
 def add_context(run: Run) -> None:
+    resolve_context(run)
+    context_attributes(run)
+
+
+_contexts: dict[tuple[Any, ...], Context] = {}
+_CONTEXT_VARS = tuple(os.fsencode(f"CMDSCOPE_{name.upper()}") for name in
+                      ("actor", "session", "packet", "phase", "worktree", "branch", "revision"))
+
+
+def resolve_context(run: Run) -> None:
+    """Who and which packet, before the child starts (its environment carries them). The git
+    facts wait for ``context_attributes``; the guard reads them itself if a rule needs them.
+
+    The answer depends on the arguments, the ``cmdscope.context()`` scope, seven variables and
+    the active packet, which repeat from command to command: it is kept per combination."""
     spec = run.spec
-    run.ctx = resolve(spec.cwd, None, **spec.context)  # type: ignore[arg-type]
-    run.record.update(run.ctx.attributes())
+    cwd = spec.cwd
+    run.packet_state = state = active_packet(cwd)
+    explicit = spec.context
+    key: tuple[Any, ...] | None = None
+    if _ENVB is not None:
+        key = (tuple(explicit.items()), current_scope(), tuple(map(_ENVB.get, _CONTEXT_VARS)),
+               state["packet"] if state else None)
+        ctx = _contexts.get(key)
+        if ctx is not None:
+            run.ctx = ctx
+            return
+    run.ctx = ctx = resolve(cwd, None, git=False, active=state, **explicit)  # type: ignore[arg-type]
+    if key is not None:
+        if len(_contexts) >= 256:
+            _contexts.clear()
+        _contexts[key] = ctx
+
+
+def context_attributes(run: Run) -> None:
+    spec = run.spec
+    run.ctx = ctx = with_git(run.ctx or Context(), spec.cwd)
+    run.record.update(ctx.attributes())
     run.record["process.working_directory"] = clean_text(os.path.abspath(spec.cwd or os.getcwd()))
+
+
+def describe_command(run: Run) -> None:
+    """The command as recorded: redacted command line, its hash, the host."""
+    rec = run.record
+    raw, redacted = command_line(run.spec)
+    run.raw_command = raw
+    rec["process.command_line"] = cap_command_line(redacted)
+    rec["cmdscope.command.hash"] = command_hash(redacted)
+    rec["host.name"] = _HOST
 
 
 def guard(run: Run) -> None:
     """Ask the policy engine; a deny in enforce mode stops the command before it starts."""
-    if os.environ.get("CMDSCOPE_GUARD", "on") == "off":
+    if getenv("CMDSCOPE_GUARD") == "off":
         return
     try:
         from cmdscope.guard import Guard
     except ImportError:  # guard not installed in this build
         return
     ctx = run.ctx or Context()
+    spec = run.spec
+    cwd = spec.cwd
     decision = Guard.load().decide(
-        run.raw_command if run.spec.shell else list(run.spec.command),  # type: ignore[arg-type]
-        shell=run.spec.shell,
+        clean_text(str(spec.command)) if spec.shell else list(spec.command),  # type: ignore[arg-type]
+        shell=spec.shell,
         actor=ctx.actor,
         phase=ctx.phase,
         branch=ctx.branch,
         worktree=ctx.worktree,
+        git=lambda: git_facts(cwd or os.getcwd()),
     )
     run.decision = decision
     run.record.update(decision.attributes())
@@ -260,7 +328,8 @@ def infer_phase(run: Run) -> None:
         from cmdscope.failures.phase import infer_phase as infer
     except ImportError:
         return
-    argv = run.raw_command.split() if run.spec.shell else list(run.spec.command)  # type: ignore[arg-type]
+    spec = run.spec
+    argv = str(spec.command).split() if spec.shell else list(spec.command)  # type: ignore[arg-type]
     phase = infer(argv)
     if phase:
         run.record["cmdscope.phase"] = phase
@@ -270,22 +339,45 @@ def count_retries(run: Run) -> None:
     rec = run.record
     if rec.get("kind") != "command":
         return
+    session, packet = rec.get("session.id"), rec.get("cmdscope.packet")
+    failed = rec.get("cmdscope.outcome") != "success"
+    if not (session or packet) or (not failed and run.may_retry is False):
+        count, retry_of = 0, None  # no scope to count in, or a success that ends no streak
+    else:
+        tracker = _retry_tracker()
+        if tracker is None:
+            return
+        count, retry_of = tracker.observe(
+            rec["cmdscope.command.hash"], session, packet, failed, rec["record_id"], rec["end_ns"])
+    rec["cmdscope.retry.count"] = count
+    if run.spec.retry_of or retry_of:
+        rec["cmdscope.retry_of"] = run.spec.retry_of or retry_of
+
+
+def check_retry_state(run: Run) -> None:
+    """While the child runs: has this command a failure streak a success would end? Most
+    commands never failed, and then ``count_retries`` has nothing to read after the exit."""
+    rec = run.record
+    tracker = _retry_tracker()
+    if tracker is not None and rec.get("kind") == "command":
+        run.may_retry = tracker.may_have_failed(
+            rec["cmdscope.command.hash"], rec.get("session.id"), rec.get("cmdscope.packet"))
+
+
+_trackers: dict[str, Any] = {}
+
+
+def _retry_tracker() -> Any:
     try:
         from cmdscope.failures.retry import RetryTracker  # not the package: it imports the classifier
         from cmdscope.paths import state_dir_str
     except ImportError:
-        return
-    count, retry_of = RetryTracker(os.path.join(state_dir_str(), "retries")).observe(
-        rec["cmdscope.command.hash"],
-        rec.get("session.id"),
-        rec.get("cmdscope.packet"),
-        rec.get("cmdscope.outcome") != "success",
-        rec["record_id"],
-        rec["end_ns"],
-    )
-    rec["cmdscope.retry.count"] = count
-    if run.spec.retry_of or retry_of:
-        rec["cmdscope.retry_of"] = run.spec.retry_of or retry_of
+        return None
+    where = os.path.join(state_dir_str(), "retries")
+    tracker = _trackers.get(where)
+    if tracker is None:
+        tracker = _trackers[where] = RetryTracker(where)
+    return tracker
 
 
 # Keys whose values are ids, numbers or enums we produce ourselves; everything else is redacted.
@@ -303,13 +395,19 @@ def redact_fields(run: Run) -> None:
     """Every free-text attribute passes the redactor before any sink sees it."""
     redact, _ = _redactor()
     rec = run.record
-    for key, value in rec.items():
+    keys = rec.keys() - run.described if run.described is not None else list(rec)
+    for key in keys:
+        value = rec[key]
         if isinstance(value, str) and "." in key and key not in _NOT_SECRET:
             rec[key] = redact(value)
 
 
-BEFORE: list[Processor] = [add_context, guard]
-AFTER: list[Processor] = [infer_phase, classify, count_retries, redact_fields]
+BEFORE: list[Processor] = [resolve_context, guard]
+# While the child runs (its run time is free for us: it releases the GIL): all that does not
+# depend on how the command ends.
+WHILE_RUNNING: list[Processor] = [describe_command, context_attributes, infer_phase, check_retry_state,
+                                   redact_fields]
+AFTER: list[Processor] = [classify, count_retries, redact_fields]
 
 
 # --- sinks ----------------------------------------------------------------------------------
@@ -318,8 +416,6 @@ _ledgers: dict[str, LedgerWriter] = {}
 
 
 def ledger_writer(path: str | None = None) -> LedgerWriter:
-    from cmdscope.paths import default_ledger_path_str
-
     key = os.fspath(path or default_ledger_path_str())
     writer = _ledgers.get(key)
     if writer is None:
@@ -337,23 +433,54 @@ def close_ledgers() -> None:
     flush_notifier()
 
 
-def emit(run: Run) -> None:
-    """Hand the finished record to every sink; a failing sink never reaches the caller."""
+def emit(run: Run, defer: bool = True) -> None:
+    """Hand the finished record to every sink; a failing sink never reaches the caller.
+
+    The ledger line and the span end before this returns; with ``defer`` the metric
+    measurements are recorded on the telemetry thread (``sinks/deferred.py``).
+    """
     rec = run.record
     writer = ledger_writer(run.spec.ledger_path)
     writer.append(rec)
-    if run.span is not None:
-        _guarded("span", run.span.finish, rec)
+    span = run.span
+    if span is not None:
+        _guarded("span", span.finish, rec)
     m = otel.metrics()
     if m is not None:
-        _guarded("metrics", m.record, rec)
-        # The denominator of the telemetry-loss alert: records handled (dropped ones count too).
-        m.count_event()
+        if defer:
+            deferred = _deferred()
+            deferred.submit(m.record_deferred, dict(rec), None)
+            deferred.relieve()
+        else:
+            _guarded("metrics", m.record, rec)
+            # The denominator of the telemetry-loss alert: records handled (dropped ones count too).
+            m.count_event()
     notifier = _notifier()
     if notifier is not None:
         _guarded("notify", _notify, rec)
     for sink in EXTRA_SINKS:
         _guarded(getattr(sink, "__name__", "sink"), sink, rec)
+
+
+def _deferred() -> Any:
+    from cmdscope.sinks import deferred
+
+    if deferred._on_error is None:
+        deferred.set_error_handler(_deferred_failed)
+    return deferred
+
+
+def _deferred_failed(name: str, exc: BaseException) -> None:
+    otel.count_dropped("metrics", type(exc).__name__)
+    _warn_once("metrics", f"cmdscope: metrics sink failed: {type(exc).__name__}: {exc}")
+
+
+def flush(timeout: float | None = 5.0) -> bool:
+    """Wait until every record's telemetry has reached the SDK (metrics are recorded on a
+    background thread). True when everything did within ``timeout`` seconds."""
+    if "cmdscope.sinks.deferred" not in sys.modules:
+        return True
+    return bool(_deferred().flush(timeout))
 
 
 _NOTIFIER_UNSET = object()
@@ -364,7 +491,7 @@ def _notifier() -> Any:
     """The immediate notifier when CMDSCOPE_NOTIFY_WEBHOOKS is set (imported only then)."""
     global _notifier_obj
     if _notifier_obj is _NOTIFIER_UNSET:
-        if not os.environ.get("CMDSCOPE_NOTIFY_WEBHOOKS"):
+        if not getenv("CMDSCOPE_NOTIFY_WEBHOOKS"):
             return None
         from cmdscope.sinks.notify import Notifier
 
@@ -430,33 +557,34 @@ def command_line(spec: CommandSpec) -> tuple[str, str]:
 
 
 def run_command(spec: CommandSpec) -> Run:
-    """Observe one command end to end. Raises ``Denied`` after recording a denial."""
+    """Observe one command end to end. Raises ``Denied`` after recording a denial.
+
+    Before the child starts: context, guard, span ids, environment (the critical path, kept
+    short). While it runs: ``WHILE_RUNNING``. After it exits: ``AFTER``, then the sinks.
+    """
     name = executable_name(spec)
     rec = new_record("command", clean_text(name))
-    raw, redacted = command_line(spec)
     rec["process.executable.name"] = rec["name"]
-    rec["process.command_line"] = cap_command_line(redacted)
-    rec["cmdscope.command.hash"] = command_hash(redacted)
-    rec["host.name"] = _HOST
-    run = Run(spec, rec, raw_command=raw)
+    run = Run(spec, rec)
     environ = os.environ if spec.env is None else spec.env
     clock = Stopwatch()
-    start_ns = clock.start_ns
-    run.span = otel.start_span(rec["name"], start_ns, environ)
-    _ids(rec, run.span)
     try:
         for processor in BEFORE:
             _process(processor, run)
     except Denied as denied:
+        run.span = otel.start_span(rec["name"], clock.start_ns, environ)
+        _ids(rec, run.span)
         denied.record = rec  # type: ignore[attr-defined]
         _finish_denied(run, denied.decision, clock)
         raise
+    run.span = span = otel.reserve_span(rec["name"], clock.start_ns, environ, run.packet_state)
+    _ids(rec, span)
     ctx = run.ctx or Context()
     if spec.env is None:
-        env: Mapping[Any, Any] = inherited_env_with(
-            propagation_vars(environ.get("BAGGAGE"), ctx, run.span.trace_id, run.span.span_id, run.span.flags))
+        env: Mapping[Any, Any] = inherited_env_for(_ENVB.get(b"BAGGAGE") if _ENVB is not None else
+                                                   os.environb.get(b"BAGGAGE"), ctx, span.trace_id, span.span_id, span.flags)
     else:
-        env = child_env(environ, ctx, run.span.trace_id, run.span.span_id, run.span.flags)
+        env = child_env(environ, ctx, span.trace_id, span.span_id, span.flags)
     ex = runner.execute(
         spec.argv(),
         cwd=spec.cwd,
@@ -467,12 +595,13 @@ def run_command(spec: CommandSpec) -> Run:
         stdout=spec.stdout,
         stderr=spec.stderr,
         forward_signals=spec.forward_signals,
+        on_start=lambda pid: _while_running(run, pid),
     )
     run.execution = ex
     clock.stamp(rec)
+    if run.described is None:  # the child never started (127/126)
+        _while_running(run)
     rec["process.exit.code"] = ex.returncode
-    if ex.pid is not None:
-        rec["process.pid"] = ex.pid
     if ex.signal:
         rec["cmdscope.signal"] = ex.signal
     if ex.stderr_truncated:
@@ -484,6 +613,32 @@ def run_command(spec: CommandSpec) -> Run:
         _process(processor, run)
     emit(run)
     return run
+
+
+def _exited(pid: int) -> bool:
+    """Has the child exited? (Not reaped: the runner still collects its status.)"""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except OSError:
+        return True
+
+
+def _while_running(run: Run, pid: int | None = None) -> None:
+    """``WHILE_RUNNING`` and the span's attributes so far; never raises (the child is running)."""
+    try:
+        if pid is not None:
+            run.record["process.pid"] = pid
+        for processor in WHILE_RUNNING:
+            _process(processor, run)
+        run.described = frozenset(run.record)
+        if run.span is not None:
+            _guarded("span", run.span.describe, run.record)
+        deferred = sys.modules.get("cmdscope.sinks.deferred")
+        if deferred is not None and pid is not None:  # earlier commands' metrics, while this child runs
+            deferred.run_pending(stop=lambda: _exited(pid))
+    except Exception as exc:  # CMDSCOPE_RAISE_INTERNAL=1 re-raises in _process; not here
+        run.described = frozenset()
+        _warn_once("while-running", f"cmdscope: recording failed ({type(exc).__name__}: {exc})")
 
 
 def _process(processor: Processor, run: Run) -> None:
@@ -545,6 +700,8 @@ def _ids(rec: dict[str, Any], span: otel.SpanHandle) -> None:
 
 def _finish_denied(run: Run, decision: Any, clock: Stopwatch) -> None:
     rec = run.record
+    for processor in (describe_command, context_attributes):  # nothing ran: no WHILE_RUNNING
+        _process(processor, run)
     for key, value in decision.attributes().items():
         rec.setdefault(key, value)
     rec["kind"] = "denial"
@@ -555,4 +712,4 @@ def _finish_denied(run: Run, decision: Any, clock: Stopwatch) -> None:
     if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
         raise RuntimeError("guard denied a command without a policy rule id")
     redact_fields(run)
-    emit(run)
+    emit(run, defer=False)  # a denial's span and counter exist before the caller hears of it

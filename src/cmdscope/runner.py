@@ -24,12 +24,12 @@ import threading
 import time
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
+from cmdscope import spawn
+
 if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import on the per-command CLI path
     from typing import IO, Any, Callable, Mapping, Sequence, Union
 
     Child = Union[subprocess.Popen[bytes], spawn.SpawnedChild]
-
-from cmdscope import spawn
 
 TAIL_BYTES = 64 * 1024
 KILL_GRACE_S = 2.0

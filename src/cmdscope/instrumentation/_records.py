@@ -93,12 +93,8 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
     try:
         name = pipeline.executable_name(spec)
         rec = pipeline.new_record("command", pipeline.clean_text(name))
-        raw, redacted = pipeline.command_line(spec)
         rec["process.executable.name"] = rec["name"]
-        rec["process.command_line"] = pipeline.cap_command_line(redacted)
-        rec["cmdscope.command.hash"] = pipeline.command_hash(redacted)
-        rec["host.name"] = pipeline._HOST
-        run = pipeline.Run(spec, rec, raw_command=raw)
+        run = pipeline.Run(spec, rec)
         environ = os.environ if spec.env is None else spec.env
         clock = pipeline.Stopwatch()
         start_ns = clock.start_ns
@@ -115,6 +111,9 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
                     raise CommandDenied(denied.decision, rec) from None
         if not settings.enforce and "cmdscope.policy.mode" in rec:
             rec["cmdscope.policy.mode"] = "observe"  # the decision is recorded, never applied
+        for processor in pipeline.WHILE_RUNNING:  # the host spawns the child itself: do it now
+            pipeline._process(processor, run)
+        run.described = frozenset(rec)
         span = run.span
         baggage = environ.get("BAGGAGE")
         additions = child_env({"BAGGAGE": baggage} if baggage else {}, run.ctx or Context(),

@@ -105,6 +105,7 @@ class LedgerWriter:
         self._fd = -1
         self._lock_fd = -1
         self._ino: tuple[int, int] | None = None
+        self._size_seen = 0  # the file's size at our last look (rotation check without an fstat)
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._torn = False
@@ -125,6 +126,7 @@ class LedgerWriter:
             raise LedgerError(f"{self.path}: owned by uid {st.st_uid}, not by this user; refusing to write")
         self._fd = fd
         self._ino = (st.st_dev, st.st_ino)
+        self._size_seen = st.st_size
         # A file that does not end in a newline holds a fragment torn by a failed write (disk
         # full, killed mid-write by another process's limits): start our record on a new line.
         self._torn = st.st_size > 0 and _last_byte(fd, st.st_size) != b"\n"
@@ -135,6 +137,7 @@ class LedgerWriter:
             st = os.stat(self.path, follow_symlinks=False)
         except OSError:
             return False
+        self._size_seen = st.st_size
         return (st.st_dev, st.st_ino) == self._ino
 
     # -- writing ----------------------------------------------------------------------------
@@ -206,7 +209,9 @@ class LedgerWriter:
             self._unsynced += 1
             if self._unsynced >= BATCH_RECORDS or time.monotonic() - self._last_sync >= BATCH_SECONDS:
                 self._sync_now()
-        if self.max_bytes and os.fstat(self._fd).st_size >= self.max_bytes:
+        # Sizes seen under the lock plus our line: other writers' lines are counted at the next
+        # record, so a segment overshoots max_bytes by at most what was appended meanwhile.
+        if self.max_bytes and self._size_seen + size >= self.max_bytes:
             self._rotate()
 
     def _sync_now(self) -> None:

@@ -1,0 +1,151 @@
+"""Telemetry work that may finish after ``cmdscope.run`` returns: the metric measurements.
+
+Recording a counter and a histogram in the OTel SDK costs ~50 us per command, most of the
+budget the in-process benchmark allows. So the measurement is queued here and recorded while
+the *next* command's child runs (``run_pending`` from the runner's start callback), when the
+calling thread would otherwise just wait. A background thread is not woken per command: a
+thread woken while the caller holds the GIL takes it at the caller's next system call and
+stalls the caller for its whole work item (measured: it cost more than recording inline). The
+thread only sweeps up what is left once commands stop for ``IDLE_S``.
+
+What stays synchronous: the ledger line (the record of truth) and the span (its end is what a
+span processor's ``force_flush`` or ``shutdown`` must see). Metrics are collected on the
+reader's schedule anyway; ``flush()`` (also ``cmdscope.flush()``, and at exit before the SDK's
+own shutdown) records everything queued. Nothing is dropped: past ``MAX_PENDING`` the caller
+records inline, and a forked child starts with an empty queue (the parent records its own).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import threading
+import time
+TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+MAX_PENDING = 10_000
+BACKLOG = 32  # past this many queued, the caller records one per command itself (backpressure)
+IDLE_S = 0.05
+
+_pending: collections.deque[tuple[Callable[..., None], tuple[Any, ...]]] = collections.deque()
+_running = threading.Lock()  # held while an item runs, so flush() can wait for one in flight
+_has_work = threading.Event()
+_thread: threading.Thread | None = None
+_start_lock = threading.Lock()
+_on_error: Callable[[str, BaseException], None] | None = None
+
+
+def submit(fn: Callable[..., None], *args: Any) -> None:
+    """Record ``fn(*args)`` soon: during the next child's run, or within ``IDLE_S``."""
+    if len(_pending) >= MAX_PENDING or (_thread is None and not _start()):
+        _call(fn, args)
+        return
+    _pending.append((fn, args))
+    if not _has_work.is_set():
+        _has_work.set()
+
+
+def run_pending(limit: int = 64, stop: Callable[[], bool] | None = None) -> None:
+    """Record up to ``limit`` queued items on this thread, while ``stop()`` is false (the
+    runner passes "has the child exited?": the time is free only while it runs)."""
+    popleft = _pending.popleft
+    for _ in range(limit):
+        if stop is not None and stop():
+            return
+        try:
+            item = popleft()
+        except IndexError:
+            return
+        with _running:
+            _call(*item)
+
+
+def relieve() -> None:
+    """Backpressure: when commands come faster than their windows absorb the queue, the caller
+    records one queued item per command, so the backlog stays bounded."""
+    if len(_pending) > BACKLOG:
+        run_pending(1)
+
+
+def flush(timeout: float | None = 5.0) -> bool:
+    """Record everything queued so far (on this thread). True when nothing is left."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while _pending:
+        run_pending(1024)
+        if deadline is not None and time.monotonic() > deadline:
+            return not _pending
+    acquired = _running.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
+    if acquired:  # an item the sweeper took before we looked has finished
+        _running.release()
+    return acquired and not _pending
+
+
+def set_error_handler(handler: Callable[[str, BaseException], None]) -> None:
+    global _on_error
+    _on_error = handler
+
+
+def move_flush_last() -> None:
+    """Make our exit-time flush run before the handlers registered so far (atexit is LIFO):
+    called when a new SDK provider appears, whose own shutdown handler was just registered."""
+    atexit.unregister(_flush_at_exit)
+    atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    flush(5.0)
+
+
+def _start() -> bool:
+    global _thread
+    with _start_lock:
+        if _thread is not None:
+            return True
+        try:
+            thread = threading.Thread(target=_sweep, name="cmdscope-telemetry", daemon=True)
+            thread.start()
+        except RuntimeError:  # interpreter shutting down
+            return False
+        _thread = thread
+        move_flush_last()
+        return True
+
+
+def _sweep() -> None:
+    """Record what the callers left behind once they stop running commands."""
+    while True:
+        _has_work.wait()
+        time.sleep(IDLE_S)  # a command running meanwhile takes the items itself
+        run_pending(1024)
+        if not _pending:
+            _has_work.clear()
+            if _pending:  # submitted between the check and the clear
+                _has_work.set()
+
+
+def _call(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:  # a failing sink is counted, never raised into the caller
+        if _on_error is not None:
+            try:
+                _on_error(getattr(fn, "__qualname__", "telemetry"), exc)
+            except Exception:
+                pass
+
+
+def _after_fork_in_child() -> None:
+    global _pending, _running, _has_work, _thread, _start_lock
+    _pending = collections.deque()
+    _running = threading.Lock()
+    _has_work = threading.Event()
+    _thread = None
+    _start_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
