@@ -2,6 +2,13 @@
 
 Span (real SDK, BatchSpanProcessor), metrics (real SDK meter provider), ledger (batch fsync) and
 redaction are all on. Interleaved blocks, medians. Bound (issue 2): ratio <= 1.15.
+
+Also printed, to show where the time goes (same run, same baseline):
+- `runner.execute`: our spawn (posix_spawn + the stderr relay) with no bookkeeping at all;
+- `cmdscope.run`, no SDK: guard, context, redaction and the ledger line, no spans or metrics;
+- floor: spawn + relay + one ledger line + one SDK span carrying the record's attributes,
+  nothing else: what the sinks the issue requires cost by themselves.
+
 Usage: python bench/bench_inprocess.py [--runs 600]
 """
 
@@ -35,11 +42,22 @@ def main() -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     import cmdscope
+    from cmdscope import pipeline, runner
+    from cmdscope.sinks import otel
 
     tp = TracerProvider()
     tp.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
     trace.set_tracer_provider(tp)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    with_sdk = {"on": True}
+    real_tracer_provider, real_meter_provider = otel.sdk_tracer_provider, otel.sdk_meter_provider
+    otel.sdk_tracer_provider = lambda: real_tracer_provider() if with_sdk["on"] else None  # type: ignore[assignment]
+    otel.sdk_meter_provider = lambda: real_meter_provider() if with_sdk["on"] else None  # type: ignore[assignment]
+
+    record = cmdscope.run(["true"]).record
+    attributes = {k: v for k, v in record.items() if "." in k}
+    writer = pipeline.ledger_writer()
+    tracer = tp.get_tracer("bench-floor")
 
     def bare() -> None:
         subprocess.run(["true"])
@@ -47,23 +65,46 @@ def main() -> None:
     def observed() -> None:
         cmdscope.run(["true"])
 
-    for fn in (bare, observed):
+    def spawn_only() -> None:
+        runner.execute(["true"])
+
+    def no_sdk() -> None:
+        with_sdk["on"] = False
+        try:
+            cmdscope.run(["true"])
+        finally:
+            with_sdk["on"] = True
+
+    def floor() -> None:
+        span = tracer.start_span("true", kind=trace.SpanKind.CLIENT)
+        runner.execute(["true"])
+        span.set_attributes(attributes)
+        span.end()
+        writer.append(record)
+
+    cases = {"bare": bare, "observed": observed, "spawn": spawn_only, "no_sdk": no_sdk, "floor": floor}
+    for fn in cases.values():
         for _ in range(30):
             fn()
-    samples: dict[str, list[float]] = {"bare": [], "observed": []}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
     block = 20
-    for _ in range(args.runs // block):
-        for name, fn in (("bare", bare), ("observed", observed)):
+    for _ in range(max(1, args.runs // block)):
+        for name, fn in cases.items():
             for _ in range(block):
                 t0 = time.perf_counter()
                 fn()
                 samples[name].append((time.perf_counter() - t0) * 1000)
+    cmdscope.flush()
     base = median(samples["bare"])
     print(f"in-process, median of {len(samples['bare'])} runs each (span + metrics + ledger + redaction on)")
     print(line("baseline: subprocess.run(['true'])", base, base))
     print(line("cmdscope.run(['true'])", median(samples["observed"]), base, bound=1.15))
     print(f"  overhead per command: {(median(samples['observed']) - base) * 1000:.0f} us;"
           f" p99 observed {pct(samples['observed'], 0.99):.3f} ms vs bare {pct(samples['bare'], 0.99):.3f} ms")
+    print("where the time goes:")
+    print(line("  runner.execute: spawn + stderr relay only", median(samples["spawn"]), base))
+    print(line("  cmdscope.run, no SDK (guard, context, ledger)", median(samples["no_sdk"]), base))
+    print(line("  floor: spawn + ledger line + SDK span, nothing else", median(samples["floor"]), base))
     tp.shutdown()
 
 

@@ -1,0 +1,247 @@
+"""What the fast path must not change: the work moved off the command's path (span creation
+while the child runs, metrics after it returns, cached context and redaction) gives the same
+telemetry as doing it inline. Real SDK, real children, real git."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cmdscope
+from cmdscope import pipeline
+from cmdscope.sinks import deferred
+from conftest import PYTHON, ROOT, metric_points, read_ledger
+
+TRACEPARENT_OF_CHILD = [PYTHON, "-c", "import os; print(os.environ['TRACEPARENT'])"]
+
+
+def _sdk(sampler: Any = None, id_generator: Any = None) -> tuple[Any, Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    kw: dict[str, Any] = {}
+    if sampler is not None:
+        kw["sampler"] = sampler
+    if id_generator is not None:
+        kw["id_generator"] = id_generator
+    provider = TracerProvider(**kw)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+class TestReservedSpan:
+    def test_child_traceparent_is_the_recorded_span(self, otel: Any) -> None:
+        """The span is created while the child runs, with the ids the child was already given."""
+        exporter, _ = otel
+        result = cmdscope.run(TRACEPARENT_OF_CHILD, capture_output=True, text=True)
+        (span,) = exporter.get_finished_spans()
+        trace_id, span_id = format(span.context.trace_id, "032x"), format(span.context.span_id, "016x")
+        assert result.stdout.strip() == f"00-{trace_id}-{span_id}-{format(span.context.trace_flags, '02x')}"
+        assert (result.record["trace_id"], result.record["span_id"]) == (trace_id, span_id)
+        assert span.start_time == result.record["start_ns"] and span.end_time == result.record["end_ns"]
+
+    def test_an_unsampled_span_tells_the_child(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A sampler that drops the span: the child's TRACEPARENT says not sampled, nothing exported."""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        provider, exporter = _sdk(sampler=ALWAYS_OFF)
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+        result = cmdscope.run(TRACEPARENT_OF_CHILD, capture_output=True, text=True)
+        assert result.stdout.strip().endswith(("-00", "-02"))  # sampled bit clear
+        assert exporter.get_finished_spans() == ()
+        assert result.returncode == 0 and result.record["cmdscope.outcome"] == "success"
+
+    def test_the_providers_id_generator_makes_the_ids(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Ids come from the host's own generator (X-Ray style ids stay X-Ray style)."""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+        class Counting(IdGenerator):
+            def __init__(self) -> None:
+                self.n = 0
+
+            def generate_span_id(self) -> int:
+                self.n += 1
+                return 0xABC000 + self.n
+
+            def generate_trace_id(self) -> int:
+                return 0x1234 << 64 | 0x77
+
+        provider, exporter = _sdk(id_generator=Counting())
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+        first = cmdscope.run(["true"])
+        with trace.get_tracer("host").start_as_current_span("tool-call"):
+            second = cmdscope.run(TRACEPARENT_OF_CHILD, capture_output=True, text=True)
+        spans = {s.name: s for s in exporter.get_finished_spans()}
+        assert first.record["trace_id"] == format(0x1234 << 64 | 0x77, "032x")
+        assert first.record["span_id"] == format(spans["true"].context.span_id, "016x")
+        assert spans["true"].context.span_id & 0xFFF000 == 0xABC000
+        child = spans[os.path.basename(PYTHON)]
+        assert child.parent.span_id == spans["tool-call"].context.span_id  # the current span parents it
+        assert second.stdout.strip().split("-")[2] == format(child.context.span_id, "016x")
+
+
+class TestDeferredMetrics:
+    def test_flush_records_what_is_queued(self, otel: Any) -> None:
+        """Metrics are recorded after run() returns; cmdscope.flush() waits for them."""
+        _, reader = otel
+        for _ in range(5):
+            cmdscope.run(["true"])
+        points = metric_points(reader)  # flushes first
+        (count,) = points["cmdscope.commands"]
+        (hist,) = points["cmdscope.command.duration"]
+        assert count.value == 5 and hist.count == 5
+
+    def test_idle_sweeper_records_without_a_flush(self, otel: Any) -> None:
+        """With no further command and no flush, the background sweep records within ~IDLE_S."""
+        _, reader = otel
+        cmdscope.run(["true"])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and deferred._pending:
+            time.sleep(0.01)
+        assert not deferred._pending
+        data = reader.get_metrics_data()  # read directly: no flush
+        names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+        assert names["cmdscope.commands"].data.data_points[0].value == 1
+
+    def test_backlog_stays_bounded(self, otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """When commands outpace the windows, the caller records one item per command."""
+        _, reader = otel
+        monkeypatch.setattr(deferred, "IDLE_S", 30.0)  # no sweep during the test
+        monkeypatch.setattr(pipeline, "_exited", lambda pid: True)  # no window time at all
+        for _ in range(deferred.BACKLOG + 20):
+            cmdscope.run(["true"])
+            assert len(deferred._pending) <= deferred.BACKLOG + 1
+        (count,) = metric_points(reader)["cmdscope.commands"]
+        assert count.value == deferred.BACKLOG + 20
+
+    def test_exit_flushes_before_the_sdk_shuts_down(self, tmp_path: Path) -> None:
+        """A short script's last command reaches the exporter at exit, with no flush call."""
+        out = tmp_path / "metrics.json"
+        script = textwrap.dedent(f"""
+            import json
+            from opentelemetry import metrics
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
+
+            class FileExporter(MetricExporter):
+                def export(self, data, timeout_millis=10_000, **kw):
+                    found = {{m.name: sum(getattr(p, "value", getattr(p, "count", 0)) for p in m.data.data_points)
+                             for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}}
+                    with open({str(out)!r}, "a") as fh:
+                        fh.write(json.dumps(found) + "\\n")
+                    return MetricExportResult.SUCCESS
+                def force_flush(self, timeout_millis=10_000):
+                    return True
+                def shutdown(self, timeout_millis=30_000, **kw):
+                    pass
+
+            metrics.set_meter_provider(MeterProvider(metric_readers=[
+                PeriodicExportingMetricReader(FileExporter(), export_interval_millis=600_000)]))
+            import cmdscope
+            for _ in range(3):
+                cmdscope.run(["true"])
+        """)
+        proc = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        last = json.loads(out.read_text().splitlines()[-1])
+        assert last["cmdscope.commands"] == 3 and last["cmdscope.command.duration"] == 3
+
+    def test_forked_child_does_not_record_the_parents_queue(self, otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """After fork the child's queue is empty: the parent alone records what it queued."""
+        _, reader = otel
+        monkeypatch.setattr(deferred, "IDLE_S", 30.0)
+        time.sleep(3 * 0.05)  # let a sweep already under way finish; the next one waits 30 s
+        cmdscope.run(["true"])
+        assert deferred._pending  # still queued (the sweeper waits IDLE_S)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            os._exit(0 if not deferred._pending else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        (count,) = metric_points(reader)["cmdscope.commands"]
+        assert count.value == 1
+
+
+class TestCachedContext:
+    def test_changes_between_commands_are_seen(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The per-combination context cache never hides a change of variable, scope or git."""
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+        monkeypatch.chdir(repo)
+        first = cmdscope.run(["true"]).record
+        monkeypatch.setenv("CMDSCOPE_ACTOR", "bot-2")
+        second = cmdscope.run(["true"]).record
+        with cmdscope.context(actor="scoped", phase="test"):
+            third = cmdscope.run(["true"]).record
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "two"], check=True)
+        subprocess.run([*git, "checkout", "-q", "-b", "feature/x"], check=True)
+        fourth = cmdscope.run(["true"]).record
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        assert first["cmdscope.actor"] == "user" and second["cmdscope.actor"] == "bot-2"
+        assert (third["cmdscope.actor"], third["cmdscope.phase"]) == ("scoped", "test")
+        assert fourth["cmdscope.actor"] == "bot-2" and fourth.get("cmdscope.phase") != "test"
+        assert first["vcs.ref.head.name"] == "main" and fourth["vcs.ref.head.name"] == "feature/x"
+        assert fourth["vcs.ref.head.revision"] == head != first["vcs.ref.head.revision"]
+
+    def test_branch_policy_reads_git_when_needed(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Git facts are read after the spawn, except when a branch-scoped rule must decide:
+        a force push is denied on main and allowed (it runs, and fails: no remote) on feature/*."""
+        repo = tmp_path / "repo"
+        (repo / ".cmdscope").mkdir(parents=True)
+        (repo / ".cmdscope" / "policy.yaml").write_text(
+            "name: team\nversion: 1.0.0\nrules:\n"
+            "  - id: allow-own-force\n"
+            "    match: {danger_rules: [git.push-force-shared], branch: [\"feature/*\"]}\n"
+            "    action: allow\n")
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+        monkeypatch.chdir(repo)
+        push = ["git", "push", "--force", "origin", "main"]
+        with pytest.raises(cmdscope.CommandDenied) as denied:
+            cmdscope.run(push, capture_output=True)
+        assert denied.value.decision.rule_id == "default.deny-critical"
+        subprocess.run([*git, "checkout", "-q", "-b", "feature/x"], check=True)
+        result = cmdscope.run(push, capture_output=True)
+        assert result.returncode == 128 and result.record["cmdscope.policy.rule"] == "allow-own-force"
+        assert result.record["vcs.ref.head.name"] == "feature/x"
+
+
+class TestRedactionMemo:
+    def test_a_new_pattern_applies_to_a_text_seen_before(self) -> None:
+        """The memo of redacted texts is dropped when the rules change."""
+        from cmdscope import redact
+
+        text = "deploy --ticket ZZ-SECRET-4242"
+        assert redact.redact(text) == text
+        redact.add_pattern("ticket", r"ZZ-SECRET-\d+", keywords=["zz-secret"])
+        try:
+            assert redact.redact(text) == "deploy --ticket [REDACTED:ticket]"
+        finally:
+            redact.reset_patterns()
+        assert redact.redact(text) == text
+
+
+def test_ledger_record_matches_span_after_the_window(otel: Any, ledger_path: Path) -> None:
+    """Attributes set while the child ran plus those set after: the span equals the record."""
+    exporter, _ = otel
+    cmdscope.run(["sh", "-c", "echo 'fatal: not a git repository' >&2; exit 128"], capture_output=True)
+    (span,) = exporter.get_finished_spans()
+    (rec,) = read_ledger(ledger_path)
+    assert {k: v for k, v in rec.items() if "." in k} == dict(span.attributes)
+    assert rec["error.type"] != "unknown" and rec["process.exit.code"] == 128
+    assert ROOT.exists()
