@@ -221,6 +221,28 @@ class TestCachedContext:
         assert result.record["vcs.ref.head.name"] == "feature/x"
 
 
+    def test_context_rules_are_never_answered_from_the_allow_cache(self, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        """A rule on branch alone (no dangerous match needed) is decided afresh every time."""
+        repo = tmp_path / "repo"
+        (repo / ".cmdscope").mkdir(parents=True)
+        (repo / ".cmdscope" / "policy.yaml").write_text(
+            "name: team\nversion: 1.0.0\nrules:\n"
+            "  - id: no-true-on-feature\n"
+            "    match: {executable: [\"true\"], branch: [\"feature/*\"]}\n"
+            "    action: deny\n")
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+        monkeypatch.chdir(repo)
+        assert cmdscope.run(["true"]).returncode == 0
+        assert cmdscope.run(["true"]).returncode == 0
+        subprocess.run([*git, "checkout", "-q", "-b", "feature/z"], check=True)
+        with pytest.raises(cmdscope.CommandDenied) as denied:
+            cmdscope.run(["true"])
+        assert denied.value.decision.rule_id == "no-true-on-feature"
+
+
 class TestRedactionMemo:
     def test_a_new_pattern_applies_to_a_text_seen_before(self) -> None:
         """The memo of redacted texts is dropped when the rules change."""

@@ -24,7 +24,7 @@ DEFAULT_ACTOR = "user"
 class Context:
     """An immutable set of context fields (a slotted class: a dataclass would cost its import)."""
 
-    __slots__ = FIELDS
+    __slots__ = (*FIELDS, "_hash")
     actor: str | None
     session: str | None
     packet: str | None
@@ -54,7 +54,12 @@ class Context:
         return isinstance(other, Context) and all(getattr(self, f) == getattr(other, f) for f in FIELDS)
 
     def __hash__(self) -> int:
-        return hash(tuple(getattr(self, f) for f in FIELDS))
+        try:
+            return self._hash  # type: ignore[attr-defined, no-any-return]
+        except AttributeError:  # immutable: computed once (contexts key per-command caches)
+            value = hash(tuple(getattr(self, f) for f in FIELDS))
+            object.__setattr__(self, "_hash", value)
+            return value
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in FIELDS if getattr(self, f) is not None)
@@ -193,7 +198,7 @@ def active_packet(cwd: str | None = None) -> dict[str, str] | None:
     by ``cmdscope packet start|end``), so a command pays at most one small read.
     """
     path = packet_state_path(cwd)
-    if path is None:
+    if path is None or not os.access(path, os.F_OK):  # no exception for the usual "no packet"
         return None
     try:
         st = os.stat(path)

@@ -128,8 +128,8 @@ def executable_name(spec: CommandSpec) -> str:
                 continue  # VAR=value prefix
             return os.path.basename(word.strip("'\"")) or "sh"
         return "sh"
-    argv = list(spec.command)  # type: ignore[arg-type]
-    return os.path.basename(os.fspath(argv[0])) if argv else ""
+    argv = spec.command
+    return os.path.basename(os.fspath(argv[0])) if argv else ""  # type: ignore[arg-type]
 
 
 _second: tuple[int, str] = (-1, "")
@@ -276,8 +276,22 @@ def guard(run: Run) -> None:
     ctx = run.ctx or Context()
     spec = run.spec
     cwd = spec.cwd
-    decision = Guard.load().decide(
-        clean_text(str(spec.command)) if spec.shell else list(spec.command),  # type: ignore[arg-type]
+    command = clean_text(str(spec.command)) if spec.shell else tuple(spec.command)  # type: ignore[arg-type]
+    key = None
+    if _ENVB is not None and not (ctx.branch or ctx.worktree):
+        # Without context rules, a command that matches no dangerous-command rule is allowed
+        # whatever its context: the same plain "allow" every time for the same inputs (the guard
+        # is loaded per environment and directory, which the key holds).
+        key = (command, spec.shell, ctx.actor, ctx.phase, cwd or os.getcwd(),
+               _ENVB.get(b"CMDSCOPE_REGISTRY_PATH"), _ENVB.get(b"CMDSCOPE_POLICY_PATH"), _ENVB.get(b"CMDSCOPE_GUARD_MODE"))
+        hit = _plain_allows.get(key)
+        if hit is not None:
+            run.decision = hit[0]
+            run.record.update(hit[1])
+            return
+    loaded = Guard.load()
+    decision = loaded.decide(
+        command if spec.shell else list(command),
         shell=spec.shell,
         actor=ctx.actor,
         phase=ctx.phase,
@@ -286,9 +300,17 @@ def guard(run: Run) -> None:
         git=lambda: git_facts(cwd or os.getcwd()),
     )
     run.decision = decision
-    run.record.update(decision.attributes())
+    attributes = decision.attributes()
+    run.record.update(attributes)
     if decision.denied:
         raise Denied(decision)
+    if key is not None and decision.action == "allow" and not decision.matches and not loaded.has_context_rules:
+        if len(_plain_allows) >= 1024:
+            _plain_allows.clear()
+        _plain_allows[key] = (decision, attributes)
+
+
+_plain_allows: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 
 
 def classify(run: Run) -> None:

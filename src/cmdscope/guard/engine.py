@@ -124,6 +124,12 @@ class Guard:
     def registry_version(self) -> str:
         return self._front[0]
 
+    @property
+    def has_context_rules(self) -> bool:
+        """Can a policy rule apply to a command that matches no dangerous-command rule (by
+        actor, phase, branch...)? If not, such a command is allowed whatever its context."""
+        return bool(self._front[2])
+
     @classmethod
     def load(cls, *, use_cache: bool = True) -> Guard:
         """The guard for this process's environment (cached per process and on disk).
