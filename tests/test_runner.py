@@ -114,6 +114,23 @@ class TestSignals:
         assert rec["cmdscope.outcome"] == "interrupted"
 
 
+    def test_signal_during_start_callback_is_forwarded(self) -> None:
+        """A signal arriving while the caller's bookkeeping runs (the start callback) still
+        reaches the child: forwarding is in place before the callback."""
+        script = textwrap.dedent("""
+            import os, signal, time
+            from cmdscope import runner
+            def busy(pid):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.3)
+            ex = runner.execute(["sleep", "30"], forward_signals=True, on_start=busy)
+            print(ex.returncode, ex.outcome)
+        """)
+        proc = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=20)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["143", "interrupted"]
+
+
 class TestPassthrough:
     def test_stdin_passes_through(self) -> None:
         """The child reads our stdin unchanged, binary included."""

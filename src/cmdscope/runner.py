@@ -194,13 +194,14 @@ def execute(
     finally:
         if err_w >= 0:
             os.close(err_w)
-    if on_start is not None:
-        on_start(child.pid)
-
     forwarded: list[int] = []
+    # Forwarding first: a signal during on_start (the caller's bookkeeping) must reach the child.
     restore = _install_forwarding(child, forwarded) if forward_signals else None
+    deadline = time.monotonic() + timeout if timeout is not None else None  # on_start's time counts
     try:
-        timed_out, tails, captured = _pump(child, err_r, capture_output, timeout, tail_bytes)
+        if on_start is not None:
+            on_start(child.pid)
+        timed_out, tails, captured = _pump(child, err_r, capture_output, deadline, tail_bytes)
     finally:
         if restore is not None:
             restore()
@@ -255,11 +256,10 @@ def _pump(
     child: Child,
     err_r: int,
     capture: bool,
-    timeout: float | None,
+    deadline: float | None,
     tail_bytes: int,
 ) -> tuple[bool, _Tail | None, tuple[bytes | None, bytes | None]]:
-    """Relay/collect output until the child exits; kill it at the deadline."""
-    deadline = time.monotonic() + timeout if timeout is not None else None
+    """Relay/collect output until the child exits; kill it at the (monotonic) deadline."""
     tail = _Tail(tail_bytes) if err_r >= 0 else None
     sinks: dict[int, Callable[[bytes], None]] = {}
     chunks: dict[int, list[bytes]] = {}
