@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextvars
 import os
 from contextlib import contextmanager
+
+from cmdscope.environ import getenv
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # dataclasses and typing cost ~20 ms of import on the per-command CLI path
@@ -158,17 +160,6 @@ def _git_values(values: Mapping[str, str | None], cwd: str | None) -> dict[str, 
     return {name: values[name] or facts.get(name) for name in ("worktree", "branch", "revision")}
 
 
-_ENVIRON_DATA = getattr(os.environ, "_data", None)
-_ENV_BYTES = {name: os.fsencode(name) for name in ENV.values()}
-
-
-def getenv(name: str) -> str | None:
-    """``os.environ.get``, read from CPython's encoded store directly: ``os.environ.get``
-    re-encodes the key and decodes the value on every call (~2.5 us each, several per command)."""
-    if not isinstance(_ENVIRON_DATA, dict):
-        return os.environ.get(name)
-    raw = _ENVIRON_DATA.get(_ENV_BYTES.get(name) or os.fsencode(name))
-    return os.fsdecode(raw) if raw is not None else None
 
 
 # --- the active packet of a worktree (``cmdscope packet start``) ----------------------------

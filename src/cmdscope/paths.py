@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from cmdscope.environ import ENVB
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,14 +30,11 @@ def builtin_registry_dir() -> Path:
 
 # Both paths are looked up on every command: memoised on the raw variables they derive from
 # (read from CPython's encoded environment, which os.environ keeps in step).
-_ENVB: dict[bytes, bytes] | None = getattr(os.environ, "_data", None) if isinstance(getattr(os.environ, "_data", None), dict) else None
 _memo: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
 
 def _env_key(kind: str) -> tuple[str, bytes | None, bytes | None, bytes | None] | None:
-    if _ENVB is None:
-        return None
-    return (kind, _ENVB.get(b"CMDSCOPE_LEDGER"), _ENVB.get(b"XDG_STATE_HOME"), _ENVB.get(b"HOME"))
+    return (kind, ENVB.get(b"CMDSCOPE_LEDGER"), ENVB.get(b"XDG_STATE_HOME"), ENVB.get(b"HOME"))
 
 
 def state_dir_str() -> str:

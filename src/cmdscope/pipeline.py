@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI i
     from typing import Any, Callable, Mapping, Sequence
 
 from cmdscope import runner
-from cmdscope.context import Context, active_packet, current_scope, getenv, git_facts, resolve, with_git
+from cmdscope.context import Context, active_packet, current_scope, git_facts, resolve, with_git
+from cmdscope.environ import ENVB, getenv
 from cmdscope.propagation import child_env, inherited_env_for
 from cmdscope.sinks import otel
 from cmdscope.paths import default_ledger_path_str
@@ -30,7 +31,6 @@ from cmdscope.sinks.ledger import LedgerWriter
 
 SCHEMA = 1
 _HOST = os.uname().nodename
-_ENVB: dict[bytes, bytes] | None = getattr(os.environ, "_data", None) if isinstance(getattr(os.environ, "_data", None), dict) else None
 
 
 class CommandSpec:
@@ -233,19 +233,16 @@ def resolve_context(run: Run) -> None:
     cwd = spec.cwd
     run.packet_state = state = active_packet(cwd)
     explicit = spec.context
-    key: tuple[Any, ...] | None = None
-    if _ENVB is not None:
-        key = (tuple(explicit.items()), current_scope(), tuple(map(_ENVB.get, _CONTEXT_VARS)),
-               state["packet"] if state else None)
-        ctx = _contexts.get(key)
-        if ctx is not None:
-            run.ctx = ctx
-            return
+    key = (tuple(explicit.items()), current_scope(), tuple(map(ENVB.get, _CONTEXT_VARS)),
+           state["packet"] if state else None)
+    ctx = _contexts.get(key)
+    if ctx is not None:
+        run.ctx = ctx
+        return
     run.ctx = ctx = resolve(cwd, None, git=False, active=state, **explicit)  # type: ignore[arg-type]
-    if key is not None:
-        if len(_contexts) >= 256:
-            _contexts.clear()
-        _contexts[key] = ctx
+    if len(_contexts) >= 256:
+        _contexts.clear()
+    _contexts[key] = ctx
 
 
 def context_attributes(run: Run) -> None:
@@ -278,12 +275,12 @@ def guard(run: Run) -> None:
     cwd = spec.cwd
     command = clean_text(str(spec.command)) if spec.shell else tuple(spec.command)  # type: ignore[arg-type]
     key = None
-    if _ENVB is not None and not (ctx.branch or ctx.worktree):
+    if not (ctx.branch or ctx.worktree):
         # Without context rules, a command that matches no dangerous-command rule is allowed
         # whatever its context: the same plain "allow" every time for the same inputs (the guard
         # is loaded per environment and directory, which the key holds).
         key = (command, spec.shell, ctx.actor, ctx.phase, cwd or os.getcwd(),
-               _ENVB.get(b"CMDSCOPE_REGISTRY_PATH"), _ENVB.get(b"CMDSCOPE_POLICY_PATH"), _ENVB.get(b"CMDSCOPE_GUARD_MODE"))
+               ENVB.get(b"CMDSCOPE_REGISTRY_PATH"), ENVB.get(b"CMDSCOPE_POLICY_PATH"), ENVB.get(b"CMDSCOPE_GUARD_MODE"))
         hit = _plain_allows.get(key)
         if hit is not None:
             run.decision = hit[0]
@@ -603,8 +600,7 @@ def run_command(spec: CommandSpec) -> Run:
     _ids(rec, span)
     ctx = run.ctx or Context()
     if spec.env is None:
-        env: Mapping[Any, Any] = inherited_env_for(_ENVB.get(b"BAGGAGE") if _ENVB is not None else
-                                                   os.environb.get(b"BAGGAGE"), ctx, span.trace_id, span.span_id, span.flags)
+        env: Mapping[Any, Any] = inherited_env_for(ENVB.get(b"BAGGAGE"), ctx, span.trace_id, span.span_id, span.flags)
     else:
         env = child_env(environ, ctx, span.trace_id, span.span_id, span.flags)
     ex = runner.execute(

@@ -13,6 +13,7 @@ TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI pr
 if TYPE_CHECKING:
     from typing import Mapping
 
+from cmdscope import environ
 from cmdscope.context import Context
 
 _HEX = set("0123456789abcdef")
@@ -124,28 +125,15 @@ def child_env(
     return env
 
 
-def inherited_env_with(additions: Mapping[str, str]) -> dict[bytes, bytes]:
-    """This process's environment plus ``additions``, as the bytes mapping Popen takes.
-
-    Copied from ``os.environb`` so no variable is decoded and encoded again: with ~50 variables
-    that round trip cost more than the rest of the per-command bookkeeping.
-    """
-    # CPython keeps the encoded environment in a plain dict: copying it is one C-level copy.
-    data = getattr(os.environ, "_data", None)
-    env = dict(data) if isinstance(data, dict) else dict(os.environb)
-    for key, value in additions.items():
-        env[os.fsencode(key)] = os.fsencode(value)
-    return env
-
-
 _static: dict[tuple[bytes | None, Context], dict[bytes, bytes]] = {}
 
 
 def inherited_env_for(baggage_in: bytes | None, ctx: Context, trace_id: str, span_id: str,
                       flags: str = "01") -> dict[bytes, bytes]:
-    """``inherited_env_with(propagation_vars(...))`` for this process's environment, faster:
-    all but ``TRACEPARENT`` depends only on the incoming baggage and the context, which repeat
-    from command to command, so their encoded form is kept (up to 256 combinations)."""
+    """This process's environment plus ``propagation_vars(...)``, as the bytes mapping a child
+    is started with. The environment is copied encoded (no variable decoded and encoded again),
+    and all but ``TRACEPARENT`` depends only on the incoming baggage and the context, which
+    repeat from command to command, so their encoded form is kept (up to 256 combinations)."""
     key = (baggage_in, ctx)
     static = _static.get(key)
     if static is None:
@@ -155,8 +143,7 @@ def inherited_env_for(baggage_in: bytes | None, ctx: Context, trace_id: str, spa
         if len(_static) >= 256:
             _static.clear()
         _static[key] = static
-    data = getattr(os.environ, "_data", None)
-    env = dict(data) if isinstance(data, dict) else dict(os.environb)
+    env = environ.copy()
     env.update(static)
     env[b"TRACEPARENT"] = f"00-{trace_id}-{span_id}-{flags}".encode()
     return env

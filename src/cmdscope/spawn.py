@@ -25,6 +25,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+
+from cmdscope.environ import ENVB
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:
@@ -78,27 +80,18 @@ class SpawnedChild:
 
 def usable(env: Mapping[Any, Any] | None) -> bool:
     """Would ``posix_spawnp`` search the same PATH that ``Popen(env=env)`` searches?"""
-    if not AVAILABLE or os.environ.get("CMDSCOPE_SPAWN") == "popen":
+    if not AVAILABLE or ENVB.get(b"CMDSCOPE_SPAWN") == b"popen":
         return False
-    if env is None or env is os.environ:
+    if env is None or env is os.environ or env is ENVB:
         return True
-    mine = os.environ.get("PATH")
     try:
         theirs = env.get(b"PATH")
     except TypeError:  # a str-only mapping such as os.environ
         theirs = None
     if theirs is None:
-        theirs = env.get("PATH")
-    if isinstance(theirs, bytes):
-        theirs = os.fsdecode(theirs)
-    return theirs == mine
-
-
-def _environb() -> Mapping[Any, Any]:
-    """Our environment for a child: CPython's encoded copy (a plain bytes dict), which the C
-    side converts directly; ``os.environ`` would decode and re-encode every variable (~100 us)."""
-    data = getattr(os.environ, "_data", None)
-    return data if isinstance(data, dict) else os.environb
+        text = env.get("PATH")
+        theirs = os.fsencode(text) if isinstance(text, str) else None
+    return theirs == ENVB.get(b"PATH")
 
 
 def _inheritable_fds() -> list[int]:
@@ -141,7 +134,7 @@ def spawn(
         pid = os.posix_spawnp(
             argv[0],
             list(argv),
-            _environb() if env is None else env,
+            ENVB if env is None else env,  # encoded: os.environ would decode and re-encode (~100 us)
             file_actions=actions,
             setsigdef=_RESET_SIGNALS,
             setsid=start_new_session,

@@ -8,6 +8,7 @@ TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
     from typing import Any, Callable, Mapping
 
+from cmdscope.environ import ENVB
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
 from cmdscope.guard.prefilter import passes
@@ -82,7 +83,6 @@ def build(sources: Any) -> tuple[CompiledRegistry, CompiledPolicy]:
 
 # CPython's encoded environment (a plain dict, kept in step with os.environ).
 _REGISTRY_B, _POLICY_B, _MODE_B = (name.encode() for name in (REGISTRY_ENV, POLICY_ENV, MODE_ENV))
-_ENVB: Any = os.environ._data if isinstance(getattr(os.environ, "_data", None), dict) else os.environb  # type: ignore[attr-defined]
 
 
 class Guard:
@@ -138,7 +138,7 @@ class Guard:
         CMDSCOPE_GUARD_MODE. Raises ``GuardConfigError`` naming file, rule and field for a bad file.
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
-        env_key = (_ENVB.get(_REGISTRY_B), _ENVB.get(_POLICY_B), _ENVB.get(_MODE_B), os.getcwd())
+        env_key = (ENVB.get(_REGISTRY_B), ENVB.get(_POLICY_B), ENVB.get(_MODE_B), os.getcwd())
         guard = _LOADED.get(env_key)
         if guard is not None and use_cache:
             return guard

@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from cmdscope import pipeline, runner
+from cmdscope.environ import copy as copy_environ
 from cmdscope.context import Context
 from cmdscope.instrumentation._suppress import _suppressed
 from cmdscope.propagation import child_env, parse_traceparent
@@ -71,13 +72,10 @@ def child_environ(env: Mapping[Any, Any] | None, additions: Mapping[str, str]) -
     of every variable (that cost more than everything else the instrumentation does).
     """
     if env is None:
-        data = getattr(os.environ, "_data", None)
-        if isinstance(data, dict):
-            out: dict[Any, Any] = dict(data)
-            for key, value in additions.items():
-                out[os.fsencode(key)] = os.fsencode(value)
-            return out
-        env = os.environ
+        out: dict[Any, Any] = copy_environ()
+        for key, value in additions.items():
+            out[os.fsencode(key)] = os.fsencode(value)
+        return out
     merged: dict[Any, Any] = dict(str_env(env) or {})
     merged.update(additions)
     return merged

@@ -17,6 +17,7 @@ TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI pr
 if TYPE_CHECKING:
     from typing import Any, Iterator
 
+from cmdscope.environ import getenv
 from cmdscope.propagation import new_span_id, new_trace_id, parse_traceparent
 
 # Bounded label values: executables outside this set are counted as "other".
@@ -336,13 +337,8 @@ def _our_tracer(provider: Any) -> Any:
 
 def _env_get(environ: Any, name: str) -> str | None:
     if environ is os.environ:  # skip the encode/decode round trip of os.environ.get
-        raw = _environb.get(_NAMES_B.get(name) or os.fsencode(name))
-        return os.fsdecode(raw) if raw is not None else None
+        return getenv(name)
     return environ.get(name)  # type: ignore[no-any-return]
-
-
-_environb: dict[bytes, bytes] = getattr(os.environ, "_data", None) or {}
-_NAMES_B = {"TRACEPARENT": b"TRACEPARENT", "CMDSCOPE_PACKET": b"CMDSCOPE_PACKET"}
 
 
 def _packet_parent(environ: Any, state: Any = _UNREAD) -> tuple[str, str, str] | None:
