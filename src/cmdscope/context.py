@@ -26,7 +26,7 @@ DEFAULT_ACTOR = "user"
 class Context:
     """An immutable set of context fields (a slotted class: a dataclass would cost its import)."""
 
-    __slots__ = (*FIELDS, "_hash")
+    __slots__ = (*FIELDS, "_hash", "_attrs")
     actor: str | None
     session: str | None
     packet: str | None
@@ -75,7 +75,15 @@ class Context:
         return Context(**{f: given.get(f, getattr(self, f)) for f in FIELDS})
 
     def attributes(self) -> dict[str, object]:
-        """The context as record attributes (docs/telemetry.md)."""
+        """The context as record attributes (docs/telemetry.md); built once per context."""
+        try:
+            return dict(self._attrs)  # type: ignore[attr-defined]
+        except AttributeError:
+            attrs = self._attributes()
+            object.__setattr__(self, "_attrs", attrs)
+            return dict(attrs)
+
+    def _attributes(self) -> dict[str, object]:
         attrs: dict[str, object] = {"cmdscope.actor": self.actor or DEFAULT_ACTOR}
         if self.session:
             attrs["session.id"] = self.session
@@ -150,7 +158,19 @@ def with_git(ctx: Context, cwd: str | None) -> Context:
     """``ctx`` with worktree, branch and revision filled in from git where unset."""
     if ctx.worktree and ctx.branch and ctx.revision:
         return ctx
-    return ctx.merged(**_git_values({f: getattr(ctx, f) for f in ("worktree", "branch", "revision")}, cwd))
+    facts = git_facts(cwd or os.getcwd())  # read every time: a commit between commands shows
+    key = (ctx, facts.get("worktree"), facts.get("branch"), facts.get("revision"))
+    merged = _with_git.get(key)
+    if merged is None:
+        merged = ctx.merged(worktree=ctx.worktree or key[1], branch=ctx.branch or key[2],
+                            revision=ctx.revision or key[3])
+        if len(_with_git) >= 256:
+            _with_git.clear()
+        _with_git[key] = merged
+    return merged
+
+
+_with_git: dict[tuple[Context, str | None, str | None, str | None], Context] = {}
 
 
 def _git_values(values: Mapping[str, str | None], cwd: str | None) -> dict[str, str | None]:

@@ -255,11 +255,29 @@ def context_attributes(run: Run) -> None:
 def describe_command(run: Run) -> None:
     """The command as recorded: redacted command line, its hash, the host."""
     rec = run.record
-    raw, redacted = command_line(run.spec)
-    run.raw_command = raw
-    rec["process.command_line"] = cap_command_line(redacted)
-    rec["cmdscope.command.hash"] = command_hash(redacted)
+    spec = run.spec
+    key = (spec.command if spec.shell else tuple(spec.command), _redaction_generation())  # type: ignore[arg-type]
+    described = _descriptions.get(key)
+    if described is None:
+        raw, redacted = command_line(spec)
+        described = (raw, cap_command_line(redacted), command_hash(redacted))
+        if len(raw) <= _MEMO_MAX_TEXT:  # a 1 MB argv is not kept
+            if len(_descriptions) >= 1024:
+                _descriptions.clear()
+            _descriptions[key] = described
+    run.raw_command, rec["process.command_line"], rec["cmdscope.command.hash"] = described
     rec["host.name"] = _HOST
+
+
+# Agents rerun the same commands (tests, builds): their redacted line and hash, per redaction
+# rules generation (a new rule must apply to a command seen before).
+_descriptions: dict[tuple[Any, int], tuple[str, str, str]] = {}
+
+
+def _redaction_generation() -> int:
+    from cmdscope.redact import generation
+
+    return generation()
 
 
 def guard(run: Run) -> None:
@@ -343,15 +361,26 @@ def classify(run: Run) -> None:
 def infer_phase(run: Run) -> None:
     if run.record.get("cmdscope.phase"):
         return
-    try:
-        from cmdscope.failures.phase import infer_phase as infer
-    except ImportError:
-        return
     spec = run.spec
-    argv = str(spec.command).split() if spec.shell else list(spec.command)  # type: ignore[arg-type]
-    phase = infer(argv)
+    key = spec.command if spec.shell else tuple(spec.command)  # type: ignore[arg-type]
+    phase = _phases.get(key, _UNKNOWN)
+    if phase is _UNKNOWN:
+        try:
+            from cmdscope.failures.phase import infer_phase as infer
+        except ImportError:
+            return
+        phase = infer(str(spec.command).split() if spec.shell else list(spec.command))  # type: ignore[arg-type]
+        if (len(key) if spec.shell else sum(map(len, key))) <= _MEMO_MAX_TEXT:
+            if len(_phases) >= 1024:
+                _phases.clear()
+            _phases[key] = phase
     if phase:
         run.record["cmdscope.phase"] = phase
+
+
+_phases: dict[Any, Any] = {}  # argv -> inferred phase: pure string work, the same every time
+_UNKNOWN = object()
+_MEMO_MAX_TEXT = 4096
 
 
 def count_retries(run: Run) -> None:
@@ -377,10 +406,12 @@ def check_retry_state(run: Run) -> None:
     """While the child runs: has this command a failure streak a success would end? Most
     commands never failed, and then ``count_retries`` has nothing to read after the exit."""
     rec = run.record
+    session, packet = rec.get("session.id"), rec.get("cmdscope.packet")
+    if not (session or packet) or rec.get("kind") != "command":
+        return  # no scope a streak could live in
     tracker = _retry_tracker()
-    if tracker is not None and rec.get("kind") == "command":
-        run.may_retry = tracker.may_have_failed(
-            rec["cmdscope.command.hash"], rec.get("session.id"), rec.get("cmdscope.packet"))
+    if tracker is not None:
+        run.may_retry = tracker.may_have_failed(rec["cmdscope.command.hash"], session, packet)
 
 
 _trackers: dict[str, Any] = {}

@@ -46,6 +46,7 @@ __all__ = [
     "Redactor",
     "add_pattern",
     "contains_secret",
+    "generation",
     "redact",
     "redact_argv",
     "reset_patterns",
@@ -84,6 +85,11 @@ def add_pattern(name: str, regex: str, *, keywords: tuple[str, ...] | list[str] 
 def reset_patterns() -> None:
     """Remove every pattern added by :func:`add_pattern` or the environment file."""
     _default.reset_patterns()
+
+
+def generation() -> int:
+    """Changes whenever the default redactor's rules change (for callers' own memos)."""
+    return _default.generation
 
 
 def rule_names() -> list[str]:

@@ -112,6 +112,7 @@ class Redactor:
         self._env_loaded = False
         # Results for short texts: a worktree path, a branch, an actor recur on every command.
         self._memo: dict[str, str] = {}
+        self.generation = 0  # bumped whenever the rules change (callers key their own memos on it)
 
     # -- configuration
     def add_pattern(self, name: str, regex: str, *, keywords: Iterable[str] = ()) -> None:
@@ -133,6 +134,7 @@ class Redactor:
         self._compiled.append(_compile(regex, 0, compiled))
         self._automaton = None
         self._memo = {}  # a new dict: a redaction racing this change cannot store into it
+        self.generation += 1
 
     def reset_patterns(self) -> None:
         """Drop every added pattern (the environment file is read again on next use)."""
@@ -141,6 +143,7 @@ class Redactor:
         self._automaton = None
         self._env_loaded = False
         self._memo = {}  # a new dict: a redaction racing this change cannot store into it
+        self.generation += 1
 
     def load_patterns_file(self, path: str) -> None:
         """Lines `name regex` (first whitespace splits); `#` comments and blank lines skipped."""
