@@ -200,17 +200,8 @@ class TestCachedContext:
     def test_branch_policy_reads_git_when_needed(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Git facts are read after the spawn, except when a branch-scoped rule must decide:
         a force push is denied on main and allowed (it runs, and fails: no remote) on feature/*."""
-        repo = tmp_path / "repo"
-        (repo / ".cmdscope").mkdir(parents=True)
-        (repo / ".cmdscope" / "policy.yaml").write_text(
-            "name: team\nversion: 1.0.0\nrules:\n"
-            "  - id: allow-own-force\n"
-            "    match: {danger_rules: [git.push-force-shared], branch: [\"feature/*\"]}\n"
-            "    action: allow\n")
-        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
-        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
-        monkeypatch.chdir(repo)
+        git = _repo_with_policy(tmp_path, monkeypatch, "allow-own-force", "allow",
+                                "{danger_rules: [git.push-force-shared], branch: [\"feature/*\"]}")
         push = ["git", "push", "--force", "origin", "main"]
         with pytest.raises(cmdscope.CommandDenied) as denied:
             cmdscope.run(push, capture_output=True)
@@ -224,23 +215,28 @@ class TestCachedContext:
     def test_context_rules_are_never_answered_from_the_allow_cache(self, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
         """A rule on branch alone (no dangerous match needed) is decided afresh every time."""
-        repo = tmp_path / "repo"
-        (repo / ".cmdscope").mkdir(parents=True)
-        (repo / ".cmdscope" / "policy.yaml").write_text(
-            "name: team\nversion: 1.0.0\nrules:\n"
-            "  - id: no-true-on-feature\n"
-            "    match: {executable: [\"true\"], branch: [\"feature/*\"]}\n"
-            "    action: deny\n")
-        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
-        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
-        monkeypatch.chdir(repo)
+        git = _repo_with_policy(tmp_path, monkeypatch, "no-true-on-feature", "deny",
+                                "{executable: [\"true\"], branch: [\"feature/*\"]}")
         assert cmdscope.run(["true"]).returncode == 0
         assert cmdscope.run(["true"]).returncode == 0
         subprocess.run([*git, "checkout", "-q", "-b", "feature/z"], check=True)
         with pytest.raises(cmdscope.CommandDenied) as denied:
             cmdscope.run(["true"])
         assert denied.value.decision.rule_id == "no-true-on-feature"
+
+
+def _repo_with_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str, action: str, match: str) -> list[str]:
+    """A git repository on main with one commit and a project policy of one rule, as the cwd;
+    returns the git command prefix for it."""
+    repo = tmp_path / "repo"
+    (repo / ".cmdscope").mkdir(parents=True)
+    (repo / ".cmdscope" / "policy.yaml").write_text(
+        f"name: team\nversion: 1.0.0\nrules:\n  - id: {rule}\n    match: {match}\n    action: {action}\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+    monkeypatch.chdir(repo)
+    return git
 
 
 class TestRedactionMemo:

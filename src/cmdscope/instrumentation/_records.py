@@ -136,13 +136,7 @@ def start_span(name: str, start_ns: int, environ: Mapping[str, str]) -> otel.Spa
     if current.is_valid:
         parent_id = format(current.span_id, "016x")
     elif env_parent:
-        remote = trace.SpanContext(
-            trace_id=int(env_parent[0], 16),
-            span_id=int(env_parent[1], 16),
-            is_remote=True,
-            trace_flags=trace.TraceFlags(int(env_parent[2], 16)),
-        )
-        parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+        parent_ctx = otel.remote_parent(env_parent)[1]
         parent_id = env_parent[1]
     span = tracer.start_span(name, context=parent_ctx, kind=trace.SpanKind.CLIENT, start_time=start_ns)
     sc = span.get_span_context()

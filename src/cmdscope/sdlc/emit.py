@@ -49,9 +49,7 @@ def start_span(name: str, start_ns: int, *, kind: str = "INTERNAL", environ: Map
     if current.is_valid:
         parent_id: str | None = format(current.span_id, "016x")
     elif parent:
-        sc = trace.SpanContext(int(parent[0], 16), int(parent[1], 16), is_remote=True,
-                               trace_flags=trace.TraceFlags(int(parent[2], 16)))
-        parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(sc))
+        parent_ctx = otel.remote_parent(parent)[1]
         parent_id = parent[1]
     else:
         parent_id = None

@@ -216,13 +216,7 @@ def start_span(name: str, start_ns: int, environ: dict[str, str] | Any) -> SpanH
     parent_ctx = None
     current = trace.get_current_span().get_span_context()
     if not current.is_valid and env_parent:
-        parent = trace.SpanContext(
-            trace_id=int(env_parent[0], 16),
-            span_id=int(env_parent[1], 16),
-            is_remote=True,
-            trace_flags=trace.TraceFlags(int(env_parent[2], 16)),
-        )
-        parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        parent_ctx = remote_parent(env_parent)[1]
         parent_id: str | None = env_parent[1]
     else:
         parent_id = format(current.span_id, "016x") if current.is_valid else None
@@ -263,13 +257,7 @@ def reserve_span(name: str, start_ns: int, environ: dict[str, str] | Any, packet
         env_parent = _current_ids.get() or parse_traceparent(_env_get(environ, "TRACEPARENT")) \
             or _packet_parent(environ, packet_state)
         if env_parent:
-            parent = trace.SpanContext(
-                trace_id=int(env_parent[0], 16),
-                span_id=int(env_parent[1], 16),
-                is_remote=True,
-                trace_flags=trace.TraceFlags(int(env_parent[2], 16)),
-            )
-            parent_ctx = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+            parent, parent_ctx = remote_parent(env_parent)
             parent_id = env_parent[1]
         else:
             parent, parent_id = None, None
@@ -292,6 +280,15 @@ def reserve_span(name: str, start_ns: int, environ: dict[str, str] | Any, packet
     return handle
 
 
+def remote_parent(ids: tuple[str, str, str]) -> tuple[Any, Any]:
+    """(SpanContext, Context) for a parent known by its (trace id, span id, flags) in hex: one
+    from a ``TRACEPARENT``, a packet or another process."""
+    trace = _trace_api()
+    parent = trace.SpanContext(trace_id=int(ids[0], 16), span_id=int(ids[1], 16), is_remote=True,
+                               trace_flags=trace.TraceFlags(int(ids[2], 16)))
+    return parent, trace.set_span_in_context(trace.NonRecordingSpan(parent))
+
+
 class _ChosenIds:
     """The id generator of cmdscope's tracer: hands out the ids a reserved span was promised
     (on this thread), else asks the provider's generator. Other tracers are untouched."""
@@ -305,17 +302,16 @@ class _ChosenIds:
         self._local.span_id = span_id
 
     def generate_trace_id(self) -> int:
-        chosen = getattr(self._local, "trace_id", None)
-        if chosen is None:
-            return int(self.inner.generate_trace_id())
-        self._local.trace_id = None
-        return int(chosen)
+        return self._take("trace_id", self.inner.generate_trace_id)
 
     def generate_span_id(self) -> int:
-        chosen = getattr(self._local, "span_id", None)
+        return self._take("span_id", self.inner.generate_span_id)
+
+    def _take(self, name: str, generate: Any) -> int:
+        chosen = getattr(self._local, name, None)
         if chosen is None:
-            return int(self.inner.generate_span_id())
-        self._local.span_id = None
+            return int(generate())
+        setattr(self._local, name, None)  # once: the next span gets fresh ids
         return int(chosen)
 
     def is_trace_id_random(self) -> bool:
