@@ -173,6 +173,41 @@ class TestDeferredMetrics:
         assert count.value == 1
 
 
+def test_threads_running_commands_at_once(otel: Any, ledger_path: Path) -> None:
+    """8 threads x 25 commands: every span has the ids its record and child got, every
+    measurement is recorded once, the ledger has every line."""
+    import threading
+
+    exporter, reader = otel
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            with cmdscope.context(actor=f"t{n}"):
+                for _ in range(25):
+                    results.append(cmdscope.run(TRACEPARENT_OF_CHILD, capture_output=True, text=True))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(results) == 200
+    spans = {format(s.context.span_id, "016x"): s for s in exporter.get_finished_spans()}
+    assert len(spans) == 200
+    for result in results:
+        span = spans[result.record["span_id"]]
+        assert result.stdout.strip().split("-")[2] == result.record["span_id"]
+        assert span.attributes["cmdscope.actor"] == result.record["cmdscope.actor"]
+    assert len(read_ledger(ledger_path)) == 200
+    points = metric_points(reader)["cmdscope.commands"]
+    assert sorted(p.attributes["cmdscope.actor"] for p in points) == [f"t{n}" for n in range(8)]
+    assert all(p.value == 25 for p in points)
+
+
 class TestCachedContext:
     def test_changes_between_commands_are_seen(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """The per-combination context cache never hides a change of variable, scope or git."""

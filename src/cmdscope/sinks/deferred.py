@@ -49,33 +49,39 @@ def submit(fn: Callable[..., None], *args: Any) -> None:
         _has_work.set()
 
 
-def run_pending(limit: int = 64, stop: Callable[[], bool] | None = None) -> None:
+def run_pending(limit: int = 64, stop: Callable[[], bool] | None = None, wait: bool = False) -> None:
     """Record up to ``limit`` queued items on this thread, while ``stop()`` is false (the
-    runner passes "has the child exited?": the time is free only while it runs)."""
+    runner passes "has the child exited?": the time is free only while it runs). Without
+    ``wait``, returns at once when another thread is recording an item (never waits on it)."""
     popleft = _pending.popleft
+    running = _running
     for _ in range(limit):
         if stop is not None and stop():
             return
-        try:
-            item = popleft()
-        except IndexError:
+        if not running.acquire(wait):
             return
-        with _running:
+        try:
+            try:
+                item = popleft()
+            except IndexError:
+                return
             _call(*item)
+        finally:
+            running.release()
 
 
 def relieve() -> None:
     """Backpressure: when commands come faster than their windows absorb the queue, the caller
     records one queued item per command, so the backlog stays bounded."""
     if len(_pending) > BACKLOG:
-        run_pending(1)
+        run_pending(1, wait=True)
 
 
 def flush(timeout: float | None = 5.0) -> bool:
     """Record everything queued so far (on this thread). True when nothing is left."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while _pending:
-        run_pending(1024)
+        run_pending(1024, wait=True)
         if deadline is not None and time.monotonic() > deadline:
             return not _pending
     acquired = _running.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
@@ -120,7 +126,7 @@ def _sweep() -> None:
     while True:
         _has_work.wait()
         time.sleep(IDLE_S)  # a command running meanwhile takes the items itself
-        run_pending(1024)
+        run_pending(1024, wait=True)
         if not _pending:
             _has_work.clear()
             if _pending:  # submitted between the check and the clear
