@@ -298,3 +298,95 @@ def test_ledger_record_matches_span_after_the_window(otel: Any, ledger_path: Pat
     assert {k: v for k, v in rec.items() if "." in k} == dict(span.attributes)
     assert rec["error.type"] != "unknown" and rec["process.exit.code"] == 128
     assert ROOT.exists()
+
+
+def _batch_sdk(monkeypatch: pytest.MonkeyPatch, *extra: Any) -> tuple[Any, Any, list[bool], dict[str, bool]]:
+    """A provider with a BatchSpanProcessor (plus ``extra`` processors) as the global one; the
+    list says, for each span the batch processor got, whether ``run()`` had returned by then."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    processor = BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
+    state = {"returned": False}
+    seen: list[bool] = []
+    on_end = processor.on_end
+
+    def watched(span: Any) -> None:  # on the instance: the processor's class stays the SDK's
+        seen.append(state["returned"])
+        on_end(span)
+
+    processor.on_end = watched  # type: ignore[method-assign]
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for p in extra:
+        provider.add_span_processor(p)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    return provider, exporter, seen, state
+
+
+class TestSpanEndAfterReturn:
+    def test_batch_processor_gets_the_end_after_return_and_the_hosts_flush_sees_it(
+            self, monkeypatch: pytest.MonkeyPatch, ledger_path: Path) -> None:
+        """With only batch processors the span's end is handed over after run() returns, and
+        the host's own force_flush() still exports it, ended at the command's end time."""
+        provider, exporter, seen, state = _batch_sdk(monkeypatch)
+        result = cmdscope.run(["sh", "-c", "exit 3"])
+        state["returned"] = True
+        assert provider.force_flush()
+        (span,) = exporter.get_finished_spans()
+        assert seen == [True]
+        assert span.end_time == result.record["end_ns"] and span.start_time == result.record["start_ns"]
+        assert span.attributes["process.exit.code"] == 3 and span.status.status_code.name == "ERROR"
+        (rec,) = read_ledger(ledger_path)
+        assert {k: v for k, v in rec.items() if "." in k} == dict(span.attributes)
+
+    def test_the_hosts_shutdown_sees_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        provider, exporter, seen, state = _batch_sdk(monkeypatch)
+        monkeypatch.setattr(deferred, "IDLE_S", 30.0)  # no sweep meanwhile
+        result = cmdscope.run(["true"])
+        state["returned"] = True
+        provider.shutdown()
+        assert [format(s.context.span_id, "016x") for s in exporter.get_finished_spans()] == [result.record["span_id"]]
+        assert seen == [True]
+
+    def test_any_other_processor_gets_the_end_before_return(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A SimpleSpanProcessor expects each span as it ends: with one present, the end is
+        synchronous for every processor."""
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        simple = InMemorySpanExporter()
+        _, _, seen, state = _batch_sdk(monkeypatch, SimpleSpanProcessor(simple))
+        cmdscope.run(["true"])
+        assert len(simple.get_finished_spans()) == 1
+        state["returned"] = True
+        assert seen == [False]
+
+    def test_exit_hands_the_last_span_over(self, tmp_path: Path) -> None:
+        """A short script's last command's span is exported at exit, with no flush call."""
+        out = tmp_path / "spans.txt"
+        script = textwrap.dedent(f"""
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+            class FileExporter(SpanExporter):
+                def export(self, spans):
+                    with open({str(out)!r}, "a") as fh:
+                        for s in spans:
+                            fh.write(f"{{s.name}} {{s.attributes['process.exit.code']}}\\n")
+                    return SpanExportResult.SUCCESS
+
+            provider = TracerProvider()
+            provider.add_span_processor(BatchSpanProcessor(FileExporter(), schedule_delay_millis=600_000))
+            trace.set_tracer_provider(provider)
+            import cmdscope
+            cmdscope.run(["true"])
+            cmdscope.run(["false"])
+        """)
+        proc = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(out.read_text().splitlines()) == ["false 1", "true 0"]

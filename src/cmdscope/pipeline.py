@@ -486,30 +486,40 @@ def close_ledgers() -> None:
 def emit(run: Run, defer: bool = True) -> None:
     """Hand the finished record to every sink; a failing sink never reaches the caller.
 
-    The ledger line and the span end before this returns; with ``defer`` the metric
-    measurements are recorded on the telemetry thread (``sinks/deferred.py``).
+    The ledger line is written before this returns. With ``defer``, the metric measurements,
+    and the span's end when its processors batch anyway (``SpanHandle.can_end_later``), are
+    handed to the SDK after the return (``sinks/deferred.py``); the host's ``force_flush()``,
+    ``shutdown()`` and ``cmdscope.flush()`` hand them over first.
     """
     rec = run.record
     writer = ledger_writer(run.spec.ledger_path)
     writer.append(rec)
     span = run.span
-    if span is not None:
-        _guarded("span", span.finish, rec)
     m = otel.metrics()
-    if m is not None:
-        if defer:
-            deferred = _deferred()
-            deferred.submit(m.record_deferred, dict(rec), None)
-            deferred.relieve()
-        else:
-            _guarded("metrics", m.record, rec)
-            # The denominator of the telemetry-loss alert: records handled (dropped ones count too).
-            m.count_event()
+    later_span = defer and span is not None and span.can_end_later()
+    if span is not None and not later_span:
+        _guarded("span", span.finish, rec)
+    if later_span or (m is not None and defer):
+        deferred = _deferred()
+        deferred.submit(_telemetry_later, dict(rec), span if later_span else None, m if defer else None)
+        deferred.relieve()
+    elif m is not None:
+        _guarded("metrics", m.record, rec)
+        # The denominator of the telemetry-loss alert: records handled (dropped ones count too).
+        m.count_event()
     notifier = _notifier()
     if notifier is not None:
         _guarded("notify", _notify, rec)
     for sink in EXTRA_SINKS:
         _guarded(getattr(sink, "__name__", "sink"), sink, rec)
+
+
+def _telemetry_later(rec: dict[str, Any], span: otel.SpanHandle | None, m: otel.Metrics | None) -> None:
+    """What ``emit`` deferred, in order: the span's end, then the measurements."""
+    if span is not None:
+        _guarded("span", span.finish, rec)
+    if m is not None:
+        _guarded("metrics", m.record_deferred, rec)
 
 
 def _deferred() -> Any:

@@ -1,18 +1,22 @@
-"""Telemetry work that may finish after ``cmdscope.run`` returns: the metric measurements.
+"""Telemetry work that may finish after ``cmdscope.run`` returns: metric measurements, and
+span ends when the span processors batch anyway.
 
-Recording a counter and a histogram in the OTel SDK costs ~50 us per command, most of the
-budget the in-process benchmark allows. So the measurement is queued here and recorded while
-the *next* command's child runs (``run_pending`` from the runner's start callback), when the
-calling thread would otherwise just wait. A background thread is not woken per command: a
-thread woken while the caller holds the GIL takes it at the caller's next system call and
-stalls the caller for its whole work item (measured: it cost more than recording inline). The
-thread only sweeps up what is left once commands stop for ``IDLE_S``.
+Recording a counter and a histogram in the OTel SDK costs ~50 us per command, ending a span
+about as much: together most of the budget the in-process benchmark allows. So the work is
+queued here and done while the *next* command's child runs (``run_pending`` from the runner's
+start callback), when the calling thread would otherwise just wait. A background thread is not
+woken per command: a thread woken while the caller holds the GIL takes it at the caller's next
+system call and stalls the caller for its whole work item (measured: it cost more than doing
+the work inline). The thread only sweeps up what is left once commands stop for ``IDLE_S``.
 
-What stays synchronous: the ledger line (the record of truth) and the span (its end is what a
-span processor's ``force_flush`` or ``shutdown`` must see). Metrics are collected on the
-reader's schedule anyway; ``flush()`` (also ``cmdscope.flush()``, and at exit before the SDK's
-own shutdown) records everything queued. Nothing is dropped: past ``MAX_PENDING`` the caller
-records inline, and a forked child starts with an empty queue (the parent records its own).
+What stays synchronous: the ledger line (the record of truth), a denial's telemetry, and the
+span's end whenever a span processor other than ``BatchSpanProcessor`` would see the delay
+(``SpanHandle.can_end_later``). A batch processor exports from its own thread anyway, and
+metrics are collected on the reader's schedule. ``flush()`` hands everything queued over; it
+runs from ``cmdscope.flush()``, from the host's own ``force_flush()`` / ``shutdown()`` of the
+providers involved (``otel.flush_first``) and at exit before the SDK's own shutdown. Nothing is
+dropped: past ``MAX_PENDING`` the caller does the work inline, and a forked child starts with
+an empty queue (the parent hands over its own).
 """
 
 from __future__ import annotations

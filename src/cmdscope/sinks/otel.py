@@ -98,14 +98,16 @@ _metrics_module: Any = None
 class SpanHandle:
     """Ids of the command's span; ends the real SDK span when there is one."""
 
-    __slots__ = ("trace_id", "span_id", "parent_span_id", "flags", "_span", "_set", "_reserved")
+    __slots__ = ("trace_id", "span_id", "parent_span_id", "flags", "_span", "_set", "_reserved", "_provider")
 
-    def __init__(self, trace_id: str, span_id: str, parent_span_id: str | None, flags: str, span: Any = None):
+    def __init__(self, trace_id: str, span_id: str, parent_span_id: str | None, flags: str, span: Any = None,
+                 provider: Any = None):
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_span_id = parent_span_id
         self.flags = flags
         self._span = span
+        self._provider = provider  # the SDK tracer provider of a real span
         self._set: dict[str, Any] = {}
         # (tracer, name, parent context, start_ns, trace id, span id) of a span whose ids are
         # decided (a child carries them) but whose SDK span is created later: ``open``.
@@ -157,6 +159,14 @@ class SpanHandle:
         attrs = span_attributes(record)
         span.set_attributes(attrs)
         self._set = attrs
+
+    def can_end_later(self) -> bool:
+        """May the SDK get this span's end after ``run()`` returns, unnoticed? Yes when every
+        span processor of its provider is a ``BatchSpanProcessor``: they export from their own
+        thread anyway, so the span leaves exactly as it would have (its end time is the
+        command's). Any other processor (``SimpleSpanProcessor``, a custom one) gets the end
+        at once, as it expects."""
+        return self._provider is not None and batches_only(self._provider)
 
     def finish(self, record: dict[str, Any]) -> None:
         """Set what changed since ``describe``, the status, and end the span."""
@@ -222,7 +232,8 @@ def start_span(name: str, start_ns: int, environ: dict[str, str] | Any) -> SpanH
         parent_id = format(current.span_id, "016x") if current.is_valid else None
     span = tracer.start_span(name, context=parent_ctx, kind=trace.SpanKind.CLIENT, start_time=start_ns)
     sc = span.get_span_context()
-    return SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id, format(sc.trace_flags, "02x"), span)
+    return SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id, format(sc.trace_flags, "02x"),
+                      span, provider)
 
 
 _UNREAD: Any = object()
@@ -275,9 +286,51 @@ def reserve_span(name: str, start_ns: int, environ: dict[str, str] | Any, packet
     else:
         sampled = sampler.should_sample(parent_ctx, trace_id, name, trace.SpanKind.CLIENT).decision.is_sampled()
     flags = (1 if sampled else 0) | (2 if random_id else 0)
-    handle = SpanHandle(format(trace_id, "032x"), format(span_id, "016x"), parent_id, format(flags, "02x"))
+    handle = SpanHandle(format(trace_id, "032x"), format(span_id, "016x"), parent_id, format(flags, "02x"),
+                        provider=provider)
     handle._reserved = (tracer, name, parent_ctx, start_ns, trace_id if parent is None else None, span_id)
     return handle
+
+
+_batching: tuple[Any, bool] = (None, False)
+
+
+def batches_only(provider: Any) -> bool:
+    """Are all of ``provider``'s span processors ``BatchSpanProcessor`` (the exact class: a
+    subclass may act in ``on_end``)? Then its flush and shutdown are made to take cmdscope's
+    queued telemetry first (``flush_first``)."""
+    global _batching
+    processors = getattr(getattr(provider, "_active_span_processor", None), "_span_processors", None)
+    if processors is None:
+        return False
+    if _batching[0] is not processors:  # a new tuple each time a processor is added
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        batching = all(type(p) is BatchSpanProcessor for p in processors)
+        if batching:
+            flush_first(provider)
+        _batching = (processors, batching)
+    return _batching[1]
+
+
+def flush_first(provider: Any) -> None:
+    """Make the host's own ``provider.force_flush()`` and ``shutdown()`` first hand over what
+    cmdscope queued (``sinks/deferred.py``: metrics, span ends), so they see every command
+    that has returned. Done once per provider, on the instance (the class is untouched)."""
+    if provider.__dict__.get("_cmdscope_flush_first"):
+        return
+    from cmdscope.sinks import deferred
+
+    for name in ("force_flush", "shutdown"):
+        original = getattr(provider, name)
+
+        def hooked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            deferred.flush(5.0)
+            return _original(*args, **kwargs)
+
+        setattr(provider, name, hooked)
+    provider._cmdscope_flush_first = True
+    deferred.move_flush_last()  # and at exit, before the provider's own shutdown handler
 
 
 def remote_parent(ids: tuple[str, str, str]) -> tuple[Any, Any]:
@@ -393,7 +446,7 @@ class Metrics:
 
         return [Observation(self._events, {"cmdscope.sink": "ledger"})]
 
-    def record_deferred(self, record: dict[str, Any], span: SpanHandle | None) -> None:
+    def record_deferred(self, record: dict[str, Any], span: SpanHandle | None = None) -> None:
         """``record`` plus the event count, on the telemetry thread; exemplars point at the
         command's span (the thread has no current span of its own)."""
         context = None
@@ -464,9 +517,7 @@ def metrics() -> Metrics | None:
         return None
     if _metrics is None or _metrics.provider is not provider:
         _metrics = Metrics(provider)
-        deferred = sys.modules.get("cmdscope.sinks.deferred")
-        if deferred is not None:  # our exit-time flush must run before this provider's shutdown
-            deferred.move_flush_last()
+        flush_first(provider)  # the measurements are recorded after run() returns
     return _metrics
 
 
