@@ -130,6 +130,49 @@ class TestFiles:
         assert w.append({"a": 1}) is False and w.dropped == 1
 
 
+class TestHead:
+    """A line encoded in two parts (``head`` while the child runs, the rest after) is the
+    line encoding the whole record would give, or that line when the record changed."""
+
+    def _lines(self, tmp_path: Path, record: dict, change) -> tuple[bytes, bytes]:
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path, fsync="never") as w:
+            head = w.head(record)
+            change(record)
+            assert w.append(record, head) and w.append(record)
+        two_part, whole = path.read_bytes().splitlines()
+        return two_part, whole
+
+    def test_added_keys_give_the_same_bytes(self, tmp_path: Path) -> None:
+        record = {"schema": 1, "name": "café", "process.command_line": "echo 'x'", "argv": ["a", "b"]}
+        two_part, whole = self._lines(tmp_path, record, lambda r: r.update(
+            {"process.exit.code": 3, "duration_s": 0.25, "error.type": None, "ok": True}))
+        assert two_part == whole
+        assert json.loads(two_part)["process.exit.code"] == 3
+
+    def test_nothing_added_gives_the_head(self, tmp_path: Path) -> None:
+        two_part, whole = self._lines(tmp_path, {"a": 1}, lambda r: None)
+        assert two_part == whole == b'{"a":1}'
+
+    @pytest.mark.parametrize("change", [
+        lambda r: r.update({"process.command_line": "[REDACTION FAILED]"}),
+        lambda r: r.pop("name"),
+        lambda r: r["argv"].append("c"),  # the same list object, changed in place
+    ], ids=["changed value", "removed key", "list changed in place"])
+    def test_a_changed_record_is_encoded_again(self, tmp_path: Path, change) -> None:
+        record = {"schema": 1, "name": "x", "process.command_line": "secret", "argv": ["a", "b"]}
+        two_part, whole = self._lines(tmp_path, record, change)
+        assert two_part == whole and json.loads(two_part) == record
+
+    def test_unencodable_added_value_is_a_counted_drop(self, tmp_path: Path) -> None:
+        w = LedgerWriter(tmp_path / "ledger.jsonl", fsync="never")
+        record = {"a": 1}
+        head = w.head(record)
+        record["b"] = object()
+        assert w.append(record, head) is False and w.dropped == 1
+        w.close()
+
+
 class TestReaderAndCli:
     def test_reader_skips_and_reports_bad_lines(self, tmp_path: Path) -> None:
         """Invalid JSON and a torn last line are skipped and reported with file and line."""
