@@ -25,6 +25,21 @@ PROBE = textwrap.dedent(
 )
 
 
+@pytest.fixture(autouse=True, params=["libc", "listing"])
+def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both ways of closing descriptors: glibc's closefrom file action
+    (spawn_libc.py) and the /proc/self/fd listing."""
+    if request.param == "libc":
+        from cmdscope import spawn_libc
+
+        libc = spawn_libc.load(spawn._RESET_SIGNALS)
+        assert libc is not None, "glibc >= 2.34 expected on the machines we test on"
+        monkeypatch.setattr(spawn, "_libc", libc)
+    else:
+        monkeypatch.setattr(spawn, "_libc", False)
+    return request.param
+
+
 def _via_spawn(argv: list[str], **kw: object) -> bytes:
     child = spawn.spawn(argv, None, capture_output=True, **kw)  # type: ignore[arg-type]
     assert child.stdout is not None and child.stderr is not None
@@ -119,3 +134,70 @@ def test_runner_takes_popen_for_what_spawn_cannot_do(tmp_path: Path, monkeypatch
     with open(tool, "rb") as stdin:
         ex = runner.execute(["cat"], stdin=stdin, capture_output=True)
     assert ex.stdout.startswith(b"#!/bin/sh")  # type: ignore[union-attr]
+
+
+ENV_PROBE = [PYTHON, "-c", "import os; print(os.environ.get('TRACEPARENT'), os.environ.get('SPAWN_PROBE'))"]
+
+
+def _output(child: spawn.SpawnedChild) -> bytes:
+    assert child.stdout is not None and child.stderr is not None
+    out = child.stdout.read()
+    child.stdout.close()
+    child.stderr.close()
+    child.wait()
+    return out
+
+
+def test_each_child_gets_its_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment array kept between spawns never hands a child a stale value: a new
+    TRACEPARENT each time, and a variable changed between two spawns."""
+    from cmdscope.environ import ENVB
+
+    outputs = []
+    for n, probe in enumerate(["one", "one", "two"]):
+        monkeypatch.setenv("SPAWN_PROBE", probe)
+        env = {**ENVB, b"TRACEPARENT": f"00-{n:032x}-{n:016x}-01".encode()}
+        outputs.append(_output(spawn.spawn(ENV_PROBE, env, capture_output=True)))
+    outputs.append(_output(spawn.spawn(ENV_PROBE, dict(ENVB), capture_output=True)))
+    assert outputs == [f"00-{n:032x}-{n:016x}-01 {p}\n".encode() for n, p in enumerate(["one", "one", "two"])] \
+        + [b"None two\n"]
+
+
+def test_threads_spawning_at_once_each_get_their_own_environment() -> None:
+    import threading
+
+    from cmdscope.environ import ENVB
+
+    seen: dict[int, bytes] = {}
+
+    def work(n: int) -> None:
+        for i in range(10):
+            value = f"00-{n:032x}-{i:016x}-01".encode()
+            out = _output(spawn.spawn(ENV_PROBE, {**ENVB, b"TRACEPARENT": value}, capture_output=True))
+            seen[n * 100 + i] = out.split()[0] if out.split()[0] == value else out
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert seen == {n * 100 + i: f"00-{n:032x}-{i:016x}-01".encode() for n in range(6) for i in range(10)}
+
+
+@pytest.mark.parametrize("bad", ["argv", "name", "value"])
+def test_what_c_cannot_carry_is_popens_error(bad: str) -> None:
+    """A NUL byte or a "=" in a name: the same ValueError Popen raises, nothing started."""
+    from cmdscope.environ import ENVB
+
+    argv, env = ["true"], dict(ENVB)
+    if bad == "argv":
+        argv = ["echo", "a\0b"]
+    elif bad == "name":
+        env[b"A=B"] = b"1"
+    else:
+        env[b"SPAWN_PROBE"] = b"a\0b"
+    with pytest.raises(ValueError) as ours:
+        spawn.spawn(argv, env)
+    with pytest.raises(ValueError) as theirs:
+        subprocess.Popen(argv, env=env)
+    assert type(ours.value) is type(theirs.value)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sys
 
 from cmdscope.environ import ENVB
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
@@ -117,28 +118,34 @@ def spawn(
 ) -> SpawnedChild:
     """Start ``argv``; ``stderr_fd`` (unless None) becomes the child's stderr; with
     ``capture_output`` stdout and stderr go to pipes read through ``.stdout`` / ``.stderr``."""
-    actions: list[tuple[int, ...]] = []
+    global _spawns
+    _spawns += 1
     ours: list[int] = []
-    out_r = err_r = -1
+    dups: tuple[int, ...] = ()
+    environment = ENVB if env is None else env  # encoded: os.environ would decode and re-encode (~100 us)
     try:
         if capture_output:
             out_r, out_w = os.pipe()
             ours += [out_r, out_w]
             err_r, err_w = os.pipe()
             ours += [err_r, err_w]
-            actions += [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+            dups = (out_w, 1, err_w, 2)
         elif stderr_fd is not None:
-            actions.append((os.POSIX_SPAWN_DUP2, stderr_fd, 2))
-        for fd in _inheritable_fds():  # after the dup2s: they may read one of these
-            actions.append((os.POSIX_SPAWN_CLOSE, fd))
-        pid = os.posix_spawnp(
-            argv[0],
-            list(argv),
-            ENVB if env is None else env,  # encoded: os.environ would decode and re-encode (~100 us)
-            file_actions=actions,
-            setsigdef=_RESET_SIGNALS,
-            setsid=start_new_session,
-        )
+            dups = (stderr_fd, 2)
+        libc = _libc_spawner()
+        pid = libc.spawn(argv, environment, dups, start_new_session) if libc is not None else None
+        if pid is None:
+            actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, dups[i], dups[i + 1]) for i in range(0, len(dups), 2)]
+            for fd in _inheritable_fds():  # after the dup2s: they may read one of these
+                actions.append((os.POSIX_SPAWN_CLOSE, fd))
+            pid = os.posix_spawnp(
+                argv[0],
+                list(argv),
+                environment,
+                file_actions=actions,
+                setsigdef=_RESET_SIGNALS,
+                setsid=start_new_session,
+            )
     except BaseException:
         for fd in ours:
             os.close(fd)
@@ -147,4 +154,35 @@ def spawn(
         return SpawnedChild(pid)
     os.close(ours[1])
     os.close(ours[3])
-    return SpawnedChild(pid, io.FileIO(out_r, "r"), io.FileIO(err_r, "r"))
+    return SpawnedChild(pid, io.FileIO(ours[0], "r"), io.FileIO(ours[2], "r"))
+
+
+_spawns = 0
+_libc: Any = None  # spawn_libc.LibcSpawn; False: unavailable; None: not decided yet
+_LIBC_AFTER = 8  # spawns before ctypes is imported for the libc path (when not loaded already)
+
+
+def _libc_spawner() -> Any:
+    """The libc path (``spawn_libc.py``) when it pays: ctypes already loaded (the OTel SDK loads
+    it), or a process that keeps spawning. ``CMDSCOPE_SPAWN=list`` keeps the listing path."""
+    global _libc
+    if _libc is None:
+        if "ctypes" not in sys.modules and _spawns <= _LIBC_AFTER:
+            return None
+        if ENVB.get(b"CMDSCOPE_SPAWN") == b"list":
+            _libc = False
+        else:
+            from cmdscope import spawn_libc
+
+            _libc = spawn_libc.load(_RESET_SIGNALS) or False
+    return _libc or None
+
+
+def _after_fork_in_child() -> None:
+    global _libc
+    if _libc:
+        _libc = None  # its lock may be held by a thread that does not exist in this process
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
