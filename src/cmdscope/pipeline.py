@@ -78,7 +78,7 @@ class Run:
     """The state one command carries through the pipeline."""
 
     __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command", "described",
-                 "packet_state", "may_retry", "ledger_head")
+                 "packet_state", "may_retry", "ledger_head", "where")
 
     def __init__(self, spec: CommandSpec, record: dict[str, Any], raw_command: str = "") -> None:
         self.spec = spec
@@ -94,6 +94,14 @@ class Run:
         self.packet_state: Any = None  # the worktree's active packet, read once per command
         self.may_retry: bool | None = None  # could a success end a failure streak? (None: ask)
         self.ledger_head: Any = None  # the ledger line encoded while the child ran (``LedgerWriter.head``)
+        self.where = spec.cwd or _getcwd()  # the directory it runs in: one getcwd per command
+
+
+def _getcwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # the directory was removed under us: the child may still run (as bare)
+        return "."
 
 
 class Denied(Exception):
@@ -231,8 +239,7 @@ def resolve_context(run: Run) -> None:
     The answer depends on the arguments, the ``cmdscope.context()`` scope, seven variables and
     the active packet, which repeat from command to command: it is kept per combination."""
     spec = run.spec
-    cwd = spec.cwd
-    run.packet_state = state = active_packet(cwd)
+    run.packet_state = state = active_packet(run.where)
     explicit = spec.context
     key = (tuple(explicit.items()), current_scope(), tuple(map(ENVB.get, _CONTEXT_VARS)),
            state["packet"] if state else None)
@@ -240,7 +247,7 @@ def resolve_context(run: Run) -> None:
     if ctx is not None:
         run.ctx = ctx
         return
-    run.ctx = ctx = resolve(cwd, None, git=False, active=state, **explicit)  # type: ignore[arg-type]
+    run.ctx = ctx = resolve(spec.cwd, None, git=False, active=state, **explicit)  # type: ignore[arg-type]
     if len(_contexts) >= 256:
         _contexts.clear()
     _contexts[key] = ctx
@@ -248,9 +255,9 @@ def resolve_context(run: Run) -> None:
 
 def context_attributes(run: Run) -> None:
     spec = run.spec
-    run.ctx = ctx = with_git(run.ctx or Context(), spec.cwd)
+    run.ctx = ctx = with_git(run.ctx or Context(), run.where)
     run.record.update(ctx.attributes())
-    run.record["process.working_directory"] = clean_text(os.path.abspath(spec.cwd or os.getcwd()))
+    run.record["process.working_directory"] = clean_text(os.path.abspath(run.where))
 
 
 def describe_command(run: Run) -> None:
@@ -291,14 +298,14 @@ def guard(run: Run) -> None:
         return
     ctx = run.ctx or Context()
     spec = run.spec
-    cwd = spec.cwd
+    where = run.where
     command = clean_text(str(spec.command)) if spec.shell else tuple(spec.command)  # type: ignore[arg-type]
     key = None
     if not (ctx.branch or ctx.worktree):
         # Without context rules, a command that matches no dangerous-command rule is allowed
         # whatever its context: the same plain "allow" every time for the same inputs (the guard
         # is loaded per environment and directory, which the key holds).
-        key = (command, spec.shell, ctx.actor, ctx.phase, cwd or os.getcwd(),
+        key = (command, spec.shell, ctx.actor, ctx.phase, where,
                ENVB.get(b"CMDSCOPE_REGISTRY_PATH"), ENVB.get(b"CMDSCOPE_POLICY_PATH"), ENVB.get(b"CMDSCOPE_GUARD_MODE"))
         hit = _plain_allows.get(key)
         if hit is not None:
@@ -313,7 +320,7 @@ def guard(run: Run) -> None:
         phase=ctx.phase,
         branch=ctx.branch,
         worktree=ctx.worktree,
-        git=lambda: git_facts(cwd or os.getcwd()),
+        git=lambda: git_facts(where),
     )
     run.decision = decision
     attributes = decision.attributes()
