@@ -254,7 +254,6 @@ def resolve_context(run: Run) -> None:
 
 
 def context_attributes(run: Run) -> None:
-    spec = run.spec
     run.ctx = ctx = with_git(run.ctx or Context(), run.where)
     run.record.update(ctx.attributes())
     run.record["process.working_directory"] = clean_text(os.path.abspath(run.where))
