@@ -390,3 +390,29 @@ class TestSpanEndAfterReturn:
         proc = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert sorted(out.read_text().splitlines()) == ["false 1", "true 0"]
+
+    def test_configure_s_own_batch_processor_takes_the_end_after_return(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """cmdscope.configure() installs a counting BatchSpanProcessor subclass: still deferred,
+        and its provider's force_flush still exports the span."""
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", trace.Once())
+        monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", None)
+        monkeypatch.setattr(metrics._internal, "_METER_PROVIDER_SET_ONCE", metrics._internal.Once())
+        exporter = InMemorySpanExporter()
+        configured = cmdscope.configure(span_exporter=exporter, metrics_exporter="none")
+        try:
+            (processor,) = configured.tracer_provider._active_span_processor._span_processors
+            seen: list[bool] = []
+            state = {"returned": False}
+            on_end = processor.on_end
+            processor.on_end = lambda span: (seen.append(state["returned"]), on_end(span))
+            result = cmdscope.run(["true"])
+            state["returned"] = True
+            assert configured.tracer_provider.force_flush()
+            assert seen == [True]
+            assert [format(s.context.span_id, "016x") for s in exporter.get_finished_spans()] == [result.record["span_id"]]
+        finally:
+            configured.shutdown()

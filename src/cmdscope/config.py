@@ -190,17 +190,29 @@ class CountingSpanExporter(SpanExporter):
 def counting_batch_processor(exporter: Any, **kwargs: Any) -> Any:
     """A BatchSpanProcessor that counts the spans it drops when its queue is full
     (``reason="queue_full"``); the SDK itself only logs a rate-limited warning."""
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    return _counting_batch_class()(exporter, **kwargs)
 
-    from cmdscope.sinks.otel import count_dropped
 
-    class CountingBatchSpanProcessor(BatchSpanProcessor):
-        def on_end(self, span: Any) -> None:
-            inner = getattr(self, "_batch_processor", None)
-            queue = getattr(inner, "_queue", None)
-            limit = getattr(inner, "_max_queue_size", None)
-            if queue is not None and limit is not None and len(queue) >= limit:
-                count_dropped("span", "queue_full")
-            super().on_end(span)
+_counting_classes: list[Any] = []  # the class, made once (it subclasses an SDK class)
 
-    return CountingBatchSpanProcessor(exporter, **kwargs)
+
+def _counting_batch_class() -> Any:
+    if not _counting_classes:
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from cmdscope.sinks.otel import count_dropped
+
+        class CountingBatchSpanProcessor(BatchSpanProcessor):
+            # Its on_end only counts: a span may reach it after run() returns (otel.batches_only).
+            _cmdscope_batching = True
+
+            def on_end(self, span: Any) -> None:
+                inner = getattr(self, "_batch_processor", None)
+                queue = getattr(inner, "_queue", None)
+                limit = getattr(inner, "_max_queue_size", None)
+                if queue is not None and limit is not None and len(queue) >= limit:
+                    count_dropped("span", "queue_full")
+                super().on_end(span)
+
+        _counting_classes.append(CountingBatchSpanProcessor)
+    return _counting_classes[0]

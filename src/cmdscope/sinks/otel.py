@@ -297,8 +297,9 @@ _batching: tuple[Any, bool] = (None, False)
 
 def batches_only(provider: Any) -> bool:
     """Are all of ``provider``'s span processors ``BatchSpanProcessor`` (the exact class: a
-    subclass may act in ``on_end``)? Then its flush and shutdown are made to take cmdscope's
-    queued telemetry first (``flush_first``)."""
+    subclass may act in ``on_end``; ``cmdscope.configure()``'s counting one is marked as safe)?
+    Then its flush and shutdown are made to take cmdscope's queued telemetry first
+    (``flush_first``)."""
     global _batching
     processors = getattr(getattr(provider, "_active_span_processor", None), "_span_processors", None)
     if processors is None:
@@ -306,7 +307,7 @@ def batches_only(provider: Any) -> bool:
     if _batching[0] is not processors:  # a new tuple each time a processor is added
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        batching = all(type(p) is BatchSpanProcessor for p in processors)
+        batching = all(type(p) is BatchSpanProcessor or type(p).__dict__.get("_cmdscope_batching") for p in processors)
         if batching:
             flush_first(provider)
         _batching = (processors, batching)
