@@ -543,8 +543,8 @@ def _deferred_failed(name: str, exc: BaseException) -> None:
 
 
 def flush(timeout: float | None = 5.0) -> bool:
-    """Wait until every record's telemetry has reached the SDK (metrics are recorded on a
-    background thread). True when everything did within ``timeout`` seconds."""
+    """Hand every returned command's queued telemetry to the SDK now (metric measurements, and
+    span ends when the span processors batch). True when all of it was within ``timeout``."""
     if "cmdscope.sinks.deferred" not in sys.modules:
         return True
     return bool(_deferred().flush(timeout))
