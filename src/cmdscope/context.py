@@ -144,14 +144,13 @@ def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, *,
     values: dict[str, str | None] = {}
     for name in FIELDS:
         values[name] = explicit.get(name) or getattr(scope, name) or lookup(ENV[name]) or None
-    if git:
-        values.update(_git_values(values, cwd))
     if not values["packet"]:
         state = active_packet(cwd) if active is _UNSET else active
         if state:
             values["packet"] = state["packet"]
     values["actor"] = values["actor"] or DEFAULT_ACTOR
-    return Context(**values)  # type: ignore[arg-type]
+    ctx = Context(**values)  # type: ignore[arg-type]
+    return with_git(ctx, cwd) if git else ctx
 
 
 def with_git(ctx: Context, cwd: str | None) -> Context:
@@ -171,15 +170,6 @@ def with_git(ctx: Context, cwd: str | None) -> Context:
 
 
 _with_git: dict[tuple[Context, str | None, str | None, str | None], Context] = {}
-
-
-def _git_values(values: Mapping[str, str | None], cwd: str | None) -> dict[str, str | None]:
-    if values["worktree"] and values["branch"] and values["revision"]:
-        return {}
-    facts = git_facts(cwd or os.getcwd())
-    return {name: values[name] or facts.get(name) for name in ("worktree", "branch", "revision")}
-
-
 
 
 # --- the active packet of a worktree (``cmdscope packet start``) ----------------------------
