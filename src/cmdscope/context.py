@@ -13,6 +13,7 @@ import os
 from contextlib import contextmanager
 
 from cmdscope.environ import getenv
+from cmdscope.memo import remember
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # dataclasses and typing cost ~20 ms of import on the per-command CLI path
@@ -161,11 +162,8 @@ def with_git(ctx: Context, cwd: str | None) -> Context:
     key = (ctx, facts.get("worktree"), facts.get("branch"), facts.get("revision"))
     merged = _with_git.get(key)
     if merged is None:
-        merged = ctx.merged(worktree=ctx.worktree or key[1], branch=ctx.branch or key[2],
-                            revision=ctx.revision or key[3])
-        if len(_with_git) >= 256:
-            _with_git.clear()
-        _with_git[key] = merged
+        merged = remember(_with_git, key, ctx.merged(worktree=ctx.worktree or key[1], branch=ctx.branch or key[2],
+                                                     revision=ctx.revision or key[3]), 256)
     return merged
 
 

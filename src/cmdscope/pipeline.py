@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI i
 from cmdscope import runner
 from cmdscope.context import Context, active_packet, current_scope, git_facts, resolve, with_git
 from cmdscope.environ import ENVB, getenv
+from cmdscope.memo import remember
 from cmdscope.propagation import child_env, inherited_env_for
 from cmdscope.sinks import otel
 from cmdscope.paths import default_ledger_path_str
@@ -247,10 +248,7 @@ def resolve_context(run: Run) -> None:
     if ctx is not None:
         run.ctx = ctx
         return
-    run.ctx = ctx = resolve(spec.cwd, None, git=False, active=state, **explicit)  # type: ignore[arg-type]
-    if len(_contexts) >= 256:
-        _contexts.clear()
-    _contexts[key] = ctx
+    run.ctx = remember(_contexts, key, resolve(spec.cwd, None, git=False, active=state, **explicit), 256)  # type: ignore[arg-type]
 
 
 def context_attributes(run: Run) -> None:
@@ -269,9 +267,7 @@ def describe_command(run: Run) -> None:
         raw, redacted = command_line(spec)
         described = (raw, cap_command_line(redacted), command_hash(redacted))
         if len(raw) <= _MEMO_MAX_TEXT:  # a 1 MB argv is not kept
-            if len(_descriptions) >= 1024:
-                _descriptions.clear()
-            _descriptions[key] = described
+            remember(_descriptions, key, described, 1024)
     run.raw_command, rec["process.command_line"], rec["cmdscope.command.hash"] = described
     rec["host.name"] = _HOST
 
@@ -327,9 +323,7 @@ def guard(run: Run) -> None:
     if decision.denied:
         raise Denied(decision)
     if key is not None and decision.action == "allow" and not decision.matches and not loaded.has_context_rules:
-        if len(_plain_allows) >= 1024:
-            _plain_allows.clear()
-        _plain_allows[key] = (decision, attributes)
+        remember(_plain_allows, key, (decision, attributes), 1024)
 
 
 _plain_allows: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
@@ -378,9 +372,7 @@ def infer_phase(run: Run) -> None:
             return
         phase = infer(str(spec.command).split() if spec.shell else list(spec.command))  # type: ignore[arg-type]
         if (len(key) if spec.shell else sum(map(len, key))) <= _MEMO_MAX_TEXT:
-            if len(_phases) >= 1024:
-                _phases.clear()
-            _phases[key] = phase
+            remember(_phases, key, phase, 1024)
     if phase:
         run.record["cmdscope.phase"] = phase
 

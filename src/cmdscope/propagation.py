@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from typing import Mapping
 
 from cmdscope import environ
+from cmdscope.memo import remember
 from cmdscope.context import Context
 
 _HEX = set("0123456789abcdef")
@@ -138,11 +139,9 @@ def inherited_env_for(baggage_in: bytes | None, ctx: Context, trace_id: str, spa
     static = _static.get(key)
     if static is None:
         text = os.fsdecode(baggage_in) if baggage_in is not None else None
-        static = {os.fsencode(k): os.fsencode(v) for k, v in propagation_vars(text, ctx, trace_id, span_id, flags).items()
-                  if k != "TRACEPARENT"}
-        if len(_static) >= 256:
-            _static.clear()
-        _static[key] = static
+        static = remember(_static, key, {os.fsencode(k): os.fsencode(v) for k, v in
+                                         propagation_vars(text, ctx, trace_id, span_id, flags).items()
+                                         if k != "TRACEPARENT"}, 256)
     env = environ.copy()
     env.update(static)
     env[b"TRACEPARENT"] = f"00-{trace_id}-{span_id}-{flags}".encode()

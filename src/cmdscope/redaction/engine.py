@@ -16,6 +16,7 @@ from collections import namedtuple
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process; namedtuple is already loaded
 
+from cmdscope.memo import remember
 from cmdscope.redaction import entropy
 from cmdscope.redaction.rules import ARG, ASSIGN, BUILTIN_RULES, WHOLE, Rule
 
@@ -327,9 +328,7 @@ class Redactor:
             parts.append(text[pos:])
             out = "".join(parts)
         if len(text) <= _MEMO_TEXT and self._memo is memo:  # not cleared by a rule change meanwhile
-            if len(memo) >= _MEMO_ENTRIES:
-                memo.clear()
-            memo[text] = out
+            remember(memo, text, out, _MEMO_ENTRIES)
         return out
 
 
