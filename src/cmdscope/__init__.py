@@ -15,8 +15,10 @@ Usage::
     cmdscope.instrument()                     # every subprocess/os.system child becomes a span
 
 Every command is appended to the local JSONL ledger ($CMDSCOPE_LEDGER), becomes a CLIENT span
-and updates the ``cmdscope.commands`` / ``cmdscope.command.duration`` metrics. The metrics are
-recorded on a background thread; ``cmdscope.flush()`` waits for them (it also runs at exit).
+and updates the ``cmdscope.commands`` / ``cmdscope.command.duration`` metrics. The ledger line
+is written before ``run`` returns; the metrics, and the span's end when the span processors
+batch, are handed to the SDK just after (``cmdscope.flush()`` hands them over at once; so do
+the provider's own ``force_flush()``/``shutdown()`` and exit).
 Names are imported lazily so that ``import cmdscope`` stays cheap for the CLI.
 """
 

@@ -95,7 +95,7 @@ class LibcSpawn:
             finally:
                 self._lock.release()
         else:
-            built = _build_env(env, None)
+            built = _build_env(env, spare_slot=False)
             if built is None:
                 return None
             err = self._spawnp(ctypes.byref(pid), args[0], actions, attr, arg_array, built[0])
@@ -113,7 +113,7 @@ class LibcSpawn:
             return None
         cached = self._env
         if cached is None or cached[0] != rest:
-            built = _build_env(rest, b"")
+            built = _build_env(rest, spare_slot=True)
             if built is None:
                 return None
             array, keep = built
@@ -123,16 +123,16 @@ class LibcSpawn:
         return array
 
 
-def _build_env(env: Mapping[Any, Any], spare: bytes | None) -> tuple[Any, list[bytes]] | None:
-    """(C array of b"NAME=value", the entries) with a ``spare`` slot before the terminating
-    NULL; None for a non-bytes mapping or an entry C cannot carry."""
+def _build_env(env: Mapping[Any, Any], spare_slot: bool) -> tuple[Any, list[bytes]] | None:
+    """(C array of b"NAME=value", the entries), with one free slot before the terminating NULL
+    when asked (``TRACEPARENT``'s); None for a non-bytes mapping or an entry C cannot carry."""
     entries = []
     for key, value in env.items():
         if type(key) is not bytes or type(value) is not bytes or not key or b"=" in key \
                 or b"\0" in key or b"\0" in value:
             return None
         entries.append(key + b"=" + value)
-    slots = len(entries) + (1 if spare is not None else 0) + 1
+    slots = len(entries) + spare_slot + 1
     return (ctypes.c_char_p * slots)(*entries), entries
 
 
