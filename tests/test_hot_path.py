@@ -300,6 +300,21 @@ def test_ledger_record_matches_span_after_the_window(otel: Any, ledger_path: Pat
     assert ROOT.exists()
 
 
+def _watch_on_end(processor: Any) -> tuple[list[bool], dict[str, bool]]:
+    """Record, for each span ``processor`` gets, whether the test had set ``returned`` by then
+    (wrapped on the instance: the processor's class stays what it was)."""
+    state = {"returned": False}
+    seen: list[bool] = []
+    on_end = processor.on_end
+
+    def watched(span: Any) -> None:
+        seen.append(state["returned"])
+        on_end(span)
+
+    processor.on_end = watched
+    return seen, state
+
+
 def _batch_sdk(monkeypatch: pytest.MonkeyPatch, *extra: Any) -> tuple[Any, Any, list[bool], dict[str, bool]]:
     """A provider with a BatchSpanProcessor (plus ``extra`` processors) as the global one; the
     list says, for each span the batch processor got, whether ``run()`` had returned by then."""
@@ -310,15 +325,7 @@ def _batch_sdk(monkeypatch: pytest.MonkeyPatch, *extra: Any) -> tuple[Any, Any, 
 
     exporter = InMemorySpanExporter()
     processor = BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
-    state = {"returned": False}
-    seen: list[bool] = []
-    on_end = processor.on_end
-
-    def watched(span: Any) -> None:  # on the instance: the processor's class stays the SDK's
-        seen.append(state["returned"])
-        on_end(span)
-
-    processor.on_end = watched  # type: ignore[method-assign]
+    seen, state = _watch_on_end(processor)
     provider = TracerProvider()
     provider.add_span_processor(processor)
     for p in extra:
@@ -405,10 +412,7 @@ class TestSpanEndAfterReturn:
         configured = cmdscope.configure(span_exporter=exporter, metrics_exporter="none")
         try:
             (processor,) = configured.tracer_provider._active_span_processor._span_processors
-            seen: list[bool] = []
-            state = {"returned": False}
-            on_end = processor.on_end
-            processor.on_end = lambda span: (seen.append(state["returned"]), on_end(span))
+            seen, state = _watch_on_end(processor)
             result = cmdscope.run(["true"])
             state["returned"] = True
             assert configured.tracer_provider.force_flush()
