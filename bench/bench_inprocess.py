@@ -4,7 +4,7 @@ Span (real SDK, BatchSpanProcessor), metrics (real SDK meter provider), ledger (
 redaction are all on. Interleaved blocks, medians. Bound (issue 2): ratio <= 1.15.
 
 Also printed, to show where the time goes (same run, same baseline):
-- `runner.execute`: our spawn (posix_spawn + the stderr relay) with no bookkeeping at all;
+- `runner.execute`: our spawn (Popen's fork_exec called directly + the stderr relay) with no bookkeeping at all;
 - `cmdscope.run`, no SDK: guard, context, redaction and the ledger line, no spans or metrics;
 - floor: spawn + relay + one ledger line, nothing else: the one sink that must be done before
   `run()` returns (the record of truth; the span's end and the metrics are handed to the SDK

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, read_records, segments
+from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, _json_dumps, read_records, segments
 from conftest import PYTHON, cmdscope_cli
 
 WRITER = textwrap.dedent("""
@@ -136,7 +136,7 @@ class TestHead:
 
     def _lines(self, tmp_path: Path, record: dict, change) -> tuple[bytes, bytes]:
         path = tmp_path / "ledger.jsonl"
-        with LedgerWriter(path, fsync="never") as w:
+        with LedgerWriter(path, fsync="never", dumps=_json_dumps) as w:
             head = w.head(record)
             change(record)
             assert w.append(record, head) and w.append(record)
@@ -164,8 +164,16 @@ class TestHead:
         two_part, whole = self._lines(tmp_path, record, change)
         assert two_part == whole and json.loads(two_part) == record
 
+    def test_a_fast_encoder_encodes_the_whole_line_after_the_exit(self, tmp_path: Path) -> None:
+        """orjson encodes a line faster than a head is copied and checked: no head then."""
+        orjson = pytest.importorskip("orjson")
+        with LedgerWriter(tmp_path / "ledger.jsonl", fsync="never", dumps=orjson.dumps) as w:
+            assert w.head({"a": 1}) is None
+            assert w.append({"a": 1}, None)
+        assert (tmp_path / "ledger.jsonl").read_bytes() == b'{"a":1}\n'
+
     def test_unencodable_added_value_is_a_counted_drop(self, tmp_path: Path) -> None:
-        w = LedgerWriter(tmp_path / "ledger.jsonl", fsync="never")
+        w = LedgerWriter(tmp_path / "ledger.jsonl", fsync="never", dumps=_json_dumps)
         record = {"a": 1}
         head = w.head(record)
         record["b"] = object()

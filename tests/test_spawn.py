@@ -1,4 +1,5 @@
-"""The posix_spawn path gives the child exactly what subprocess.Popen would (real children)."""
+"""``spawn`` (Popen's own fork_exec, called directly) gives the child exactly what subprocess.Popen
+would (real children)."""
 
 from __future__ import annotations
 
@@ -23,21 +24,6 @@ PROBE = textwrap.dedent(
     }))
     """
 )
-
-
-@pytest.fixture(autouse=True, params=["libc", "listing"])
-def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs on both ways of closing descriptors: glibc's closefrom file action
-    (spawn_libc.py) and the /proc/self/fd listing."""
-    if request.param == "libc":
-        from cmdscope import spawn_libc
-
-        libc = spawn_libc.load(spawn._RESET_SIGNALS)
-        assert libc is not None, "glibc >= 2.34 expected on the machines we test on"
-        monkeypatch.setattr(spawn, "_libc", libc)
-    else:
-        monkeypatch.setattr(spawn, "_libc", False)
-    return request.param
 
 
 def _via_spawn(argv: list[str], **kw: object) -> bytes:
@@ -72,29 +58,27 @@ def test_child_sees_what_popen_gives_it(monkeypatch: pytest.MonkeyPatch) -> None
     # Signal dispositions and mask, read from a non-Python child (Python ignores SIGPIPE itself).
     status = [b"cat", b"/proc/self/status"]
     ours, theirs = _signal_masks(_via_spawn(status)), _signal_masks(_via_popen(status))  # type: ignore[arg-type]
-    assert ours == theirs and len(ours) == 2
+    assert ours == theirs and len(ours) == 3
     assert ours["SigIgn"] & (1 << (13 - 1)) == 0  # SIGPIPE is not ignored in the child
-
-
-# glibc's posix_spawn leaves its two internal signals (32 SIGCANCEL, 33 SIGSETXID) ignored in the
-# child; glibc programs install their own handlers before using them (documented in spawn.py).
-_GLIBC_INTERNAL = (1 << 31) | (1 << 32)
 
 
 def _signal_masks(status: bytes) -> dict[str, int]:
     out = {}
     for line in status.splitlines():
         key, _, value = line.partition(b":")
-        if key in (b"SigIgn", b"SigBlk"):
-            out[key.decode()] = int(value.strip(), 16) & ~_GLIBC_INTERNAL
+        if key in (b"SigIgn", b"SigBlk", b"SigCgt"):
+            out[key.decode()] = int(value.strip(), 16)
     return out
 
 
-@pytest.mark.parametrize("case", ["missing", "no-exec-bit", "no-shebang", "directory", "path-missing"])
+@pytest.mark.parametrize("case", ["missing", "no-exec-bit", "no-shebang", "directory", "path-missing", "cwd-missing"])
 def test_start_errors_are_popens(case: str, tmp_path: Path) -> None:
     """The OSError (type, errno, filename) is the one Popen raises for the same argv."""
     target = tmp_path / "prog"
-    if case == "missing":
+    cwd = None
+    if case == "cwd-missing":
+        argv, cwd = ["true"], str(tmp_path / "gone")
+    elif case == "missing":
         argv = ["no-such-command-xyz"]
     elif case == "path-missing":
         argv = [str(tmp_path / "nope" / "prog")]
@@ -105,9 +89,9 @@ def test_start_errors_are_popens(case: str, tmp_path: Path) -> None:
         target.chmod(0o755 if case == "no-shebang" else 0o644)
         argv = [str(target)]
     with pytest.raises(OSError) as ours:
-        spawn.spawn(argv, None)
+        spawn.spawn(argv, None, cwd=cwd)
     with pytest.raises(OSError) as theirs:
-        subprocess.Popen(argv)
+        subprocess.Popen(argv, cwd=cwd)
     assert (type(ours.value), ours.value.errno, ours.value.filename) == (
         type(theirs.value), theirs.value.errno, theirs.value.filename)
 
@@ -119,21 +103,50 @@ def test_exit_status_and_signals_match(tmp_path: Path) -> None:
         assert child.wait() == subprocess.run(["sh", "-c", code]).returncode
 
 
-def test_runner_takes_popen_for_what_spawn_cannot_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cwd, a stdin redirection or a different PATH still work (through Popen)."""
+def test_cwd_and_the_childs_own_path(tmp_path: Path) -> None:
+    """A cwd, and a program found only on the PATH of the environment the child is given (as
+    Popen searches it); a stdin redirection goes to Popen."""
     ex = runner.execute(["pwd"], cwd=str(tmp_path), capture_output=True)
     assert ex.stdout == str(tmp_path).encode() + b"\n"
     (tmp_path / "bin").mkdir()
     tool = tmp_path / "bin" / "only-here"
     tool.write_text("#!/bin/sh\necho found\n")
     tool.chmod(0o755)
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
-    assert not spawn.usable(env)
-    ex = runner.execute(["only-here"], env=env, capture_output=True)
-    assert ex.returncode == 0 and ex.stdout == b"found\n"
+    for env in ({**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"},
+                {**os.environb, b"PATH": os.fsencode(f"{tmp_path / 'bin'}:{os.environ['PATH']}")}):
+        assert _output(spawn.spawn(["only-here"], env, capture_output=True)) == b"found\n"
+        ex = runner.execute(["only-here"], env=env, capture_output=True)
+        assert ex.returncode == 0 and ex.stdout == b"found\n"
+    with pytest.raises(FileNotFoundError):
+        spawn.spawn(["only-here"], None)
     with open(tool, "rb") as stdin:
         ex = runner.execute(["cat"], stdin=stdin, capture_output=True)
     assert ex.stdout.startswith(b"#!/bin/sh")  # type: ignore[union-attr]
+
+
+def test_popen_takes_over_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CMDSCOPE_SPAWN=popen``: the runner never calls ``spawn``; the child runs the same."""
+    monkeypatch.setenv("CMDSCOPE_SPAWN", "popen")
+    monkeypatch.setattr(spawn, "spawn", lambda *a, **k: pytest.fail("spawn used"))
+    assert not spawn.usable()
+    ex = runner.execute(["sh", "-c", "echo out; exit 3"], capture_output=True)
+    assert (ex.returncode, ex.stdout) == (3, b"out\n")
+
+
+def test_audit_hooks_see_the_child() -> None:
+    """Security tooling that watches ``subprocess.Popen`` audit events sees our children too."""
+    code = textwrap.dedent(
+        """
+        import sys
+        seen = []
+        sys.addaudithook(lambda event, args: seen.append(args[1]) if event == "subprocess.Popen" else None)
+        from cmdscope import spawn
+        spawn.spawn(["true", "x"], None).wait()
+        print(seen)
+        """
+    )
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[['true', 'x']]"
 
 
 ENV_PROBE = [PYTHON, "-c", "import os; print(os.environ.get('TRACEPARENT'), os.environ.get('SPAWN_PROBE'))"]
@@ -149,7 +162,7 @@ def _output(child: spawn.SpawnedChild) -> bytes:
 
 
 def test_each_child_gets_its_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The environment array kept between spawns never hands a child a stale value: a new
+    """The environment entries kept between spawns never hand a child a stale value: a new
     TRACEPARENT each time, and a variable changed between two spawns."""
     from cmdscope.environ import ENVB
 

@@ -181,9 +181,9 @@ def execute(
         "start_new_session": start_new_session,
     }
     try:
-        if cwd is None and stdin is None and (capture_output or stdout is None) and _plain_fd(stderr) and argv \
-                and spawn.usable(env):
-            child: Child = spawn.spawn(argv, env, err_w if relay_stderr else stderr, capture_output, start_new_session)  # type: ignore[arg-type]
+        if stdin is None and (capture_output or stdout is None) and _plain_fd(stderr) and argv and spawn.usable():
+            child: Child = spawn.spawn(argv, env, err_w if relay_stderr else stderr, capture_output,  # type: ignore[arg-type]
+                                       start_new_session, cwd)
         else:
             child = subprocess.Popen(list(argv), **popen_kw)
     except OSError as exc:
@@ -241,7 +241,7 @@ def execute(
 
 
 def _plain_fd(stream: int | IO[Any] | None) -> bool:
-    """None or a descriptor number: what the posix_spawn path handles (not PIPE/DEVNULL/files)."""
+    """None or a descriptor number: what ``spawn.spawn`` handles (not PIPE/DEVNULL/files)."""
     return stream is None or (isinstance(stream, int) and stream >= 0)
 
 

@@ -1,40 +1,51 @@
-"""Start a child with ``posix_spawn`` where that is exactly what ``subprocess.Popen`` would do.
+"""Start a child the way ``subprocess.Popen`` does, without Popen's Python-level work.
 
-Why: ``Popen`` builds the child's environment in a Python loop and goes through its own
-fork/exec helper; ``os.posix_spawnp`` (glibc: one ``clone(CLONE_VFORK)``) converts the
-environment in C. For a short command that is ~120 us of a ~650 us spawn on the machines we
-measure (bench/bench_inprocess.py), more than all of cmdscope's bookkeeping is allowed to cost.
+Why: every ``Popen`` ends in ``_posixsubprocess.fork_exec`` (vfork and exec, in C). Around that
+call Popen spends Python time: it converts the environment in a Python loop, searches PATH,
+builds its pipes and objects. Calling ``fork_exec`` directly with the arguments Popen passes
+gives the child exactly what Popen gives it, ~100 us sooner on the machines we measure
+(bench/bench_inprocess.py).
 
-The child sees what ``Popen(argv, env=env)`` with its defaults would give it:
-- inheritable descriptors above 2 are closed (``close_fds=True``); Python's own descriptors are
-  close-on-exec anyway;
-- SIGPIPE and SIGXFSZ are reset to their defaults (``restore_signals=True``);
-- PATH is searched in the caller's PATH, so this path is taken only when the child's PATH is
-  the same; a ``cwd``, stdin or stdout redirection also go to ``Popen`` (3.11 has no
-  chdir file action).
-Errors are the same ``OSError`` (errno, filename) that ``Popen`` raises.
+Why not ``posix_spawn``: glibc's child queries and resets all 64 signal dispositions before
+``exec`` (~130 system calls while the parent is suspended by the vfork), CPython's child only
+the handlers Python installed. Measured here, ``fork_exec`` returned in ~130 us, glibc's
+``posix_spawnp`` in ~200-230 us.
 
-One known difference: glibc (2.36 here) leaves its two internal real-time signals, 32 and 33,
-ignored in a posix_spawn child. glibc programs install their own handlers before they use them;
-CPython's ``subprocess`` has the same property whenever it uses posix_spawn itself
-(``close_fds=False``). ``CMDSCOPE_SPAWN=popen`` turns this path off.
+``fork_exec`` is private: its positional arguments are those of CPython 3.11 to 3.14 (the same
+list in all four, as Popen calls it). On any other version, or with ``CMDSCOPE_SPAWN=popen``,
+``usable()`` is False and the runner uses ``Popen``. What the child gets:
+- descriptors above 2 closed (``close_fds=True``), SIGPIPE and SIGXFSZ reset to their defaults
+  (``restore_signals=True``), the session and ``cwd`` as asked;
+- the program searched in the *child's* PATH, as Popen searches it;
+- on failure, the ``OSError`` Popen raises (type, errno, filename), read from the same error
+  pipe; a NUL byte or a ``=`` in a variable name is Popen's ``ValueError``.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import signal
 import sys
 
 from cmdscope.environ import ENVB
+from cmdscope.memo import remember
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:
-    from typing import Any, Mapping, Sequence
+    from typing import Any, Callable, Mapping, Sequence
 
-_RESET_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
-AVAILABLE = hasattr(os, "posix_spawnp") and os.path.isdir("/proc/self/fd")
+
+def _known_fork_exec() -> Callable[..., int] | None:
+    if not (3, 11) <= sys.version_info[:2] <= (3, 14):
+        return None
+    try:
+        from _posixsubprocess import fork_exec
+    except ImportError:
+        return None
+    return fork_exec  # type: ignore[no-any-return]
+
+
+_fork_exec = _known_fork_exec()
 
 
 class SpawnedChild:
@@ -79,110 +90,172 @@ class SpawnedChild:
             os.kill(self.pid, sig)
 
 
-def usable(env: Mapping[Any, Any] | None) -> bool:
-    """Would ``posix_spawnp`` search the same PATH that ``Popen(env=env)`` searches?"""
-    if not AVAILABLE or ENVB.get(b"CMDSCOPE_SPAWN") == b"popen":
-        return False
-    if env is None or env is os.environ or env is ENVB:
-        return True
-    try:
-        theirs = env.get(b"PATH")
-    except TypeError:  # a str-only mapping such as os.environ
-        theirs = None
-    if theirs is None:
-        text = env.get("PATH")
-        theirs = os.fsencode(text) if isinstance(text, str) else None
-    return theirs == ENVB.get(b"PATH")
-
-
-def _inheritable_fds() -> list[int]:
-    fds = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd <= 2:
-            continue
-        try:
-            if os.get_inheritable(fd):
-                fds.append(fd)
-        except OSError:  # the directory's own descriptor, closed by now
-            continue
-    return fds
+def usable() -> bool:
+    """Can this interpreter start children here (else the runner uses ``Popen``)?"""
+    return _fork_exec is not None and ENVB.get(b"CMDSCOPE_SPAWN") != b"popen"
 
 
 def spawn(
-    argv: Sequence[str],
+    argv: Sequence[Any],
     env: Mapping[Any, Any] | None,
     stderr_fd: int | None = None,
     capture_output: bool = False,
     start_new_session: bool = False,
+    cwd: str | None = None,
 ) -> SpawnedChild:
-    """Start ``argv``; ``stderr_fd`` (unless None) becomes the child's stderr; with
-    ``capture_output`` stdout and stderr go to pipes read through ``.stdout`` / ``.stderr``."""
-    global _spawns
-    _spawns += 1
+    """Start ``argv`` (``env`` None: this process's environment). ``stderr_fd`` (unless None)
+    becomes the child's stderr; with ``capture_output`` stdout and stderr go to pipes read
+    through ``.stdout`` / ``.stderr``. Raises what ``Popen`` raises when it cannot start."""
+    assert _fork_exec is not None, "spawn.usable() first"
+    args = list(argv)
+    env_list = _env_list(env) if env is not None else None
+    executables = _executables(args[0], env)
+    sys.audit("subprocess.Popen", args[0], args, cwd, env)
     ours: list[int] = []
-    dups: tuple[int, ...] = ()
-    environment = ENVB if env is None else env  # encoded: os.environ would decode and re-encode (~100 us)
+    c2pread = c2pwrite = errread = -1
+    errwrite = -1 if stderr_fd is None else stderr_fd
     try:
         if capture_output:
-            out_r, out_w = os.pipe()
-            ours += [out_r, out_w]
-            err_r, err_w = os.pipe()
-            ours += [err_r, err_w]
-            dups = (out_w, 1, err_w, 2)
-        elif stderr_fd is not None:
-            dups = (stderr_fd, 2)
-        libc = _libc_spawner()
-        pid = libc.spawn(argv, environment, dups, start_new_session) if libc is not None else None
-        if pid is None:
-            actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, dups[i], dups[i + 1]) for i in range(0, len(dups), 2)]
-            for fd in _inheritable_fds():  # after the dup2s: they may read one of these
-                actions.append((os.POSIX_SPAWN_CLOSE, fd))
-            pid = os.posix_spawnp(
-                argv[0],
-                list(argv),
-                environment,
-                file_actions=actions,
-                setsigdef=_RESET_SIGNALS,
-                setsid=start_new_session,
-            )
+            c2pread, c2pwrite = os.pipe()
+            errread, errwrite = os.pipe()
+            ours += [c2pread, c2pwrite, errread, errwrite]
+        errpipe_read, errpipe_write = _error_pipe()
+        ours += [errpipe_read, errpipe_write]
+        pid = _fork_exec(
+            args, executables, True, (errpipe_write,), cwd, env_list,
+            -1, -1, c2pread, c2pwrite, errread, errwrite, errpipe_read, errpipe_write,
+            True, start_new_session, -1, None, None, None, -1, None, _use_vfork(),
+        )
     except BaseException:
         for fd in ours:
             os.close(fd)
         raise
+    os.close(errpipe_write)
+    if capture_output:
+        os.close(c2pwrite)
+        os.close(errwrite)
+    try:
+        report = _read_error_pipe(errpipe_read)
+    finally:
+        os.close(errpipe_read)
+    if report:
+        if capture_output:
+            os.close(c2pread)
+            os.close(errread)
+        _reap(pid)
+        raise _start_error(report, args[0], cwd)
     if not capture_output:
         return SpawnedChild(pid)
-    os.close(ours[1])
-    os.close(ours[3])
-    return SpawnedChild(pid, io.FileIO(ours[0], "r"), io.FileIO(ours[2], "r"))
+    return SpawnedChild(pid, io.FileIO(c2pread, "r"), io.FileIO(errread, "r"))
 
 
-_spawns = 0
-_libc: Any = None  # spawn_libc.LibcSpawn; False: unavailable; None: not decided yet
-_LIBC_AFTER = 8  # spawns before ctypes is imported for the libc path (when not loaded already)
+def _env_list(env: Mapping[Any, Any]) -> list[bytes]:
+    """``K=V`` entries as Popen builds them (names and values str or bytes).
+
+    Commands in a row differ in ``TRACEPARENT`` only: the other entries of the last environment
+    are kept and reused when the rest of the mapping is equal (~3 us instead of ~10)."""
+    global _last_env
+    rest = dict(env)
+    traceparent = rest.pop(b"TRACEPARENT", None)
+    last = _last_env
+    if last is not None and last[0] == rest:
+        entries = last[1].copy()  # a copy: another thread may be spawning from the kept list
+    else:
+        entries = _encode_env(rest)
+        _last_env = (rest, entries)
+        entries = entries.copy()
+    if traceparent is not None:
+        entries.append(b"TRACEPARENT=" + os.fsencode(traceparent))
+    return entries
 
 
-def _libc_spawner() -> Any:
-    """The libc path (``spawn_libc.py``) when it pays: ctypes already loaded (the OTel SDK loads
-    it), or a process that keeps spawning. ``CMDSCOPE_SPAWN=list`` keeps the listing path."""
-    global _libc
-    if _libc is None:
-        if "ctypes" not in sys.modules and _spawns <= _LIBC_AFTER:
-            return None
-        if ENVB.get(b"CMDSCOPE_SPAWN") == b"list":
-            _libc = False
+_last_env: tuple[dict[Any, Any], list[bytes]] | None = None
+
+
+def _encode_env(env: Mapping[Any, Any]) -> list[bytes]:
+    try:
+        entries = [k + b"=" + v for k, v in env.items()]
+        names = b"=".join(env)  # one search for "=" in all names (per name costs ~0.5 us each)
+    except TypeError:  # str names or values (os.environ, a caller's dict)
+        encoded = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+        entries = [k + b"=" + v for k, v in encoded.items()]
+        names = b"=".join(encoded)
+    if names.count(b"=") != max(0, len(entries) - 1):
+        raise ValueError("illegal environment variable name")
+    return entries
+
+
+_search: dict[tuple[Any, Any], tuple[bytes, ...]] = {}
+
+
+def _executables(program: Any, env: Mapping[Any, Any] | None) -> tuple[bytes, ...]:
+    """Where ``program`` may be, in order: the child's PATH, as Popen searches it."""
+    if env is None:
+        path: Any = ENVB.get(b"PATH")
+    else:
+        path = env.get(b"PATH") if b"PATH" in env else env.get("PATH")
+    key = (program, path)
+    found = _search.get(key)
+    if found is None:
+        name = os.fsencode(program)
+        if os.path.dirname(name):
+            found = (name,)
         else:
-            from cmdscope import spawn_libc
-
-            _libc = spawn_libc.load(_RESET_SIGNALS) or False
-    return _libc or None
-
-
-def _after_fork_in_child() -> None:
-    global _libc
-    if _libc:
-        _libc = None  # its lock may be held by a thread that does not exist in this process
+            found = tuple(os.path.join(os.fsencode(d), name) for d in os.get_exec_path(env if env is not None else None))
+        remember(_search, key, found, 256)
+    return found
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def _error_pipe() -> tuple[int, int]:
+    """Popen's exec-error pipe; its write end kept above 2 (the child dup2s onto 0-2)."""
+    read, write = os.pipe()
+    low = []
+    while write < 3:
+        low.append(write)
+        write = os.dup(write)
+    for fd in low:
+        os.close(fd)
+    return read, write
+
+
+def _read_error_pipe(fd: int) -> bytes:
+    data = bytearray()
+    while True:
+        part = os.read(fd, 50000)
+        data += part
+        if not part or len(data) > 50000:
+            return bytes(data)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _start_error(report: bytes, program: Any, cwd: str | None) -> BaseException:
+    """The exception Popen raises for the child's ``ExceptionName:hex_errno:message`` report."""
+    import builtins
+    import subprocess
+
+    try:
+        name, hex_errno, message_b = report.split(b":", 2)
+        message = message_b.decode()
+    except ValueError:
+        return subprocess.SubprocessError(f"Bad exception data from child: {report!r}")
+    kind = getattr(builtins, name.decode("ascii", "replace"), subprocess.SubprocessError)
+    if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+        kind = subprocess.SubprocessError
+    if issubclass(kind, OSError) and hex_errno:
+        number = int(hex_errno, 16)
+        filename = cwd if message == "noexec" else program  # "noexec": chdir(cwd) failed
+        return kind(number, os.strerror(number) if number else "", filename)
+    return kind(message)
+
+
+def _use_vfork() -> bool:
+    """Popen's own switch (``subprocess._USE_VFORK``), so a host that turned vfork off for its
+    children gets the same here."""
+    subprocess = sys.modules.get("subprocess")
+    return bool(getattr(subprocess, "_USE_VFORK", True))
