@@ -58,6 +58,20 @@ class TestConcurrency:
         ids = [r["record_id"] for r in read_records(path, stats=stats)]
         assert stats.bad == [] and len(ids) == 8000 and len(set(ids)) == 8000
 
+    def test_no_line_lands_in_a_rotated_segment(self, tmp_path: Path) -> None:
+        """Right after another writer rotated the file, the next line goes to the new file: a
+        rotated segment is final (the shipper and `ledger tail -f` move past it)."""
+        path = tmp_path / "ledger.jsonl"
+        a = LedgerWriter(path, fsync="never", max_bytes=0)
+        b = LedgerWriter(path, fsync="never", max_bytes=1)  # rotates after each of its lines
+        for n in range(3):
+            assert a.append({"n": f"a{n}"}) and b.append({"n": f"b{n}"})
+        a.close()
+        b.close()
+        lines = [[json.loads(line)["n"] for line in seg.read_bytes().splitlines()] for seg in segments(path)]
+        assert lines == [["a0", "b0"], ["a1", "b1"], ["a2", "b2"]]
+        assert (tmp_path / "ledger.jsonl.lock").stat().st_size == 8  # the rotation count
+
     def test_sigkill_mid_run_leaves_readable_ledger(self, tmp_path: Path) -> None:
         """A writer killed at a random point leaves only whole records behind."""
         path = tmp_path / "ledger.jsonl"

@@ -298,6 +298,10 @@ def _pump(
                     del sinks[fd]
             if pidfd < 0 and child.poll() is not None:
                 exited = True
+            elif not sinks and deadline is None:
+                # Output closed (the child's exit closes it a moment before its pidfd is ready):
+                # nothing left to watch but the exit itself, so wait for it without another poll.
+                exited = True
             if exited or (not sinks and pidfd < 0):
                 if capture:
                     # Pipes we capture are ours alone: read them to EOF as subprocess.run does.

@@ -8,8 +8,13 @@ Why it looks like this:
   redirected through a symlink into someone else's file nor be readable by other users.
 - Group commit (``CMDSCOPE_FSYNC=batch``): fsync every 100 records or 1 s and at close costs
   ~10 us a line instead of ~300 us for ``always``.
-- Size-based rotation renames the file to ``<name>.NNNNNN`` (older = smaller); writers notice the
-  new inode and reopen; readers walk the segments in order, then the current file.
+- Size-based rotation renames the file to ``<name>.NNNNNN`` (older = smaller) and counts up a
+  number kept in ``<name>.lock``; writers read it (memory-mapped: no system call) under the
+  lock before every line and reopen when it moved, so no line lands in a rotated segment.
+  Someone else deleting or replacing the file is seen by an ``fstat`` of our descriptor (no
+  links left). A ``stat`` of the path per line did both, but walking the path cost ~11 us
+  right after a child exits, against ~3 us for the ``fstat``. Readers walk the segments in
+  order, then the current file.
 - A write error (disk full, read-only, directory gone) never raises into the program being
   observed: it is counted, reported once on stderr, and the command goes on.
 """
@@ -111,7 +116,9 @@ class LedgerWriter:
         self._fd = -1
         self._lock_fd = -1
         self._ino: tuple[int, int] | None = None
-        self._size_seen = 0  # the file's size at our last look (rotation check without an fstat)
+        self._size_seen = 0  # the file's size at our last look plus our lines since
+        self._rotations: Any = None  # the lock file's rotation count, memory-mapped (False: cannot)
+        self._generation = -1  # that count when our descriptor was opened
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._torn = False
@@ -133,6 +140,7 @@ class LedgerWriter:
         self._fd = fd
         self._ino = (st.st_dev, st.st_ino)
         self._size_seen = st.st_size
+        self._generation = self._rotation_count()
         # A file that does not end in a newline holds a fragment torn by a failed write (disk
         # full, killed mid-write by another process's limits): start our record on a new line.
         self._torn = st.st_size > 0 and _last_byte(fd, st.st_size) != b"\n"
@@ -145,6 +153,32 @@ class LedgerWriter:
             return False
         self._size_seen = st.st_size
         return (st.st_dev, st.st_ino) == self._ino
+
+    def _still_ours(self) -> bool:
+        """Under the lock: is our descriptor still the file at ``self.path``? Not if another
+        writer rotated it (the count moved) nor if it was deleted or replaced (no links left)."""
+        if self._fd < 0:
+            return False
+        count = self._rotation_count()
+        if count is None:
+            return self._current()  # no counter here: a stat of the path per line
+        if count != self._generation:
+            if not self._current():
+                return False
+            self._generation = count  # moved, yet the path is our file (a recreated lock file)
+            return True
+        st = os.fstat(self._fd)
+        self._size_seen = st.st_size
+        return st.st_nlink > 0
+
+    def _rotation_count(self) -> int | None:
+        """How many times the ledger was rotated (``<name>.lock``); None when it cannot be read."""
+        counter = self._rotations
+        if counter is None:
+            counter = self._rotations = _map_counter(self._lock_fd)
+        if counter is False:
+            return None
+        return int.from_bytes(counter[:8], "little")
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -210,12 +244,12 @@ class LedgerWriter:
             directory = os.path.dirname(self.path) or "."
             if not os.path.isdir(directory):
                 os.makedirs(directory, mode=0o700, exist_ok=True)
-            self._lock_fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX if self.seal else fcntl.LOCK_SH)
         try:
-            if self._fd < 0 or not self._current():
-                # Rotated by another writer, or deleted or replaced under us: one stat per
-                # record (~1 us) so nothing is ever appended to a file nobody will read.
+            if not self._still_ours():
+                # Rotated by another writer, or deleted or replaced under us: nothing is
+                # appended to a segment already rotated, nor kept writing to a deleted file.
                 self._reopen()
             if self._torn:
                 # The previous write was cut short (disk full): end that fragment so this
@@ -244,9 +278,10 @@ class LedgerWriter:
             self._unsynced += 1
             if self._unsynced >= BATCH_RECORDS or time.monotonic() - self._last_sync >= BATCH_SECONDS:
                 self._sync_now()
-        # Sizes seen under the lock plus our line: other writers' lines are counted at the next
-        # record, so a segment overshoots max_bytes by at most what was appended meanwhile.
-        if self.max_bytes and self._size_seen + size >= self.max_bytes:
+        # The size seen at the last stat plus our lines: other writers' lines are counted at the
+        # next stat, so a segment overshoots max_bytes by at most what they appended meanwhile.
+        self._size_seen += size
+        if self.max_bytes and self._size_seen >= self.max_bytes:
             self._rotate()
 
     def _sync_now(self) -> None:
@@ -284,11 +319,14 @@ class LedgerWriter:
             pass
 
     def _rotate(self) -> None:
-        fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             if self._current():  # nobody rotated it meanwhile
                 os.rename(self.path, f"{self.path}.{_next_segment(self.path):06d}")
+                _count_rotation(fd)
+        finally:
+            os.close(fd)  # releases the lock
         self._sync_now()
         os.close(self._fd)
         self._fd = -1
@@ -325,6 +363,9 @@ class LedgerWriter:
                 os.close(self._fd)
                 self._fd = -1
             if self._lock_fd >= 0:
+                if self._rotations:
+                    self._rotations.close()
+                self._rotations = None
                 os.close(self._lock_fd)
                 self._lock_fd = -1
 
@@ -333,6 +374,28 @@ class LedgerWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _map_counter(lock_fd: int) -> Any:
+    """The lock file's first 8 bytes (the rotation count), memory-mapped shared; False when the
+    file or its filesystem does not allow it (then every line is checked with a stat)."""
+    try:
+        import mmap
+
+        if os.fstat(lock_fd).st_size < 8:
+            os.ftruncate(lock_fd, 8)  # only ever grows: a count already written is kept
+        return mmap.mmap(lock_fd, 8, mmap.MAP_SHARED, mmap.PROT_READ)
+    except (OSError, ValueError, ImportError):
+        return False
+
+
+def _count_rotation(lock_fd: int) -> None:
+    """Under the exclusive lock: one more rotation (writers compare before their next line)."""
+    try:
+        count = int.from_bytes(os.pread(lock_fd, 8, 0).ljust(8, b"\0"), "little")
+        os.pwrite(lock_fd, ((count + 1) % (1 << 64)).to_bytes(8, "little"), 0)
+    except OSError:
+        pass  # a write-protected lock file: writers still find the new inode by their stat
 
 
 # --- segments -------------------------------------------------------------------------------
