@@ -289,11 +289,12 @@ def _pump(
             except InterruptedError:
                 events = []
             exited = False
-            for fd, _ev in events:
+            for fd, ev in events:
                 if fd == pidfd:
                     exited = True
                     continue
-                if not _read_into(fd, sinks[fd]):
+                # A hang-up with nothing to read is the end of the stream: no read to learn it.
+                if not ev & select.POLLIN or not _read_into(fd, sinks[fd]):
                     poller.unregister(fd)
                     del sinks[fd]
             if pidfd < 0 and child.poll() is not None:
