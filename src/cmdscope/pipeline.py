@@ -444,7 +444,17 @@ def redact_fields(run: Run) -> None:
     """Every free-text attribute passes the redactor before any sink sees it."""
     redact, _ = _redactor()
     rec = run.record
-    keys = rec.keys() - run.described if run.described is not None else list(rec)
+    described = run.described
+    if described is None:
+        keys: Any = list(rec)
+    else:
+        # Keys added since ``describe`` are the dict's tail (insertion order; a key removed and
+        # set again moves there too): walk back to the first described one.
+        keys = []
+        for key in reversed(rec):
+            if key in described:
+                break
+            keys.append(key)
     for key in keys:
         value = rec[key]
         if isinstance(value, str) and "." in key and key not in _NOT_SECRET:

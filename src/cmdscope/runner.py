@@ -172,20 +172,20 @@ def execute(
             err_r, err_w = pty_pair
         else:
             err_r, err_w = os.pipe()
-    popen_kw: dict[str, Any] = {
-        "cwd": cwd,
-        "env": env,  # str or bytes mapping, passed to Popen as is (no copy)
-        "stdin": stdin,
-        "stdout": subprocess.PIPE if capture_output else stdout,
-        "stderr": subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
-        "start_new_session": start_new_session,
-    }
     try:
         if stdin is None and (capture_output or stdout is None) and _plain_fd(stderr) and argv and spawn.usable():
             child: Child = spawn.spawn(argv, env, err_w if relay_stderr else stderr, capture_output,  # type: ignore[arg-type]
                                        start_new_session, cwd)
         else:
-            child = subprocess.Popen(list(argv), **popen_kw)
+            child = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=env,  # str or bytes mapping, passed to Popen as is (no copy)
+                stdin=stdin,
+                stdout=subprocess.PIPE if capture_output else stdout,
+                stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
+                start_new_session=start_new_session,
+            )
     except OSError as exc:
         if err_r >= 0:
             os.close(err_r)
