@@ -31,3 +31,10 @@ def getenv(name: str) -> str | None:
 def copy() -> dict[bytes, bytes]:
     """The environment as the bytes mapping a child is started with."""
     return dict(ENVB)
+
+
+class PreparedEnv(dict):  # type: ignore[type-arg]
+    """A child's environment (bytes to bytes) that also carries its ``K=V`` entries, built along
+    with it, so the spawn need not walk the mapping again (``propagation.inherited_env_for``)."""
+
+    __slots__ = ("entries",)
