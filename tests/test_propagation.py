@@ -67,3 +67,46 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)))
 def test_baggage_round_trip(entries: dict[str, str]) -> None:
     """Any keys and values survive format_baggage -> parse_baggage unchanged."""
     assert parse_baggage(format_baggage(entries)) == entries
+
+
+class TestInheritedEnvironment:
+    """What ``cmdscope.run`` hands its real children: the environment kept between commands is
+    never stale, and threads never see each other's ``TRACEPARENT``."""
+
+    PROBE = ["sh", "-c", 'echo "$TRACEPARENT ${SPAWN_PROBE-unset} $CMDSCOPE_ACTOR"']
+
+    def test_environment_changes_reach_the_next_child(self, monkeypatch) -> None:
+        import cmdscope
+
+        seen = []
+        for change in (lambda: monkeypatch.setenv("SPAWN_PROBE", "one"), lambda: None,
+                       lambda: monkeypatch.setenv("SPAWN_PROBE", "two"), lambda: monkeypatch.delenv("SPAWN_PROBE")):
+            change()
+            result = cmdscope.run(self.PROBE, capture_output=True, text=True, actor="probe")
+            traceparent, probe, actor = result.stdout.split()
+            rec = result.record
+            assert traceparent == f"00-{rec['trace_id']}-{rec['span_id']}-01" and actor == "probe"
+            seen.append(probe)
+        assert seen == ["one", "one", "two", "unset"]
+
+    def test_threads_each_give_their_children_their_own_ids(self) -> None:
+        import threading
+
+        import cmdscope
+
+        mismatches: list[str] = []
+
+        def work(n: int) -> None:
+            for _ in range(8):
+                result = cmdscope.run(self.PROBE, capture_output=True, text=True, actor=f"t{n}")
+                traceparent, _, actor = result.stdout.split()
+                rec = result.record
+                if traceparent != f"00-{rec['trace_id']}-{rec['span_id']}-01" or actor != f"t{n}":
+                    mismatches.append(result.stdout)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert mismatches == []
