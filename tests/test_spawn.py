@@ -214,3 +214,24 @@ def test_what_c_cannot_carry_is_popens_error(bad: str) -> None:
     with pytest.raises(ValueError) as theirs:
         subprocess.Popen(argv, env=env)
     assert type(ours.value) is type(theirs.value)
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_a_start_error_leaves_nothing_behind(tmp_path: Path, capture: bool) -> None:
+    """A program that cannot start comes back from the runner as 127/126 with Popen's message,
+    the start callback never called, none of our descriptors left open."""
+    import cmdscope
+
+    before = sorted(os.listdir("/proc/self/fd"))
+    started: list[int] = []
+    not_exec = tmp_path / "script.sh"
+    not_exec.write_text("#!/bin/sh\n")
+    for argv, code in ((["no-such-command-xyz"], 127), ([str(not_exec)], 126)):
+        ex = runner.execute(argv, capture_output=capture, on_start=started.append)
+        assert (ex.returncode, ex.outcome, ex.pid) == (code, "error", None)
+        assert ex.start_error and argv[0] in ex.start_error
+    assert started == []
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    rec = cmdscope.run(["no-such-command-xyz"], capture_output=capture).record
+    assert rec["process.exit.code"] == 127 and rec["error.type"] == "command_not_found"
+    assert "process.pid" not in rec
