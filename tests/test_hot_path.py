@@ -420,3 +420,42 @@ class TestSpanEndAfterReturn:
             assert [format(s.context.span_id, "016x") for s in exporter.get_finished_spans()] == [result.record["span_id"]]
         finally:
             configured.shutdown()
+
+
+class TestPlainSuccess:
+    """A success that ends no failure streak skips walking the standard AFTER chain; the record
+    must be the one the chain gives, and a chain changed by the host is always walked."""
+
+    SAME = ("schema", "kind", "name", "process.command_line", "cmdscope.command.hash", "cmdscope.outcome",
+            "process.exit.code", "cmdscope.retry.count", "cmdscope.actor")
+
+    def _record(self, **kw: Any) -> dict[str, Any]:
+        return cmdscope.run(["sh", "-c", "exit 0"], **kw).record
+
+    def test_same_record_as_the_chain(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        fast = self._record(actor="a")
+        walked: list[str] = []
+
+        def note(run: pipeline.Run) -> None:
+            walked.append(run.record["cmdscope.outcome"])
+
+        monkeypatch.setattr(pipeline, "AFTER", [*pipeline.AFTER, note])
+        slow = self._record(actor="a")
+        assert walked == ["success"]
+        assert {k: fast.get(k) for k in self.SAME} == {k: slow.get(k) for k in self.SAME}
+        assert set(fast) == set(slow) and fast["cmdscope.retry.count"] == 0
+
+    def test_a_success_that_ends_a_streak_is_counted(self, tmp_path: Path) -> None:
+        """The success that ends a failure streak goes through count_retries (count and the
+        record it retried); the success after it is plain again."""
+        cmd = ["sh", "-c", f"test -e {tmp_path}/flag"]
+        failures = [cmdscope.run(cmd, session="s1").record for _ in range(2)]
+        (tmp_path / "flag").touch()
+        ended, plain = (cmdscope.run(cmd, session="s1").record for _ in range(2))
+        assert [r["cmdscope.outcome"] for r in (*failures, ended, plain)] == ["failure", "failure", "success", "success"]
+        assert (ended["cmdscope.retry.count"], ended["cmdscope.retry_of"]) == (2, failures[1]["record_id"])
+        assert plain["cmdscope.retry.count"] == 0 and "cmdscope.retry_of" not in plain
+
+    def test_retry_of_is_redacted(self) -> None:
+        rec = cmdscope.run(["true"], retry_of="token ghp_" + "a" * 36).record
+        assert "ghp_" not in rec["cmdscope.retry_of"]
