@@ -58,14 +58,21 @@ class TestConcurrency:
         ids = [r["record_id"] for r in read_records(path, stats=stats)]
         assert stats.bad == [] and len(ids) == 8000 and len(set(ids)) == 8000
 
-    def test_no_line_lands_in_a_rotated_segment(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("map_after", [0, 16], ids=["mapped count", "read count"])
+    def test_no_line_lands_in_a_rotated_segment(self, tmp_path: Path, map_after: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
         """Right after another writer rotated the file, the next line goes to the new file: a
-        rotated segment is final (the shipper and `ledger tail -f` move past it)."""
+        rotated segment is final (the shipper and `ledger tail -f` move past it). Both ways
+        of reading the rotation count: memory-mapped, and pread for a writer's first lines."""
+        from cmdscope.sinks import ledger
+
+        monkeypatch.setattr(ledger, "_MAP_AFTER", map_after)
         path = tmp_path / "ledger.jsonl"
         a = LedgerWriter(path, fsync="never", max_bytes=0)
         b = LedgerWriter(path, fsync="never", max_bytes=1)  # rotates after each of its lines
         for n in range(3):
             assert a.append({"n": f"a{n}"}) and b.append({"n": f"b{n}"})
+        assert bool(a._rotations) == (map_after == 0)
         a.close()
         b.close()
         lines = [[json.loads(line)["n"] for line in seg.read_bytes().splitlines()] for seg in segments(path)]

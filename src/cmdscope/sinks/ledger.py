@@ -175,6 +175,11 @@ class LedgerWriter:
         """How many times the ledger was rotated (``<name>.lock``); None when it cannot be read."""
         counter = self._rotations
         if counter is None:
+            if self.written < _MAP_AFTER:  # a short-lived writer (the CLI's one line): no mmap import
+                try:
+                    return int.from_bytes(os.pread(self._lock_fd, 8, 0).ljust(8, b"\0"), "little")
+                except OSError:
+                    return None
             counter = self._rotations = _map_counter(self._lock_fd)
         if counter is False:
             return None
@@ -374,6 +379,9 @@ class LedgerWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_MAP_AFTER = 16  # lines written before the count is memory-mapped instead of read with pread
 
 
 def _map_counter(lock_fd: int) -> Any:
