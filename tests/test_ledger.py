@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, _json_dumps, read_records, segments
 from conftest import PYTHON, cmdscope_cli
@@ -271,3 +273,33 @@ class TestReaderAndCli:
         follower.terminate()
         follower.wait(timeout=10)
         assert json.loads(line)["cmdscope.actor"] == "late"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), _JSON, max_size=8))
+def test_stdlib_line_is_json_dumps(record: dict) -> None:
+    """The CLI's encoder (the stdlib's C encoder, called without importing ``json``) writes what
+    ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` writes."""
+    from cmdscope.sinks.ledger import _json_dumps
+
+    assert _json_dumps(record) == json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass")
+
+
+def test_stdlib_line_refuses_what_json_refuses() -> None:
+    from cmdscope.sinks.ledger import _json_dumps
+
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        _json_dumps({"a": object()})
+    looped: dict = {}
+    looped["self"] = looped
+    with pytest.raises(ValueError, match="Circular reference"):
+        _json_dumps(looped)
+    assert _json_dumps({"a": 1}) == b'{"a":1}'  # a failed call leaves nothing behind
