@@ -11,7 +11,6 @@ is picked up on the next pass.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import subprocess
 import sys
@@ -49,6 +48,8 @@ class Checkpoint:
 
     @classmethod
     def load(cls, ledger: str) -> "Checkpoint":
+        import json  # here, not at the top: a `cmdscope run` only hands records over (~2.5 ms)
+
         try:
             with open(_checkpoint_path(ledger), encoding="utf-8") as fh:
                 data = json.load(fh)
@@ -57,6 +58,8 @@ class Checkpoint:
             return cls()
 
     def save(self, ledger: str) -> None:
+        import json
+
         tmp = _checkpoint_path(ledger) + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -219,6 +222,8 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_ex
     A batch counts as delivered only when spans (and log events, when a log exporter is given)
     were both accepted; otherwise the checkpoint stays and the whole batch is sent again.
     """
+    import json
+
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SpanExportResult
 
