@@ -38,3 +38,4 @@ class PreparedEnv(dict):  # type: ignore[type-arg]
     with it, so the spawn need not walk the mapping again (``propagation.inherited_env_for``)."""
 
     __slots__ = ("entries",)
+    entries: list[bytes]

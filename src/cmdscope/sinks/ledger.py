@@ -50,10 +50,13 @@ def _not_serializable(value: Any) -> Any:
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
+_make_encoder: Any = None
 try:  # the stdlib's own C encoder: importing the ``json`` package costs ~2.5 ms per CLI process
-    from _json import encode_basestring as _encode_str, make_encoder as _make_encoder
+    from _json import encode_basestring as _encode_str, make_encoder as _c_make_encoder
+
+    _make_encoder = _c_make_encoder
 except ImportError:  # pragma: no cover - other Python builds
-    _make_encoder = None
+    pass
 
 
 def _json_dumps(record: dict[str, Any]) -> bytes:
@@ -131,7 +134,7 @@ class LedgerWriter:
         self._ino: tuple[int, int] | None = None
         self._size_seen = 0  # the file's size at our last look plus our lines since
         self._rotations: Any = None  # the lock file's rotation count, memory-mapped (False: cannot)
-        self._generation = -1  # that count when our descriptor was opened
+        self._generation: int | None = -1  # that count when our descriptor was opened
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._torn = False
