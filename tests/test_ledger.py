@@ -81,6 +81,22 @@ class TestConcurrency:
         assert lines == [["a0", "b0"], ["a1", "b1"], ["a2", "b2"]]
         assert (tmp_path / "ledger.jsonl.lock").stat().st_size == 8  # the rotation count
 
+    def test_a_rename_nobody_counted_is_followed(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """logrotate (or an older cmdscope) renames the ledger without counting the rotation:
+        within PATH_CHECK_S the writer notices and goes on in a new file at the path."""
+        from cmdscope.sinks import ledger
+
+        monkeypatch.setattr(ledger, "PATH_CHECK_S", 0.05)
+        path = tmp_path / "ledger.jsonl"
+        w = LedgerWriter(path, fsync="never")
+        assert w.append({"n": 1})
+        path.rename(tmp_path / "ledger.jsonl.1")
+        time.sleep(0.06)
+        assert w.append({"n": 2})
+        w.close()
+        assert (tmp_path / "ledger.jsonl.1").read_bytes() == b'{"n":1}\n'
+        assert path.read_bytes() == b'{"n":2}\n'
+
     def test_sigkill_mid_run_leaves_readable_ledger(self, tmp_path: Path) -> None:
         """A writer killed at a random point leaves only whole records behind."""
         path = tmp_path / "ledger.jsonl"

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # kept off the per-command import path (typing/pathlib cost m
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 BATCH_RECORDS = 100
 BATCH_SECONDS = 1.0
+PATH_CHECK_S = 1.0  # a rename nobody counted (logrotate, an older cmdscope) is seen within this
 FSYNC_MODES = ("never", "batch", "always")
 # Read access too: the writer looks at the last byte for a torn fragment, a sealed writer at the
 # previous line's hash.
@@ -135,6 +136,7 @@ class LedgerWriter:
         self._size_seen = 0  # the file's size at our last look plus our lines since
         self._rotations: Any = None  # the lock file's rotation count, memory-mapped (False: cannot)
         self._generation: int | None = -1  # that count when our descriptor was opened
+        self._path_checked = 0.0  # monotonic time of the last stat of the path
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._torn = False
@@ -157,6 +159,7 @@ class LedgerWriter:
         self._ino = (st.st_dev, st.st_ino)
         self._size_seen = st.st_size
         self._generation = self._rotation_count()
+        self._path_checked = time.monotonic()
         # A file that does not end in a newline holds a fragment torn by a failed write (disk
         # full, killed mid-write by another process's limits): start our record on a new line.
         self._torn = st.st_size > 0 and _last_byte(fd, st.st_size) != b"\n"
@@ -172,13 +175,17 @@ class LedgerWriter:
 
     def _still_ours(self) -> bool:
         """Under the lock: is our descriptor still the file at ``self.path``? Not if another
-        writer rotated it (the count moved) nor if it was deleted or replaced (no links left)."""
+        writer rotated it (the count moved) nor if it was deleted or replaced (no links left).
+        A rename by anything that does not count (logrotate, an older cmdscope) is caught by a
+        stat of the path at least every ``PATH_CHECK_S``."""
         if self._fd < 0:
             return False
         count = self._rotation_count()
         if count is None:
             return self._current()  # no counter here: a stat of the path per line
-        if count != self._generation:
+        now = time.monotonic()
+        if count != self._generation or now - self._path_checked >= PATH_CHECK_S:
+            self._path_checked = now
             if not self._current():
                 return False
             self._generation = count  # moved, yet the path is our file (a recreated lock file)
