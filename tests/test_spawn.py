@@ -162,8 +162,9 @@ def _output(child: spawn.SpawnedChild) -> bytes:
 
 
 def test_each_child_gets_its_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The environment entries kept between spawns never hand a child a stale value: a new
-    TRACEPARENT each time, and a variable changed between two spawns."""
+    """Each child gets the environment it is given: a new TRACEPARENT each time, a variable
+    changed between two spawns, none when the mapping has none (``test_propagation`` covers
+    the environment ``cmdscope.run`` keeps between commands)."""
     from cmdscope.environ import ENVB
 
     outputs = []
