@@ -260,6 +260,35 @@ class TestCachedContext:
         assert denied.value.decision.rule_id == "no-true-on-feature"
 
 
+    def test_the_remembered_launch_sees_what_the_processors_would(self, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+        """The one-lookup answer for context and guard (a plain allow seen before) gives way
+        to the processors whenever one of their inputs changes: a policy file named by a
+        variable, the guard turned off, the directory, or a BEFORE chain the host extended."""
+        policy = tmp_path / "policy.yaml"
+        policy.write_text("name: local\nversion: 1.0.0\nrules:\n  - id: no-true\n"
+                          "    match: {executable: [\"true\"]}\n    action: deny\n")
+        for _ in range(2):
+            assert cmdscope.run(["true"]).record["cmdscope.policy.action"] == "allow"
+        monkeypatch.setenv("CMDSCOPE_POLICY_PATH", str(policy))
+        with pytest.raises(cmdscope.CommandDenied) as denied:
+            cmdscope.run(["true"])
+        assert denied.value.decision.rule_id == "no-true"
+        monkeypatch.setenv("CMDSCOPE_GUARD", "off")
+        for _ in range(2):
+            assert "cmdscope.policy.action" not in cmdscope.run(["true"]).record
+        monkeypatch.delenv("CMDSCOPE_GUARD")
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(cmdscope.CommandDenied):
+            cmdscope.run(["true"])
+        seen: list[str] = []
+        monkeypatch.setattr(pipeline, "BEFORE", [*pipeline.BEFORE, lambda run: seen.append(run.record["name"])])
+        monkeypatch.delenv("CMDSCOPE_POLICY_PATH")
+        for _ in range(2):
+            cmdscope.run(["true"])
+        assert seen == ["true", "true"]
+
+
 def _repo_with_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str, action: str, match: str) -> list[str]:
     """A git repository on main with one commit and a project policy of one rule, as the cwd;
     returns the git command prefix for it."""
