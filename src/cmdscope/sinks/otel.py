@@ -254,11 +254,10 @@ def reserve_span(name: str, start_ns: int, environ: dict[str, str] | Any, packet
         if env_parent:
             return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
         return SpanHandle(new_trace_id(), new_span_id(), None, "01")
-    tracer = _our_tracer(provider)
-    ids = getattr(tracer, "id_generator", None)
-    if not isinstance(ids, _ChosenIds):  # a disabled SDK's no-op tracer
+    plan = _plan if _plan[0] is provider else _plan_for(provider)
+    if plan is None:  # a disabled SDK's no-op tracer
         return start_span(name, start_ns, environ)
-    trace = _trace_api()
+    _, tracer, inner, random_ids, default_sampler, trace = plan
     parent_ctx = None
     current = trace.get_current_span().get_span_context()
     if current.is_valid:
@@ -272,24 +271,38 @@ def reserve_span(name: str, start_ns: int, environ: dict[str, str] | Any, packet
             parent_id = env_parent[1]
         else:
             parent, parent_id = None, None
-    inner = ids.inner
     if parent is None:
         trace_id = inner.generate_trace_id()
-        random_id = inner.is_trace_id_random()
+        random_id = random_ids
     else:
         trace_id = parent.trace_id
         random_id = parent.trace_flags.random_trace_id
     span_id = inner.generate_span_id()
-    sampler = provider.sampler
-    if _is_default_sampler(sampler):
+    if default_sampler:
         sampled = parent is None or parent.trace_flags.sampled
     else:
-        sampled = sampler.should_sample(parent_ctx, trace_id, name, trace.SpanKind.CLIENT).decision.is_sampled()
+        sampled = provider.sampler.should_sample(parent_ctx, trace_id, name, trace.SpanKind.CLIENT).decision.is_sampled()
     flags = (1 if sampled else 0) | (2 if random_id else 0)
     handle = SpanHandle(format(trace_id, "032x"), format(span_id, "016x"), parent_id, format(flags, "02x"),
                         provider=provider)
     handle._reserved = (tracer, name, parent_ctx, start_ns, trace_id if parent is None else None, span_id)
     return handle
+
+
+# (provider, cmdscope's tracer, the provider's own id generator, are its trace ids random, is its
+# sampler the default, opentelemetry.trace): fixed per provider (the SDK's sampler and id
+# generator cannot be replaced), looked up once instead of per command.
+_plan: tuple[Any, ...] = (None,)
+
+
+def _plan_for(provider: Any) -> tuple[Any, ...] | None:
+    global _plan
+    tracer = _our_tracer(provider)
+    ids = getattr(tracer, "id_generator", None)
+    if not isinstance(ids, _ChosenIds):
+        return None
+    _plan = (provider, tracer, ids.inner, ids.is_trace_id_random(), _is_default_sampler(provider.sampler), _trace_api())
+    return _plan
 
 
 _batching: tuple[Any, bool] = (None, False)
