@@ -186,6 +186,14 @@ class TestPassthrough:
         assert time.monotonic() - t0 < 3
         assert ex.returncode == 0 and b"started" in ex.stderr_tail
 
+    def test_timeout_holds_when_the_child_closes_its_output_first(self) -> None:
+        """Output closed long before the exit (the runner then watches the exit itself): the
+        timeout still kills the child on time."""
+        t0 = time.monotonic()
+        ex = runner.execute(["sh", "-c", "exec 2>&-; sleep 5"], timeout=0.3)
+        assert ex.returncode == 124 and ex.outcome == "timeout"
+        assert time.monotonic() - t0 < 3
+
     def test_capture_output_like_subprocess_run(self) -> None:
         """capture_output collects both streams fully and keeps the tail for classification."""
         ex = runner.execute(["sh", "-c", "echo out; echo err >&2; exit 4"], capture_output=True)

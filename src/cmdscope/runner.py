@@ -273,7 +273,10 @@ def _pump(
             fd = stream.fileno()  # type: ignore[union-attr]
             chunks[fd] = []
             sinks[fd] = chunks[fd].append
-    pidfd = _pidfd(child.pid)
+    # With output to watch, its end normally tells the exit (a child's descriptors close as it
+    # exits): the pidfd, one more descriptor to close after the exit, is opened only for a child
+    # that outlives the first wait or a grandchild that keeps the output open.
+    pidfd = -1 if sinks else _pidfd(child.pid)
     poller = select.poll()
     for fd in sinks:
         poller.register(fd, select.POLLIN)
@@ -297,12 +300,16 @@ def _pump(
                 if not ev & select.POLLIN or not _read_into(fd, sinks[fd]):
                     poller.unregister(fd)
                     del sinks[fd]
-            if pidfd < 0 and child.poll() is not None:
-                exited = True
-            elif not sinks and deadline is None:
-                # Output closed (the child's exit closes it a moment before its pidfd is ready):
+            if not sinks and deadline is None:
+                # Output closed (the child's exit closes it a moment before it can be reaped):
                 # nothing left to watch but the exit itself, so wait for it without another poll.
                 exited = True
+            elif pidfd < 0 and child.poll() is not None:
+                exited = True
+            elif pidfd < 0:
+                pidfd = _pidfd(child.pid)
+                if pidfd >= 0:
+                    poller.register(pidfd, select.POLLIN)
             if exited or (not sinks and pidfd < 0):
                 if capture:
                     # Pipes we capture are ours alone: read them to EOF as subprocess.run does.
@@ -335,13 +342,15 @@ def _pump(
 
 
 def _wait_ms(deadline: float | None, killed_at: float | None, pidfd: int) -> int:
-    if pidfd < 0:
-        return 20  # no pidfd: poll the child now and then
     if killed_at is not None:
-        return 100 if killed_at != float("inf") else -1
-    if deadline is None:
-        return -1
-    return max(0, int((deadline - time.monotonic()) * 1000) + 1)
+        wait = 100 if killed_at != float("inf") else -1
+    elif deadline is None:
+        wait = -1
+    else:
+        wait = max(0, int((deadline - time.monotonic()) * 1000) + 1)
+    if pidfd < 0:  # no pidfd (yet): look at the child now and then
+        return 20 if wait < 0 else min(wait, 20)
+    return wait
 
 
 def _read_into(fd: int, sink: Callable[[bytes], None]) -> bool:
