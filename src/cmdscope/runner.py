@@ -3,8 +3,9 @@
 - stdin and stdout are inherited untouched. stderr is relayed byte for byte through a pipe (a
   pseudo-terminal when our stderr is a terminal, so the child still sees a tty) while the last
   64 KiB are kept for the failure classifier: memory stays bounded whatever the child prints.
-- The loop waits on the stderr pipe and a pidfd together, so a grandchild that keeps stderr open
-  (``cmd &``) never holds us after the child itself has exited.
+- The loop waits on the stderr pipe, and on a pidfd once the child outlives the first 20 ms, so
+  a grandchild that keeps stderr open (``cmd &``) never holds us after the child itself has
+  exited. A short command's exit is told by its output closing: no pidfd to close after it.
 - Exit codes follow the shell: the child's own code; 128+N for death by signal N; 124 on timeout
   (like ``timeout(1)``); 127 command not found and 126 not executable, with outcome ``error``.
 - When asked (the CLI), SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2/SIGWINCH are forwarded to
