@@ -488,3 +488,25 @@ class TestPlainSuccess:
     def test_retry_of_is_redacted(self) -> None:
         rec = cmdscope.run(["true"], retry_of="token ghp_" + "a" * 36).record
         assert "ghp_" not in rec["cmdscope.retry_of"]
+
+
+def test_record_ids_ignore_the_hosts_seed_and_differ_after_fork() -> None:
+    """Record ids never depend on the host's ``random``: seeding it for reproducibility never
+    makes them repeat, and a forked child draws different ones."""
+    import random
+
+    ids = []
+    for _ in range(3):
+        random.seed(7)
+        ids.append(cmdscope.run(["true"]).record["record_id"])
+    assert len(set(ids)) == 3 and all(len(i) == 32 for i in ids)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(w, pipeline.new_record("command", "x")["record_id"].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(r, 64).decode()
+    os.close(r)
+    os.close(w)
+    assert child != pipeline.new_record("command", "x")["record_id"]
