@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, _json_dumps, read_records, segments
+from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, read_records, segments
 from conftest import PYTHON, cmdscope_cli
 
 WRITER = textwrap.dedent("""
@@ -167,57 +167,6 @@ class TestFiles:
         (d / "ledger.jsonl").mkdir()  # a directory where the file should be
         w = LedgerWriter(d / "ledger.jsonl")
         assert w.append({"a": 1}) is False and w.dropped == 1
-
-
-class TestHead:
-    """A line encoded in two parts (``head`` while the child runs, the rest after) is the
-    line encoding the whole record would give, or that line when the record changed."""
-
-    def _lines(self, tmp_path: Path, record: dict, change) -> tuple[bytes, bytes]:
-        path = tmp_path / "ledger.jsonl"
-        with LedgerWriter(path, fsync="never", dumps=_json_dumps) as w:
-            head = w.head(record)
-            change(record)
-            assert w.append(record, head) and w.append(record)
-        two_part, whole = path.read_bytes().splitlines()
-        return two_part, whole
-
-    def test_added_keys_give_the_same_bytes(self, tmp_path: Path) -> None:
-        record = {"schema": 1, "name": "café", "process.command_line": "echo 'x'", "argv": ["a", "b"]}
-        two_part, whole = self._lines(tmp_path, record, lambda r: r.update(
-            {"process.exit.code": 3, "duration_s": 0.25, "error.type": None, "ok": True}))
-        assert two_part == whole
-        assert json.loads(two_part)["process.exit.code"] == 3
-
-    def test_nothing_added_gives_the_head(self, tmp_path: Path) -> None:
-        two_part, whole = self._lines(tmp_path, {"a": 1}, lambda r: None)
-        assert two_part == whole == b'{"a":1}'
-
-    @pytest.mark.parametrize("change", [
-        lambda r: r.update({"process.command_line": "[REDACTION FAILED]"}),
-        lambda r: r.pop("name"),
-        lambda r: r["argv"].append("c"),  # the same list object, changed in place
-    ], ids=["changed value", "removed key", "list changed in place"])
-    def test_a_changed_record_is_encoded_again(self, tmp_path: Path, change) -> None:
-        record = {"schema": 1, "name": "x", "process.command_line": "secret", "argv": ["a", "b"]}
-        two_part, whole = self._lines(tmp_path, record, change)
-        assert two_part == whole and json.loads(two_part) == record
-
-    def test_a_fast_encoder_encodes_the_whole_line_after_the_exit(self, tmp_path: Path) -> None:
-        """orjson encodes a line faster than a head is copied and checked: no head then."""
-        orjson = pytest.importorskip("orjson")
-        with LedgerWriter(tmp_path / "ledger.jsonl", fsync="never", dumps=orjson.dumps) as w:
-            assert w.head({"a": 1}) is None
-            assert w.append({"a": 1}, None)
-        assert (tmp_path / "ledger.jsonl").read_bytes() == b'{"a":1}\n'
-
-    def test_unencodable_added_value_is_a_counted_drop(self, tmp_path: Path) -> None:
-        w = LedgerWriter(tmp_path / "ledger.jsonl", fsync="never", dumps=_json_dumps)
-        record = {"a": 1}
-        head = w.head(record)
-        record["b"] = object()
-        assert w.append(record, head) is False and w.dropped == 1
-        w.close()
 
 
 class TestReaderAndCli:

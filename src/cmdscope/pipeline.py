@@ -79,7 +79,7 @@ class Run:
     """The state one command carries through the pipeline."""
 
     __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command", "described",
-                 "packet_state", "may_retry", "ledger_head", "where", "plain_allow")
+                 "packet_state", "may_retry", "where", "plain_allow")
 
     def __init__(self, spec: CommandSpec, record: dict[str, Any], raw_command: str = "") -> None:
         self.spec = spec
@@ -94,7 +94,6 @@ class Run:
         self.described: frozenset[str] | None = None
         self.packet_state: Any = None  # the worktree's active packet, read once per command
         self.may_retry: bool | None = None  # could a success end a failure streak? (None: ask)
-        self.ledger_head: Any = None  # the ledger line encoded while the child ran (``LedgerWriter.head``)
         self.where = spec.cwd or _getcwd()  # the directory it runs in: one getcwd per command
         self.plain_allow = False  # set by ``guard``: the same inputs always get this same answer
 
@@ -518,7 +517,7 @@ def emit(run: Run, defer: bool = True) -> None:
     """
     rec = run.record
     writer = ledger_writer(run.spec.ledger_path)
-    writer.append(rec, run.ledger_head)
+    writer.append(rec)
     span = run.span
     m = otel.metrics()
     later_span = defer and span is not None and span.can_end_later()
@@ -749,7 +748,6 @@ def _while_running(run: Run, pid: int | None = None) -> None:
         for processor in WHILE_RUNNING:
             _process(processor, run)
         run.described = frozenset(run.record)
-        run.ledger_head = ledger_writer(run.spec.ledger_path).head(run.record)
         if run.span is not None:
             _guarded("span", run.span.describe, run.record)
         deferred = sys.modules.get("cmdscope.sinks.deferred")

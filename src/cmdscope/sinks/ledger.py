@@ -124,9 +124,6 @@ class LedgerWriter:
             raise LedgerError(f"fsync={self.fsync!r}: expected one of {', '.join(FSYNC_MODES)}")
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._dumps = dumps or default_dumps()
-        # Encoding in two parts pays only for the stdlib encoder (~20-60 us a line). orjson
-        # encodes a whole line in ~1.5 us, less than ``head``'s copy and check cost (~13 us).
-        self._split = self._dumps is _json_dumps
         self.seal = seal if seal is not None else os.environ.get("CMDSCOPE_LEDGER_SEAL", "").lower() in ("1", "true", "yes")
         self._on_drop = on_drop
         self._lock = threading.Lock()
@@ -210,43 +207,14 @@ class LedgerWriter:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def head(self, record: dict[str, Any]) -> tuple[dict[str, Any], bytes] | None:
-        """The record encoded as it is now, for ``append(record, head)`` to complete later with
-        the keys added meanwhile: the pipeline encodes while the child runs, so after the exit
-        only a few keys are left to encode (most of a line's ~20-60 us). None when the encoder
-        is fast enough to encode the whole line after the exit."""
-        if not self._split:
-            return None
-        try:
-            encoded = self._dumps(record)
-        except (TypeError, ValueError):
-            return None
-        # Lists copied: one changed in place must not look unchanged (record values are flat).
-        return {k: v.copy() if isinstance(v, (list, dict)) else v for k, v in record.items()}, encoded
-
-    def append(self, record: dict[str, Any], head: tuple[dict[str, Any], bytes] | None = None) -> bool:
+    def append(self, record: dict[str, Any]) -> bool:
         """Write one record as one line. Returns False (and counts a drop) when it could not."""
         try:
-            payload = self._complete(record, head) if head is not None else self._dumps(record)
+            payload = self._dumps(record)
         except (TypeError, ValueError) as exc:
             self._drop("encode", exc)
             return False
         return self.append_line(payload + b"\n")
-
-    def _complete(self, record: dict[str, Any], head: tuple[dict[str, Any], bytes]) -> bytes:
-        """``head``'s encoding plus the keys added since; the whole record again if any key
-        encoded then has changed value or gone (checked, not assumed). Same keys, same order
-        as encoding the record whole: added keys come last in the dict too."""
-        before, encoded = head
-        if not before or not before.items() <= record.items() or not encoded.endswith(b"}"):
-            return self._dumps(record)
-        added = {key: value for key, value in record.items() if key not in before}
-        if not added:
-            return encoded
-        rest = self._dumps(added)
-        if not rest.startswith(b"{"):
-            return self._dumps(record)
-        return encoded[:-1] + b"," + rest[1:]
 
     def append_line(self, line: bytes) -> bool:
         """Append one whole line (ending in a newline); sealed into the chain when enabled."""
