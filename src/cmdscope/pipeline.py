@@ -79,7 +79,7 @@ class Run:
     """The state one command carries through the pipeline."""
 
     __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command", "described",
-                 "packet_state", "may_retry", "where", "plain_allow")
+                 "packet_state", "packet_read", "may_retry", "where", "plain_allow")
 
     def __init__(self, spec: CommandSpec, record: dict[str, Any], raw_command: str = "") -> None:
         self.spec = spec
@@ -93,6 +93,7 @@ class Run:
         # the child exited pass the redactor again.
         self.described: frozenset[str] | None = None
         self.packet_state: Any = None  # the worktree's active packet, read once per command
+        self.packet_read = False
         self.may_retry: bool | None = None  # could a success end a failure streak? (None: ask)
         self.where = spec.cwd or _getcwd()  # the directory it runs in: one getcwd per command
         self.plain_allow = False  # set by ``guard``: the same inputs always get this same answer
@@ -240,7 +241,7 @@ def resolve_context(run: Run) -> None:
     The answer depends on the arguments, the ``cmdscope.context()`` scope, seven variables and
     the active packet, which repeat from command to command: it is kept per combination."""
     spec = run.spec
-    run.packet_state = state = active_packet(run.where)
+    state = _active_packet(run)
     explicit = spec.context
     key = (tuple(explicit.items()), current_scope(), tuple(map(ENVB.get, _CONTEXT_VARS)),
            state["packet"] if state else None)
@@ -249,6 +250,13 @@ def resolve_context(run: Run) -> None:
         run.ctx = ctx
         return
     run.ctx = remember(_contexts, key, resolve(spec.cwd, None, git=False, active=state, **explicit), 256)  # type: ignore[arg-type]
+
+
+def _active_packet(run: Run) -> Any:
+    """The worktree's active packet, read once per command (one stat) and kept on the run."""
+    if not run.packet_read:
+        run.packet_state, run.packet_read = active_packet(run.where), True
+    return run.packet_state
 
 
 def context_attributes(run: Run) -> None:
@@ -722,7 +730,7 @@ _LAUNCH_VARS = _CONTEXT_VARS + (b"CMDSCOPE_GUARD", b"CMDSCOPE_REGISTRY_PATH", b"
 def _launch_key(run: Run) -> tuple[Any, ...]:
     """Every input of ``resolve_context`` and ``guard``; reads the active packet (its one stat)."""
     spec = run.spec
-    run.packet_state = state = active_packet(run.where)
+    state = _active_packet(run)
     return (spec.command if spec.shell else tuple(spec.command), spec.shell, tuple(spec.context.items()),  # type: ignore[arg-type]
             current_scope(), tuple(map(ENVB.get, _LAUNCH_VARS)), state["packet"] if state else None, run.where)
 

@@ -185,7 +185,7 @@ class LedgerWriter:
             self._path_checked = now
             if not self._current():
                 return False
-            self._generation = count  # moved, yet the path is our file (a recreated lock file)
+            self._generation = count  # the path is still our file (the count may have been reset)
             return True
         st = os.fstat(self._fd)
         self._size_seen = st.st_size
