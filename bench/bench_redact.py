@@ -48,7 +48,7 @@ SECRET = [
     "mysql -h db -u root -p'My Secret Pw1' shop -e 'select count(*) from orders'",
     "curl -H 'Authorization: Bearer 3xAmPl3T0k3nV4lu3abcdefgh' https://api.example.com",
     "git clone https://ci:glpat-Ab1Cd2Ef3Gh4Ij5Kl6Mn@gitlab.com/acme/app.git repo",
-    "aws s3 ls --profile ci # key AKIAIOSFODNN7EXAMPLE used for s3://acme-builds",
+    "aws s3 ls --profile ci # key AKIA2E0A8F3B244C9986 used for s3://acme-builds",
     "redis-cli -h cache.internal -p 6379 -a R3disSecretValue ping && echo ok",
     "./deploy.sh --target prod --api-key Zq8Lm3Xv7Tn2Rb5Kp9Wc4Hd6 --region eu-west-1",
 ]

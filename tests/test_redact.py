@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from cmdscope import redact as api
 from cmdscope.redact import REDACTED_MARK_RE, Redactor, redact, redact_argv
-from cmdscope.redaction.rules import BUILTIN_RULES
+from cmdscope.redaction.ruleset import load_rules
 
 CORPUS_PATH = Path(__file__).parent / "data" / "redaction_corpus.jsonl"
 CORPUS = [json.loads(line) for line in CORPUS_PATH.read_text().splitlines() if line.strip()]
 POSITIVES = [row for row in CORPUS if row["secrets"]]
 NEGATIVES = [row for row in CORPUS if not row["secrets"]]
-RULE_NAMES = sorted({rule.name for rule in BUILTIN_RULES} | {"high-entropy"})
+RULE_NAMES = sorted({rule.name for rule in load_rules({})} | {"high-entropy"})
 
 
 def leaked_windows(secret: str, text: str, width: int = 12) -> list[str]:
@@ -85,7 +85,7 @@ class TestBuiltinPatterns:
 
     def test_marker_format(self) -> None:
         """Markers are `[REDACTED:<rule>]` and REDACTED_MARK_RE finds exactly them."""
-        out = redact("export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE")
+        out = redact("export AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986")
         assert out == "export AWS_ACCESS_KEY_ID=[REDACTED:aws-access-key-id]"
         assert REDACTED_MARK_RE.findall(out) == ["[REDACTED:aws-access-key-id]"]
 

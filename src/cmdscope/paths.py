@@ -76,3 +76,16 @@ def __getattr__(name: str) -> object:
 
         return Path(PACKAGE_DIR_STR)
     raise AttributeError(name)
+
+
+def synced_registry_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> str | None:
+    """The team registry activated by ``cmdscope registry sync`` (resolved: the path names the
+    version, so caches keyed on paths see a new one), or None when none is active."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
+                                                     ".local", "state")
+    link = os.path.join(base, "cmdscope", "registry", "current")
+    try:
+        return os.path.join(os.path.dirname(link), os.readlink(link))
+    except OSError:
+        return None

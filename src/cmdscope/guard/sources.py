@@ -55,6 +55,11 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None) -> Source
     user: list[str] = []
     for directory in _split(env.get(REGISTRY_ENV)):
         user.extend(_yaml_files(directory) if os.path.isdir(directory) else [directory])
+    from cmdscope.paths import synced_registry_dir  # the team registry (cmdscope registry sync)
+
+    synced = synced_registry_dir(env)
+    if synced:
+        user.extend(_yaml_files(os.path.join(synced, "danger")))
     # Only the guard's default policy: registry/policies/ also holds other subsystems' files.
     default = os.path.join(root, "policies", "default.yaml")
     policies = [(default, 0)] if os.path.isfile(default) else []
