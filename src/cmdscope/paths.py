@@ -89,3 +89,21 @@ def synced_registry_dir(environ: os._Environ[str] | dict[str, str] | None = None
         return os.path.join(os.path.dirname(link), os.readlink(link))
     except OSError:
         return None
+
+
+_synced_memo: dict[str | None, dict[str, str]] = {}
+
+
+def synced_registry_attributes() -> dict[str, str]:
+    """``cmdscope.registry.digest`` and ``cmdscope.registry.team_version`` of the active team
+    registry (its directory is named ``<version>@<sha256>``); {} when none is active. Read once
+    per process, like the guard's registry itself."""
+    key = os.environ.get("XDG_STATE_HOME") or os.environ.get("HOME")
+    hit = _synced_memo.get(key)
+    if hit is None:
+        path = synced_registry_dir()
+        version, at, digest = os.path.basename(path or "").rpartition("@")
+        hit = {"cmdscope.registry.digest": f"sha256:{digest}",
+               "cmdscope.registry.team_version": version} if at and digest else {}
+        _synced_memo[key] = hit
+    return hit
