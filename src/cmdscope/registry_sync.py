@@ -78,7 +78,7 @@ def _fetch_archive(source: str, dest: str) -> float:
     from email.utils import parsedate_to_datetime
 
     try:
-        with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (https or file by design)
+        with urllib.request.urlopen(source, timeout=60) as resp:
             data = resp.read()
             modified = resp.headers.get("Last-Modified")
     except (OSError, ValueError) as exc:
@@ -160,7 +160,7 @@ def lint(tree: str) -> None:
     from cmdscope.cli.registry import _lint
     from cmdscope.guard import GuardConfigError
     from cmdscope.redaction.lint import lint as lint_redaction
-    from cmdscope.redaction.ruleset import RedactionRegistryError, shipped_dir, _yaml_files
+    from cmdscope.redaction.ruleset import RedactionRegistryError, _yaml_files, shipped_dir
 
     danger = os.path.join(tree, "danger")
     if os.path.isdir(danger):

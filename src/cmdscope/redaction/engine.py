@@ -11,14 +11,14 @@ or compiles a regex.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from collections import namedtuple
+from collections.abc import Iterable
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process; namedtuple is already loaded
 
 from cmdscope.memo import remember
 from cmdscope.redaction import entropy
-from cmdscope.redaction.rules import ARG, ASSIGN, BLOCK, USERPASS, WHOLE, Rule
+from cmdscope.redaction.rules import ASSIGN, BLOCK, USERPASS, WHOLE, Rule
 from cmdscope.redaction.values import (
     is_placeholder,
     is_reference,
@@ -99,7 +99,8 @@ class Redactor:
             base = self._given
         added = self._rules
         self._rules = base + added
-        self._compiled = [None] * len(base) + self._compiled
+        fresh: list[_Compiled | None] = [None] * len(base)
+        self._compiled = fresh + self._compiled
         self._builtin_count = len(base)
         self._loaded = True
 
