@@ -27,7 +27,11 @@ def main(argv: list[str]) -> int:
         if args.action == "list":
             return _list(args.category)
         if args.action == "lint":
-            return max(_lint(args.paths), _lint_redaction(args.paths))
+            redaction = [p for p in args.paths if _is_redaction_path(p)]
+            danger = [p for p in args.paths if p not in redaction]
+            if args.paths and not danger:
+                return _lint_redaction(redaction)
+            return max(_lint(danger), _lint_redaction(redaction or args.paths))
         return _explain(args.rule_id)
     except GuardConfigError as exc:
         sys.stderr.write(f"cmdscope registry: {exc}\n")
@@ -112,6 +116,12 @@ def _explain(rule_id: str) -> int:
     for near in spec.near_misses:
         print(f"    {near}")
     return 0
+
+
+def _is_redaction_path(path: str) -> bool:
+    """A redaction/ directory or a file inside one (the rest of the paths are danger files)."""
+    norm = os.path.abspath(path)
+    return os.path.basename(norm) == "redaction" or os.path.basename(os.path.dirname(norm)) == "redaction"
 
 
 def _lint_redaction(paths: list[str]) -> int:
