@@ -158,6 +158,8 @@ def looks_random(token: str, before: str, contains_secret: Callable[[str], bool]
 _SECRET_SEGMENTS = frozenset({"token", "tokens", "key", "keys", "secret", "secrets", "webhook",
                               "webhooks", "hooks", "bot", "apikey", "api_key", "auth", "password",
                               "sig", "signature", "credentials", "invite", "reset"})
+_SECRET_PARAM_WORDS = ("token", "key", "secret", "sig", "auth", "pass", "pwd", "code", "credential",
+                       "session", "jwt", "hash")
 _PUBLIC_PREFIXES = ("pk_live_", "pk_test_", "pk.eyJ", "AAAAB3NzaC1", "AAAAC3NzaC1", "AAAAE2VjZHNh",
                     "AAAAG3NrLXNzaC1", "npub1", "FLWPUBK", "sb_publishable_")
 _PUBLIC_KEY_WORDS = ("ssh-", "ecdsa-", "sk-ssh", "sk-ecdsa")
@@ -183,9 +185,16 @@ def public_context(text: str, start: int, end: int) -> bool:
         name = text[max(0, word_start - 48):word_start].rstrip("=:\"' ").rsplit(None, 1)[-1:]
         if name and "publi" in name[0].lower():
             return True  # `public_key=...`, `NEXT_PUBLIC_...=`: published by design
-    if start > 0 and text[start - 1] == "/" and "://" in word and "?" not in word:
-        previous = word.rstrip("/").rsplit("/", 1)[-1].lower()
-        return previous not in _SECRET_SEGMENTS
+    url_start = word_start
+    while url_start > 0 and text[url_start - 1] not in " \t\r\n\"'`(<>":
+        url_start -= 1
+    url = text[url_start:start]
+    if "://" in url:
+        path, query, params = url.partition("?")
+        if not query:  # an id in a URL path, unless a segment says what follows is a secret
+            return not any(s.lower() in _SECRET_SEGMENTS for s in path.split("/"))
+        name = params.rsplit("&", 1)[-1].split("=", 1)[0].lower()
+        return not any(k in name for k in _SECRET_PARAM_WORDS)  # `?list=<id>`, not `?token=`
     if text.startswith("AAAA", start):
         before = text[max(0, start - 48):start].rstrip().rsplit(None, 1)
         if before and before[-1].lower().startswith(_PUBLIC_KEY_WORDS):

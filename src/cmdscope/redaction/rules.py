@@ -96,8 +96,8 @@ def _g(m: object, name: str) -> str | None:
 
 def assignment_guard(value: str, m: object = None) -> bool:
     """Strong names (`*_PASSWORD`, `*_TOKEN`) take any literal; `*_KEY` only random-looking ones."""
-    if _g(m, "weak") is not None:
-        return is_weak_key_secret(value)
+    if _g(m, "weak") is not None:  # `*_KEY`: random-looking values, not a URL without credentials
+        return is_weak_key_secret(value) and not (value.startswith(("http://", "https://")) and "@" not in value)
     if _g(m, "pw") is not None:
         return is_literal_secret(value)
     return is_key_material(value)
@@ -122,7 +122,7 @@ _ABOUT_WORDS = frozenset(
     "field location mode count size version provider store manager rotation kind prefix suffix "
     "regex pattern hint reset required enabled enable disabled cmd command helper source template "
     "scope scopes audience issuer algorithm alg server service region label description desc help "
-    "usage limit budget strength encoding schema table column fingerprint hash digest sha id ids "
+    "usage limit budget strength encoding schema table column fingerprint hash digest sha "
     "number num index validity valid generator generate rule rules check checker".split()
 )
 _MID_KEYWORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",

@@ -83,6 +83,8 @@ def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool 
     else:
         if mode == ARG and c in "-<>|&;":
             return None
+        if c in "{[":
+            return None  # a mapping or a list (`auth: { user: ... }`): its own keys are judged
         end = pos
         while end < n and text[end] not in _BARE_STOP:
             end += 1
@@ -90,7 +92,9 @@ def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool 
             return None  # code: a call or a subscript (`getpass()`, `os.environ["PW"]`)
         start = pos
         quoted = False
-        if rest_of_line and end < n and text[end] in " \t(":
+        line_start = text.rfind("\n", 0, pos) + 1
+        if (rest_of_line and end < n and text[end] in " \t(" and "{" not in text[line_start:pos]
+                and not is_reference(text[start:end], False)):
             line_end = text.find("\n", end)
             line_end = n if line_end < 0 else line_end
             tail = text[end:line_end]
@@ -143,8 +147,8 @@ def read_userpass(text: str, pos: int) -> tuple[int, int] | None:
     while start < end and text[start] in "\"'":
         start += 1
     value = text[start:end]
-    if not value or is_reference(value, True, single) or is_placeholder(value):
-        return None
+    if not value or value.startswith("//") or is_reference(value, True, single) or is_placeholder(value):
+        return None  # `//host` after `:` is a URL, not a password
     return start, end
 
 
