@@ -107,3 +107,24 @@ def synced_registry_attributes() -> dict[str, str]:
                "cmdscope.registry.team_version": version} if at and digest else {}
         _synced_memo[key] = hit
     return hit
+
+
+def file_stamps(paths: list[str]) -> list[str]:
+    """`path\0mtime_ns\0size` (or `path\0missing`) per file: cache keys of data read from them."""
+    stamps = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamps.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
+        except OSError:
+            stamps.append(f"{path}\0missing")
+    return stamps
+
+
+def yaml_files(directory: str) -> list[str]:
+    """The ``*.yaml``/``*.yml`` files of a registry directory, sorted ([] when it is missing)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [os.path.join(directory, n) for n in names if n.endswith((".yaml", ".yml"))]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import zlib
 
+from cmdscope.paths import yaml_files as _yaml_files
+
 REGISTRY_ENV = "CMDSCOPE_REGISTRY_PATH"
 POLICY_ENV = "CMDSCOPE_POLICY_PATH"
 MODE_ENV = "CMDSCOPE_GUARD_MODE"
@@ -34,14 +36,6 @@ class Sources:
 
     def all_files(self) -> list[str]:
         return [*self.builtin, *self.user, *(p for p, _ in self.policies)]
-
-
-def _yaml_files(directory: str) -> list[str]:
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    return [os.path.join(directory, n) for n in names if n.endswith((".yaml", ".yml"))]
 
 
 def _split(value: str | None) -> list[str]:
@@ -78,14 +72,10 @@ def fingerprint(sources: Sources) -> str:
     stores this whole key and is rebuilt when it differs; the file name is its CRC)."""
     from cmdscope._version import __version__
 
-    parts = [__version__, repr(sources.policies)]
-    for path in [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]:
-        try:
-            st = os.stat(path)
-            parts.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
-        except OSError:
-            parts.append(f"{path}\0missing")
-    return "\n".join(parts)
+    from cmdscope.paths import file_stamps
+
+    files = [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]
+    return "\n".join([__version__, repr(sources.policies), *file_stamps(files)])
 
 
 def key_name(key: str) -> str:

@@ -16,6 +16,7 @@ import marshal
 import os
 import zlib
 
+from cmdscope.paths import yaml_files as _yaml_files
 from cmdscope.redaction.rules import GUARDS, VALUE_MODES, Rule
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
@@ -34,14 +35,6 @@ class RedactionRegistryError(ValueError):
 
 def shipped_dir() -> str:
     return os.path.join(os.path.dirname(os.path.realpath(_HERE)), "_registry", "redaction")
-
-
-def _yaml_files(directory: str) -> list[str]:
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    return [os.path.join(directory, n) for n in names if n.endswith((".yaml", ".yml"))]
 
 
 def overlay_dirs(environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
@@ -65,14 +58,9 @@ def rule_files(environ: os._Environ[str] | dict[str, str] | None = None) -> tupl
 
 
 def _key(files: list[str]) -> str:
-    parts = [str(CACHE_FORMAT)]
-    for path in [*files, *(os.path.join(_HERE, n) for n in _CODE)]:
-        try:
-            st = os.stat(path)
-            parts.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
-        except OSError:
-            parts.append(f"{path}\0missing")
-    return "\n".join(parts)
+    from cmdscope.paths import file_stamps
+
+    return "\n".join([str(CACHE_FORMAT), *file_stamps([*files, *(os.path.join(_HERE, n) for n in _CODE)])])
 
 
 def _cache_path(key: str) -> str:
