@@ -88,6 +88,8 @@ def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool 
         end = pos
         while end < n and text[end] not in _BARE_STOP:
             end += 1
+        while end > pos + 1 and text[end - 1] in ",;":
+            end -= 1  # `"token": null,`: the separator is not part of the value
         if end == pos or (end < n and text[end] in "([") or text[end - 1] == "[":
             return None  # code: a call or a subscript (`getpass()`, `os.environ["PW"]`)
         start = pos
