@@ -180,10 +180,9 @@ def public_context(text: str, start: int, end: int) -> bool:
     word_start = start
     while word_start > 0 and text[word_start - 1] not in _WORD_STOP:
         word_start -= 1
-    word = text[word_start:start]
     if word_start > 0 and text[word_start - 1] in "=:\"' ":
-        name = text[max(0, word_start - 48):word_start].rstrip("=:\"' ").rsplit(None, 1)[-1:]
-        if name and "publi" in name[0].lower():
+        names = text[max(0, word_start - 48):word_start].rstrip("=:\"' ").rsplit(None, 1)[-1:]
+        if names and "publi" in names[0].lower():
             return True  # `public_key=...`, `NEXT_PUBLIC_...=`: published by design
     url_start = word_start
     while url_start > 0 and text[url_start - 1] not in " \t\r\n\"'`(<>":
@@ -193,8 +192,8 @@ def public_context(text: str, start: int, end: int) -> bool:
         path, query, params = url.partition("?")
         if not query:  # an id in a URL path, unless a segment says what follows is a secret
             return not any(s.lower() in _SECRET_SEGMENTS for s in path.split("/"))
-        name = params.rsplit("&", 1)[-1].split("=", 1)[0].lower()
-        return not any(k in name for k in _SECRET_PARAM_WORDS)  # `?list=<id>`, not `?token=`
+        param = params.rsplit("&", 1)[-1].split("=", 1)[0].lower()
+        return not any(k in param for k in _SECRET_PARAM_WORDS)  # `?list=<id>`, not `?token=`
     if text.startswith("AAAA", start):
         before = text[max(0, start - 48):start].rstrip().rsplit(None, 1)
         if before and before[-1].lower().startswith(_PUBLIC_KEY_WORDS):
