@@ -51,6 +51,8 @@ Span = namedtuple("Span", "start end order name")
 _Compiled = namedtuple("_Compiled", "regex groups on_lower")
 
 
+# What may stand before a `NAME=value` that starts a dotenv-style line.
+_LINE_START_WORDS = frozenset({"", "env", "arg", "set"})
 _MEMO_TEXT = 512
 _MEMO_ENTRIES = 4096
 
@@ -257,7 +259,11 @@ class Redactor:
                     at = m.start("sep")
                     rest = (sep in (":", ":=", "?=", "::=") or "." in text[m.start():at]
                             or (sep == "=" and at > 0 and text[at - 1] in " \t"))
-                    found = parse_value(text, m.end(), mode, sep == ":", rest)
+                    line = text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip().lower()
+                    # A file's lines (`.env`, Dockerfile): the value runs to the end of its line;
+                    # in a one-line command the shell's meaning wins (`TOKEN=x cmd`).
+                    dotenv = sep == "=" and line in _LINE_START_WORDS and "\n" in text.strip()
+                    found = parse_value(text, m.end(), mode, sep == ":", rest, dotenv)
                 else:
                     found = parse_value(text, m.end(), mode, False)
                 if found is None:

@@ -60,14 +60,16 @@ def is_reference(value: str, quoted: bool, single: bool = False) -> bool:
     return _identifier(value) and "_" in value and any(k in low for k in _KEYWORDS)
 
 
-def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool = False
-                ) -> tuple[int, int] | None:
+def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool = False,
+                dotenv: bool = False) -> tuple[int, int] | None:
     """The span of the value starting at `pos` (quotes excluded), or None if there is none.
 
     References and placeholders are not values; nor is a bare word followed by `(` or `[`
     (`password = getpass()` is code). After a `:` a bare value must hold a non-letter or be
     16+ characters, so prose like `error: invalid token: expected string` stays. With
-    `rest_of_line` (YAML, INI, properties) a bare value runs to the end of the line.
+    `rest_of_line` (YAML, INI, properties) a bare value runs to the end of the line; with
+    `dotenv` (`NAME=` starting a line) too, unless the rest reads as a command (flags, operators,
+    paths, variables). `Pa(ss)w0rd` is one value; `getpass()` is code.
     """
     n = len(text)
     if pos >= n:
@@ -88,6 +90,11 @@ def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool 
         end = pos
         while end < n and text[end] not in _BARE_STOP:
             end += 1
+            if end < n and text[end] == "(":
+                close = text.find(")", end, text.find("\n", end) % (n + 1))
+                glued = 0 < close + 1 < n and text[close + 1].isalnum()
+                if close > end and (glued or not _code_like(text[pos:end])):
+                    end = close + 1  # `Pa(ss)w0rd`: parentheses inside a value, not a call
         while end > pos + 1 and text[end - 1] in ",;":
             end -= 1  # `"token": null,`: the separator is not part of the value
         if end == pos or (end < n and text[end] in "([") or text[end - 1] == "[":
@@ -95,6 +102,11 @@ def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool 
         start = pos
         quoted = False
         line_start = text.rfind("\n", 0, pos) + 1
+        if dotenv and not rest_of_line and end < n and text[end] in " \t":
+            line_end = text.find("\n", end)
+            tail = text[end:n if line_end < 0 else line_end]
+            rest_of_line = not any(c in tail for c in "|&;<>$/\\=`") and not any(
+                w.startswith("-") for w in tail.split()) and len(tail.split()) <= 4
         if (rest_of_line and end < n and text[end] in " \t(" and "{" not in text[line_start:pos]
                 and not is_reference(text[start:end], False)):
             line_end = text.find("\n", end)
@@ -113,6 +125,11 @@ def parse_value(text: str, pos: int, mode: int, colon: bool, rest_of_line: bool 
     if colon and not quoted and value.isalpha() and len(value) < 16:
         return None
     return start, end
+
+
+def _code_like(word: str) -> bool:
+    """An identifier or a dotted path (`getpass`, `os.getenv`): followed by `(` it is a call."""
+    return all(_identifier(p) for p in word.split("."))
 
 
 def read_userpass(text: str, pos: int) -> tuple[int, int] | None:
