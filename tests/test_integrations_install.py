@@ -51,15 +51,29 @@ def test_malformed_settings_are_reported_never_overwritten(tmp_path: Path) -> No
 
 
 def test_codex_hooks_json(tmp_path: Path) -> None:
-    """Codex gets PreToolUse/PostToolUse (matcher Bash) and SessionStart in .codex/hooks.json, once."""
+    """Codex gets PreToolUse/PostToolUse (matcher Bash), SessionStart and SessionEnd (within the 3 s
+    Codex allows it) in .codex/hooks.json, once."""
     cli("install", "codex", cwd=tmp_path)
     cli("install", "codex", cwd=tmp_path)
     data = json.loads((tmp_path / ".codex" / "hooks.json").read_text())
-    assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionStart"]
+    assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionEnd", "SessionStart"]
     assert data["hooks"]["PreToolUse"] == [{"matcher": "Bash", "hooks": [
         {"type": "command", "command": data["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "timeout": 30}]}]
+    assert data["hooks"]["SessionEnd"][0]["hooks"][0]["timeout"] == 3
     cli("uninstall", "codex", cwd=tmp_path)
     assert json.loads((tmp_path / ".codex" / "hooks.json").read_text()) == {}
+
+
+def test_codex_user_install_follows_codex_home(tmp_path: Path) -> None:
+    """--user writes where Codex reads user hooks: $CODEX_HOME/hooks.json, else ~/.codex/hooks.json."""
+    home = tmp_path / "home"
+    done = cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True, text=True, timeout=60,
+                        env={"HOME": str(home), "CODEX_HOME": str(tmp_path / "ch")})
+    assert done.returncode == 0 and (tmp_path / "ch" / "hooks.json").is_file() and not (home / ".codex").exists()
+    env = {"HOME": str(home), "CODEX_HOME": ""}
+    assert cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True, timeout=60,
+                        env=env).returncode == 0
+    assert (home / ".codex" / "hooks.json").is_file()
 
 
 def test_opencode_plugin_file(tmp_path: Path) -> None:
