@@ -2,10 +2,10 @@
 installs it) run as ``codex exec`` against the scripted Responses-API server on loopback, after
 ``cmdscope integrations install codex``. HOME and CODEX_HOME are temp dirs; no network but loopback.
 
-Codex 0.169 runs a hook only when the hook is trusted (reviewed in the TUI, which stores its hash
-in config.toml) or when ``codex exec --dangerously-bypass-hook-trust`` is given, and reads a
-project's ``.codex/`` only in a trusted project (``--trust``). The tests use the two flags, and
-one test pins that an untrusted hook is skipped without a word, which the docs warn about.
+Codex 0.169 runs a hook only when the hook is trusted (its hash in config.toml's ``hooks.state``:
+the TUI's review, or ``cmdscope integrations install codex --trust``) or when ``codex exec
+--dangerously-bypass-hook-trust`` is given, and reads a project's ``.codex/`` only in a trusted
+project. The tests cover both ways, and pin that an untrusted hook is skipped without a word.
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ from test_e2e_agents import (
 
 __all__ = ["project"]  # the fixture, shared with the other agents' end-to-end tests
 
-HOOK_FLAGS = ("--dangerously-bypass-hook-trust", "--trust")
-
-
-def codex_config(codex_home: Path, server: ModelServer) -> None:
-    """A custom provider on the scripted server (this Codex accepts only ``wire_api = "responses"``)."""
+def codex_config(codex_home: Path, server: ModelServer, trusted_project: Path | None = None) -> None:
+    """A custom provider on the scripted server (this Codex accepts only ``wire_api = "responses"``),
+    and the project trusted the way Codex's docs say (the TUI's trust prompt writes the same)."""
     codex_home.mkdir(parents=True, exist_ok=True)
+    project = f'\n[projects."{trusted_project}"]\ntrust_level = "trusted"\n' if trusted_project else ""
     (codex_home / "config.toml").write_text(f"""model = "scripted"
 model_provider = "scripted"
 check_for_update_on_startup = false
@@ -43,7 +42,13 @@ check_for_update_on_startup = false
 name = "Scripted"
 base_url = "{server.url}/v1"
 wire_api = "responses"
-""")
+{project}""")
+
+
+def install(*args: str, home: Path, codex_home: Path) -> subprocess.CompletedProcess:
+    return cmdscope_cli("integrations", "install", "codex", *args, "--codex", str(cli_or_skip("codex")),
+                        capture_output=True, text=True, timeout=120,
+                        env={"HOME": str(home), "CODEX_HOME": str(codex_home)})
 
 
 def run_codex(codex: Path, args: list[str], cwd: Path, home: Path, codex_home: Path) -> tuple[str, list[dict]]:
@@ -62,16 +67,22 @@ def run_codex(codex: Path, args: list[str], cwd: Path, home: Path, codex_home: P
 
 def test_codex_exec_denies_records_and_joins_the_session(project: tuple[Path, Path], ledger_path: Path,
                                                          tmp_path: Path) -> None:
-    """Project install: the deny reaches the model with the rule id before the command runs (the
-    sandbox is off, so only the hook stands between it and the marker); the other commands, two of
-    them asked for in one response, are recorded with Codex's session id and real exit codes."""
+    """Project install with --trust, then a plain ``codex exec``: the deny reaches the model with the
+    rule id before the command runs (the sandbox is off, so only the hook stands between it and the
+    marker); the other commands, two of them asked for in one response, are recorded with Codex's
+    session id and real exit codes."""
     codex = cli_or_skip("codex")
     proj, home = project
-    assert cmdscope_cli("integrations", "install", "codex", "--dir", str(proj), capture_output=True).returncode == 0
     codex_home = tmp_path / "codex-home"
     with ModelServer([DANGEROUS, BENIGN, [FAILING, LEAKY]]) as server:
-        codex_config(codex_home, server)
-        thread, events = run_codex(codex, [*HOOK_FLAGS, "run the scripted commands"], proj, home, codex_home)
+        codex_config(codex_home, server, trusted_project=proj)
+        user_state = '[hooks.state."/elsewhere/hooks.json:stop:0:0"]\nenabled = false\n'
+        with (codex_home / "config.toml").open("a") as fh:
+            fh.write(user_state)
+        done = install("--dir", str(proj), "--trust", home=home, codex_home=codex_home)
+        assert done.returncode == 0 and done.stdout.count("trusted: ") == 4, done.stdout + done.stderr
+        assert '"/elsewhere/hooks.json:stop:0:0"]\nenabled = false' in (codex_home / "config.toml").read_text()
+        thread, events = run_codex(codex, ["run the scripted commands"], proj, home, codex_home)
         tool_results = list(server.tool_results)
     assert len(tool_results) == 4, tool_results
     assert any("Command blocked by PreToolUse hook" in text for text in tool_results)
@@ -85,8 +96,9 @@ def test_codex_exec_denies_records_and_joins_the_session(project: tuple[Path, Pa
 
 
 def test_codex_user_install_in_codex_home_across_turns(tmp_path: Path, ledger_path: Path) -> None:
-    """``--user`` writes $CODEX_HOME/hooks.json; a second turn (``codex exec resume``) started from a
-    subdirectory is guarded and recorded under the same session, and SessionEnd leaves nothing open."""
+    """``--user`` writes $CODEX_HOME/hooks.json, run with ``--dangerously-bypass-hook-trust``; a second
+    turn (``codex exec resume``) started from a subdirectory is guarded and recorded under the same
+    session, and SessionEnd leaves nothing open."""
     codex = cli_or_skip("codex")
     home, codex_home, repo = tmp_path / "home", tmp_path / "codex-home", tmp_path / "repo"
     home.mkdir()
@@ -126,3 +138,16 @@ def test_codex_skips_untrusted_hooks_silently(project: tuple[Path, Path], ledger
         run_codex(codex, ["run the scripted commands"], proj, home, tmp_path / "codex-home")
         assert len(server.tool_results) == 1
     assert read_ledger(ledger_path) == []
+
+
+def test_trust_in_an_untrusted_project_says_what_to_do(tmp_path: Path) -> None:
+    """--trust for a project Codex does not trust: exit 2 and how to fix it; hooks.json stays installed."""
+    home, codex_home, repo = tmp_path / "home", tmp_path / "codex-home", tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    codex_home.mkdir()
+    done = install("--dir", str(repo), "--trust", home=home, codex_home=codex_home)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not trusted" in done.stderr and "codex exec --trust" in done.stderr
+    assert (repo / ".codex" / "hooks.json").is_file()
+    config = codex_home / "config.toml"
+    assert not config.exists() or "hooks.state" not in config.read_text()

@@ -76,6 +76,15 @@ def test_codex_user_install_follows_codex_home(tmp_path: Path) -> None:
     assert (home / ".codex" / "hooks.json").is_file()
 
 
+def test_codex_trust_without_codex_is_a_clear_error(tmp_path: Path) -> None:
+    """--trust needs the Codex CLI: a missing one is named (exit 2, hooks.json kept); other targets refuse it."""
+    done = cli("install", "codex", "--trust", "--codex", str(tmp_path / "no-codex"), cwd=tmp_path)
+    assert done.returncode == 2 and "no-codex" in done.stderr and "--codex PATH" in done.stderr
+    assert "Traceback" not in done.stderr and (tmp_path / ".codex" / "hooks.json").is_file()
+    done = cli("install", "claude-code", "--trust", cwd=tmp_path)
+    assert done.returncode == 2 and "--trust applies to 'install codex' only" in done.stderr
+
+
 def test_opencode_plugin_file(tmp_path: Path) -> None:
     """The plugin lands in .opencode/plugin with this interpreter as its bridge command; a foreign file is kept."""
     import sys

@@ -22,7 +22,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--dir", default=".", help="project directory (default: the current one)")
     ap.add_argument("--python", default=None,
                     help="interpreter the hooks run cmdscope with (default: this one)")
+    ap.add_argument("--trust", action="store_true",
+                    help="codex: also mark the installed hooks trusted in Codex (asks `codex app-server`), "
+                         "so `codex exec` runs them without review")
+    ap.add_argument("--codex", default="codex", help="the Codex CLI --trust runs (default: codex on PATH)")
     args = ap.parse_args(argv)
+    if args.trust and (args.target != "codex" or args.action != "install"):
+        ap.error("--trust applies to 'install codex' only")
     base = Path(args.dir).resolve()
     try:
         if args.action == "install":
@@ -37,4 +43,22 @@ def main(argv: list[str]) -> int:
         return 2
     for change in changes:
         print(f"cmdscope integrations: {args.target}: {change}")
+    if args.trust:
+        return _trust_codex(args.codex, base, changes[0].path)
+    return 0
+
+
+def _trust_codex(codex: str, base: Path, source: Path) -> int:
+    from cmdscope.integrations.codex_trust import TrustError, trust
+    from cmdscope.integrations.install import _ours
+
+    try:
+        keys = trust(codex, base, source, lambda command: _ours(command, "codex"))
+    except TrustError as exc:
+        sys.stderr.write(f"cmdscope integrations: codex: hooks installed but not trusted: {exc}\n")
+        return 2
+    for key in keys:
+        print(f"cmdscope integrations: codex: trusted: {key}")
+    if not keys:
+        print("cmdscope integrations: codex: hooks already trusted")
     return 0
