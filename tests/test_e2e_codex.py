@@ -151,3 +151,18 @@ def test_trust_in_an_untrusted_project_says_what_to_do(tmp_path: Path) -> None:
     assert (repo / ".codex" / "hooks.json").is_file()
     config = codex_home / "config.toml"
     assert not config.exists() or "hooks.state" not in config.read_text()
+
+
+def test_codex_started_in_a_subdirectory_finds_the_project_hooks(tmp_path: Path, ledger_path: Path) -> None:
+    """Codex looks for .codex/ from its working directory up to the repository root: a session
+    started in a subdirectory of a trusted project runs the project's (trusted) hooks."""
+    codex = cli_or_skip("codex")
+    home, codex_home, repo = tmp_path / "home", tmp_path / "codex-home", tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "pkg" / "deep").mkdir(parents=True)
+    with ModelServer(["pwd"]) as server:
+        codex_config(codex_home, server, trusted_project=repo)
+        assert install("--dir", str(repo), "--trust", home=home, codex_home=codex_home).returncode == 0
+        thread, _ = run_codex(codex, ["print the directory"], repo / "pkg" / "deep", home, codex_home)
+    (rec,) = read_ledger(ledger_path)
+    assert rec["process.command_line"] == "pwd" and rec["session.id"] == thread and rec["process.exit.code"] == 0

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
     scope.add_argument("--project", dest="scope", action="store_const", const="project",
                        help="this project (.claude/, .codex/, .opencode/, .git/hooks) [default]")
     scope.add_argument("--user", dest="scope", action="store_const", const="user",
-                       help="your user settings (~/.claude, ~/.codex, ~/.config/opencode)")
+                       help="your user settings (~/.claude, $CODEX_HOME or ~/.codex, ~/.config/opencode)")
     ap.add_argument("--dir", default=".", help="project directory (default: the current one)")
     ap.add_argument("--python", default=None,
                     help="interpreter the hooks run cmdscope with (default: this one)")
