@@ -22,6 +22,7 @@ from test_e2e_agents import (
     DANGEROUS,
     FAILING,
     LEAKY,
+    SECRET,
     check_ledger_and_spans,
     cli_or_skip,
     project,
@@ -166,3 +167,41 @@ def test_codex_started_in_a_subdirectory_finds_the_project_hooks(tmp_path: Path,
         thread, _ = run_codex(codex, ["print the directory"], repo / "pkg" / "deep", home, codex_home)
     (rec,) = read_ledger(ledger_path)
     assert rec["process.command_line"] == "pwd" and rec["session.id"] == thread and rec["process.exit.code"] == 0
+
+
+def test_codex_native_otel_export_pinned(project: tuple[Path, Path], ledger_path: Path, tmp_path: Path) -> None:
+    """Codex 0.169's own OTLP export (``[otel]`` in config.toml), next to cmdscope's hooks: its log
+    events name the same call ids and session, and its ``codex.tool_result`` carries the command's
+    output unredacted (documented: cmdscope cannot redact another exporter)."""
+    from otlp_receiver import OtlpReceiver
+
+    codex = cli_or_skip("codex")
+    proj, home = project
+    codex_home = tmp_path / "codex-home"
+    receiver = OtlpReceiver().start()
+    try:
+        with ModelServer([BENIGN, LEAKY]) as server:
+            codex_config(codex_home, server)
+            with (codex_home / "config.toml").open("a") as fh:
+                fh.write(f"""
+[otel]
+environment = "cmdscope-test"
+exporter = {{ otlp-http = {{ endpoint = "{receiver.endpoint}/v1/logs", protocol = "binary" }} }}
+trace_exporter = {{ otlp-http = {{ endpoint = "{receiver.endpoint}/v1/traces", protocol = "binary" }} }}
+""")
+            assert install("--user", "--trust", home=home, codex_home=codex_home).returncode == 0
+            thread, _ = run_codex(codex, ["run the scripted commands"], proj, home, codex_home)
+        logs = list(receiver.received.logs)
+        spans = list(receiver.received.spans)
+    finally:
+        receiver.stop()
+    names = {log.get("event.name") for log in logs}
+    assert {"codex.conversation_starts", "codex.user_prompt", "codex.api_request", "codex.tool_decision",
+            "codex.tool_result"} <= names, names
+    results = [log for log in logs if log.get("event.name") == "codex.tool_result"]
+    assert {log["conversation.id"] for log in results} == {thread}
+    records = read_ledger(ledger_path)
+    assert {log["call_id"] for log in results} == {r["gen_ai.tool.call.id"] for r in records}
+    assert any(SECRET in log["output"] for log in results) and SECRET not in ledger_path.read_text()
+    exec_spans = [s for s in spans if s.resource.get("service.name") == "codex_exec"]  # (--trust: codex-app-server)
+    assert exec_spans and {s.resource["service.version"] for s in exec_spans} == {"0.169.0"}
