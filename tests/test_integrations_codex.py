@@ -49,7 +49,7 @@ def rollout(path: Path, call_id: str, exit_code: int, filler: int = 0) -> Path:
 
 def test_post_tool_use_reads_the_exit_code_from_the_rollout(ledger_path: Path, tmp_path: Path) -> None:
     """The exit code and duration come from the rollout's item_completed event for this call id."""
-    path = rollout(tmp_path / "rollout.jsonl", "c4", 3, filler=50)
+    path = rollout(tmp_path / "rollout.jsonl", "c4", 3, filler=100)  # ~100 KB after it: past the first 64 KiB read
     hook(event("PreToolUse", "make", call_id="c4"))
     hook(event("PostToolUse", "make", call_id="c4", tool_response="boom\n", transcript_path=str(path)))
     (rec,) = read_ledger(ledger_path)

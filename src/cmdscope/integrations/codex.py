@@ -32,29 +32,45 @@ from cmdscope.integrations.agent import Result
 ACTOR = "codex"
 EVENTS = ("PreToolUse", "PostToolUse", "SessionStart", "SessionEnd")
 _HEADER = re.compile(r"^\s*Exit code:\s*(-?\d+)\b", re.MULTILINE)  # older Codex builds' output header
-_ROLLOUT_TAIL = 4 << 20  # the item was appended just before the hook ran: it is near the end
+_ROLLOUT_READS = (1 << 16, 4 << 20)  # the item was appended just before the hook ran: near the end
 
 
 def rollout_item(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``CommandExecution`` item Codex wrote to the rollout file for this tool call, if any."""
+    """The ``CommandExecution`` item Codex wrote to the rollout file for this tool call, if any.
+
+    Reads the last 64 KiB, then (a long output, parallel calls) the last 4 MiB, never the whole
+    file: rollouts grow to tens of MB over a long session, and this runs after every command."""
     path, call_id = data.get("transcript_path"), data.get("tool_use_id")
     if not isinstance(path, str) or not isinstance(call_id, str) or not call_id:
         return None
+    needle = json.dumps(call_id).encode()
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - _ROLLOUT_TAIL))
-            tail = fh.read()
+            for limit in _ROLLOUT_READS:
+                start = max(0, size - limit)
+                fh.seek(start)
+                item = _find_item(fh.read(size - start), needle, call_id)
+                if item is not None or start == 0:
+                    return item
     except OSError:
         return None
-    needle = json.dumps(call_id).encode()
-    for line in reversed(tail.split(b"\n")):
-        if needle not in line or b'"item_completed"' not in line:
-            continue  # cheap byte tests first: most lines are other events
+    return None
+
+
+def _find_item(tail: bytes, needle: bytes, call_id: str) -> dict[str, Any] | None:
+    end = len(tail)
+    while (at := tail.rfind(needle, 0, end)) != -1:
+        first = tail.rfind(b"\n", 0, at) + 1
+        last = tail.find(b"\n", at)
+        line = tail[first:last if last != -1 else None]
+        end = first
+        if b'"item_completed"' not in line:
+            continue  # the function_call / function_call_output lines name the call id too
         try:
             item = (json.loads(line).get("payload") or {}).get("item")
         except (ValueError, AttributeError):
-            continue
+            continue  # a line cut by the tail's start, or one still being written
         if isinstance(item, dict) and item.get("id") == call_id and item.get("type") == "CommandExecution":
             return item
     return None
