@@ -85,6 +85,16 @@ def test_codex_trust_without_codex_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--trust applies to 'install codex' only" in done.stderr
 
 
+def test_codex_trust_with_a_codex_without_app_server_names_its_error(tmp_path: Path) -> None:
+    """A Codex that cannot serve `app-server` (an old build): its own error line, exit 2, no traceback."""
+    old = tmp_path / "codex"
+    old.write_text('#!/bin/sh\necho "error: unrecognized subcommand \'app-server\'" >&2\nexit 2\n')
+    old.chmod(0o755)
+    done = cli("install", "codex", "--trust", "--codex", str(old), cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not trusted: codex app-server exited early: error: unrecognized subcommand" in done.stderr
+
+
 def test_opencode_plugin_file(tmp_path: Path) -> None:
     """The plugin lands in .opencode/plugin with this interpreter as its bridge command; a foreign file is kept."""
     import sys
