@@ -53,8 +53,8 @@ def test_malformed_settings_are_reported_never_overwritten(tmp_path: Path) -> No
 def test_codex_hooks_json(tmp_path: Path) -> None:
     """Codex gets PreToolUse/PostToolUse (matcher Bash), SessionStart and SessionEnd (within the 3 s
     Codex allows it) in .codex/hooks.json, once."""
-    cli("install", "codex", cwd=tmp_path)
-    cli("install", "codex", cwd=tmp_path)
+    assert "only once they are trusted" in cli("install", "codex", cwd=tmp_path).stdout
+    assert "trusted" not in cli("install", "codex", cwd=tmp_path).stdout  # unchanged: no repeated note
     data = json.loads((tmp_path / ".codex" / "hooks.json").read_text())
     assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionEnd", "SessionStart"]
     assert data["hooks"]["PreToolUse"] == [{"matcher": "Bash", "hooks": [

@@ -45,6 +45,9 @@ def main(argv: list[str]) -> int:
         print(f"cmdscope integrations: {args.target}: {change}")
     if args.trust:
         return _trust_codex(args.codex, base, changes[0].path)
+    if args.target == "codex" and args.action == "install" and changes[0].action == "added":
+        print("cmdscope integrations: codex: note: Codex runs new hooks only once they are trusted: answer its "
+              "startup review, or run this again with --trust (`codex exec` skips untrusted hooks silently)")
     return 0
 
 
