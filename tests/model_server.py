@@ -12,8 +12,9 @@ The script is a list of steps; a step is one shell command, or a list of command
 asks for together (parallel tool calls in one response). A request that offers the shell tool
 is answered with the calls of the first step whose results the conversation does not hold yet
 (counting tool results, so a multi-turn session continues where the last turn stopped), and
-once every command has a result, with a final text. Requests without the shell tool (titles, summaries) get a short text. Every
-request body and every tool result the agent sent back are kept for the test to assert on.
+once every command has a result, with a final text. Requests without the shell tool (titles,
+summaries) get a short text. Every request body and every tool result the agent sent back are
+kept for the test to assert on.
 """
 
 from __future__ import annotations
@@ -223,7 +224,6 @@ class ModelServer:
         chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage})
         stream = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
         _send_stream(handler, stream)
-
 
     # -- OpenAI Responses -----------------------------------------------------------------------
 
