@@ -1,13 +1,17 @@
 """The HTTP side: a threaded stdlib server that feeds Alertmanager webhooks to an IncidentStore.
 
 Every request gets a one-line JSON answer; bad input is a 4xx naming the problem, an unexpected
-error is a 500 and is logged, and the server keeps serving.
+error is a 500 and is logged, and the server keeps serving. Only ``application/json`` bodies are
+taken: a web page can POST ``text/plain`` cross-origin without a preflight, JSON it cannot. Each
+connection has a socket timeout and at most ``MAX_WORKERS`` are served at once; a connection
+beyond that is closed at once (Alertmanager retries), so idle connections cannot pile up threads.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,11 +19,14 @@ from cmdscope.incidents.payload import PayloadError, parse_payload
 from cmdscope.incidents.store import IncidentStore
 
 MAX_BODY = 1 << 20  # Alertmanager groups are small; this bounds memory per request
+MAX_WORKERS = 16
+IO_TIMEOUT_S = 5.0
 
 
-def _handler(store: IncidentStore, log: Any) -> type[BaseHTTPRequestHandler]:
+def _handler(store: IncidentStore, log: Any, io_timeout: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "cmdscope-incidents"
+        timeout = io_timeout  # socket timeout for every read and write of the connection
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
@@ -36,6 +43,11 @@ def _handler(store: IncidentStore, log: Any) -> type[BaseHTTPRequestHandler]:
                 self._reply(404, {"error": f"no such path {self.path}; POST Alertmanager webhooks to any path"})
 
         def do_POST(self) -> None:  # noqa: N802
+            ctype = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if ctype != "application/json":
+                self.close_connection = True
+                self._reply(415, {"error": f"Content-Type must be application/json, got {ctype or 'none'!r}"})
+                return
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
@@ -67,8 +79,36 @@ def _handler(store: IncidentStore, log: Any) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def make_server(host: str, port: int, store: IncidentStore, *, log: Any = None) -> ThreadingHTTPServer:
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_workers`` at once; the rest are closed unserved."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_workers: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self.shed = 0
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shed += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(host: str, port: int, store: IncidentStore, *, log: Any = None,
+                max_workers: int = MAX_WORKERS, io_timeout: float = IO_TIMEOUT_S) -> BoundedServer:
     """A ready-to-serve server (``serve_forever()``); port 0 picks a free port."""
-    server = ThreadingHTTPServer((host, port), _handler(store, log or sys.stderr))
-    server.daemon_threads = True
-    return server
+    return BoundedServer((host, port), _handler(store, log or sys.stderr, io_timeout), max_workers)
