@@ -9,6 +9,7 @@ beyond that is closed at once (Alertmanager retries), so idle connections cannot
 
 from __future__ import annotations
 
+import hmac
 import json
 import sys
 import threading
@@ -23,7 +24,7 @@ MAX_WORKERS = 16
 IO_TIMEOUT_S = 5.0
 
 
-def _handler(store: IncidentStore, log: Any, io_timeout: float) -> type[BaseHTTPRequestHandler]:
+def _handler(store: IncidentStore, log: Any, io_timeout: float, token: str | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "cmdscope-incidents"
         timeout = io_timeout  # socket timeout for every read and write of the connection
@@ -39,6 +40,15 @@ def _handler(store: IncidentStore, log: Any, io_timeout: float) -> type[BaseHTTP
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             if self.path in ("/healthz", "/-/ready"):
                 self._reply(200, {"status": "ok"})
+            elif self.path == "/metrics":
+                from cmdscope.incidents.metrics import exposition
+
+                data, ctype = exposition(store)
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
             else:
                 self._reply(404, {"error": f"no such path {self.path}; POST Alertmanager webhooks to any path"})
 
@@ -57,6 +67,9 @@ def _handler(store: IncidentStore, log: Any, io_timeout: float) -> type[BaseHTTP
                 self._reply(413, {"error": f"body of {length} bytes exceeds the {MAX_BODY}-byte limit"})
                 return
             body = self.rfile.read(length)
+            if self.path.startswith("/incidents/"):
+                self._triage(body)
+                return
             try:
                 note = parse_payload(body)
                 action, incident = store.apply(note)
@@ -72,6 +85,35 @@ def _handler(store: IncidentStore, log: Any, io_timeout: float) -> type[BaseHTTP
                 reply["incident"] = incident["id"]
             log.write(f"cmdscope incidents: {action} {reply.get('incident', '-')} ({note.group_key})\n")
             self._reply(200, reply)
+
+        def _triage(self, body: bytes) -> None:
+            """POST /incidents/<ID>/ack|resolve with a bearer token and a JSON body
+            ``{"by": ..., "note": ..., "false_positive": bool}``."""
+            from cmdscope.incidents.triage import TriageError
+
+            if token is None:
+                self._reply(403, {"error": "triage over HTTP is off: start the server with --token-file"})
+                return
+            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                self._reply(401, {"error": "missing or wrong bearer token"})
+                return
+            parts = self.path.strip("/").split("/")
+            if len(parts) != 3 or parts[2] not in ("ack", "resolve"):
+                self._reply(404, {"error": "POST /incidents/<ID>/ack or /incidents/<ID>/resolve"})
+                return
+            try:
+                data = json.loads(body or b"{}")
+                if not isinstance(data, dict):
+                    raise ValueError("body must be a JSON object")
+                by, note, fp = data.get("by", "http"), data.get("note", ""), data.get("false_positive", False)
+                if not isinstance(by, str) or not isinstance(note, str) or not isinstance(fp, bool):
+                    raise ValueError("by and note must be strings, false_positive a boolean")
+                incident = store.triage(parts[1], parts[2], by=by, note=note, false_positive=fp)
+            except (ValueError, TriageError) as exc:
+                self._reply(400, {"error": str(exc)})
+                return
+            self._reply(200, {"status": incident["triage"]["state"], "incident": incident["id"]})
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -109,6 +151,8 @@ class BoundedServer(ThreadingHTTPServer):
 
 
 def make_server(host: str, port: int, store: IncidentStore, *, log: Any = None,
-                max_workers: int = MAX_WORKERS, io_timeout: float = IO_TIMEOUT_S) -> BoundedServer:
-    """A ready-to-serve server (``serve_forever()``); port 0 picks a free port."""
-    return BoundedServer((host, port), _handler(store, log or sys.stderr, io_timeout), max_workers)
+                max_workers: int = MAX_WORKERS, io_timeout: float = IO_TIMEOUT_S,
+                token: str | None = None) -> BoundedServer:
+    """A ready-to-serve server (``serve_forever()``); port 0 picks a free port. ``token``
+    enables the triage endpoints (bearer authentication)."""
+    return BoundedServer((host, port), _handler(store, log or sys.stderr, io_timeout, token), max_workers)

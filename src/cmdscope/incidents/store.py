@@ -83,6 +83,40 @@ class IncidentStore:
         except FileNotFoundError:
             return None
 
+    def by_id(self, incident: str) -> Path:
+        """The stub file of ``INC-xxxx`` (or the bare 12-hex id); TriageError when there is none."""
+        from cmdscope.incidents.triage import TriageError
+
+        ident = incident.removeprefix("INC-").lower()
+        if len(ident) != 12 or any(c not in "0123456789abcdef" for c in ident):
+            raise TriageError(f"{incident!r} is not an incident id (INC- and 12 hex digits)")
+        path = self.directory / f"incident-{ident}.json"
+        if not path.exists():
+            raise TriageError(f"no incident {incident} in {self.directory}")
+        return path
+
+    def all(self) -> list[dict[str, Any]]:
+        out = []
+        for path in sorted(self.directory.glob("incident-*.json")):
+            try:
+                out.append(dict(json.loads(path.read_text())))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def triage(self, incident: str, action: str, *, by: str, note: str = "",
+               false_positive: bool = False) -> dict[str, Any]:
+        """Acknowledge or resolve one incident (see :mod:`cmdscope.incidents.triage`)."""
+        from cmdscope.incidents import triage
+
+        with self._lock:
+            path = self.by_id(incident)
+            data = dict(json.loads(path.read_text()))
+            triage.apply(data, action, now=_now(), by=self.redact(by), note=self.redact(note),
+                         false_positive=false_positive)
+            self._write(data["group_key"], data, path=path)
+            return data
+
     def apply(self, note: Notification) -> tuple[str, dict[str, Any] | None]:
         """Record one notification; returns (action, incident) with action in opened, updated,
         resolved, reopened, ignored."""
@@ -151,9 +185,23 @@ class IncidentStore:
         found = self._recent.matching([a["labels"] for a in incident["alerts"].values()], self.records)
         return [{k: self.redact(v) if isinstance(v, str) else v for k, v in r.items()} for r in found]
 
-    def _write(self, group_key: str, incident: dict[str, Any]) -> None:
-        _atomic_write(self.path(group_key), json.dumps(incident, indent=2, sort_keys=True) + "\n")
-        _atomic_write(self.path(group_key, ".md"), render_markdown(incident))
+    def _write(self, group_key: str, incident: dict[str, Any], path: Path | None = None) -> None:
+        path = path or self.path(group_key)
+        _atomic_write(path, json.dumps(incident, indent=2, sort_keys=True) + "\n")
+        _atomic_write(path.with_suffix(".md"), render_markdown(incident))
+
+
+def _triage_line(triage: dict[str, Any] | None) -> str:
+    if not triage:
+        return "open (`cmdscope incidents ack ID` / `resolve ID [--false-positive]`)"
+    parts = [triage["state"]]
+    if triage.get("acknowledged_at"):
+        parts.append(f"acknowledged {triage['acknowledged_at']} by {triage.get('acknowledged_by', '?')}")
+    if triage.get("resolved_at"):
+        parts.append(f"resolved {triage['resolved_at']} by {triage.get('resolved_by', '?')}")
+    if triage.get("false_positive"):
+        parts.append("false positive")
+    return "; ".join(parts)
 
 
 def render_markdown(incident: dict[str, Any]) -> str:
@@ -165,6 +213,7 @@ def render_markdown(incident: dict[str, Any]) -> str:
         f"- **First seen:** {incident['first_seen']} (alert started {incident['first_started_at'] or 'unknown'})",
         f"- **Last notified:** {incident['last_notified']} ({incident['notifications']} notifications, reopened {incident['reopened']} times)",
         f"- **Runbook:** {incident['runbook_url'] or 'none'}",
+        f"- **Triage:** {_triage_line(incident.get('triage'))}",
         f"- **Group key:** `{incident['group_key']}`",
         "",
         "## Summary",
@@ -190,4 +239,8 @@ def render_markdown(incident: dict[str, Any]) -> str:
             )) + " |")
     else:
         lines.append("No matching ledger records.")
+    notes = (incident.get("triage") or {}).get("notes") or []
+    if notes:
+        lines += ["", "## Triage notes", ""]
+        lines += [f"- {n['at']} {n['by']} ({n['action']}): {_cell(n['text'])}" for n in notes]
     return "\n".join(lines) + "\n"

@@ -37,6 +37,15 @@ class AutoMerge(_Strict):
     require: Literal["all_gates", "required_gates"] = "all_gates"
 
 
+class Targets(_Strict):
+    """The rolling governance figures and the alert quality a team holds itself to."""
+
+    auto_merge_rate: float = Field(default=0.95, ge=0, le=1)
+    schedule_on_time: float = Field(default=0.99, ge=0, le=1)
+    max_false_positive_rate: float = Field(default=0.2, ge=0, le=1)
+    window_days: int = Field(default=30, ge=1)
+
+
 class Policy(_Strict):
     version: int = 1
     name: str = "default"
@@ -46,6 +55,7 @@ class Policy(_Strict):
     thresholds: Thresholds = Thresholds()
     denials_resolved_by: list[str] = []
     auto_merge: AutoMerge = AutoMerge()
+    targets: Targets = Targets()
 
     def required_for(self, pipeline: str | None, packet: str | None) -> list[str]:
         names = list(self.required_gates)
