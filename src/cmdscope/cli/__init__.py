@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pipeline": ("cmdscope.cli.pipeline", "run an SDLC pipeline file"),
     "heartbeat": ("cmdscope.cli.heartbeat", "record a scheduled check-in"),
     "audit": ("cmdscope.cli.audit", "repository integrity and hygiene checks"),
+    "cleanup": ("cmdscope.cli.cleanup", "remove merged worktrees, shipped segments and stale state (--dry-run first)"),
     "init": ("cmdscope.cli.init", "provision this repository: policy, pipeline, schedules, integrations"),
 }
 
