@@ -77,6 +77,10 @@ WORKER = textwrap.dedent('''
         for _ in range(2):
             checkin("e2e-nightly", every_s=3600, grace_s=60, command=["true"])
         record_commit(repo)
+        from cmdscope.sdlc import rating
+        from cmdscope.sdlc.governance import load_policy
+        now = time.time_ns()
+        rating.record_metrics(rating.rate_ledger(None, now - 3600 * 10**9, now, load_policy().rating.weights))
         # a real ledger fault: the ledger's directory is a regular file, so this write is dropped
         # (counted in cmdscope.telemetry.dropped) while the command itself still runs
         run(["true"], ledger=os.path.join(work, "not-a-directory", "ledger.jsonl"))

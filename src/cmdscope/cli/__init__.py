@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "heartbeat": ("cmdscope.cli.heartbeat", "record a scheduled check-in"),
     "audit": ("cmdscope.cli.audit", "repository integrity and hygiene checks"),
     "cleanup": ("cmdscope.cli.cleanup", "remove merged worktrees, shipped segments and stale state (--dry-run first)"),
+    "rate": ("cmdscope.cli.rate", "overall ratings per repository, packet and actor, with trends"),
     "init": ("cmdscope.cli.init", "provision this repository: policy, pipeline, schedules, integrations"),
 }
 
