@@ -159,7 +159,7 @@ def _ratings(ledger: str, out: Any) -> None:
     now = time.time_ns()
     out.write("\nRatings (cmdscope rate):\n")
     for row in rate_ledger(ledger, now - 3600 * 10**9, now, policy.rating.weights):
-        if row["scope"] in ("packet", "actor"):
+        if row["subject"] in {step[0] for step in SCRIPT} | {step[1] for step in SCRIPT}:
             weakest = min(row["components"], key=lambda c: c["value"])
             out.write(f"  {row['scope']:<7} {row['subject']:<12} {row['score']:5.1f} {row['letter']}"
                       f"   weakest: {weakest['component']} {weakest['value']:.2f}\n")
