@@ -33,7 +33,7 @@ def test_demo_records_a_whole_session(tmp_path: Path) -> None:
     assert {r["cmdscope.packet"] for r in records} == {"PKT-101", "PKT-102"}
     assert any(r.get("cmdscope.retry.count") for r in records)
     assert "sk-ant-api03" not in (tmp_path / "demo" / "ledger.jsonl").read_text()
-    assert "Recorded 18 records" in out.stdout and "Packets (cmdscope report packets)" in out.stdout
+    assert "Recorded 19 records" in out.stdout and "Packets (cmdscope report packets)" in out.stdout
     assert "Failure report (cmdscope report failures)" in out.stdout
     denial = [r for r in records if r["kind"] == "denial"]
     assert len(denial) == 1 and denial[0]["cmdscope.policy.rule"]  # the force push never ran
