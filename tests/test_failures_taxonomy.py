@@ -103,7 +103,7 @@ disable: [test_failure.test-phase]
 """)
     tax = load_taxonomy(overlays=[overlay], use_cache=False)
     clf = Classifier(tax)
-    assert tax.version == "1.0.0+team-0.2.0"
+    assert tax.version == "1.1.0+team-0.2.0"
     assert clf.classify(exit_code=2, signal=None, executable="make", argv=["make"], phase=None, outcome="failure",
                         stderr_tail=b"runner lost contact with agent\n").error_type == "flaky_infra"
     assert clf.classify(exit_code=1, signal=None, executable="x", argv=None, phase=None, outcome="failure",

@@ -33,7 +33,7 @@ from cmdscope.failures.compiled import (
 TAXONOMY_FILE = "failure-taxonomy.yaml"
 PATH_ENV = "CMDSCOPE_TAXONOMY_PATH"
 # Bump when the compiled structures change so old pickles are ignored.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _FLAGS = {"IGNORECASE": re.IGNORECASE, "DOTALL": re.DOTALL}
 
 
@@ -259,7 +259,7 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
                 continue
             prio = priorities.get(m.id, m.priority if m.priority is not None else class_prio)
             # The strongest condition decides the tier; a signal matcher may also need a pattern.
-            tier = (TIER_OUTCOME if m.outcomes else TIER_SIGNAL if m.signals
+            tier = (TIER_OUTCOME if m.outcomes else TIER_SIGNAL if m.signals or m.decisive
                     else TIER_TEXT if m.pattern is not None else TIER_CONTEXT)
             flags = re.MULTILINE
             for name in m.flags:
@@ -274,13 +274,15 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
                 tools=frozenset(t.lower() for t in m.tools) if m.tools is not None else None,
                 argv_has=tuple(m.argv_has) if m.argv_has is not None else None,
                 phases=frozenset(m.phases) if m.phases is not None else None,
+                fallback=m.fallback,
             )
             matchers.append(cm)
             if tier == TIER_TEXT:
                 keywords[id(cm)] = m.keywords if m.keywords is not None else derive_keywords(m.pattern, flags)
 
     def strongest_first(group: list[CompiledMatcher]) -> list[CompiledMatcher]:
-        return sorted(group, key=lambda c: (-c.priority, c.order))
+        # Specific evidence before generic fallbacks, then priority, then declaration order.
+        return sorted(group, key=lambda c: (c.fallback, -c.priority, c.order))
 
     text = strongest_first([c for c in matchers if c.tier == TIER_TEXT])
     automaton = ahocorasick.Automaton()
