@@ -251,8 +251,7 @@ def test_classify_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_classify_cli_reads_only_the_tail_of_a_huge_log(tmp_path: Path) -> None:
     log = tmp_path / "big.log"
     with open(log, "w") as fh:
-        for i in range(200_000):
-            fh.write(f"step {i}: compiling module {i} ok\n")
+        fh.writelines(f"step {i}: compiling module {i} ok\n" for i in range(200_000))
         fh.write("fatal: refusing to merge unrelated histories\n")
     done = cmdscope_cli("classify", "--json", str(log), capture_output=True, timeout=60)
     assert json.loads(done.stdout)["error.type"] == "git_state"

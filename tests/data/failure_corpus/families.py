@@ -21,8 +21,16 @@ FAMILIES = {
     "native": "make/cmake/gcc",
     "cargo": "cargo", "rustc": "cargo",
     "java": "java", "javac": "java",
-    "curl": "network", "wget": "network", "ssh": "network", "docker": "network",
+    "curl": "network", "wget": "network", "ssh": "network",
     "sqlite": "sqlite/jq/terraform", "jq": "sqlite/jq/terraform", "terraform": "sqlite/jq/terraform",
+    # hand-written cases for tools not installed here
+    "eslint": "node/npm/tsc", "jest": "node/npm/tsc", "vitest": "node/npm/tsc", "mocha": "node/npm/tsc",
+    "pnpm": "node/npm/tsc", "yarn": "node/npm/tsc", "prettier": "node/npm/tsc", "vue": "node/npm/tsc",
+    "webpack": "node/npm/tsc", "uv": "pip/uv", "poetry": "pip/uv", "flake8": "python", "black": "python",
+    "isort": "python", "pylint": "python", "pyright": "python", "mvn": "java", "gradle": "java",
+    "go": "other", "docker": "other", "gh": "other", "kubectl": "other", "helm": "other", "aws": "other",
+    "apt": "other", "swift": "other", "ruby": "other", "openai": "other", "oom": "other", "disk": "other",
+    "unknown": "other",
 }
 
 
