@@ -26,7 +26,7 @@ FAMILIES = {
     # hand-written cases for tools not installed here
     "eslint": "node/npm/tsc", "jest": "node/npm/tsc", "vitest": "node/npm/tsc", "mocha": "node/npm/tsc",
     "pnpm": "node/npm/tsc", "yarn": "node/npm/tsc", "prettier": "node/npm/tsc", "vue": "node/npm/tsc",
-    "webpack": "node/npm/tsc", "uv": "pip/uv", "poetry": "pip/uv", "flake8": "python", "black": "python",
+    "webpack": "node/npm/tsc", "npx": "node/npm/tsc", "uvicorn": "python", "uv": "pip/uv", "poetry": "pip/uv", "flake8": "python", "black": "python",
     "isort": "python", "pylint": "python", "pyright": "python", "mvn": "java", "gradle": "java",
     "go": "other", "docker": "other", "gh": "other", "kubectl": "other", "helm": "other", "aws": "other",
     "apt": "other", "swift": "other", "ruby": "other", "openai": "other", "oom": "other", "disk": "other",
