@@ -35,6 +35,14 @@ PATH_ENV = "CMDSCOPE_TAXONOMY_PATH"
 # Bump when the compiled structures change so old pickles are ignored.
 _CACHE_FORMAT = 3
 _FLAGS = {"IGNORECASE": re.IGNORECASE, "DOTALL": re.DOTALL}
+_CACHE_KEEP = 8  # compiled taxonomies kept in the cache directory
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class TaxonomyError(ValueError):
@@ -108,7 +116,10 @@ def _write_cache(cache_file: Path, compiled: CompiledTaxonomy) -> None:
         with open(tmp, "wb") as fh:
             pickle.dump(compiled, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cache_file)
-        for old in cache_file.parent.glob("failure-taxonomy-*.pickle"):
+        # Keep a few: checkouts or overlay sets used side by side must not evict each other on
+        # every run (each miss costs a yaml + pydantic compile, ~150 ms).
+        cached = sorted(cache_file.parent.glob("failure-taxonomy-*.pickle"), key=_mtime, reverse=True)
+        for old in cached[_CACHE_KEEP:]:
             if old != cache_file:
                 old.unlink(missing_ok=True)
     except OSError:
