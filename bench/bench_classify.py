@@ -33,10 +33,7 @@ def main() -> int:
         print(statistics.median(_classify_samples()))
         return 0
     against = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
-    cases = [json.loads(p.read_text()) for p in sorted(CORPUS.glob("*/*.json"))]
-    inputs = [dict(exit_code=c["exit_code"], signal=c["signal"], executable=c["executable"], argv=c["argv"],
-                   phase=c["phase"], outcome=c["outcome"], stderr_tail=c["stderr"].encode(),
-                   stdout_tail=c["stdout"].encode()) for c in cases]
+    inputs = _inputs()
     clf = default_classifier()
     for kw in inputs:  # warm up: compile the lazily compiled regexes once
         clf.classify(**kw)
@@ -92,12 +89,16 @@ def main() -> int:
     return 0
 
 
+def _inputs() -> list[dict]:
+    cases = [json.loads(p.read_text()) for p in sorted(CORPUS.glob("*/*.json"))]
+    return [{"exit_code": c["exit_code"], "signal": c["signal"], "executable": c["executable"], "argv": c["argv"],
+             "phase": c["phase"], "outcome": c["outcome"], "stderr_tail": c["stderr"].encode(),
+             "stdout_tail": c["stdout"].encode()} for c in cases]
+
+
 def _classify_samples(rounds: int = 20) -> list[float]:
     """Per-call microseconds of the importable cmdscope's classifier over this corpus."""
-    cases = [json.loads(p.read_text()) for p in sorted(CORPUS.glob("*/*.json"))]
-    inputs = [dict(exit_code=c["exit_code"], signal=c["signal"], executable=c["executable"], argv=c["argv"],
-                   phase=c["phase"], outcome=c["outcome"], stderr_tail=c["stderr"].encode(),
-                   stdout_tail=c["stdout"].encode()) for c in cases]
+    inputs = _inputs()
     clf = default_classifier()
     for kw in inputs:
         clf.classify(**kw)
