@@ -338,7 +338,7 @@ def define_cases(http_port: int, dead_port: int) -> None:
     case("pip-no-such-package", "dependency_error", [*pipx, "nosuch-package-xyz"])
     case("pip-no-version", "dependency_error", [*pipx, "pytest==0.0.1"])
     case("pip-missing-requirements", "file_not_found", [*pipx, "-r", "requirements-dev.txt"])
-    case("pip-not-installable", "dependency_error", [*pipx, "."])
+    case("pip-not-installable", "config_error", [*pipx, "."], note="relabelled in 1.1.0: the manifest is missing (cf. cargo-no-manifest)")
     case("pip-bad-requirement", "dependency_error", [*pipx, "foo==="], note="pip reads 'foo===' as a requirement it cannot find")
     case("pip-bad-option", "usage_error", [py, "-m", "pip", "install", "--frob"])
 
