@@ -33,9 +33,10 @@ from cmdscope.failures.compiled import (
 TAXONOMY_FILE = "failure-taxonomy.yaml"
 PATH_ENV = "CMDSCOPE_TAXONOMY_PATH"
 # Bump when the compiled structures change so old pickles are ignored.
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _FLAGS = {"IGNORECASE": re.IGNORECASE, "DOTALL": re.DOTALL}
 _CACHE_KEEP = 8  # compiled taxonomies kept in the cache directory
+_KEYWORD_MAX = 10  # characters of a keyword the prefilter looks for
 
 
 def _mtime(path: Path) -> float:
@@ -305,7 +306,9 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
             always.add(index)
             continue
         for word in words:
-            by_word.setdefault(word, []).append(index)
+            # A prefix of a required substring is required too: short keys keep the automaton
+            # (most of the pickle, so most of a cold load) small at little loss of selectivity.
+            by_word.setdefault(word[:_KEYWORD_MAX], []).append(index)
     for word, indices in by_word.items():
         automaton.add_word(word, tuple(indices))
     if by_word:
