@@ -360,7 +360,9 @@ def classify(run: Run) -> None:
         phase=rec.get("cmdscope.phase"),
         outcome=rec["cmdscope.outcome"],
         stderr_tail=ex.stderr_tail,
-        stdout_tail=(ex.stdout or b"")[-4096:] if ex.stdout else None,
+        # The runner's bounded stdout tail (when it keeps one), else captured stdout: many tools
+        # print their error there (git conflicts, pytest, make test).
+        stdout_tail=getattr(ex, "stdout_tail", None) or (ex.stdout[-65536:] if ex.stdout else None),
     )
     rec["error.type"] = result.error_type
     if result.pattern_id:
@@ -834,7 +836,7 @@ def _finish_denied(run: Run, decision: Any, clock: Stopwatch) -> None:
     clock.stamp(rec)
     rec["process.exit.code"] = 126
     rec["cmdscope.outcome"] = "denied"
-    rec["error.type"] = "denied"
+    rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
     if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
         raise RuntimeError("guard denied a command without a policy rule id")
     redact_fields(run)

@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("cmdscope.cli.run", "run a command and record it"),
     "ledger": ("cmdscope.cli.ledger", "read, query and verify the local ledger"),
     "redact": ("cmdscope.cli.redact", "redact secrets from stdin to stdout"),
+    "classify": ("cmdscope.cli.classify", "classify a saved failure (a CI log): class, pattern, evidence"),
     "demo": ("cmdscope.cli.demo", "run a scripted agent session against a fresh ledger"),
     "ship": ("cmdscope.cli.ship", "export ledger records over OTLP"),
     "check": ("cmdscope.cli.check", "is this command dangerous? (exit 1 when it is)"),

@@ -221,7 +221,7 @@ def _classify(run: pipeline.Run, result: Result) -> None:
             exit_code=result.exit_code, signal=None, executable=rec.get("process.executable.name", ""),
             argv=run.raw_command.split(), phase=rec.get("cmdscope.phase"), outcome=result.outcome,
             stderr_tail=(result.stderr_tail or "").encode("utf-8", "replace")[-65536:],
-            stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-4096:] or None,
+            stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-65536:] or None,
         )
         rec["error.type"] = c.error_type
         if c.pattern_id:
@@ -299,7 +299,7 @@ def _finish_denial(run: pipeline.Run, decision: Any, start_ns: int) -> None:
                time=pipeline.iso_time(end_ns))
     rec["process.exit.code"] = 126
     rec["cmdscope.outcome"] = "denied"
-    rec["error.type"] = "denied"
+    rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
     pipeline._process(pipeline.redact_fields, run)
     pipeline.emit(run)
 
