@@ -196,4 +196,8 @@ def _payload(inv: Invocation, parsed: ParsedArgs, spec: ToolSpec, positionals: t
         parts.extend(positionals)
     if inv.stdin_text:
         parts.append(inv.stdin_text)
-    return "\n;\n".join(parts)
+    # SQL string literals are data, not statements: `SELECT 'DROP TABLE ' || name` (rule 9)
+    return _SQL_LITERAL.sub("''", "\n;\n".join(parts))
+
+
+_SQL_LITERAL = re.compile(r"'(?:[^']|'')*'")
