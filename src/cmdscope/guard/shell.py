@@ -352,10 +352,9 @@ class _Walker:
         index = None
         if not names:
             sub = next((c for c in node.named_children if c.type == "subscript"), None)
-            name_node = sub.child_by_field_name("name") if sub is not None else None
-            if name_node is None:
+            if sub is None or sub.child_by_field_name("name") is None:
                 return _text(node)
-            names, index = [name_node], sub.child_by_field_name("index")
+            names, index = [sub.child_by_field_name("name")], sub.child_by_field_name("index")
         name = _text(names[0])
         if node.type == "expansion" and any(c.type == "#" for c in node.children[:2]):
             return "${#" + name + "}"  # a length, not the value
