@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 CACHE_FORMAT = 2
 _LOADED: dict[tuple[Any, ...], Guard] = {}
+REVALIDATE = False  # long-lived processes (the hook daemon): re-check the files on every load
 
 
 def cache_dir() -> str:
@@ -164,7 +165,7 @@ class Guard:
         where = cwd or os.getcwd()
         env_key = (ENVB.get(_REGISTRY_B), ENVB.get(_POLICY_B), ENVB.get(_MODE_B), where)
         guard = _LOADED.get(env_key)
-        if guard is not None and use_cache and not revalidate:
+        if guard is not None and use_cache and not (revalidate or REVALIDATE):
             return guard
         env = os.environ
         mode = env.get(MODE_ENV) or "enforce"

@@ -5,10 +5,11 @@ rules whose every condition holds, the highest specificity wins; at equal specif
 warn beats allow; then the later layer (default < project < CMDSCOPE_POLICY_PATH), then the later
 rule in its file.
 
-Trust: the rules of an untrusted project policy are decided among themselves, and their answer
-counts only where it is stricter than the trusted layers' (never looser): a project may turn an
-allow into a warn or deny, and a warn into a deny, but the rule that tried to loosen is reported
-(``ignored``) and the trusted answer stands.
+Trust: the trusted layers (default, CMDSCOPE_POLICY_PATH, a trusted project file) decide first.
+The rules of an untrusted project policy are then decided among themselves, leaving out any
+rule whose action is looser than the trusted answer (it is reported as ``ignored``); the
+project's answer counts where it is at least as strict. A project may turn an allow into a warn
+or deny, and a warn into a deny, never the reverse.
 """
 
 from __future__ import annotations
@@ -118,16 +119,24 @@ class CompiledPolicy:
         floor = _first(self.trusted_rules, matches, executables, text, context)
         if not self.untrusted_rules:
             return floor
-        project = _first(self.untrusted_rules, matches, executables, text, context)
-        if project is None:
-            return floor
-        if floor is None:
-            return project  # the trusted layers allow: any project answer is as strict or stricter
-        mine, theirs = ACTION_RANK[project.rule.action], ACTION_RANK[floor.rule.action]
-        if mine < theirs:
-            floor.ignored = project.rule
-            return floor
-        return project if mine > theirs or project.rule.rank > floor.rule.rank else floor
+        # The project's rules among themselves, skipping those that would loosen the floor.
+        least = ACTION_RANK[floor.rule.action] if floor is not None else 0
+        ignored = None
+        project = None
+        for rule in self.untrusted_rules:
+            hit = rule.applies(matches, executables, text, context)
+            if hit is False:
+                continue
+            if ACTION_RANK[rule.action] < least:
+                ignored = ignored or rule
+                continue
+            project = Selection(rule, hit if isinstance(hit, Match) else None)
+            break
+        chosen = floor if project is None else project if floor is None else (
+            project if (ACTION_RANK[project.rule.action], project.rule.rank) > (least, floor.rule.rank) else floor)
+        if chosen is not None:
+            chosen.ignored = ignored
+        return chosen
 
 
 def _first(rules: tuple[PolicyRule, ...], matches: list[Match], executables: set[str], text: str,
