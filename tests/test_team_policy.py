@@ -261,3 +261,41 @@ def test_hook_help_has_no_side_effects(repo: Path, ledger_path: Path, isolated_s
         assert done.returncode == 0 and b"usage:" in done.stdout, (target, done.stderr)
     assert not ledger_path.exists()
     assert not list(isolated_state.rglob("*.sock")) and git(repo, "rev-parse", "HEAD") == head
+
+
+# -- the same through the real Claude Code CLI, run from src/ --------------------------------------
+
+def test_real_claude_code_from_a_subdirectory(repo: Path, tmp_path: Path, ledger_path: Path) -> None:
+    """Project policy from src/ (21.1), an untrusted loosening ignored (15.7), a high-severity
+    warning in the model's context before the command runs (21.4)."""
+    from model_server import ModelServer
+    from test_e2e_agents import cli_or_skip
+
+    claude = cli_or_skip("claude")
+    home = tmp_path / "home"
+    home.mkdir()
+    policy(repo, "  - id: yolo\n    match: {danger_rules: ['*']}\n    action: allow\n"
+                 "  - id: no-greeting\n    match: {command: 'echo\\s+hello'}\n    action: deny\n")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    assert cli(repo, "integrations", "install", "claude-code", "--dir", str(repo)).returncode == 0
+    script = ["cd src", "echo hello", "git reset -q --hard", "git push --force origin main"]
+    with ModelServer(script) as server:
+        env = {**os.environ, "HOME": str(home), "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-ant-test",
+               "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+               "PWD": str(repo), "CMDSCOPE_HOOKD_IDLE": "10"}
+        done = subprocess.run([str(claude), "-p", "run the scripted commands", "--allowedTools", "Bash",
+                               "--output-format", "json"], cwd=repo, env=env, capture_output=True,
+                              text=True, timeout=240, stdin=subprocess.DEVNULL, check=False)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        results = list(server.tool_results)
+        bodies = json.dumps([r["body"] for r in server.requests])
+    assert any(r.startswith("no-greeting") for r in results), results
+    assert not any(r.strip() == "hello" for r in results)  # it never ran
+    assert any("default.deny-critical" in r for r in results), results
+    assert "cmdscope policy: " in bodies and "warning: default.warn-high: git.reset-hard" in bodies
+    assert "ignored yolo" in bodies
+    assert git(repo, "ls-remote", "origin", "main").split()[0] != git(repo, "rev-parse", "HEAD").strip()
+    records = read_ledger(ledger_path)
+    assert {r["process.working_directory"] for r in records if r["kind"] == "denial"} == {str(repo / "src")}
+    assert {r["cmdscope.policy.rule"] for r in records if r["kind"] == "denial"} == {"no-greeting",
+                                                                                     "default.deny-critical"}
