@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from cmdscope.cli.args import add_format
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
@@ -21,8 +23,7 @@ def main(argv: list[str]) -> int:
                     "'cmdscope check -- CMD ARGS...' checks an argv; "
                     "'cmdscope check \"a bash string\"' checks a shell string. "
                     "Exit 0: nothing matches; 1: a dangerous-command rule matches; 2: usage or configuration error.")
-    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
-    parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    add_format(parser)
     parser.add_argument("--actor", help="decide as this actor (default: $CMDSCOPE_ACTOR)")
     parser.add_argument("--phase", help="decide in this phase (default: $CMDSCOPE_PHASE)")
     parser.add_argument("--branch", help="decide on this checked-out branch (default: the current git branch)")

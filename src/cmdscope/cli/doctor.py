@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+from cmdscope.cli.args import add_format
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -76,8 +78,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="cmdscope doctor",
                                      description="Report the guard's effective mode, policy layers (and their trust), "
                                                  "registry overlays and any broken file, for commands run here.")
-    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
-    parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    add_format(parser)
     args = parser.parse_args(argv)
     report = guard_report()
     print_report(report, args.format)

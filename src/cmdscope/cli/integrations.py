@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from cmdscope.cli.args import add_format
 from pathlib import Path
 
 
@@ -26,8 +28,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--dir", default=".", help="project directory (default: the current one)")
     ap.add_argument("--python", default=None,
                     help="interpreter the hooks run cmdscope with (default: this one); must import cmdscope")
-    ap.add_argument("--format", choices=("table", "json"), default="table", help="status output format (default: table)")
-    ap.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    add_format(ap)
     args = ap.parse_args(argv)
     base = Path(args.dir).resolve()
     if not base.is_dir():

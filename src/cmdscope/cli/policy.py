@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from cmdscope.cli.args import add_format
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="cmdscope policy",
@@ -21,8 +23,7 @@ def main(argv: list[str]) -> int:
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("path", nargs="?", help="the policy file (default: this repository's .cmdscope/policy.yaml)")
     show = sub.add_parser("show", help="the layers in effect here, their trust and any broken file")
-    show.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
-    show.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    add_format(show)
     args = parser.parse_args(argv)
     if args.action == "show":
         from cmdscope.cli.doctor import guard_report, print_report
