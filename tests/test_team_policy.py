@@ -299,3 +299,29 @@ def test_real_claude_code_from_a_subdirectory(repo: Path, tmp_path: Path, ledger
     assert {r["process.working_directory"] for r in records if r["kind"] == "denial"} == {str(repo / "src")}
     assert {r["cmdscope.policy.rule"] for r in records if r["kind"] == "denial"} == {"no-greeting",
                                                                                      "default.deny-critical"}
+
+
+# -- 21.12 playbook links resolve for an installed package, once per message ---------------------
+
+def test_playbook_links_resolve_and_appear_once(repo: Path, tmp_path: Path) -> None:
+    import re
+
+    import cmdscope
+    from cmdscope.guard.loader import build_registry
+    from cmdscope.guard.sources import discover
+
+    done = cli(repo / "src", "run", "--", *PUSH)
+    err = done.stderr.decode()
+    links = re.findall(r"(/\S+\.md)#[\w-]+", err)
+    assert err.count("(playbook: ") == 1 and len(links) == 1 and Path(links[0]).is_file(), err
+    event = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "session_id": "s", "cwd": str(repo),
+                        "tool_input": {"command": "git reset --hard"}, "tool_use_id": "t"}).encode()
+    answer = json.loads(cli(repo, "hook", "claude-code", stdin=event).stdout)
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    assert context.count("(playbook: ") == 1 and Path(re.findall(r"(/\S+\.md)#", context)[0]).is_file()
+    # every playbook a rule names ships inside the package (what an installed wheel holds)
+    shipped = Path(cmdscope.__file__).parent / "_playbooks"
+    registry, _ = build_registry(discover({}))
+    for rule in registry.rules:
+        assert (shipped / rule.playbook.split("#")[0].removeprefix("docs/playbooks/")).is_file(), rule.id
+    assert '"_playbooks/*.md"' in (ROOT / "pyproject.toml").read_text()

@@ -69,8 +69,10 @@ def main(argv: list[str]) -> int:
         print(f"policy: {verdict} by {decision.rule_id} ({decision.policy_source}, mode {decision.mode})")
     else:
         print(f"policy: allow (no policy rule applies, mode {decision.mode})")
+    from cmdscope.guard.playbooks import resolve
+
     for m in matches:
-        print(f"{m.severity:<8} {m.rule_id}: {m.title}\n         {m.rationale}\n         see {m.playbook}")
+        print(f"{m.severity:<8} {m.rule_id}: {m.title}\n         {m.rationale}\n         see {resolve(m.playbook)}")
     if not matches:
         print(f"no dangerous-command rule matches (registry {guard.registry_version})")
     return 1 if matches else 0

@@ -228,11 +228,14 @@ class Guard:
         if selected is None:
             return _noting(Decision("allow", self.mode, None, None, "", matches[0].playbook if matches else None,
                                     matches, severity, registry.version), problems)
+        from cmdscope.guard.playbooks import resolve
+
         rule, hit = selected.rule, selected.hit
         focus = hit or (matches[0] if matches else None)
-        message = _message(rule.message, rule.id, focus)
+        playbook = resolve(focus.playbook) if focus else None
+        message = _message(rule.message, rule.id, focus, playbook)
         decision = Decision(rule.action, self.mode, rule.id, rule.source, message,
-                            focus.playbook if focus else None, matches, severity, registry.version)
+                            playbook, matches, severity, registry.version)
         if selected.ignored is not None:
             decision.ignored = f"{selected.ignored.id} ({selected.ignored.source})"
         return _noting(decision, problems)
@@ -243,10 +246,10 @@ def _noting(decision: Decision, problems: tuple[str, ...]) -> Decision:
     return decision
 
 
-def _message(template: str, policy_rule: str, focus: Match | None) -> str:
+def _message(template: str, policy_rule: str, focus: Match | None, playbook: str | None = None) -> str:
     values = {"policy_rule": policy_rule, "rule_id": focus.rule_id if focus else "",
               "severity": focus.severity if focus else "", "title": focus.title if focus else "",
-              "playbook": focus.playbook if focus else "", "category": focus.category if focus else ""}
+              "playbook": playbook or "", "category": focus.category if focus else ""}
     try:
         return template.format(**values) if template else (
             f"{focus.rule_id} ({focus.severity}): {focus.title}" if focus else policy_rule)

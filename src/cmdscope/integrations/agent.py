@@ -76,7 +76,7 @@ class Verdict:
     def reason(self) -> str:
         """``<rule id>: <message> (playbook: <link>)``, the text the agent and its model see."""
         text = f"{self.rule_id}: {self.message}" if self.rule_id else self.message
-        if self.playbook:
+        if self.playbook and self.playbook not in text:  # once per message
             text += f" (playbook: {self.playbook})"
         return text
 
