@@ -39,26 +39,28 @@ def name(text: str) -> str:
     return text
 
 
-def output_file(text: str) -> str:
-    """A file to write: its folder must exist and be writable (checked before any work)."""
-    folder = os.path.dirname(os.path.abspath(text))
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text}: is a directory")
+def _writable_dir(text: str, folder: str, missing: str) -> None:
     if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"{text}: no such directory {folder}")
+        raise argparse.ArgumentTypeError(f"{text}: {missing}")
     if not os.access(folder, os.W_OK):
         raise argparse.ArgumentTypeError(f"{text}: cannot write in {folder}")
+
+
+def output_file(text: str) -> str:
+    """A file to write: its folder must exist and be writable (checked before any work)."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: is a directory")
+    folder = os.path.dirname(os.path.abspath(text))
+    _writable_dir(text, folder, f"no such directory {folder}")
     return text
 
 
 def work_dir(text: str) -> str:
     """A directory to create or fill: it, or its parent, must be a writable directory."""
     path = os.path.abspath(text)
-    target = path if os.path.exists(path) else os.path.dirname(path)
-    if not os.path.isdir(target):
-        raise argparse.ArgumentTypeError(f"{text}: {'not a directory' if os.path.exists(path) else 'no such parent directory'}")
-    if not os.access(target, os.W_OK):
-        raise argparse.ArgumentTypeError(f"{text}: cannot write in {target}")
+    exists = os.path.exists(path)
+    _writable_dir(text, path if exists else os.path.dirname(path),
+                  "not a directory" if exists else "no such parent directory")
     return text
 
 
