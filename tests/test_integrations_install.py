@@ -51,15 +51,48 @@ def test_malformed_settings_are_reported_never_overwritten(tmp_path: Path) -> No
 
 
 def test_codex_hooks_json(tmp_path: Path) -> None:
-    """Codex gets PreToolUse/PostToolUse (matcher Bash) and SessionStart in .codex/hooks.json, once."""
-    cli("install", "codex", cwd=tmp_path)
-    cli("install", "codex", cwd=tmp_path)
+    """Codex gets PreToolUse/PostToolUse (matcher Bash), SessionStart and SessionEnd (within the 3 s
+    Codex allows it) in .codex/hooks.json, once."""
+    assert "only once they are trusted" in cli("install", "codex", cwd=tmp_path).stdout
+    assert "trusted" not in cli("install", "codex", cwd=tmp_path).stdout  # unchanged: no repeated note
     data = json.loads((tmp_path / ".codex" / "hooks.json").read_text())
-    assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionStart"]
+    assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionEnd", "SessionStart"]
     assert data["hooks"]["PreToolUse"] == [{"matcher": "Bash", "hooks": [
         {"type": "command", "command": data["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "timeout": 30}]}]
+    assert data["hooks"]["SessionEnd"][0]["hooks"][0]["timeout"] == 3
     cli("uninstall", "codex", cwd=tmp_path)
     assert not (tmp_path / ".codex").exists()  # install created it; uninstall leaves no empty file
+
+
+def test_codex_user_install_follows_codex_home(tmp_path: Path) -> None:
+    """--user writes where Codex reads user hooks: $CODEX_HOME/hooks.json, else ~/.codex/hooks.json."""
+    home = tmp_path / "home"
+    done = cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True, text=True, timeout=60,
+                        env={"HOME": str(home), "CODEX_HOME": str(tmp_path / "ch")})
+    assert done.returncode == 0 and (tmp_path / "ch" / "hooks.json").is_file() and not (home / ".codex").exists()
+    env = {"HOME": str(home), "CODEX_HOME": ""}
+    assert cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True, timeout=60,
+                        env=env).returncode == 0
+    assert (home / ".codex" / "hooks.json").is_file()
+
+
+def test_codex_trust_without_codex_is_a_clear_error(tmp_path: Path) -> None:
+    """--trust needs the Codex CLI: a missing one is named (exit 2, hooks.json kept); other targets refuse it."""
+    done = cli("install", "codex", "--trust", "--codex", str(tmp_path / "no-codex"), cwd=tmp_path)
+    assert done.returncode == 2 and "no-codex" in done.stderr and "--codex PATH" in done.stderr
+    assert "Traceback" not in done.stderr and (tmp_path / ".codex" / "hooks.json").is_file()
+    done = cli("install", "claude-code", "--trust", cwd=tmp_path)
+    assert done.returncode == 2 and "--trust applies to 'install codex' only" in done.stderr
+
+
+def test_codex_trust_with_a_codex_without_app_server_names_its_error(tmp_path: Path) -> None:
+    """A Codex that cannot serve `app-server` (an old build): its own error line, exit 2, no traceback."""
+    old = tmp_path / "codex"
+    old.write_text('#!/bin/sh\necho "error: unrecognized subcommand \'app-server\'" >&2\nexit 2\n')
+    old.chmod(0o755)
+    done = cli("install", "codex", "--trust", "--codex", str(old), cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not trusted: codex app-server exited early: error: unrecognized subcommand" in done.stderr
 
 
 def test_opencode_plugin_file(tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pipeline": ("cmdscope.cli.pipeline", "run an SDLC pipeline file"),
     "heartbeat": ("cmdscope.cli.heartbeat", "record a scheduled check-in"),
     "audit": ("cmdscope.cli.audit", "repository integrity and hygiene checks"),
+    "cleanup": ("cmdscope.cli.cleanup", "remove merged worktrees, shipped segments and stale state (--dry-run first)"),
+    "rate": ("cmdscope.cli.rate", "overall ratings per repository, packet and actor, with trends"),
+    "init": ("cmdscope.cli.init", "provision this repository: policy, pipeline, schedules, integrations"),
 }
 
 USAGE = "usage: cmdscope <command> [options]\n\ncommands:\n"

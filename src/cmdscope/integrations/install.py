@@ -2,7 +2,7 @@
 
 - Claude Code: hook entries in ``.claude/settings.json`` (``--project``) or
   ``~/.claude/settings.json`` (``--user``).
-- Codex: hook entries in ``.codex/hooks.json`` or ``~/.codex/hooks.json``.
+- Codex: hook entries in ``.codex/hooks.json`` or ``$CODEX_HOME/hooks.json`` (``~/.codex``).
 - OpenCode: the plugin file ``.opencode/plugin/cmdscope.ts`` or
   ``~/.config/opencode/plugin/cmdscope.ts``.
 - git: ``pre-push`` and ``post-commit`` in the repository's hooks directory, chaining a hook
@@ -189,7 +189,15 @@ CLAUDE_EVENTS: dict[str, str | None] = {
     "PreToolUse": "Bash", "PostToolUse": "Bash", "PostToolUseFailure": "Bash", "PermissionDenied": "Bash",
     "SessionStart": None, "SessionEnd": None,
 }
-CODEX_EVENTS: dict[str, str | None] = {"PreToolUse": "Bash", "PostToolUse": "Bash", "SessionStart": None}
+CODEX_EVENTS: dict[str, str | None] = {"PreToolUse": "Bash", "PostToolUse": "Bash", "SessionStart": None,
+                                       "SessionEnd": None}
+# Codex 0.169 clamps a SessionEnd hook's timeout to 3 s, with a warning on every run if it is longer.
+CODEX_TIMEOUTS = {"SessionEnd": 3}
+
+
+def codex_home() -> Path:
+    """Where Codex reads its user config and hooks: ``$CODEX_HOME``, else ``~/.codex``."""
+    return Path(os.environ.get("CODEX_HOME") or Path(os.path.expanduser("~")) / ".codex")
 
 
 def settings_path(agent: str, scope: str, base: Path) -> Path:
@@ -197,7 +205,7 @@ def settings_path(agent: str, scope: str, base: Path) -> Path:
     if agent == "claude-code":
         return (base if scope == "project" else home) / ".claude" / "settings.json"
     if agent == "codex":
-        return (base if scope == "project" else home) / ".codex" / "hooks.json"
+        return (base / ".codex" if scope == "project" else codex_home()) / "hooks.json"
     if agent == "opencode":
         if scope == "project":
             return base / ".opencode" / "plugin" / "cmdscope.ts"
@@ -240,7 +248,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def install_json_hooks(path: Path, target: str, events: dict[str, str | None], python: str | None = None,
-                       command: str | None = None) -> Change:
+                       timeouts: dict[str, int] | None = None, command: str | None = None) -> Change:
     data = load_settings(path)
     hooks = data.setdefault("hooks", {})
     command = command or hook_command(target, python)
@@ -250,7 +258,8 @@ def install_json_hooks(path: Path, target: str, events: dict[str, str | None], p
         present = any(_ours(h.get("command"), target) for g in groups for h in g.get("hooks", []) if isinstance(h, dict))
         if present:
             continue
-        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": TIMEOUT_S}]}
+        timeout = (timeouts or {}).get(event, TIMEOUT_S)
+        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": timeout}]}
         if matcher is not None:
             group = {"matcher": matcher, **group}
         groups.append(group)
@@ -430,9 +439,10 @@ def install(target: str, scope: str = "project", base: Path | None = None, pytho
     python = validate_python(python)
     shim = install_shim(base, python) if scope == "project" and target != "git" else []
     if target in ("claude-code", "codex"):
-        events = CLAUDE_EVENTS if target == "claude-code" else CODEX_EVENTS
+        events, timeouts = (CLAUDE_EVENTS, None) if target == "claude-code" else (CODEX_EVENTS, CODEX_TIMEOUTS)
         command = SHIM_COMMANDS[target] if shim else None
-        return [install_json_hooks(settings_path(target, scope, base), target, events, python, command), *shim]
+        return [install_json_hooks(settings_path(target, scope, base), target, events, python, timeouts, command),
+                *shim]
     if target == "opencode":
         return [install_plugin(settings_path(target, scope, base), python, bool(shim)), *shim]
     if target == "git":
