@@ -81,8 +81,8 @@ class Decision:
         if self.ignored:
             out.append(f"ignored {self.ignored}: an untrusted project policy may tighten, never "
                        "loosen (trust it with 'cmdscope policy trust')")
-        if self.action == "warn" or (self.action == "deny" and self.mode != "enforce"):
-            verdict = "warning" if self.action == "warn" else f"would be denied ({self.mode} mode)"
+        if self.mode != "observe" and (self.action == "warn" or (self.action == "deny" and self.mode == "warn")):
+            verdict = "warning" if self.action == "warn" else "would be denied (warn mode)"
             text = f"{verdict}: {self.rule_id}: {self.message}"
             if self.playbook and self.playbook not in self.message:
                 text += f" (playbook: {self.playbook})"
