@@ -32,7 +32,7 @@ def git(cwd: Path, *args: str) -> str:
 def run_hook(project: Path, command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The committed hook command, run as Claude Code runs it (a shell, CLAUDE_PROJECT_DIR set)."""
     return subprocess.run(["sh", "-c", command], cwd=project / "src", input=DENY_EVENT, capture_output=True,
-                          timeout=60, env={**env, "CLAUDE_PROJECT_DIR": str(project)})
+                          timeout=60, env={**env, "CLAUDE_PROJECT_DIR": str(project), "CMDSCOPE_HOOKD_IDLE": "5"})
 
 
 @pytest.fixture
