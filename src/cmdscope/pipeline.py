@@ -318,7 +318,7 @@ def guard(run: Run) -> None:
             run.record.update(hit[1])
             run.plain_allow = True
             return
-    loaded = Guard.load()
+    loaded = Guard.load(cwd=where)
     decision = loaded.decide(
         command if spec.shell else list(command),
         shell=spec.shell,
@@ -328,6 +328,8 @@ def guard(run: Run) -> None:
         worktree=ctx.worktree,
         git=lambda: git_facts(where),
     )
+    if decision.problems and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
+        raise Denied(_GuardFailure(decision.problems[0]))  # a layer is missing: do not guess
     run.decision = decision
     attributes = decision.attributes()
     run.record.update(attributes)
@@ -675,11 +677,13 @@ def run_command(spec: CommandSpec) -> Run:
             if launch is not None and run.plain_allow:
                 remember(_launches, launch, (run.ctx, run.decision, _decision_attributes(run)), 1024)
     except Denied as denied:
+        _announce(denied.decision)
         run.span = otel.start_span(rec["name"], clock.start_ns, environ)
         _ids(rec, run.span)
         denied.record = rec  # type: ignore[attr-defined]
         _finish_denied(run, denied.decision, clock)
         raise
+    _announce(run.decision)
     run.span = span = otel.reserve_span(rec["name"], clock.start_ns, environ, run.packet_state)
     _ids(rec, span)
     ctx = run.ctx or Context()
@@ -721,6 +725,15 @@ def run_command(spec: CommandSpec) -> Run:
             _process(processor, run)
     emit(run)
     return run
+
+
+def _announce(decision: Any) -> None:
+    """The guard's warnings, on stderr before the child starts (docs/guardrails.md)."""
+    notices = getattr(decision, "notices", None)
+    for text in notices() if notices is not None else ():
+        sys.stderr.write(f"cmdscope: {text}\n")
+    if getattr(decision, "problems", None):
+        otel.count_dropped("guard", "broken_layer")
 
 
 # What BEFORE answers for the same inputs, when the guard's answer is a plain allow: the context
@@ -792,7 +805,8 @@ def _process(processor: Processor, run: Run) -> None:
             run.record["process.command_line"] = "[REDACTION FAILED]"
         elif processor is classify:
             run.record["error.type"] = "unknown"
-        elif processor is guard and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
+        elif processor is guard and (os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed"
+                                     or type(exc).__name__ == "GuardModeError"):  # a typo never disarms it
             raise Denied(_GuardFailure(str(exc))) from None
 
 

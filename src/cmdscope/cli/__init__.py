@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ship": ("cmdscope.cli.ship", "export ledger records over OTLP"),
     "check": ("cmdscope.cli.check", "is this command dangerous? (exit 1 when it is)"),
     "registry": ("cmdscope.cli.registry", "list, lint and explain dangerous-command rules"),
+    "policy": ("cmdscope.cli.policy", "show the policy layers in effect; trust a project's policy"),
+    "doctor": ("cmdscope.cli.doctor", "is the guard armed here? mode, layers, trust, broken files"),
     "report": ("cmdscope.cli.report", "rollups over the ledger"),
     "incidents": ("cmdscope.cli.incidents", "Alertmanager webhook receiver that files incident stubs"),
     "hook": ("cmdscope.cli.hook", "agent hook handlers (claude-code, codex)"),
