@@ -175,6 +175,14 @@ def sdlc() -> Dashboard:
             "{{cmdscope_heartbeat_name}}")))
         .with_panel(_ts("Commit cadence (commits per hour)", "short", _q(
             "sum by (cmdscope_commit_atomic) (increase(cmdscope_commits_total[1h]))", "atomic={{cmdscope_commit_atomic}}")))
+        .with_panel(_table("Ratings (repository and actor)", _q(
+            "max by (cmdscope_rating_scope, cmdscope_rating_subject) (cmdscope_rating)", instant=True),
+            "Overall rating 0-100 from `cmdscope rate` (A >= 90, B >= 80, C >= 70, D >= 60; docs/sdlc.md#ratings)."))
+        .with_panel(_table("Alert quality by rule (30 days)", _q(
+            "sum by (alertname) (increase(cmdscope_incidents_false_positive_total[30d]))"
+            " / sum by (alertname) (increase(cmdscope_incidents_triaged_total[30d]))", instant=True),
+            "False-positive share of each alert rule's triaged incidents (cmdscope incidents ack/resolve; "
+            "threshold: targets.max_false_positive_rate of the governance policy)."))
     )
 
 

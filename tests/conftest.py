@@ -19,6 +19,7 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Ledger, state and registry overlays of a test live in its tmp_path, never in ~."""
     state = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("CMDSCOPE_LEDGER", str(tmp_path / "ledger.jsonl"))
     for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "TRACEPARENT",
                 "TRACESTATE", "BAGGAGE", "CMDSCOPE_ACTOR", "CMDSCOPE_SESSION", "CMDSCOPE_PACKET",

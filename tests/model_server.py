@@ -1,16 +1,20 @@
-"""A scripted model server on loopback for the real agent CLIs (Claude Code, OpenCode).
+"""A scripted model server on loopback for the real agent CLIs (Claude Code, OpenCode, Codex).
 
-It speaks the two wire formats the agents use, streaming as the real APIs do:
+It speaks the three wire formats the agents use, streaming as the real APIs do:
 - Anthropic Messages (``POST /v1/messages``, server-sent events ``message_start`` ...
   ``message_stop``), for Claude Code pointed at it with ``ANTHROPIC_BASE_URL``;
 - OpenAI chat completions (``POST /v1/chat/completions``, ``data:`` chunks then ``[DONE]``),
-  for OpenCode's ``@ai-sdk/openai-compatible`` provider.
+  for OpenCode's ``@ai-sdk/openai-compatible`` provider;
+- OpenAI Responses (``POST /v1/responses``, ``event: response.*`` server-sent events), for
+  Codex with a custom ``model_providers`` entry (``wire_api = "responses"``).
 
-The script is a list of shell commands. A request that offers the shell tool is answered with
-a call of the next command whose result the conversation does not hold yet (so the n-th
-request after n tool results asks for command n), and once every command has a result, with
-a final text. Requests without the shell tool (titles, summaries) get a short text. Every
-request body and every tool result the agent sent back are kept for the test to assert on.
+The script is a list of steps; a step is one shell command, or a list of commands the model
+asks for together (parallel tool calls in one response). A request that offers the shell tool
+is answered with the calls of the first step whose results the conversation does not hold yet
+(counting tool results, so a multi-turn session continues where the last turn stopped), and
+once every command has a result, with a final text. Requests without the shell tool (titles,
+summaries) get a short text. Every request body and every tool result the agent sent back are
+kept for the test to assert on.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-SHELL_TOOLS = ("Bash", "bash", "shell", "local_shell")
+SHELL_TOOLS = ("Bash", "bash", "shell", "local_shell", "exec_command")
+Step = str | list[str]
+
+
+def shell_arguments(tool: str, command: str) -> dict[str, Any]:
+    """The tool call's arguments: Codex's ``exec_command`` takes ``cmd``; the others ``command``."""
+    if tool == "exec_command":
+        return {"cmd": command}
+    return {"command": command, "description": "scripted command"}
 
 
 @dataclass
 class ModelServer:
-    commands: list[str]
+    commands: list[Step]
     final_text: str = "All done."
     requests: list[dict[str, Any]] = field(default_factory=list)
     tool_results: list[str] = field(default_factory=list)
@@ -71,6 +83,8 @@ class ModelServer:
                     owner._anthropic(self, body)
                 elif path.endswith("/chat/completions"):
                     owner._openai(self, body)
+                elif path.endswith("/responses"):
+                    owner._responses(self, body)
                 else:
                     self._send(404, "application/json", b'{"error": "not scripted"}')
 
@@ -107,13 +121,19 @@ class ModelServer:
 
     # -- the script -----------------------------------------------------------------------------
 
-    def _next_command(self, tools: list[Any], results: list[str]) -> tuple[str, str] | None:
-        """(tool name, command) to ask for next, or None for the final answer."""
+    def _next_calls(self, tools: list[Any], results: list[str]) -> tuple[str, list[str]] | None:
+        """(tool name, commands) to ask for next, or None for the final answer."""
         names = [t.get("name") or (t.get("function") or {}).get("name") for t in tools or []]
         shell = next((n for n in names if n in SHELL_TOOLS), None)
-        if shell is None or len(results) >= len(self.commands):
+        if shell is None:
             return None
-        return shell, self.commands[len(results)]
+        answered = 0
+        for step in self.commands:
+            batch = [step] if isinstance(step, str) else list(step)
+            if answered >= len(results):
+                return shell, batch
+            answered += len(batch)
+        return None
 
     def _remember(self, results: list[str]) -> None:
         with self._lock:
@@ -126,15 +146,14 @@ class ModelServer:
     def _anthropic(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         results = _anthropic_tool_results(body.get("messages") or [])
         self._remember(results)
-        step = self._next_command(body.get("tools") or [], results)
+        step = self._next_calls(body.get("tools") or [], results)
         msg_id = f"msg_{len(self.requests):04d}"
         if step is None:
             blocks: list[dict[str, Any]] = [{"type": "text", "text": self.final_text if body.get("tools") else "ok"}]
             stop = "end_turn"
         else:
-            call_id = f"toolu_{int(time.time() * 1000) % 10**9:09d}{len(results):03d}"
-            blocks = [{"type": "tool_use", "id": call_id, "name": step[0],
-                       "input": {"command": step[1], "description": "scripted command"}}]
+            blocks = [{"type": "tool_use", "id": _call_id("toolu_", len(results) + i), "name": step[0],
+                       "input": shell_arguments(step[0], command)} for i, command in enumerate(step[1])]
             stop = "tool_use"
         if not body.get("stream"):
             payload = {"id": msg_id, "type": "message", "role": "assistant", "model": body.get("model", "scripted"),
@@ -174,7 +193,7 @@ class ModelServer:
     def _openai(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         results = [str(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "tool"]
         self._remember(results)
-        step = self._next_command(body.get("tools") or [], results)
+        step = self._next_calls(body.get("tools") or [], results)
         base = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": body.get("model", "scripted")}
         if step is None:
@@ -183,12 +202,13 @@ class ModelServer:
             finish = "stop"
             message: dict[str, Any] = {"role": "assistant", "content": text}
         else:
-            call = {"index": 0, "id": f"call_{len(results):03d}_{int(time.time() * 1000) % 10**6}", "type": "function",
-                    "function": {"name": step[0], "arguments": json.dumps(
-                        {"command": step[1], "description": "scripted command"})}}
-            deltas = [{"role": "assistant", "content": None, "tool_calls": [call]}]
+            calls = [{"index": i, "id": _call_id("call_", len(results) + i), "type": "function",
+                      "function": {"name": step[0], "arguments": json.dumps(shell_arguments(step[0], command))}}
+                     for i, command in enumerate(step[1])]
+            deltas = [{"role": "assistant", "content": None, "tool_calls": calls}]
             finish = "tool_calls"
-            message = {"role": "assistant", "content": None, "tool_calls": [{k: v for k, v in call.items() if k != "index"}]}
+            message = {"role": "assistant", "content": None,
+                       "tool_calls": [{k: v for k, v in call.items() if k != "index"} for call in calls]}
         usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
         if not body.get("stream"):
             payload = {**base, "object": "chat.completion",
@@ -204,6 +224,51 @@ class ModelServer:
         chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage})
         stream = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
         _send_stream(handler, stream)
+
+    # -- OpenAI Responses -----------------------------------------------------------------------
+
+    def _responses(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        items = [i for i in body.get("input") or [] if isinstance(i, dict)]
+        results = [_output_text(i.get("output")) for i in items if i.get("type") == "function_call_output"]
+        self._remember(results)
+        step = self._next_calls(body.get("tools") or [], results)
+        response_id = f"resp_{len(self.requests):04d}"
+        if step is None:
+            text = self.final_text if body.get("tools") else "Scripted title"
+            output: list[dict[str, Any]] = [{"type": "message", "id": f"msg_{len(self.requests):04d}", "role": "assistant",
+                                             "status": "completed",
+                                             "content": [{"type": "output_text", "text": text, "annotations": []}]}]
+        else:
+            output = [{"type": "function_call", "id": f"fc_{len(results) + i:04d}", "status": "completed",
+                       "call_id": _call_id("call_", len(results) + i), "name": step[0],
+                       "arguments": json.dumps(shell_arguments(step[0], command))} for i, command in enumerate(step[1])]
+        response = {"id": response_id, "object": "response", "created_at": int(time.time()), "status": "in_progress",
+                    "model": body.get("model", "scripted"), "output": []}
+        events: list[dict[str, Any]] = [{"type": "response.created", "response": response}]
+        for index, item in enumerate(output):
+            events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+            if item["type"] == "message":
+                events.append({"type": "response.output_text.delta", "output_index": index, "item_id": item["id"],
+                               "content_index": 0, "delta": item["content"][0]["text"]})
+            events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+        usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 10,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 20}
+        events.append({"type": "response.completed",
+                       "response": {**response, "status": "completed", "output": output, "usage": usage}})
+        stream = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+        _send_stream(handler, stream)
+
+
+def _call_id(prefix: str, index: int) -> str:
+    """A call id unique across the test run's servers, ordered by position in the script."""
+    return f"{prefix}{int(time.time() * 1000) % 10**9:09d}{index:03d}"
+
+
+def _output_text(output: Any) -> str:
+    """A Responses ``function_call_output`` item's output: a string, or a list of content parts."""
+    if isinstance(output, list):
+        return "\n".join(str(part.get("text", "")) for part in output if isinstance(part, dict))
+    return str(output)
 
 
 def _anthropic_tool_results(messages: list[dict[str, Any]]) -> list[str]:

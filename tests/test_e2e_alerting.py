@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,10 @@ WORKER = textwrap.dedent('''
         for _ in range(2):
             checkin("e2e-nightly", every_s=3600, grace_s=60, command=["true"])
         record_commit(repo)
+        from cmdscope.sdlc import rating
+        from cmdscope.sdlc.governance import load_policy
+        now = time.time_ns()
+        rating.record_metrics(rating.rate_ledger(None, now - 3600 * 10**9, now, load_policy().rating.weights))
         # a real ledger fault: the ledger's directory is a regular file, so this write is dropped
         # (counted in cmdscope.telemetry.dropped) while the command itself still runs
         run(["true"], ledger=os.path.join(work, "not-a-directory", "ledger.jsonl"))
@@ -185,7 +190,8 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     incidents_dir = tmp_path / "incidents"
     store = IncidentStore(incidents_dir, ledger=ledger, records=10)
-    receiver = make_server("127.0.0.1", 0, store, log=io.StringIO())
+    triage_token = "e2e-triage-token-0123456789"
+    receiver = make_server("127.0.0.1", 0, store, log=io.StringIO(), token=triage_token)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     incidents_url = f"http://127.0.0.1:{receiver.server_address[1]}/alertmanager"
     procs: list[subprocess.Popen[str]] = []
@@ -198,7 +204,8 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
             observe, p1 = _start_worker(tmp_path, "observe", repo, ledger, notify_sink.url + "/notify")
             enforce, p2 = _start_worker(tmp_path, "enforce", repo, ledger, notify_sink.url + "/notify")
             procs += [observe, enforce]
-            prom = start_prometheus(tmp_path, scrape_targets=[f"127.0.0.1:{p1}", f"127.0.0.1:{p2}"],
+            receiver_target = f"127.0.0.1:{receiver.server_address[1]}"  # its /metrics: alert quality
+            prom = start_prometheus(tmp_path, scrape_targets=[f"127.0.0.1:{p1}", f"127.0.0.1:{p2}", receiver_target],
                                     rule_files=RULES, alertmanager_url=am.url)
             servers.append(prom)
 
@@ -250,6 +257,22 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
                   f"{time_to_notify:.1f} s; in-process notifier: {notify_latency * 1000:.0f} ms")
 
             _read_marker(enforce, "sdlc-done", 60)
+
+            # triage: the on-call resolves the incident as a false positive over the receiver's
+            # authenticated endpoint, after Prometheus scraped it open at least once
+            wait_until(lambda: prom_query(prom.url, 'cmdscope_incidents_total{alertname="CmdscopeDangerousCommandExecuted"}'),
+                       30, what="the receiver's /metrics scraped")
+            triage = urllib.request.Request(
+                f"http://{receiver_target}/incidents/{incident['id']}/resolve", method="POST",
+                data=json.dumps({"false_positive": True, "by": "e2e-oncall"}).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {triage_token}"})
+            with urllib.request.urlopen(triage, timeout=5) as resp:
+                assert json.loads(resp.read())["status"] == "resolved"
+            fp_ratio = wait_until(lambda: prom_query(
+                prom.url, "alertname:cmdscope_incidents_false_positive:ratio_increase30d"), 30,
+                what="the false-positive ratio recorded")
+            assert fp_ratio[0]["metric"]["alertname"] == "CmdscopeDangerousCommandExecuted"
+            assert float(fp_ratio[0]["value"][1]) == 1.0
 
             # other alerts, with the right labels: pending (their `for` is minutes) or firing
             def alerts() -> dict[str, dict[str, Any]]:

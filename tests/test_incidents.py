@@ -199,17 +199,108 @@ class TestBadInput:
 
         conn = http.client.HTTPConnection(host, int(port), timeout=5)
         conn.putrequest("POST", "/")
+        conn.putheader("Content-Type", "application/json")
         conn.endheaders()
         resp = conn.getresponse()
         assert resp.status == 411 and "Content-Length" in json.loads(resp.read())["error"]
         conn.close()
         conn = http.client.HTTPConnection(host, int(port), timeout=5)
         conn.putrequest("POST", "/")
+        conn.putheader("Content-Type", "application/json")
         conn.putheader("Content-Length", str(2 << 20))
         conn.endheaders()
         resp = conn.getresponse()
         assert resp.status == 413
         conn.close()
+
+
+class TestHardening:
+    """Issue 15 item 12: what a hostile poster or a large ledger could do to the receiver."""
+
+    def test_text_plain_is_refused(self, receiver: tuple[str, Path]) -> None:
+        """A body a web page can send without a CORS preflight (text/plain, form) is a 415 and
+        files nothing."""
+        url, directory = receiver
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", ""):
+            status, reply, _ = _post(url, _payload(), headers={"Content-Type": ctype} if ctype else {"X": "y"})
+            assert status == 415 and "application/json" in reply["error"]
+        assert not directory.exists() or list(directory.iterdir()) == []
+        assert _post(url, _payload(), headers={"Content-Type": "application/json; charset=utf-8"})[0] == 200
+
+    def test_labels_and_annotations_are_redacted(self, receiver: tuple[str, Path]) -> None:
+        """A secret in an alert's labels, annotations or group key never reaches the stub files."""
+        url, directory = receiver
+        secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+        body = _payload()
+        body["commonAnnotations"]["description"] = f"token={secret} leaked"
+        body["alerts"][0]["annotations"]["summary"] = f"Authorization: Bearer {secret}"
+        body["alerts"][0]["labels"]["cmdscope_note"] = secret
+        body["commonLabels"]["cmdscope_note"] = secret
+        assert _post(url, body)[0] == 200
+        files = list(directory.iterdir())
+        assert files and all(secret not in f.read_text() for f in files)
+        assert all(f.stat().st_mode & 0o077 == 0 for f in files)
+
+    def test_connections_are_bounded_and_time_out(self, tmp_path: Path, ledger: Path) -> None:
+        """Idle connections neither pile up threads beyond the worker bound nor keep the receiver
+        from filing an incident once they time out."""
+        import socket
+
+        store = IncidentStore(tmp_path / "inc", ledger=ledger, records=5)
+        server = make_server("127.0.0.1", 0, store, log=open(os.devnull, "w"), max_workers=4, io_timeout=1.0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        idle = []
+        try:
+            before = threading.active_count()
+            for _ in range(40):
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            time.sleep(0.5)
+            assert threading.active_count() - before <= 4
+            assert server.shed >= 30
+            url = f"http://127.0.0.1:{port}/alertmanager"
+            deadline = time.monotonic() + 10
+            status = 0
+            while time.monotonic() < deadline:
+                try:
+                    status = _post(url, _payload())[0]
+                    break
+                except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
+                    time.sleep(0.2)
+            assert status == 200
+        finally:
+            for sock in idle:
+                sock.close()
+            server.shutdown()
+            server.server_close()
+
+    def test_a_post_reads_only_what_was_appended(self, tmp_path: Path, ledger: Path) -> None:
+        """The receiver reads the ledger once, then only the bytes appended since; records of a
+        rotated segment and of the new file both reach the next update."""
+        store = IncidentStore(tmp_path / "inc", ledger=ledger, records=50)
+        _, first = store.apply(parse(_payload()))
+        assert first is not None and len(first["ledger_records"]) == 31
+        recent = store._recent
+        assert recent is not None
+        read_once = recent.bytes_read
+        assert read_once >= ledger.stat().st_size - len('{"torn": ')
+        store.apply(parse(_payload()))
+        assert recent.bytes_read == read_once  # nothing new: nothing read
+        with ledger.open("a") as fh:  # finish the torn line, then one more danger record
+            fh.write('"x"}\n' + json.dumps(_danger(90)) + "\n")
+        ledger.rename(ledger.with_name("ledger.jsonl.000001"))
+        ledger.write_text(json.dumps(_danger(91)) + "\n")
+        _, last = store.apply(parse(_payload()))
+        assert last is not None
+        ids = [r["record_id"] for r in last["ledger_records"]]
+        assert ids[-2:] == [f"{90:032x}", f"{91:032x}"]
+        assert recent.bytes_read - read_once < 1000
+
+
+def parse(body: dict[str, Any]) -> Any:
+    from cmdscope.incidents import parse_payload
+
+    return parse_payload(json.dumps(body).encode())
 
 
 class TestCli:

@@ -28,7 +28,7 @@ def test_claude_install_twice_leaves_one_entry_and_uninstall_restores(tmp_path: 
     twice = json.loads(settings.read_text())
     assert once == twice
     for event in ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionDenied", "SessionStart", "SessionEnd"):
-        ours = [h for g in twice["hooks"][event] for h in g["hooks"] if h["command"].endswith("hookclient.py claude-code")]
+        ours = [h for g in twice["hooks"][event] for h in g["hooks"] if h["command"].endswith(".cmdscope/hook claude-code")]
         assert len(ours) == 1, event
     assert twice["hooks"]["PostToolUse"][0] == USER_HOOK
     assert cli("uninstall", "claude-code", cwd=tmp_path).returncode == 0
@@ -51,26 +51,59 @@ def test_malformed_settings_are_reported_never_overwritten(tmp_path: Path) -> No
 
 
 def test_codex_hooks_json(tmp_path: Path) -> None:
-    """Codex gets PreToolUse/PostToolUse (matcher Bash) and SessionStart in .codex/hooks.json, once."""
-    cli("install", "codex", cwd=tmp_path)
-    cli("install", "codex", cwd=tmp_path)
+    """Codex gets PreToolUse/PostToolUse (matcher Bash), SessionStart and SessionEnd (within the 3 s
+    Codex allows it) in .codex/hooks.json, once."""
+    assert "only once they are trusted" in cli("install", "codex", cwd=tmp_path).stdout
+    assert "trusted" not in cli("install", "codex", cwd=tmp_path).stdout  # unchanged: no repeated note
     data = json.loads((tmp_path / ".codex" / "hooks.json").read_text())
-    assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionStart"]
+    assert sorted(data["hooks"]) == ["PostToolUse", "PreToolUse", "SessionEnd", "SessionStart"]
     assert data["hooks"]["PreToolUse"] == [{"matcher": "Bash", "hooks": [
         {"type": "command", "command": data["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "timeout": 30}]}]
+    assert data["hooks"]["SessionEnd"][0]["hooks"][0]["timeout"] == 3
     cli("uninstall", "codex", cwd=tmp_path)
-    assert json.loads((tmp_path / ".codex" / "hooks.json").read_text()) == {}
+    assert not (tmp_path / ".codex").exists()  # install created it; uninstall leaves no empty file
+
+
+def test_codex_user_install_follows_codex_home(tmp_path: Path) -> None:
+    """--user writes where Codex reads user hooks: $CODEX_HOME/hooks.json, else ~/.codex/hooks.json."""
+    home = tmp_path / "home"
+    done = cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True, text=True, timeout=60,
+                        env={"HOME": str(home), "CODEX_HOME": str(tmp_path / "ch")})
+    assert done.returncode == 0 and (tmp_path / "ch" / "hooks.json").is_file() and not (home / ".codex").exists()
+    env = {"HOME": str(home), "CODEX_HOME": ""}
+    assert cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True, timeout=60,
+                        env=env).returncode == 0
+    assert (home / ".codex" / "hooks.json").is_file()
+
+
+def test_codex_trust_without_codex_is_a_clear_error(tmp_path: Path) -> None:
+    """--trust needs the Codex CLI: a missing one is named (exit 2, hooks.json kept); other targets refuse it."""
+    done = cli("install", "codex", "--trust", "--codex", str(tmp_path / "no-codex"), cwd=tmp_path)
+    assert done.returncode == 2 and "no-codex" in done.stderr and "--codex PATH" in done.stderr
+    assert "Traceback" not in done.stderr and (tmp_path / ".codex" / "hooks.json").is_file()
+    done = cli("install", "claude-code", "--trust", cwd=tmp_path)
+    assert done.returncode == 2 and "--trust applies to 'install codex' only" in done.stderr
+
+
+def test_codex_trust_with_a_codex_without_app_server_names_its_error(tmp_path: Path) -> None:
+    """A Codex that cannot serve `app-server` (an old build): its own error line, exit 2, no traceback."""
+    old = tmp_path / "codex"
+    old.write_text('#!/bin/sh\necho "error: unrecognized subcommand \'app-server\'" >&2\nexit 2\n')
+    old.chmod(0o755)
+    done = cli("install", "codex", "--trust", "--codex", str(old), cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not trusted: codex app-server exited early: error: unrecognized subcommand" in done.stderr
 
 
 def test_opencode_plugin_file(tmp_path: Path) -> None:
-    """The plugin lands in .opencode/plugin with this interpreter as its bridge command; a foreign file is kept."""
-    import sys
-
+    """The plugin lands in .opencode/plugin running the project's shim as its bridge command; a foreign file is kept."""
     assert cli("install", "opencode", cwd=tmp_path).returncode == 0
     plugin = tmp_path / ".opencode" / "plugin" / "cmdscope.ts"
-    assert json.dumps([sys.executable, "-m", "cmdscope", "hook", "opencode-bridge"]) in plugin.read_text()
+    assert '[new URL("../../.cmdscope/hook", import.meta.url).pathname, "opencode-bridge"]' in plugin.read_text()
     assert "unchanged" in cli("install", "opencode", cwd=tmp_path).stdout
     assert cli("uninstall", "opencode", cwd=tmp_path).returncode == 0 and not plugin.exists()
+    assert not (tmp_path / ".opencode").exists() and not (tmp_path / ".cmdscope").exists()
+    plugin.parent.mkdir(parents=True)
     plugin.write_text("export const Mine = async () => ({})\n")
     assert cli("install", "opencode", cwd=tmp_path).returncode == 2
     assert plugin.read_text().startswith("export const Mine")

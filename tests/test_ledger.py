@@ -7,6 +7,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -268,3 +269,95 @@ def test_stdlib_line_refuses_what_json_refuses() -> None:
     with pytest.raises(ValueError, match="Circular reference"):
         _json_dumps(looped)
     assert _json_dumps({"a": 1}) == b'{"a":1}'  # a failed call leaves nothing behind
+
+
+class TestHardening:
+    """Issue 15 items 9, 10 and 16: private directories, files beside the ledger, kills mid-write."""
+
+    def test_every_created_directory_is_private(self, tmp_path: Path) -> None:
+        """Under umask 000 every directory cmdscope creates for the ledger is 0700, not only the
+        last one (os.makedirs applies the mode to the last folder alone)."""
+        old = os.umask(0)
+        try:
+            path = tmp_path / "a" / "b" / "c" / "ledger.jsonl"
+            with LedgerWriter(path) as w:
+                assert w.append({"a": 1})
+        finally:
+            os.umask(old)
+        for d in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+            assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+        for f in tmp_path.rglob("ledger.jsonl*"):
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+    @pytest.mark.parametrize("suffix", [".lock", ".synced", ".anchors"])
+    def test_side_files_do_not_follow_symlinks(self, tmp_path: Path, suffix: str) -> None:
+        """A symlink planted at a file beside the ledger is never written through, even across
+        rotation and sealing; records are still written or counted as dropped."""
+        target = tmp_path / "victim.txt"
+        target.write_bytes(b"precious bytes\n")
+        os.utime(target, (1_000_000_000, 1_000_000_000))
+        path = tmp_path / "ledger.jsonl"
+        (tmp_path / ("ledger.jsonl" + suffix)).symlink_to(target)
+        w = LedgerWriter(path, fsync="batch", seal=True, max_bytes=300)
+        for i in range(120):
+            w.append({"schema": 1, "i": i})
+        w.close()
+        assert target.read_bytes() == b"precious bytes\n"
+        assert target.stat().st_mtime == 1_000_000_000
+
+    def test_fifo_at_the_ledger_path_is_refused(self, tmp_path: Path) -> None:
+        """A FIFO at the ledger path neither blocks the writer nor receives records."""
+        path = tmp_path / "ledger.jsonl"
+        os.mkfifo(path)
+        code = ("import sys; from cmdscope.sinks.ledger import LedgerWriter; "
+                "w = LedgerWriter(sys.argv[1]); print(w.append({'a': 1}), w.dropped)")
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0 and out.stdout.split() == ["False", "1"]
+        assert "not a regular file" in out.stderr
+
+    def test_directory_owned_by_someone_else_is_refused(self, tmp_path: Path) -> None:
+        """The directory check names the directory and refuses one that is not ours."""
+        from cmdscope.private_files import UnsafePathError, check_private_dir
+
+        if os.geteuid() != 0:
+            pytest.skip("needs root to chown")
+        d = tmp_path / "theirs"
+        d.mkdir(mode=0o777)
+        os.chown(d, 12345, 12345)
+        with pytest.raises(UnsafePathError, match="theirs: owned by uid 12345"):
+            check_private_dir(d)
+
+    @pytest.mark.parametrize("size", [40_000, 4_000_000])
+    def test_killed_writers_never_lose_a_whole_record(self, tmp_path: Path, size: int) -> None:
+        """Writers of 40 KB records SIGKILLed mid-write leave fragments, but every record that
+        another writer completed is read back whole, and each fragment is reported as a line."""
+        path = tmp_path / "ledger.jsonl"
+        survivor_ids = tmp_path / "survivor.txt"
+        code = textwrap.dedent("""
+            import sys, os
+            from cmdscope.sinks.ledger import LedgerWriter
+            w = LedgerWriter(sys.argv[1], fsync="never", max_bytes=0)
+            pad = "x" * int(sys.argv[3])
+            log = open(sys.argv[2], "w") if sys.argv[2] != "-" else None
+            import json
+            line = (json.dumps({"schema": 1, "record_id": sys.argv[5], "pad": pad}) + "\\n").encode()
+            for i in range(int(sys.argv[4])):
+                rid = f"{sys.argv[5]}-{i}"
+                if log is None:  # the victim: nothing but writes, so the kill lands inside one
+                    w.append_line(line)
+                elif w.append({"schema": 1, "record_id": rid, "pad": pad}):
+                    log.write(rid + "\\n"); log.flush()
+        """)
+        count = 400 if size < 1_000_000 else 40
+        survivor = subprocess.Popen([sys.executable, "-c", code, str(path), str(survivor_ids), str(size), str(count), "s"])
+        for round_ in range(12):
+            victim = subprocess.Popen([sys.executable, "-c", code, str(path), "-", str(size), "100000", f"v{round_}"])
+            time.sleep(0.15 + 0.05 * (round_ % 3))
+            victim.kill()
+            victim.wait()
+        assert survivor.wait(timeout=180) == 0
+        stats = ReadStats()
+        got = {r["record_id"] for r in read_records(path, stats=stats)}
+        wanted = set(survivor_ids.read_text().split())
+        assert len(wanted) == count and wanted <= got
+        assert all(b.reason.startswith(("torn", "invalid JSON")) for b in stats.bad)

@@ -120,3 +120,74 @@ class TestChain:
         ledger_path.write_text(text)
         out = cmdscope_cli("ledger", "verify", capture_output=True, text=True)
         assert out.returncode == 1 and f"{ledger_path}:1: seal_hash does not match" in out.stdout
+
+
+class TestOnceSealedAlwaysSealed:
+    """Issue 15 item 6: a sealed ledger cannot be turned back into an unsealed one unnoticed."""
+
+    def _strip(self, raw: bytes) -> bytes:
+        head, _, _ = raw.partition(b',"seal_seq":')
+        return head + b"}\n"
+
+    def test_stripping_every_seal_is_caught(self, ledger: Path) -> None:
+        """Removing the seal fields from every line and editing freely fails verify, even with
+        no sealing variable set: the seal state outside the ledger's directory says "sealed"."""
+        data = [self._strip(raw) for raw in lines(ledger)]
+        data[7] = data[7].replace(b'"i":', b'"i":7', 1)
+        ledger.write_bytes(b"".join(data))
+        Path(str(ledger) + ".anchors").unlink()  # the attacker removes the anchors too
+        problems = verify_chain(str(ledger))
+        assert problems and f"{ledger}:1: line is not sealed, but the ledger must be (seal state" in problems[0]
+
+    def test_anchors_alone_mark_the_ledger_sealed(self, tmp_path: Path) -> None:
+        """Without the seal state (another machine, say), the anchors file still demands seals."""
+        path = tmp_path / "copied.jsonl"
+        sealed_ledger(path, n=120, writers=1)
+        from cmdscope.sinks.seal import state_path
+
+        Path(state_path(str(path))).unlink()
+        path.write_bytes(b"".join(self._strip(raw) for raw in lines(path)))
+        problems = verify_chain(str(path))
+        assert problems[0] == f"{path}:1: line is not sealed, but the ledger must be (anchors file {path}.anchors)"
+
+    def test_a_forged_unsealed_segment_is_caught(self, tmp_path: Path) -> None:
+        """A whole segment of unsealed records placed before the sealed ones is named line by line."""
+        path = tmp_path / "ledger.jsonl"
+        sealed_ledger(path, n=50, writers=1)
+        forged = tmp_path / "ledger.jsonl.000000"
+        forged.write_text(json.dumps({"schema": 1, "record_id": "f" * 32, "process.command_line": "nothing to see"}) + "\n")
+        problems = verify_chain(str(path))
+        assert f"{path}:1: seal_prev does not match the previous line's hash (chain broken)" in problems
+
+    def test_cli_verify_fails_when_seals_were_stripped(self, ledger_path: Path) -> None:
+        """Through the CLI: sealed runs, seals stripped, `ledger verify` exits 1 and names line 1."""
+        for _ in range(2):
+            assert cmdscope_cli("run", "--", "true", env={"CMDSCOPE_LEDGER_SEAL": "1"}).returncode == 0
+        ledger_path.write_bytes(b"".join(self._strip(raw) for raw in lines(ledger_path)))
+        out = cmdscope_cli("ledger", "verify", capture_output=True, text=True)
+        assert out.returncode == 1 and f"{ledger_path}:1: line is not sealed" in out.stdout
+
+    def test_sealing_an_existing_ledger_binds_its_history(self, tmp_path: Path) -> None:
+        """Sealing switched on over unsealed history: editing that history breaks the chain."""
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path) as w:
+            for i in range(3):
+                w.append({"schema": 1, "record_id": f"{i:032x}", "i": i})
+        with LedgerWriter(path, seal=True) as w:
+            for i in range(3, 6):
+                w.append({"schema": 1, "record_id": f"{i:032x}", "i": i})
+        assert verify_chain(str(path)) == []
+        data = lines(path)
+        data[1] = data[1].replace(b'"i":1', b'"i":9')
+        path.write_bytes(b"".join(data))
+        assert verify_chain(str(path)) == [f"{path}:4: seal_prev does not match the previous line's hash (chain broken)"]
+
+    def test_other_key_is_named(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Verifying with a different key than the ledger was sealed with says so (key id, not key)."""
+        path = tmp_path / "ledger.jsonl"
+        monkeypatch.setenv("CMDSCOPE_SEAL_KEY", "first-key")
+        with LedgerWriter(path, seal=True) as w:
+            w.append({"schema": 1, "record_id": "0" * 32})
+        monkeypatch.setenv("CMDSCOPE_SEAL_KEY", "second-key")
+        problems = verify_chain(str(path))
+        assert "sealed with key hmac:" in problems[0] and "first-key" not in problems[0]

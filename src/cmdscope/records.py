@@ -17,7 +17,7 @@ Outcome = Literal["success", "failure", "timeout", "interrupted", "error", "deni
 Severity = Literal["critical", "high", "medium", "low"]
 Kind = Literal[
     "command", "denial", "function", "packet", "gate", "commit", "pipeline", "heartbeat", "audit",
-    "integration_error",
+    "integration_error", "cleanup",
 ]
 HexTrace = Field(pattern=r"^[0-9a-f]{32}$")
 HexSpan = Field(pattern=r"^[0-9a-f]{16}$")

@@ -28,6 +28,12 @@ def _lock_path(ledger: str) -> str:
     return ledger + ".ship.lock"
 
 
+def _open_ship_lock(ledger: str) -> Any:
+    from cmdscope.private_files import open_private
+
+    return os.fdopen(open_private(_lock_path(ledger), os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a")
+
+
 def _checkpoint_path(ledger: str) -> str:
     return ledger + ".ship.json"
 
@@ -60,8 +66,10 @@ class Checkpoint:
     def save(self, ledger: str) -> None:
         import json
 
+        from cmdscope.private_files import open_private
+
         tmp = _checkpoint_path(ledger) + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         with os.fdopen(fd, "w") as fh:
             json.dump({"inode": self.inode, "offset": self.offset}, fh)
             fh.flush()
@@ -80,7 +88,9 @@ def _open_segments(ledger: str) -> list[tuple[Any, int]]:
     """
     lock_fd = -1
     try:
-        lock_fd = os.open(ledger + ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        from cmdscope.private_files import open_private
+
+        lock_fd = open_private(ledger + ".lock", os.O_WRONLY | os.O_CREAT)
         fcntl.flock(lock_fd, fcntl.LOCK_SH)
     except OSError:
         pass  # no lock possible (read-only place): take the snapshot anyway
@@ -287,7 +297,7 @@ def run_shipper(
     """Hold the per-ledger lock and ship; with ``follow``, keep going with backoff while down."""
     path = _ledger(ledger)
     stats = ShipStats()
-    lock = open(_lock_path(path), "a")
+    lock = _open_ship_lock(path)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | (0 if follow else fcntl.LOCK_NB))
     except BlockingIOError:
@@ -344,7 +354,9 @@ def _note_failure(ledger: str, previous_s: float) -> float:
     """Back off exponentially (2 s doubling up to 5 min) after a failed export."""
     wait_s = min(300.0, max(2.0, previous_s * 2))
     try:
-        fd = os.open(_backoff_path(ledger), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        from cmdscope.private_files import open_private
+
+        fd = open_private(_backoff_path(ledger), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{time.time_ns() + int(wait_s * 1e9)} {wait_s}\n")
     except OSError:
@@ -375,7 +387,7 @@ def spawn_detached_shipper(ledger: str | None) -> bool:
     if backing_off(path):
         return False
     try:
-        with open(_lock_path(path), "a") as lock:
+        with _open_ship_lock(path) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False  # the running shipper will see our record before it lets go

@@ -15,10 +15,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("cmdscope.cli.run", "run a command and record it"),
     "ledger": ("cmdscope.cli.ledger", "read, query and verify the local ledger"),
     "redact": ("cmdscope.cli.redact", "redact secrets from stdin to stdout"),
+    "classify": ("cmdscope.cli.classify", "classify a saved failure (a CI log): class, pattern, evidence"),
     "demo": ("cmdscope.cli.demo", "run a scripted agent session against a fresh ledger"),
     "ship": ("cmdscope.cli.ship", "export ledger records over OTLP"),
     "check": ("cmdscope.cli.check", "is this command dangerous? (exit 1 when it is)"),
     "registry": ("cmdscope.cli.registry", "list, lint and explain dangerous-command rules"),
+    "policy": ("cmdscope.cli.policy", "show the policy layers in effect; trust a project's policy"),
+    "doctor": ("cmdscope.cli.doctor", "is the guard armed here? mode, layers, trust, broken files"),
     "report": ("cmdscope.cli.report", "rollups over the ledger"),
     "incidents": ("cmdscope.cli.incidents", "Alertmanager webhook receiver that files incident stubs"),
     "hook": ("cmdscope.cli.hook", "agent hook handlers (claude-code, codex)"),
@@ -28,6 +31,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pipeline": ("cmdscope.cli.pipeline", "run an SDLC pipeline file"),
     "heartbeat": ("cmdscope.cli.heartbeat", "record a scheduled check-in"),
     "audit": ("cmdscope.cli.audit", "repository integrity and hygiene checks"),
+    "cleanup": ("cmdscope.cli.cleanup", "remove merged worktrees, shipped segments and stale state (--dry-run first)"),
+    "rate": ("cmdscope.cli.rate", "overall ratings per repository, packet and actor, with trends"),
+    "init": ("cmdscope.cli.init", "provision this repository: policy, pipeline, schedules, integrations"),
 }
 
 USAGE = "usage: cmdscope <command> [options]\n\ncommands:\n"

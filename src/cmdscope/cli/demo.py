@@ -37,14 +37,19 @@ SCRIPT: list[tuple[str, str, str | None, Any, float | None, str]] = [
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli.args import work_dir
+
     parser = argparse.ArgumentParser(prog="cmdscope demo", description=__doc__)
-    parser.add_argument("--dir", help="where to put the demo repository and ledger (default: a new temp dir)")
+    parser.add_argument("--dir", type=work_dir, help="where to put the demo repository and ledger (default: a new temp dir)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
 
     base = Path(args.dir or tempfile.mkdtemp(prefix="cmdscope-demo-")).resolve()
     repo = base / "repo"
-    repo.mkdir(parents=True, exist_ok=True)
+    try:
+        repo.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"argument --dir: {args.dir}: {exc.strerror}")
     ledger = base / "ledger.jsonl"
     if ledger.exists():
         ledger.unlink()
@@ -69,6 +74,10 @@ def main(argv: list[str]) -> int:
                     shown = cmd if shell else " ".join(os.path.basename(c) if c == PY else c for c in cmd)
                     out.write(f"  {actor:<12} {packet}  {shown[:52]:<52}  -> {status}   # {note}\n")
 
+    from cmdscope.sdlc.heartbeats import checkin
+
+    checkin("demo-nightly", every_s=86400)  # a scheduled check-in, for the governance summary
+
     from cmdscope.pipeline import close_ledgers
     from cmdscope.sinks.ledger import read_records
 
@@ -81,6 +90,7 @@ def main(argv: list[str]) -> int:
     _summary(records, out)
     _packets(records, out)
     _failure_report(records, out)
+    _ratings(str(ledger), out)
     out.write(f"\nSee them again with:  CMDSCOPE_LEDGER={ledger} cmdscope ledger tail -n 20\n")
     return 0
 
@@ -139,6 +149,29 @@ def _packets(records: list[dict[str, Any]], out: Any) -> None:
                       f"failure density {float(r.get('cmdscope.packet.failure_density') or 0):.2f}, "
                       f"gate pass rate {_rate(r.get('cmdscope.packet.gate_pass_rate'))}, "
                       f"{r.get('cmdscope.packet.denials', 0)} denial(s), {r.get('duration_s', 0):.2f}s\n")
+
+
+def _ratings(ledger: str, out: Any) -> None:
+    """The overall ratings and the governance figures of the session (cmdscope rate, report governance)."""
+    import time
+
+    from cmdscope.reports.governance import build
+    from cmdscope.reports.packets import load
+    from cmdscope.sdlc.governance import load_policy
+    from cmdscope.sdlc.rating import rate_ledger
+
+    policy = load_policy()
+    now = time.time_ns()
+    out.write("\nRatings (cmdscope rate):\n")
+    for row in rate_ledger(ledger, now - 3600 * 10**9, now, policy.rating.weights):
+        if row["subject"] in {step[0] for step in SCRIPT} | {step[1] for step in SCRIPT}:
+            weakest = min(row["components"], key=lambda c: c["value"])
+            out.write(f"  {row['scope']:<7} {row['subject']:<12} {row['score']:5.1f} {row['letter']}"
+                      f"   weakest: {weakest['component']} {weakest['value']:.2f}\n")
+    out.write("\nGovernance (cmdscope report governance):\n")
+    for fig in build(load(ledger, now - 30 * 86400 * 10**9), policy.targets)["figures"]:
+        value = "no data" if fig["value"] is None else f"{fig['value']:.0%}"
+        out.write(f"  {fig['figure'].replace('_', ' '):<17} {value:<8} target {fig['target']:.0%}: {fig['state']}\n")
 
 
 def _rate(value: Any) -> str:

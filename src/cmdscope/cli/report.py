@@ -18,6 +18,9 @@ REPORTS: dict[str, tuple[str, str]] = {
     "html": ("cmdscope.reports.html", "one self-contained offline HTML page with charts"),
     "denials": ("cmdscope.reports.denials", "denied commands by policy rule and policy source"),
     "danger": ("cmdscope.reports.danger", "dangerous-command matches by rule, severity and action"),
+    "governance": ("cmdscope.reports.governance", "rolling auto-merge rate and scheduled checks on time against the policy's targets"),
+    "coverage": ("cmdscope.reports.coverage", "every command the agents say they ran, against the ledger (--min 100)"),
+    "alerts": ("cmdscope.reports.alerts", "alert quality from triaged incidents: false-positive rate, time to ack/resolve"),
 }
 
 USAGE = "usage: cmdscope report <name> [options]\n\nreports:\n"

@@ -82,11 +82,15 @@ class RetryTracker:
         if not failed and not self._may_hold(path, command_hash):
             return 0, None, -1
         if not self._made:
-            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            from cmdscope.private_files import make_private_dirs
+
+            make_private_dirs(self.dir)
             self._made = True
         import json  # only on a failure or a success after one: the CLI's plain success skips ~2.5 ms
 
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        from cmdscope.private_files import open_private
+
+        fd = open_private(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             raw = b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cmdscope.incidents.ledger_match import matching_records
+from cmdscope.incidents.ledger_match import RecentRecords
 from cmdscope.incidents.payload import Notification
 
 
@@ -25,9 +26,18 @@ def incident_id(group_key: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write a new 0600 file and rename it over ``path``: a reader never sees half a stub, and a
+    planted symlink at the temporary name is refused (O_EXCL|O_NOFOLLOW), never followed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _load_redactor() -> Callable[[str], str]:
@@ -51,8 +61,18 @@ class IncidentStore:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.ledger = ledger
         self.records = records
+        self._recent = RecentRecords(ledger) if ledger is not None else None
         self._lock = threading.Lock()
         self._redact: Callable[[str], str] | None = None
+
+    def redact(self, text: str) -> str:
+        if self._redact is None:
+            self._redact = _load_redactor()
+        return self._redact(text)
+
+    def _clean(self, mapping: dict[str, str]) -> dict[str, str]:
+        """Alert text comes from whoever can post or write a rule: redacted like any record."""
+        return {k: self.redact(v) for k, v in mapping.items()}
 
     def path(self, group_key: str, suffix: str = ".json") -> Path:
         return self.directory / f"incident-{incident_id(group_key)}{suffix}"
@@ -62,6 +82,40 @@ class IncidentStore:
             return dict(json.loads(self.path(group_key).read_text()))
         except FileNotFoundError:
             return None
+
+    def by_id(self, incident: str) -> Path:
+        """The stub file of ``INC-xxxx`` (or the bare 12-hex id); TriageError when there is none."""
+        from cmdscope.incidents.triage import TriageError
+
+        ident = incident.removeprefix("INC-").lower()
+        if len(ident) != 12 or any(c not in "0123456789abcdef" for c in ident):
+            raise TriageError(f"{incident!r} is not an incident id (INC- and 12 hex digits)")
+        path = self.directory / f"incident-{ident}.json"
+        if not path.exists():
+            raise TriageError(f"no incident {incident} in {self.directory}")
+        return path
+
+    def all(self) -> list[dict[str, Any]]:
+        out = []
+        for path in sorted(self.directory.glob("incident-*.json")):
+            try:
+                out.append(dict(json.loads(path.read_text())))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def triage(self, incident: str, action: str, *, by: str, note: str = "",
+               false_positive: bool = False) -> dict[str, Any]:
+        """Acknowledge or resolve one incident (see :mod:`cmdscope.incidents.triage`)."""
+        from cmdscope.incidents import triage
+
+        with self._lock:
+            path = self.by_id(incident)
+            data = dict(json.loads(path.read_text()))
+            triage.apply(data, action, now=_now(), by=self.redact(by), note=self.redact(note),
+                         false_positive=false_positive)
+            self._write(data["group_key"], data, path=path)
+            return data
 
     def apply(self, note: Notification) -> tuple[str, dict[str, Any] | None]:
         """Record one notification; returns (action, incident) with action in opened, updated,
@@ -87,12 +141,16 @@ class IncidentStore:
                     action = "reopened"
             for alert in note.alerts:
                 entry = incident["alerts"].setdefault(alert.fingerprint, {"first_seen": now})
-                entry.update({k: v for k, v in asdict(alert).items() if k != "fingerprint"})
+                fields = {k: v for k, v in asdict(alert).items() if k != "fingerprint"}
+                fields["labels"] = self._clean(alert.labels)
+                fields["annotations"] = self._clean(alert.annotations)
+                fields["generator_url"] = self.redact(alert.generator_url)
+                entry.update(fields)
             incident["status"] = note.status
             if note.status == "resolved" and incident["resolved_at"] is None:
                 incident["resolved_at"] = now
                 action = "resolved"
-            incident["common_labels"] = note.common_labels
+            incident["common_labels"] = self._clean(note.common_labels)
             incident["ledger_records"] = self._records(incident)
             self._write(note.group_key, incident)
             return action, incident
@@ -101,16 +159,16 @@ class IncidentStore:
         annotations = note.common_annotations or note.alerts[0].annotations
         return {
             "id": f"INC-{incident_id(note.group_key)}",
-            "group_key": note.group_key,
+            "group_key": self.redact(note.group_key),
             "alertname": note.common_labels.get("alertname") or note.alerts[0].labels["alertname"],
             "severity": "critical",
             "status": note.status,
             "receiver": note.receiver,
-            "group_labels": note.group_labels,
-            "common_labels": note.common_labels,
-            "summary": annotations.get("summary", ""),
-            "description": annotations.get("description", ""),
-            "runbook_url": annotations.get("runbook_url", ""),
+            "group_labels": self._clean(note.group_labels),
+            "common_labels": self._clean(note.common_labels),
+            "summary": self.redact(annotations.get("summary", "")),
+            "description": self.redact(annotations.get("description", "")),
+            "runbook_url": self.redact(annotations.get("runbook_url", "")),
             "first_seen": now,
             "first_started_at": min((a.starts_at for a in note.alerts if a.starts_at), default=""),
             "last_notified": now,
@@ -122,15 +180,28 @@ class IncidentStore:
         }
 
     def _records(self, incident: dict[str, Any]) -> list[dict[str, Any]]:
-        if self._redact is None:
-            self._redact = _load_redactor()
-        redact = self._redact
-        found = matching_records(self.ledger, [a["labels"] for a in incident["alerts"].values()], self.records)
-        return [{k: redact(v) if isinstance(v, str) else v for k, v in r.items()} for r in found]
+        if self._recent is None:
+            return []
+        found = self._recent.matching([a["labels"] for a in incident["alerts"].values()], self.records)
+        return [{k: self.redact(v) if isinstance(v, str) else v for k, v in r.items()} for r in found]
 
-    def _write(self, group_key: str, incident: dict[str, Any]) -> None:
-        _atomic_write(self.path(group_key), json.dumps(incident, indent=2, sort_keys=True) + "\n")
-        _atomic_write(self.path(group_key, ".md"), render_markdown(incident))
+    def _write(self, group_key: str, incident: dict[str, Any], path: Path | None = None) -> None:
+        path = path or self.path(group_key)
+        _atomic_write(path, json.dumps(incident, indent=2, sort_keys=True) + "\n")
+        _atomic_write(path.with_suffix(".md"), render_markdown(incident))
+
+
+def _triage_line(triage: dict[str, Any] | None) -> str:
+    if not triage:
+        return "open (`cmdscope incidents ack ID` / `resolve ID [--false-positive]`)"
+    parts = [triage["state"]]
+    if triage.get("acknowledged_at"):
+        parts.append(f"acknowledged {triage['acknowledged_at']} by {triage.get('acknowledged_by', '?')}")
+    if triage.get("resolved_at"):
+        parts.append(f"resolved {triage['resolved_at']} by {triage.get('resolved_by', '?')}")
+    if triage.get("false_positive"):
+        parts.append("false positive")
+    return "; ".join(parts)
 
 
 def render_markdown(incident: dict[str, Any]) -> str:
@@ -142,6 +213,7 @@ def render_markdown(incident: dict[str, Any]) -> str:
         f"- **First seen:** {incident['first_seen']} (alert started {incident['first_started_at'] or 'unknown'})",
         f"- **Last notified:** {incident['last_notified']} ({incident['notifications']} notifications, reopened {incident['reopened']} times)",
         f"- **Runbook:** {incident['runbook_url'] or 'none'}",
+        f"- **Triage:** {_triage_line(incident.get('triage'))}",
         f"- **Group key:** `{incident['group_key']}`",
         "",
         "## Summary",
@@ -167,4 +239,8 @@ def render_markdown(incident: dict[str, Any]) -> str:
             )) + " |")
     else:
         lines.append("No matching ledger records.")
+    notes = (incident.get("triage") or {}).get("notes") or []
+    if notes:
+        lines += ["", "## Triage notes", ""]
+        lines += [f"- {n['at']} {n['by']} ({n['action']}): {_cell(n['text'])}" for n in notes]
     return "\n".join(lines) + "\n"

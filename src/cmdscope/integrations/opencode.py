@@ -68,7 +68,7 @@ class Bridge:
             if msg.get("interrupted") is True:
                 outcome = "interrupted"
             output = _str(msg.get("output"))
-            agent.after(call, Result(outcome, exit_code, None, output[-4096:] if output and outcome != "success" else None),
+            agent.after(call, Result(outcome, exit_code, None, output[-65536:] if output and outcome != "success" else None),
                         self.store)
             return {"ok": True}
         if op == "permission":

@@ -39,8 +39,10 @@ def _mark_recorded(repo: str, sha: str) -> None:
     path = _seen_path(repo)
     if path is None:
         return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    from cmdscope.private_files import make_private_dirs, open_private
+
+    make_private_dirs(os.path.dirname(path))
+    fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, (sha + "\n").encode())
     finally:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cmdscope.sdlc.packets import Figures, figures_of
 
@@ -37,6 +37,38 @@ class AutoMerge(_Strict):
     require: Literal["all_gates", "required_gates"] = "all_gates"
 
 
+class Targets(_Strict):
+    """The rolling governance figures and the alert quality a team holds itself to."""
+
+    auto_merge_rate: float = Field(default=0.95, ge=0, le=1)
+    schedule_on_time: float = Field(default=0.99, ge=0, le=1)
+    max_false_positive_rate: float = Field(default=0.2, ge=0, le=1)
+    window_days: int = Field(default=30, ge=1)
+
+
+class Rating(_Strict):
+    """Weights of the rating components (docs/sdlc.md#ratings); missing ones weigh 0."""
+
+    weights: dict[str, float] = Field(default_factory=lambda: dict(_rating_weights()))
+    window_days: int = Field(default=7, ge=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(_rating_weights()))
+        if unknown:
+            raise ValueError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(_rating_weights())}")
+        if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("weights must be >= 0 with at least one above 0")
+        return value
+
+
+def _rating_weights() -> dict[str, float]:
+    from cmdscope.sdlc.rating import DEFAULT_WEIGHTS
+
+    return DEFAULT_WEIGHTS
+
+
 class Policy(_Strict):
     version: int = 1
     name: str = "default"
@@ -46,6 +78,8 @@ class Policy(_Strict):
     thresholds: Thresholds = Thresholds()
     denials_resolved_by: list[str] = []
     auto_merge: AutoMerge = AutoMerge()
+    targets: Targets = Targets()
+    rating: Rating = Rating()
 
     def required_for(self, pipeline: str | None, packet: str | None) -> list[str]:
         names = list(self.required_gates)

@@ -35,8 +35,10 @@ def state_path() -> Path:
 def _update_state(name: str, now_ns: int, ok: bool, every_s: float | None, grace_s: float) -> tuple[int | None, dict[str, Any]]:
     """Record this run under an exclusive lock; returns (previous run end_ns, all states)."""
     path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    from cmdscope.private_files import make_private_dirs, open_private
+
+    make_private_dirs(path.parent)
+    fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         raw = b""

@@ -131,9 +131,11 @@ def _marker(packet_id: str, span_id: str) -> Path:
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` atomically (readers never see half a file; the new inode tells the
     active-packet cache to re-read)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from cmdscope.private_files import make_private_dirs, open_private
+
+    make_private_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, sort_keys=True)
     os.replace(tmp, path)

@@ -27,6 +27,9 @@ import os
 import sys
 import threading
 import time
+
+from cmdscope.private_files import UnsafePathError, make_private_dirs, open_private
+
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # kept off the per-command import path (typing/pathlib cost milliseconds)
@@ -144,14 +147,12 @@ class LedgerWriter:
     # -- opening ----------------------------------------------------------------------------
 
     def _open(self) -> None:
-        directory = os.path.dirname(self.path) or "."
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        self._ensure_dir()
+        try:
+            fd = open_private(self.path, _OPEN_FLAGS)
+        except UnsafePathError as exc:
+            raise LedgerError(str(exc)) from None
         st = os.fstat(fd)
-        if st.st_uid != os.geteuid():
-            os.close(fd)
-            raise LedgerError(f"{self.path}: owned by uid {st.st_uid}, not by this user; refusing to write")
         self._fd = fd
         self._ino = (st.st_dev, st.st_ino)
         self._size_seen = st.st_size
@@ -160,6 +161,20 @@ class LedgerWriter:
         # A file that does not end in a newline holds a fragment torn by a failed write (disk
         # full, killed mid-write by another process's limits): start our record on a new line.
         self._torn = st.st_size > 0 and _last_byte(fd, st.st_size) != b"\n"
+
+    def _ensure_dir(self) -> None:
+        directory = os.path.dirname(self.path) or "."
+        if not os.path.isdir(directory):
+            try:
+                make_private_dirs(directory)
+            except UnsafePathError as exc:
+                raise LedgerError(str(exc)) from None
+
+    def _open_lock(self) -> int:
+        try:
+            return open_private(self.path + ".lock", os.O_RDWR | os.O_CREAT)
+        except UnsafePathError as exc:
+            raise LedgerError(str(exc)) from None
 
     def _current(self) -> bool:
         """Is our descriptor still the file at ``self.path``? (Another writer may have rotated.)"""
@@ -237,20 +252,19 @@ class LedgerWriter:
         ever appended to a segment after it was rotated: a rotated segment is final, and a reader
         or the shipper that moved past it misses nothing."""
         if self._lock_fd < 0:
-            directory = os.path.dirname(self.path) or "."
-            if not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o700, exist_ok=True)
-            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._ensure_dir()
+            self._lock_fd = self._open_lock()
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX if self.seal else fcntl.LOCK_SH)
         try:
             if not self._still_ours():
                 # Rotated by another writer, or deleted or replaced under us: nothing is
                 # appended to a segment already rotated, nor kept writing to a deleted file.
                 self._reopen()
-            if self._torn:
-                # The previous write was cut short (disk full): end that fragment so this
-                # record starts on a line of its own and stays readable.
-                os.write(self._fd, b"\n")
+            size = self._size_seen  # exact here: _still_ours/_open just looked at the file
+            if self._torn or (size and os.pread(self._fd, 1, size - 1) != b"\n"):
+                # A write was cut short (disk full, or a writer killed mid-write): end that
+                # fragment so this record starts on a line of its own and stays readable.
+                line = b"\n" + line
                 self._torn = False
             if self.seal:
                 from cmdscope.sinks.seal import sealed_write
@@ -308,14 +322,16 @@ class LedgerWriter:
 
     def _mark_synced(self) -> None:
         try:
-            fd = os.open(self._synced_path(), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            os.close(fd)
-            os.utime(self._synced_path())
+            fd = open_private(self._synced_path(), os.O_WRONLY | os.O_CREAT)
+            try:
+                os.utime(fd)
+            finally:
+                os.close(fd)
         except OSError:
             pass
 
     def _rotate(self) -> None:
-        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = self._open_lock()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if self._current():  # nobody rotated it meanwhile
@@ -462,6 +478,22 @@ def _loads() -> Callable[[bytes], Any]:
         return json.loads
 
 
+_RECORD_START = b'{"schema":'
+
+
+def _after_fragment(raw: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any] | None:
+    """The whole record glued behind a torn fragment, if the line holds one. Every record starts
+    with its schema key, so the last such start is where the other writer's line began."""
+    start = raw.rfind(_RECORD_START, 1)
+    if start < 0:
+        return None
+    try:
+        record = loads(raw[start:])
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_records(
     path: str | os.PathLike[str],
     *,
@@ -489,8 +521,11 @@ def read_records(
                 try:
                     record = loads(raw)
                 except ValueError as exc:
-                    stats.bad.append(BadLine(str(seg), number, f"invalid JSON: {exc}"))
-                    continue
+                    record = _after_fragment(raw, loads)
+                    if record is None:
+                        stats.bad.append(BadLine(str(seg), number, f"invalid JSON: {exc}"))
+                        continue
+                    stats.bad.append(BadLine(str(seg), number, "torn fragment before a whole record (a writer killed mid-write); record kept"))
                 if not isinstance(record, dict):
                     stats.bad.append(BadLine(str(seg), number, "not a JSON object"))
                     continue

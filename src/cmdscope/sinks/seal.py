@@ -11,12 +11,22 @@ appends its record with ``seal_seq = previous + 1``, ``seal_prev = previous hash
 consistent chain. The chain continues across rotated segments. Every ``ANCHOR_EVERY`` records the
 head (seq, hash) is also appended to ``<ledger>.anchors``, which reveals a truncated tail up to
 the last anchor (or ship the anchors off the host for more).
+
+Once sealed, always sealed: stripping the seal fields from every line must not turn a sealed
+ledger back into an "optional, unsealed" one. So the expectation lives in two more places that
+an attacker who can write the ledger (and its directory) does not control: a seal-state file
+under the user's config directory (``$XDG_CONFIG_HOME/cmdscope/seals/``, written on a ledger's
+first sealed record, naming the key id), and the verifier's own settings (``CMDSCOPE_LEDGER_SEAL``
+or ``CMDSCOPE_SEAL_KEY`` set). The anchors file counts as evidence too. When sealing starts on a
+ledger that already holds unsealed lines, the first record's ``seal_prev`` is the hash of all
+those bytes, so that history is bound into the chain as well. See docs/security.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 from typing import Callable
@@ -33,6 +43,84 @@ def _hasher() -> Callable[[bytes], str]:
         secret = key.encode()
         return lambda data: hmac.new(secret, data, hashlib.sha256).hexdigest()
     return lambda data: hashlib.sha256(data).hexdigest()
+
+
+def key_id() -> str:
+    """Names the key without revealing it: ``sha256`` for an unkeyed chain, else 16 hex digits
+    of an HMAC of a fixed label."""
+    key = os.environ.get("CMDSCOPE_SEAL_KEY")
+    if not key:
+        return "sha256"
+    return "hmac:" + hmac.new(key.encode(), b"cmdscope-seal-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def state_path(ledger_path: str) -> str:
+    """Where the expectation "this ledger is sealed" is kept, outside the ledger's directory."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    name = hashlib.sha256(os.path.realpath(ledger_path).encode()).hexdigest()[:32]
+    return os.path.join(base, "cmdscope", "seals", name + ".json")
+
+
+def load_state(ledger_path: str) -> dict[str, str] | None:
+    try:
+        with open(state_path(ledger_path), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _record_state(ledger_path: str) -> None:
+    """Write the seal state once per ledger (0600 in a 0700 directory); never raises."""
+    path = state_path(ledger_path)
+    if os.path.exists(path):
+        return
+    try:
+        from cmdscope.private_files import make_private_dirs
+
+        make_private_dirs(os.path.dirname(path))
+        data = json.dumps({"ledger": os.path.realpath(ledger_path), "key_id": key_id()}) + "\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # the anchors and the verifier's own settings still say "sealed"
+
+
+def _prefix_digest(ledger_path: str, hasher: Callable[[bytes], str]) -> str:
+    """The hash of every byte written before sealing started (GENESIS for an empty ledger)."""
+    from cmdscope.sinks.ledger import segments
+
+    h = hashlib.sha256()
+    seen = False
+    for seg in segments(ledger_path):
+        try:
+            with open(seg, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+                    seen = True
+        except OSError:
+            continue
+    return hasher(h.digest()) if seen else GENESIS
+
+
+def _last_sealed(ledger_path: str) -> tuple[int, str] | None:
+    """The chain's head found by scanning (rare: an unsealed line sits at the end)."""
+    from cmdscope.sinks.ledger import segments
+
+    head = None
+    for seg in segments(ledger_path):
+        try:
+            with open(seg, "rb") as fh:
+                for raw in fh:
+                    m = _TAIL.search(raw)
+                    if m is not None:
+                        head = int(m.group(1)), m.group(3).decode()
+        except OSError:
+            continue
+    return head
 
 
 def _tail_of(fd: int) -> tuple[int, str] | None:
@@ -73,12 +161,18 @@ def sealed_write(fd: int, ledger_path: str, payload: bytes) -> tuple[int, int]:
     the chain's head even while other processes write and rotate.
     """
     hasher = _hasher()
-    head = _tail_of(fd) or _previous_segment_head(ledger_path) or (0, GENESIS)
+    head = _tail_of(fd) or _previous_segment_head(ledger_path)
+    if head is None:
+        # First sealed record, or an unsealed line ended the file: find the head by scanning;
+        # with none, start the chain bound to whatever was there before.
+        head = _last_sealed(ledger_path) or (0, _prefix_digest(ledger_path, hasher))
     seq = head[0] + 1
     body = payload[:-1] + f',"seal_seq":{seq},"seal_prev":"{head[1]}"'.encode()
     digest = hasher(body + b"}")
     line = body + f',"seal_hash":"{digest}"}}\n'.encode()
     written = os.write(fd, line)
+    if seq == 1:
+        _record_state(ledger_path)
     if seq % ANCHOR_EVERY == 0:
         _anchor(ledger_path, seq, digest)
     return written, len(line)
@@ -86,7 +180,7 @@ def sealed_write(fd: int, ledger_path: str, payload: bytes) -> tuple[int, int]:
 
 def _anchor(ledger_path: str, seq: int, digest: str) -> None:
     try:
-        fd = os.open(ledger_path + ".anchors", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(ledger_path + ".anchors", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             os.write(fd, f"{seq} {digest}\n".encode())
         finally:
@@ -95,17 +189,39 @@ def _anchor(ledger_path: str, seq: int, digest: str) -> None:
         pass  # anchors strengthen the chain; losing one never loses a record
 
 
+def expected_sealed(ledger_path: str) -> str | None:
+    """Why this ledger must be sealed throughout, or None when nothing says so."""
+    if load_state(ledger_path) is not None:
+        return f"seal state {state_path(ledger_path)}"
+    if os.path.exists(ledger_path + ".anchors"):
+        return f"anchors file {ledger_path}.anchors"
+    if os.environ.get("CMDSCOPE_LEDGER_SEAL", "").lower() in ("1", "true", "yes"):
+        return "CMDSCOPE_LEDGER_SEAL"
+    if os.environ.get("CMDSCOPE_SEAL_KEY"):
+        return "CMDSCOPE_SEAL_KEY"
+    return None
+
+
 def verify_chain(ledger_path: str) -> list[str]:
     """Problems found in a sealed ledger, each naming file and line; [] when intact.
 
-    An unsealed ledger (no line carries a seal) yields no problems: sealing is optional.
+    A ledger that nothing marks as sealed (no seal on any line, no seal state, no anchors, no
+    sealing settings) yields no problems: sealing is optional. Once anything marks it sealed,
+    every line of every segment must carry an unbroken seal.
     """
     from cmdscope.sinks.ledger import segments
 
     hasher = _hasher()
     problems: list[str] = []
+    why = expected_sealed(ledger_path)
+    state = load_state(ledger_path)
+    if state is not None and state.get("key_id") not in (None, key_id()):
+        problems.append(f"{ledger_path}: sealed with key {state.get('key_id')}, verifying with {key_id()} "
+                        "(set the CMDSCOPE_SEAL_KEY it was sealed with)")
     expected_seq, expected_prev = 1, GENESIS
     sealed_seen = False
+    unsealed: list[str] = []  # lines before the first seal, kept in case the ledger must be sealed
+    prefix = hashlib.sha256()
     last_hash_by_seq: dict[int, str] = {}
     for seg in segments(ledger_path):
         with open(seg, "rb") as fh:
@@ -115,7 +231,12 @@ def verify_chain(ledger_path: str) -> list[str]:
                 if m is None:
                     if sealed_seen or b'"seal_hash"' in raw:
                         problems.append(f"{where}: line is not sealed (inserted or damaged)")
+                    else:
+                        unsealed.append(where)
+                        prefix.update(raw)
                     continue
+                if not sealed_seen and unsealed:
+                    expected_prev = hasher(prefix.digest())
                 sealed_seen = True
                 seq, prev, digest = int(m.group(1)), m.group(2).decode(), m.group(3).decode()
                 body = raw[: m.start()] + f',"seal_seq":{seq},"seal_prev":"{prev}"}}'.encode()
@@ -132,7 +253,13 @@ def verify_chain(ledger_path: str) -> list[str]:
                 expected_seq, expected_prev = seq + 1, digest
                 last_hash_by_seq[seq] = digest
     if not sealed_seen:
-        return problems
+        if why is None:
+            return problems
+        problems += [f"{where}: line is not sealed, but the ledger must be ({why})" for where in unsealed[:100]]
+        if len(unsealed) > 100:
+            problems.append(f"{ledger_path}: ... and {len(unsealed) - 100} more unsealed line(s)")
+        if not unsealed:
+            problems.append(f"{ledger_path}: no sealed record, but the ledger must be sealed ({why})")
     try:
         with open(ledger_path + ".anchors", encoding="utf-8") as fh:
             for number, line in enumerate(fh, 1):

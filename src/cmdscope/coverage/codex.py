@@ -1,0 +1,98 @@
+"""Codex's session rollout files as tool calls.
+
+Where: ``$CODEX_HOME`` (default ``~/.codex``) ``/sessions/YYYY/MM/DD/rollout-*.jsonl``. Lines
+used: ``{"type": "session_meta", "payload": {"id"}}`` names the session;
+``{"type": "response_item", "payload": {"type": "function_call", "name": "exec_command" |
+"shell" | "local_shell", "arguments": "<JSON with cmd or command>", "call_id"}}`` is a call and
+``{"type": "response_item", "payload": {"type": "function_call_output", "call_id", "output"}}``
+its result. Read only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cmdscope.coverage.model import ToolCall
+
+SHELL_TOOLS = ("exec_command", "shell", "local_shell", "container.exec", "shell_command")
+_AGENT_DENIALS = ("rejected by user", "denied by the sandbox policy", "approval was denied", "not approved")
+
+
+def home() -> Path:
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
+def _command(args: object) -> str | None:
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except ValueError:
+            return None
+    if not isinstance(args, dict):
+        return None
+    cmd = args.get("cmd", args.get("command"))
+    if isinstance(cmd, list) and all(isinstance(c, str) for c in cmd):
+        if len(cmd) >= 3 and cmd[0] in ("bash", "sh", "zsh", "/bin/bash", "/bin/sh") and cmd[1] in ("-c", "-lc"):
+            return cmd[2]
+        return shlex.join(cmd)
+    return cmd if isinstance(cmd, str) else None
+
+
+def _ns(stamp: object) -> int | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        return None
+
+
+def sessions(since_s: float | None = None, root: Path | None = None) -> Iterator[tuple[str, list[ToolCall]]]:
+    base = (root or home()) / "sessions"
+    if not base.is_dir():
+        return
+    for path in sorted(base.rglob("rollout-*.jsonl")):
+        try:
+            if since_s is not None and path.stat().st_mtime < since_s:
+                continue
+            fh = open(path, encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        session = path.stem.rsplit("-", 5)[-5:]  # fallback: the uuid at the end of the name
+        session_id = "-".join(session)
+        calls: dict[str, ToolCall] = {}
+        with fh:
+            for number, line in enumerate(fh, 1):
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(entry, dict):
+                    continue
+                raw_payload = entry.get("payload")
+                payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
+                if entry.get("type") == "session_meta" and isinstance(payload.get("id"), str):
+                    session_id = payload["id"]
+                    continue
+                kind = payload.get("type")
+                if kind == "function_call" and payload.get("name") in SHELL_TOOLS:
+                    command = _command(payload.get("arguments"))
+                    call_id = payload.get("call_id")
+                    if command is not None and isinstance(call_id, str):
+                        calls[call_id] = ToolCall("codex", session_id, call_id, command, _ns(entry.get("timestamp")),
+                                                  None, f"{path}:{number}")
+                elif kind == "function_call_output" and payload.get("call_id") in calls:
+                    output = payload.get("output")
+                    text = output if isinstance(output, str) else json.dumps(output)
+                    call = calls[payload["call_id"]]
+                    call.result = "denied_agent" if any(m in text.lower() for m in _AGENT_DENIALS) else "ok"
+        for call in calls.values():
+            call.session = session_id
+        if calls:
+            yield session_id, list(calls.values())

@@ -1,0 +1,267 @@
+"""Overall ratings: one number 0-100 and a letter per repository, packet and actor over a window,
+from weighted components, each with its trend against the previous window of the same length.
+
+Components (each a score in 0..1, higher is better; a component with no data in the window is
+left out and the weights of the others renormalised):
+
+| component | score |
+|---|---|
+| ``failure_density`` | 1 - failed / commands run |
+| ``time_to_green`` | 1 / (1 + median time to green / 10 min): 10 minutes scores 0.5 |
+| ``gate_pass_rate`` | passed / gate runs |
+| ``guard`` | 1 - min(1, 10 x (denials + dangerous hits) / commands): 10% dangerous scores 0 |
+| ``commit_atomicity`` | commits carrying exactly one validated slice / commits |
+| ``schedule_on_time`` | heartbeats and audits on time / runs |
+| ``auto_merge_rate`` | green pipeline runs auto-merged / green runs |
+
+Letters: A >= 90, B >= 80, C >= 70, D >= 60, else F. The weights live in the governance
+policy (``rating.weights``). A trend is called ``up`` or ``down`` only when a two-sided test at
+5% says the component changed: a two-proportion z-test for the rates, a Mann-Whitney U test
+(normal approximation) for time to green; otherwise ``flat``. The overall trend is ``up`` or
+``down`` when the significant component changes all point that way, else ``flat``.
+
+One pass over the records of both windows; per subject only counters and a bounded sample of
+time-to-green values are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+NS = 1_000_000_000
+SCOPES = ("repository", "packet", "actor")
+FAILED = ("failure", "timeout", "error")
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "failure_density": 0.25, "time_to_green": 0.15, "gate_pass_rate": 0.15, "guard": 0.15,
+    "commit_atomicity": 0.10, "schedule_on_time": 0.10, "auto_merge_rate": 0.10,
+}
+TTG_HALF_S = 600.0
+_SAMPLE = 2000
+
+
+@dataclass
+class Tally:
+    commands: int = 0
+    failed: int = 0
+    gates: int = 0
+    gates_passed: int = 0
+    guard_events: int = 0
+    commits: int = 0
+    atomic: int = 0
+    runs: int = 0
+    on_time: int = 0
+    green: int = 0
+    auto: int = 0
+    ttg: list[float] = field(default_factory=list)
+
+    def proportions(self) -> dict[str, tuple[int, int]]:
+        """component -> (good, total) for the rate components."""
+        return {
+            "failure_density": (self.commands - self.failed, self.commands),
+            "gate_pass_rate": (self.gates_passed, self.gates),
+            "commit_atomicity": (self.atomic, self.commits),
+            "schedule_on_time": (self.on_time, self.runs),
+            "auto_merge_rate": (self.auto, self.green),
+        }
+
+    def scores(self) -> dict[str, float]:
+        out = {name: good / total for name, (good, total) in self.proportions().items() if total}
+        if self.ttg:
+            out["time_to_green"] = 1 / (1 + statistics.median(self.ttg) / TTG_HALF_S)
+        if self.commands:
+            out["guard"] = 1 - min(1.0, 10 * self.guard_events / self.commands)
+        return out
+
+
+def letter(score: float) -> str:
+    for bound, mark in ((90, "A"), (80, "B"), (70, "C"), (60, "D")):
+        if score >= bound:
+            return mark
+    return "F"
+
+
+def overall(scores: Mapping[str, float], weights: Mapping[str, float]) -> float | None:
+    used = {k: w for k, w in weights.items() if k in scores and w > 0}
+    total = sum(used.values())
+    if not total:
+        return None
+    return 100 * sum(scores[k] * w for k, w in used.items()) / total
+
+
+# --- significance ---------------------------------------------------------------------------
+
+
+def _two_sided_p(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def proportion_trend(now: tuple[int, int], before: tuple[int, int], alpha: float = 0.05) -> str:
+    (a, n), (b, m) = now, before
+    if not n or not m:
+        return "n/a"
+    pooled = (a + b) / (n + m)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+    if se == 0:
+        return "flat"
+    z = (a / n - b / m) / se
+    return ("up" if z > 0 else "down") if _two_sided_p(z) < alpha else "flat"
+
+
+def ttg_trend(now: list[float], before: list[float], alpha: float = 0.05) -> str:
+    """Mann-Whitney U: shorter times to green now is ``up``."""
+    n, m = len(now), len(before)
+    if n < 2 or m < 2:
+        return "n/a"
+    ranked = sorted([(v, 0) for v in now] + [(v, 1) for v in before])
+    ranks = [0.0] * len(ranked)
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    r_now = sum(r for r, (_, g) in zip(ranks, ranked) if g == 0)
+    u = r_now - n * (n + 1) / 2
+    mu, sigma = n * m / 2, math.sqrt(n * m * (n + m + 1) / 12)
+    if sigma == 0:
+        return "flat"
+    z = (u - mu) / sigma
+    return ("up" if z < 0 else "down") if _two_sided_p(z) < alpha else "flat"
+
+
+# --- one pass --------------------------------------------------------------------------------
+
+
+def _subjects(rec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for scope, key in (("repository", "cmdscope.worktree"), ("packet", "cmdscope.packet"), ("actor", "cmdscope.actor")):
+        value = rec.get(key)
+        if isinstance(value, str) and value:
+            out.append((scope, value))
+    return out
+
+
+def tally(records: Iterable[Mapping[str, Any]], start_ns: int, split_ns: int, end_ns: int,
+          all_repository: str = "all") -> dict[tuple[str, str], tuple[Tally, Tally]]:
+    """Counters per (scope, subject) for the previous window [start, split) and the current
+    [split, end). Records without a repository are counted under ``all_repository`` for that scope."""
+    tallies: dict[tuple[str, str], tuple[Tally, Tally]] = {}
+    streaks: dict[tuple[str, str, str], int] = {}  # (scope, subject, command hash) -> first failure
+
+    def get(key: tuple[str, str]) -> tuple[Tally, Tally]:
+        if key not in tallies:
+            tallies[key] = (Tally(), Tally())
+        return tallies[key]
+
+    for rec in records:
+        end = rec.get("end_ns")
+        if not isinstance(end, int) or not start_ns <= end < end_ns:
+            continue
+        current = end >= split_ns
+        subjects = _subjects(rec) or [("repository", all_repository)]
+        if not any(s == "repository" for s, _ in subjects):
+            subjects.append(("repository", all_repository))
+        kind = rec.get("kind")
+        for key in subjects:
+            t = get(key)[1 if current else 0]
+            if kind in ("command", "function"):
+                outcome = rec.get("cmdscope.outcome")
+                if outcome in (*FAILED, "success"):
+                    t.commands += 1
+                    t.failed += outcome in FAILED
+                if rec.get("cmdscope.danger.rule"):
+                    t.guard_events += 1
+                h = rec.get("cmdscope.command.hash")
+                if isinstance(h, str):
+                    sk = (key[0], key[1], h)
+                    if outcome in FAILED:
+                        streaks.setdefault(sk, end)
+                    elif outcome == "success" and sk in streaks:
+                        first = streaks.pop(sk)  # time to green counts in the window it went green
+                        if len(t.ttg) < _SAMPLE:
+                            t.ttg.append((end - first) / NS)
+            elif kind == "denial":
+                t.guard_events += 1
+            elif kind == "gate":
+                t.gates += 1
+                t.gates_passed += rec.get("cmdscope.gate.result") == "pass"
+            elif kind == "commit":
+                t.commits += 1
+                t.atomic += bool(rec.get("cmdscope.commit.atomic"))
+            elif kind in ("heartbeat", "audit"):
+                t.runs += 1
+                t.on_time += bool(rec.get("cmdscope.schedule.on_time"))
+            elif kind == "pipeline" and "cmdscope.merge.result" in rec:
+                if rec.get("cicd.pipeline.result") == "success" and rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
+                    t.green += 1
+                    t.auto += rec.get("cmdscope.merge.result") == "auto"
+    return tallies
+
+
+def rate(tallies: Mapping[tuple[str, str], tuple[Tally, Tally]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    rows = []
+    for (scope, subject), (before, now) in sorted(tallies.items()):
+        scores_now, scores_before = now.scores(), before.scores()
+        score = overall(scores_now, weights)
+        if score is None:
+            continue
+        previous = overall(scores_before, weights)
+        props_now, props_before = now.proportions(), before.proportions()
+        components = []
+        for name, weight in weights.items():
+            if name not in scores_now:
+                continue
+            if name == "time_to_green":
+                trend = ttg_trend(now.ttg, before.ttg)
+            elif name == "guard":
+                trend = proportion_trend((now.commands - now.guard_events, now.commands),
+                                         (before.commands - before.guard_events, before.commands))
+            else:
+                trend = proportion_trend(props_now[name], props_before[name])
+            components.append({"component": name, "value": round(scores_now[name], 4), "weight": weight,
+                               "previous": None if name not in scores_before else round(scores_before[name], 4),
+                               "trend": trend})
+        moved = {c["trend"] for c in components if c["trend"] in ("up", "down")}
+        trend = moved.pop() if len(moved) == 1 else "flat"
+        rows.append({"scope": scope, "subject": subject, "score": round(score, 1), "letter": letter(score),
+                     "previous": None if previous is None else round(previous, 1), "trend": trend,
+                     "components": components})
+    return rows
+
+
+def rate_ledger(ledger: str | None, split_ns: int, now_ns: int, weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Ratings over [split, now) with [2 split - now, split) as the previous window."""
+    from cmdscope.reports.packets import load
+
+    start = split_ns - (now_ns - split_ns)
+    return rate(tally(load(ledger, start), start, split_ns, now_ns + 1), weights)
+
+
+def record_metrics(rows: Iterable[Mapping[str, Any]]) -> None:
+    """``cmdscope.rating`` gauge through the OTel API (repository and actor only: packet ids are
+    unbounded and never labels)."""
+    from opentelemetry import metrics
+
+    from cmdscope._version import __version__
+
+    gauge = metrics.get_meter("cmdscope", __version__).create_gauge(
+        "cmdscope.rating", unit="{rating}", description="Overall rating 0-100 over the rating window")
+    for row in rows:
+        if row["scope"] in ("repository", "actor"):
+            gauge.set(row["score"], {"cmdscope.rating.scope": row["scope"], "cmdscope.rating.subject": row["subject"]})
+
+
+def textfile(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The same gauge in the node_exporter textfile format, for cron runs."""
+    lines = ["# HELP cmdscope_rating Overall rating 0-100 over the rating window", "# TYPE cmdscope_rating gauge"]
+    for row in rows:
+        if row["scope"] in ("repository", "actor"):
+            subject = str(row["subject"]).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+            lines.append(f'cmdscope_rating{{cmdscope_rating_scope="{row["scope"]}",cmdscope_rating_subject="{subject}"}} {row["score"]}')
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,99 @@
+"""Overall ratings (issue 19 item 2): components from real records, weights from the governance
+policy, trends only when a significance test says so, metrics with bounded labels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cmdscope.sdlc.rating import letter, overall, proportion_trend, ttg_trend
+
+BATCH = textwrap.dedent("""
+    import sys, cmdscope
+    with cmdscope.context(actor="rater", packet="PKT-R", session="S-R"):
+        for i in range(int(sys.argv[2])):  # fails until the marker file exists
+            cmdscope.run(["sh", "-c", 'test -f "$0"', sys.argv[1], f"step-{i % 4}"], capture_output=True)
+""")
+
+
+def batch(marker: Path, n: int) -> None:
+    subprocess.run([sys.executable, "-c", BATCH, str(marker), str(n)], check=True, timeout=120)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cmdscope", *args], capture_output=True, text=True, timeout=120)
+
+
+class TestTests:
+    def test_proportion_trend_needs_a_real_change(self) -> None:
+        assert proportion_trend((19, 20), (2, 20)) == "up"
+        assert proportion_trend((2, 20), (19, 20)) == "down"
+        assert proportion_trend((10, 20), (11, 20)) == "flat"
+        assert proportion_trend((1, 1), (0, 0)) == "n/a"
+
+    def test_ttg_trend_shorter_is_up(self) -> None:
+        assert ttg_trend([1, 2, 3, 2, 1, 2, 3, 1], [100, 200, 150, 120, 180, 160, 140, 130]) == "up"
+        assert ttg_trend([100, 200, 150, 120, 180, 160], [1, 2, 3, 2, 1, 2]) == "down"
+        assert ttg_trend([5, 6, 7, 8], [6, 5, 8, 7]) == "flat"
+
+    def test_overall_renormalises_missing_components_and_letters(self) -> None:
+        assert overall({"a": 1.0}, {"a": 0.5, "b": 0.5}) == 100.0
+        assert overall({"a": 0.5, "b": 1.0}, {"a": 0.5, "b": 0.5}) == 75.0
+        assert overall({}, {"a": 1}) is None
+        assert [letter(s) for s in (95, 85, 75, 65, 10)] == list("ABCDF")
+
+
+def test_rating_and_trend_from_real_runs(ledger_path: Path) -> None:
+    """A packet that failed every command in the previous window and succeeds in the current one
+    is rated from its real records, and its failure density trend is `up`; the policy's weights
+    decide the number."""
+    marker = ledger_path.with_name("fixed")
+    batch(marker, 16)
+    time.sleep(0.5)
+    mark = datetime.now(UTC)
+    marker.write_text("the fix\n")
+    batch(marker, 16)
+    elapsed_before = (mark - datetime.fromtimestamp(
+        min(json.loads(line)["end_ns"] for line in ledger_path.read_text().splitlines()) / 1e9, tz=UTC)).total_seconds()
+    while (datetime.now(UTC) - mark).total_seconds() < elapsed_before + 1:
+        time.sleep(0.2)
+    since = mark.isoformat().replace("+00:00", "Z")
+    out = cli("rate", "--since", since, "--scope", "packet", "--scope", "actor", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = {(r["scope"], r["subject"]): r for r in json.loads(out.stdout)["rows"]}
+    pkt = rows[("packet", "PKT-R")]
+    comps = {c["component"]: c for c in pkt["components"]}
+    assert comps["failure_density"]["value"] == 1.0 and comps["failure_density"]["previous"] == 0.0
+    assert comps["failure_density"]["trend"] == "up" and pkt["trend"] == "up"
+    assert comps["time_to_green"]["value"] > 0.99  # each failing step went green within seconds
+    assert pkt["score"] > 99 and pkt["letter"] == "A" and pkt["previous"] < pkt["score"]
+    assert ("actor", "rater") in rows
+
+    weights = ledger_path.with_name("gov.yaml")
+    weights.write_text("rating:\n  weights:\n    failure_density: 1\n    guard: 1\n")
+    only = cli("rate", "--since", since, "--scope", "actor", "--policy", str(weights), "--components")
+    assert only.returncode == 0 and "time_to_green" not in only.stdout and "failure_density" in only.stdout
+
+
+def test_textfile_has_bounded_labels(tmp_path: Path, ledger_path: Path) -> None:
+    """The node_exporter textfile carries repository and actor ratings, never packet ids."""
+    marker = tmp_path / "ok"
+    marker.write_text("")
+    batch(marker, 3)
+    out = cli("rate", "--since", "1h", "--textfile", str(tmp_path / "prom"))
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "prom" / "cmdscope_rating.prom").read_text()
+    assert 'cmdscope_rating_scope="actor",cmdscope_rating_subject="rater"} 100.0' in text
+    assert "PKT-R" not in text
+
+
+def test_unknown_weight_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "gov.yaml"
+    bad.write_text("rating:\n  weights:\n    failure_densty: 1\n")
+    out = cli("rate", "--policy", str(bad))
+    assert out.returncode == 2 and "failure_densty" in out.stderr and len(out.stderr.splitlines()) == 1
