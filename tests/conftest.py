@@ -24,7 +24,8 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "TRACEPARENT",
                 "TRACESTATE", "BAGGAGE", "CMDSCOPE_ACTOR", "CMDSCOPE_SESSION", "CMDSCOPE_PACKET",
                 "CMDSCOPE_PHASE", "CMDSCOPE_DISABLED", "CMDSCOPE_REGISTRY_PATH", "CMDSCOPE_POLICY_PATH",
-                "CMDSCOPE_GUARD_MODE", "CMDSCOPE_NOTIFY_WEBHOOKS"):
+                "CMDSCOPE_GUARD_MODE", "CMDSCOPE_NOTIFY_WEBHOOKS", "CMDSCOPE_REGISTRY_SYNC_URL",
+                "CMDSCOPE_REGISTRY_SYNC_SHA256"):
         monkeypatch.delenv(var, raising=False)
     return state
 

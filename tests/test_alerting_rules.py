@@ -174,6 +174,7 @@ def test_issue_alert_set_is_present() -> None:
         "CmdscopeScheduledCheckLate": {"warning"},
         "CmdscopeTelemetryDropped": {"warning"},
         "CmdscopeCriticalAlertUnresolved": {"critical"},
+        "CmdscopeRegistryBehind": {"warning"},
     }
     assert by_name == expected
     assert fors["CmdscopeDangerousCommandExecuted"] is None

@@ -24,7 +24,7 @@ def test_clean_repository_passes(tmp_path: Path, ledger_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     code, doc = audit(repo, "--every", "1d")
     assert code == 0, doc
-    assert doc["record"]["cmdscope.audit.failed"] == [] and len(doc["record"]["cmdscope.audit.passed"]) == 6
+    assert doc["record"]["cmdscope.audit.failed"] == [] and len(doc["record"]["cmdscope.audit.passed"]) == 7
     (rec,) = read_ledger(ledger_path)
     validate_record(rec)
 

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from cmdscope import redact as api
 from cmdscope.redact import REDACTED_MARK_RE, Redactor, redact, redact_argv
-from cmdscope.redaction.rules import BUILTIN_RULES
+from cmdscope.redaction.ruleset import load_rules
 
 CORPUS_PATH = Path(__file__).parent / "data" / "redaction_corpus.jsonl"
 CORPUS = [json.loads(line) for line in CORPUS_PATH.read_text().splitlines() if line.strip()]
 POSITIVES = [row for row in CORPUS if row["secrets"]]
 NEGATIVES = [row for row in CORPUS if not row["secrets"]]
-RULE_NAMES = sorted({rule.name for rule in BUILTIN_RULES} | {"high-entropy"})
+RULE_NAMES = sorted({rule.name for rule in load_rules({})} | {"high-entropy"})
 
 
 def leaked_windows(secret: str, text: str, width: int = 12) -> list[str]:
@@ -85,7 +85,7 @@ class TestBuiltinPatterns:
 
     def test_marker_format(self) -> None:
         """Markers are `[REDACTED:<rule>]` and REDACTED_MARK_RE finds exactly them."""
-        out = redact("export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE")
+        out = redact("export AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986")
         assert out == "export AWS_ACCESS_KEY_ID=[REDACTED:aws-access-key-id]"
         assert REDACTED_MARK_RE.findall(out) == ["[REDACTED:aws-access-key-id]"]
 
@@ -308,3 +308,99 @@ def test_any_text_is_handled(text: str) -> None:
     out = redact(text)
     assert isinstance(out, str)
     assert redact(out) == out
+
+
+class TestRulesAsData:
+    def test_shipped_rules_pass_their_examples_and_near_misses(self) -> None:
+        """Every rule in registry/redaction/ masks its examples (alone) and the full redactor
+        leaves every near miss unchanged, as `cmdscope registry lint` checks."""
+        from cmdscope.redaction.lint import lint
+        from cmdscope.redaction.ruleset import rule_files
+
+        count, problems = lint(*rule_files({}))
+        assert count >= 60 and problems == []
+
+    def test_overlay_adds_and_disables_rules(self, tmp_path: Path) -> None:
+        """A redaction/ directory in CMDSCOPE_REGISTRY_PATH adds rules and disables shipped ones,
+        seen by the next process (the compiled cache is keyed on the files)."""
+        overlay = tmp_path / "team" / "redaction"
+        overlay.mkdir(parents=True)
+        (overlay / "acme.yaml").write_text(
+            "rules:\n  - name: acme-key\n    keywords: [acme-]\n    pattern: 'ACME-[0-9]{8}'\n"
+            "    examples: ['ACME-12345678']\n    near_misses: ['ACME-1']\n"
+        )
+        env = {"CMDSCOPE_REGISTRY_PATH": str(tmp_path / "team")}
+        text = b"ACME-12345678 npm_" + b"a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+        out = run_cli([], text, env).stdout
+        assert out.startswith(b"[REDACTED:acme-key] [REDACTED:npm-token]"), out
+        (overlay / "acme.yaml").write_text((overlay / "acme.yaml").read_text() + "disable: [npm-token]\n")
+        out = run_cli([], text, env).stdout
+        assert out.startswith(b"[REDACTED:acme-key] [REDACTED:high-entropy]"), out
+
+    def test_lint_names_file_rule_and_field(self, tmp_path: Path) -> None:
+        """An example its rule does not mask fails `cmdscope registry lint` (exit 1); a schema error
+        is one line naming file, rule and field (exit 2), never a traceback."""
+        overlay = tmp_path / "redaction"
+        overlay.mkdir()
+        bad = overlay / "x.yaml"
+        bad.write_text("rules:\n  - name: acme-key\n    keywords: [acme-]\n    pattern: 'ACME-[0-9]{8}'\n"
+                       "    examples: ['ACME-123']\n    near_misses: ['ACME-1']\n")
+        proc = subprocess.run([sys.executable, "-m", "cmdscope", "registry", "lint", str(overlay)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and f"{bad}: rule acme-key" in proc.stdout
+        assert "field 'examples': not masked: 'ACME-123'" in proc.stdout
+        bad.write_text("rules:\n  - name: Acme Key\n    pattern: 'x'\n    examples: [x]\n    near_misses: [y]\n")
+        proc = subprocess.run([sys.executable, "-m", "cmdscope", "registry", "lint", str(bad)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().count("\n") == 0 and "rule #1 (Acme Key): field 'name'" in proc.stderr
+
+    def test_hot_path_reads_the_compiled_cache_without_yaml_or_pydantic(self, tmp_path: Path) -> None:
+        """After the first process, redacting loads neither yaml nor pydantic."""
+        probe = ("import sys; from cmdscope.redact import redact; redact('PGPASSWORD=x9 psql'); "
+                 "print(sorted(m for m in ('yaml', 'pydantic') if m in sys.modules))")
+        env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+        subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True)
+        out = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+        assert out.stdout.strip() == "[]"
+
+
+class TestSyntaxAndFalsePositiveClasses:
+    @pytest.mark.parametrize("text, secret", [
+        ('token := "Go5ecretTok9"', "Go5ecretTok9"),
+        ("PASSWORD ?= mak3Pw9", "mak3Pw9"),
+        ("'password' => 'Php5ecret9'", "Php5ecret9"),
+        ('if password == "Cmp4re9x": ok()', "Cmp4re9x"),
+        ("const apiKey = `B4cktick9Tok`", "B4cktick9Tok"),
+        ('<add key="DbPassword" value="Xml5ecret9" />', "Xml5ecret9"),
+        ("Connect-AzAccount -ClientSecret 'Cl1entS3cret9'", "Cl1entS3cret9"),
+        ("password: my pass (old) 9", "my pass (old) 9"),
+        ("DB_PASSWORD_PROD=Prod5ecret9", "Prod5ecret9"),
+        ("export BUNDLE_GEMS__CONTRIBSYS__COM=user:ab12cd34", "ab12cd34"),
+        ("SONAR_LOGIN=f3a9c2e1b7d4", "f3a9c2e1b7d4"),
+        ("kind: Secret\ndata:\n  api: c2VjcmV0LXZhbHVlOQ==\n", "c2VjcmV0LXZhbHVlOQ=="),
+        ("curl \\\n  -u deploy:Cur1Pw9 \\\n  https://x", "Cur1Pw9"),
+        ("curl -su 'admin:p@ss w0rd' https://x", "p@ss w0rd"),
+        ("curl --user=\"ci:Qu0tedPw9\" https://x", "Qu0tedPw9"),
+    ])
+    def test_secret_in_syntax_is_masked(self, text: str, secret: str) -> None:
+        """Config and source syntax beyond NAME=value: the whole value is masked."""
+        assert secret not in redact(text)
+
+    @pytest.mark.parametrize("text", [
+        'curl -u "$USER:$PASS" https://x', "token: ${{ secrets.GITHUB_TOKEN }}", "password: {{ .Values.db.password }}",
+        "API_KEY=xxxxxxxxxxxxxxxx", "SECRET_KEY=<your-secret-key>", "OPENAI_API_KEY=insert_key_here",
+        "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "https://example.com/api/v1/files/Xk9mQ2pL7rT4vW8nB3cF6hJ1/raw",
+        "GET /static/js/main.4kP9xQ2mZ7rT1vW8nB3cF6hJ.chunk.js", "STRIPE_PUBLISHABLE_KEY=pk_live_4kP9xQ2mZ7rT1vW8nB3cF6hJ",
+        "public_key=Xk9mQ2pL7rT4vW8nB3cF6hJ1aa", "io.jsonwebtoken:jjwt-api:0.11.5", "SyntaxError: Unexpected token: '}'",
+        "TOKEN_FILE=/run/secrets/token", "password = var.db_password", 'password = os.environ["DB_PASSWORD"]',
+        "kubectl create configmap c --from-literal=MODE=fast", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4kP9xQ2mZ7rT1vW8nB3cF6hJ ci",
+    ])
+    def test_near_miss_is_left_alone(self, text: str) -> None:
+        """References, placeholders, ids in URLs, asset hashes, public keys, coordinates, prose."""
+        assert redact(text) == text
+
+    def test_multi_part_token_is_masked_whole(self) -> None:
+        """A dotted token found by the generic rule is masked across all its parts."""
+        token = "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs"
+        assert redact(f"client.run('{token}')") == "client.run('[REDACTED:high-entropy]')"

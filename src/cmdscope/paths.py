@@ -76,3 +76,55 @@ def __getattr__(name: str) -> object:
 
         return Path(PACKAGE_DIR_STR)
     raise AttributeError(name)
+
+
+def synced_registry_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> str | None:
+    """The team registry activated by ``cmdscope registry sync`` (resolved: the path names the
+    version, so caches keyed on paths see a new one), or None when none is active."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
+                                                     ".local", "state")
+    link = os.path.join(base, "cmdscope", "registry", "current")
+    try:
+        return os.path.join(os.path.dirname(link), os.readlink(link))
+    except OSError:
+        return None
+
+
+_synced_memo: dict[str | None, dict[str, str]] = {}
+
+
+def synced_registry_attributes() -> dict[str, str]:
+    """``cmdscope.registry.digest`` and ``cmdscope.registry.team_version`` of the active team
+    registry (its directory is named ``<version>@<sha256>``); {} when none is active. Read once
+    per process, like the guard's registry itself."""
+    key = os.environ.get("XDG_STATE_HOME") or os.environ.get("HOME")
+    hit = _synced_memo.get(key)
+    if hit is None:
+        path = synced_registry_dir()
+        version, at, digest = os.path.basename(path or "").rpartition("@")
+        hit = {"cmdscope.registry.digest": f"sha256:{digest}",
+               "cmdscope.registry.team_version": version} if at and digest else {}
+        _synced_memo[key] = hit
+    return hit
+
+
+def file_stamps(paths: list[str]) -> list[str]:
+    """`path\0mtime_ns\0size` (or `path\0missing`) per file: cache keys of data read from them."""
+    stamps = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamps.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
+        except OSError:
+            stamps.append(f"{path}\0missing")
+    return stamps
+
+
+def yaml_files(directory: str) -> list[str]:
+    """The ``*.yaml``/``*.yml`` files of a registry directory, sorted ([] when it is missing)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [os.path.join(directory, n) for n in names if n.endswith((".yaml", ".yml"))]

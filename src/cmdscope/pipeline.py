@@ -460,6 +460,7 @@ _NOT_SECRET = frozenset(
         "cmdscope.command.hash", "cmdscope.outcome", "error.type", "cmdscope.error.pattern",
         "cmdscope.policy.action", "cmdscope.policy.mode", "cmdscope.danger.severity",
         "cmdscope.registry.version", "cmdscope.taxonomy.version", "vcs.ref.head.revision",
+        "cmdscope.registry.digest", "cmdscope.registry.team_version",
         "process.command_line",  # built from redacted parts
         "session.id", "gen_ai.tool.call.id",  # agents' ids: redacting them breaks coverage matching
     }

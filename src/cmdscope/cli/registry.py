@@ -1,4 +1,4 @@
-"""``cmdscope registry list|lint|explain``: inspect and validate dangerous-command rules."""
+"""``cmdscope registry list|lint|explain|sync``: inspect, validate and update the rule registries."""
 
 from __future__ import annotations
 
@@ -18,14 +18,21 @@ def main(argv: list[str]) -> int:
                       help="registry or policy files, or directories (default: the effective registry and policies)")
     explain = sub.add_parser("explain", help="show one rule")
     explain.add_argument("rule_id")
+    _add_sync_parser(sub)
     args = parser.parse_args(argv)
+    if args.action == "sync":
+        return _sync(args)
     from cmdscope.guard import GuardConfigError
 
     try:
         if args.action == "list":
             return _list(args.category)
         if args.action == "lint":
-            return _lint(args.paths)
+            redaction = [p for p in args.paths if _is_redaction_path(p)]
+            danger = [p for p in args.paths if p not in redaction]
+            if args.paths and not danger:
+                return _lint_redaction(redaction)
+            return max(_lint(danger), _lint_redaction(redaction or args.paths))
         return _explain(args.rule_id)
     except GuardConfigError as exc:
         sys.stderr.write(f"cmdscope registry: {exc}\n")
@@ -116,3 +123,82 @@ def _explain(rule_id: str) -> int:
     for near in spec.near_misses:
         print(f"    {near}")
     return 0
+
+
+def _is_redaction_path(path: str) -> bool:
+    """A redaction/ directory or a file inside one (the rest of the paths are danger files)."""
+    norm = os.path.abspath(path)
+    return os.path.basename(norm) == "redaction" or os.path.basename(os.path.dirname(norm)) == "redaction"
+
+
+def _lint_redaction(paths: list[str]) -> int:
+    """Redaction rules: validate, then run every example and near miss. With paths, files under
+    a ``redaction/`` directory (or a directory's ``redaction/``) are linted as an overlay."""
+    from cmdscope.redaction.lint import lint
+    from cmdscope.redaction.ruleset import RedactionRegistryError, _yaml_files, rule_files, shipped_dir
+
+    shipped, overlay = rule_files()
+    if paths:
+        shipped, overlay = _yaml_files(shipped_dir()), []
+        for path in paths:
+            if os.path.isdir(os.path.join(path, "redaction")):
+                overlay.extend(_yaml_files(os.path.join(path, "redaction")))
+            elif os.path.basename(os.path.normpath(path)) == "redaction" and os.path.isdir(path):
+                overlay.extend(_yaml_files(path))
+            elif os.path.basename(os.path.dirname(os.path.abspath(path))) == "redaction":
+                overlay.append(path)
+        overlay = [p for p in overlay if os.path.realpath(p) not in {os.path.realpath(s) for s in shipped}]
+    try:
+        count, problems = lint(shipped, overlay)
+    except RedactionRegistryError as exc:
+        sys.stderr.write(f"cmdscope registry: {exc}\n")
+        return 2
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"ok: {count} redaction rules")
+    return 0
+
+
+def _add_sync_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sync = sub.add_parser("sync", help="fetch, verify and activate the team's registry overlay")
+    sync.add_argument("--from", dest="source", metavar="URL",
+                      help="git repository (URL or path) or .tar.gz URL (https://, file://); "
+                           "remembered for later syncs (default: $CMDSCOPE_REGISTRY_SYNC_URL)")
+    sync.add_argument("--ref", help="git branch or tag (default: the remote's HEAD)")
+    sync.add_argument("--sha256", help="pinned content digest the fetched registry must have "
+                                       "(default: $CMDSCOPE_REGISTRY_SYNC_SHA256)")
+    sync.add_argument("--textfile", metavar="DIR", help="also write node_exporter textfile metrics into DIR")
+    sync.add_argument("--status", action="store_true", help="show the active registry and the last sync; fetch nothing")
+    sync.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _sync(args: argparse.Namespace) -> int:
+    import json
+
+    from cmdscope import registry_sync
+
+    status = 0
+    if not args.status and not (args.source or registry_sync.configured_source()):
+        sys.stderr.write("cmdscope registry sync: no source: pass --from URL or set "
+                         f"{registry_sync.SOURCE_ENV}\n")
+        return 2
+    if args.status:
+        state = registry_sync.read_state()
+    else:
+        try:
+            state = registry_sync.sync(args.source, sha256=args.sha256, ref=args.ref)
+        except registry_sync.SyncError as exc:
+            sys.stderr.write(f"cmdscope registry sync: {exc} (the last good registry stays active)\n")
+            state, status = registry_sync.read_state(), 1
+    if args.textfile:
+        registry_sync.write_textfile(args.textfile)
+    current = registry_sync.active()
+    if args.json:
+        print(json.dumps({"active": current, "state": state}, sort_keys=True))
+    elif current:
+        print(f"active: {current['version']} sha256:{current['digest'][:12]} from {current.get('source')}")
+    elif status == 0:
+        print("no team registry active")
+    return status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cmdscope.paths import synced_registry_attributes
+
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
     from typing import Any
@@ -104,6 +106,7 @@ class Decision:
             "cmdscope.policy.mode": self.mode,
             "cmdscope.registry.version": self.registry_version,
         }
+        attrs.update(synced_registry_attributes())  # the team registry's digest, when one is active
         if self.rule_id:
             attrs["cmdscope.policy.rule"] = self.rule_id
         if self.policy_source:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import zlib
 
+from cmdscope.paths import yaml_files as _yaml_files
+
 REGISTRY_ENV = "CMDSCOPE_REGISTRY_PATH"
 POLICY_ENV = "CMDSCOPE_POLICY_PATH"
 MODE_ENV = "CMDSCOPE_GUARD_MODE"
@@ -51,14 +53,6 @@ class Sources:
 
     def all_files(self) -> list[str]:
         return [*self.builtin, *self.user, *(p for p, _ in self.policies)]
-
-
-def _yaml_files(directory: str) -> list[str]:
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    return [os.path.join(directory, n) for n in names if n.endswith((".yaml", ".yml"))]
 
 
 def _split(value: str | None) -> list[str]:
@@ -116,6 +110,11 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None, cwd: str 
     user: list[str] = []
     for directory in _split(env.get(REGISTRY_ENV)):
         user.extend(_yaml_files(directory) if os.path.isdir(directory) else [directory])
+    from cmdscope.paths import synced_registry_dir  # the team registry (cmdscope registry sync)
+
+    synced = synced_registry_dir(env)
+    if synced:
+        user.extend(_yaml_files(os.path.join(synced, "danger")))
     # Only the guard's default policy: registry/policies/ also holds other subsystems' files.
     default = os.path.join(root, "policies", "default.yaml")
     policies = [(default, 0)] if os.path.isfile(default) else []
@@ -138,14 +137,10 @@ def fingerprint(sources: Sources) -> str:
     stores this whole key and is rebuilt when it differs; the file name is its CRC)."""
     from cmdscope._version import __version__
 
-    parts = [__version__, repr(sources.policies), repr(sorted(sources.trusted))]
-    for path in [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]:
-        try:
-            st = os.stat(path)
-            parts.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
-        except OSError:
-            parts.append(f"{path}\0missing")
-    return "\n".join(parts)
+    from cmdscope.paths import file_stamps
+
+    files = [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]
+    return "\n".join([__version__, repr(sources.policies), repr(sorted(sources.trusted)), *file_stamps(files)])
 
 
 def key_name(key: str) -> str:

@@ -11,14 +11,22 @@ or compiles a regex.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from collections import namedtuple
+from collections.abc import Iterable
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process; namedtuple is already loaded
 
 from cmdscope.memo import remember
 from cmdscope.redaction import entropy
-from cmdscope.redaction.rules import ARG, ASSIGN, BUILTIN_RULES, WHOLE, Rule
+from cmdscope.redaction.rules import ASSIGN, BLOCK, USERPASS, WHOLE, Rule
+from cmdscope.redaction.values import (
+    is_placeholder,
+    is_reference,
+    parse_value,
+    public_ranges,
+    read_block,
+    read_userpass,
+)
 
 if TYPE_CHECKING:
     import re
@@ -43,51 +51,10 @@ Span = namedtuple("Span", "start end order name")
 _Compiled = namedtuple("_Compiled", "regex groups on_lower")
 
 
+# What may stand before a `NAME=value` that starts a dotenv-style line.
+_LINE_START_WORDS = frozenset({"", "env", "arg", "set"})
 _MEMO_TEXT = 512
 _MEMO_ENTRIES = 4096
-_BARE_STOP = frozenset(" \t\r\n\"'`;&|<>()")
-_NOT_LITERAL = ("$", "[REDACTED:", "{{", "***")
-
-
-def parse_value(text: str, pos: int, mode: int, colon: bool) -> tuple[int, int] | None:
-    """The span of the value starting at `pos` (quotes excluded), or None if there is none.
-
-    References and placeholders are not values: `$VAR`, `${VAR}`, `$(cmd)`, `{{ x }}`,
-    `%VAR%`, `<your-token>`, `***`, existing markers; nor is a bare word followed by `(`
-    (`password = getpass()` is code). After a `:` a bare value must hold a non-letter or be
-    16+ characters, so prose like `error: invalid token: expected string` stays.
-    """
-    n = len(text)
-    if pos >= n:
-        return None
-    c = text[pos]
-    if c == '"' or c == "'":
-        close = text.find(c, pos + 1)
-        newline = text.find("\n", pos + 1)
-        if close <= pos + 1 or 0 <= newline < close:
-            return None
-        start, end = pos + 1, close
-        quoted = True
-    else:
-        if mode == ARG and c in "-<>|&;":
-            return None
-        end = pos
-        while end < n and text[end] not in _BARE_STOP:
-            end += 1
-        if end == pos or (end < n and text[end] == "("):
-            return None
-        start = pos
-        quoted = False
-    value = text[start:end]
-    if value.startswith(_NOT_LITERAL):
-        return None
-    if value[0] == "%" and len(value) > 1 and (value[1].isalpha() or value[1] == "_"):
-        return None
-    if value[0] == "<" and value.endswith(">"):
-        return None
-    if colon and not quoted and value.isalpha() and len(value) < 16:
-        return None
-    return start, end
 
 
 def check_name(name: str) -> str:
@@ -101,19 +68,43 @@ def check_name(name: str) -> str:
 class Redactor:
     """A set of rules with their lazily built prefilter and compiled regexes."""
 
-    def __init__(self, rules: Iterable[Rule] = BUILTIN_RULES, *, load_env: bool = False) -> None:
-        self._rules: list[Rule] = list(rules)
-        self._builtin_count = len(self._rules)
-        self._compiled: list[_Compiled | None] = [None] * len(self._rules)
+    def __init__(self, rules: Iterable[Rule] | None = None, *, load_env: bool = False,
+                 generic: bool = True) -> None:
+        # None: the effective rule files (shipped YAML + overlays), read on first use.
+        self._given = None if rules is None else list(rules)
+        self._rules: list[Rule] = []
+        self._builtin_count = 0
+        self._compiled: list[_Compiled | None] = []
+        self._loaded = False
         self._automaton: object | None = None
         self._always: tuple[int, ...] = ()
         self._generic: re.Pattern[str] | None = None
         self._mark: re.Pattern[str] | None = None
         self._load_env = load_env
         self._env_loaded = False
+        self._use_generic = generic  # False: only the rules given (lint runs one rule at a time)
         # Results for short texts: a worktree path, a branch, an actor recur on every command.
         self._memo: dict[str, str] = {}
         self.generation = 0  # bumped whenever the rules change (callers key their own memos on it)
+
+    def _ensure_rules(self) -> None:
+        if self._loaded:
+            return
+        if self._given is None:
+            from cmdscope.redaction.ruleset import RedactionRegistryError, load_rules
+
+            try:
+                base = list(load_rules())
+            except RedactionRegistryError as exc:
+                raise RedactionConfigError(str(exc)) from None
+        else:
+            base = self._given
+        added = self._rules
+        self._rules = base + added
+        fresh: list[_Compiled | None] = [None] * len(base)
+        self._compiled = fresh + self._compiled
+        self._builtin_count = len(base)
+        self._loaded = True
 
     # -- configuration
     def add_pattern(self, name: str, regex: str, *, keywords: Iterable[str] = ()) -> None:
@@ -125,6 +116,7 @@ class Redactor:
         import re
 
         check_name(name)
+        self._ensure_rules()
         try:
             compiled = re.compile(regex)
         except re.error as exc:
@@ -139,6 +131,7 @@ class Redactor:
 
     def reset_patterns(self) -> None:
         """Drop every added pattern (the environment file is read again on next use)."""
+        self._ensure_rules()
         del self._rules[self._builtin_count:]
         del self._compiled[self._builtin_count:]
         self._automaton = None
@@ -166,6 +159,7 @@ class Redactor:
                 raise RedactionConfigError(f"{path}:{lineno}: {exc}") from None
 
     def rule_names(self) -> list[str]:
+        self._ensure_rules()
         self._ensure_env()
         return sorted({r.name for r in self._rules} | {GENERIC_NAME})
 
@@ -184,6 +178,7 @@ class Redactor:
     def _build(self) -> object:
         import ahocorasick
 
+        self._ensure_rules()
         by_keyword: dict[str, list[int]] = {}
         always: list[int] = []
         for index, rule in enumerate(self._rules):
@@ -218,10 +213,14 @@ class Redactor:
         spans: list[Span] = []
         for index in sorted(triggered):
             self._run_rule(index, text, low, spans)
-        if _has_long_word(text):
+        if self._use_generic and _has_long_word(text):
             self._run_generic(text, spans)
         if not spans:
             return spans
+        if "-----begin" in low:  # public keys, certificates and signatures are not secrets
+            ranges = public_ranges(low)
+            if ranges:
+                spans = [s for s in spans if not any(a <= s.start and s.end <= b for a, b in ranges)]
         if MARK_PREFIX.lower() in low:
             spans = self._outside_marks(text, spans)
         return _merge(spans) if spans else spans
@@ -235,24 +234,46 @@ class Redactor:
                 subject = low  # same offsets: spans found in `low` index into `text`
             else:  # a character changed length when lowered: fall back to IGNORECASE
                 regex = self._ignorecase_regex(index)
+        mode = rule.value
         for m in regex.finditer(subject):
-            if rule.value != WHOLE:
-                found = parse_value(
-                    text, m.end(), rule.value, rule.value == ASSIGN and m.group("sep") == ":"
-                )
-                if found is None:
-                    continue
-                start, end = found
-            else:
+            if mode == WHOLE:
                 start, end = m.span()
+                group = False
                 for g in groups:
                     gs, ge = m.span(g)
                     if gs >= 0:
-                        start, end = gs, ge
+                        start, end, group = gs, ge, True
                         break
+                value = text[start:end]
+                if is_placeholder(value) or (group and is_reference(value, True)):
+                    continue
+            elif mode == BLOCK:
+                for start, end in read_block(text, m.end()):
+                    spans.append(Span(start, end, index, rule.name))
+                continue
+            else:
+                if mode == USERPASS:
+                    found = read_userpass(text, m.end())
+                elif mode == ASSIGN:
+                    sep = m.group("sep")
+                    at = m.start("sep")
+                    rest = (sep in (":", ":=", "?=", "::=") or "." in text[m.start():at]
+                            or (sep == "=" and at > 0 and text[at - 1] in " \t"))
+                    line = text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip().lower()
+                    # A file's lines (`.env`, Dockerfile): the value runs to the end of its line;
+                    # in a one-line command the shell's meaning wins (`TOKEN=x cmd`).
+                    dotenv = sep == "=" and line in _LINE_START_WORDS and "\n" in text.strip()
+                    found = parse_value(text, m.end(), mode, sep == ":", rest, dotenv)
+                else:
+                    found = parse_value(text, m.end(), mode, False)
+                if found is None:
+                    continue
+                start, end = found
             if end <= start:
                 continue
             if rule.guard is not None and not rule.guard(text[start:end], m):
+                continue
+            if rule.command and not _in_command(low, m.start(), rule.command):
                 continue
             spans.append(Span(start, end, index, rule.name))
 
@@ -273,7 +294,10 @@ class Redactor:
                 if any(s.start <= start and end <= s.end for s in spans):
                     continue  # already inside a specific match
                 before = text[max(0, start - 8):start]
-                if entropy.looks_random(text[start:end], before, self.contains_secret):
+                if (entropy.looks_random(text[start:end], before, self.contains_secret)
+                        and not is_placeholder(text[start:end])
+                        and not entropy.public_context(text, start, end)):
+                    start, end = entropy.whole_token(text, start, end)
                     spans.append(Span(start, end, order, GENERIC_NAME))
 
     def _outside_marks(self, text: str, spans: list[Span]) -> list[Span]:
@@ -346,6 +370,21 @@ def _compile(pattern: str, flags: int, compiled: re.Pattern[str] | None = None) 
         if name == "s" or name.startswith("s_")
     )
     return _Compiled(regex, groups, on_lower)
+
+
+def _in_command(low: str, pos: int, programs: tuple[str, ...]) -> bool:
+    """Is `pos` inside a simple command run by one of `programs`? The command starts after the
+    last `;`, `&`, `|` or unescaped newline (`\\`-continued lines belong to it)."""
+    start = pos
+    while start > 0:
+        c = low[start - 1]
+        if c in ";&|" or (c == "\n" and (start < 2 or low[start - 2] != "\\")):
+            break
+        start -= 1
+    for word in low[start:pos].split():
+        if word.rsplit("/", 1)[-1] in programs:
+            return True
+    return False
 
 
 def _has_long_word(text: str) -> bool:

@@ -152,3 +152,75 @@ def looks_random(token: str, before: str, contains_secret: Callable[[str], bool]
     if decoded is not None:
         return contains_secret(decoded)
     return True
+
+
+# Path segments after which a random segment is a credential, not an id (`/hooks/<token>`).
+_SECRET_SEGMENTS = frozenset({"token", "tokens", "key", "keys", "secret", "secrets", "webhook",
+                              "webhooks", "hooks", "bot", "apikey", "api_key", "auth", "password",
+                              "sig", "signature", "credentials", "invite", "reset"})
+_SECRET_PARAM_WORDS = ("token", "key", "secret", "sig", "auth", "pass", "pwd", "code", "credential",
+                       "session", "jwt", "hash")
+_PUBLIC_PREFIXES = ("pk_live_", "pk_test_", "pk.eyJ", "AAAAB3NzaC1", "AAAAC3NzaC1", "AAAAE2VjZHNh",
+                    "AAAAG3NrLXNzaC1", "npub1", "FLWPUBK", "sb_publishable_")
+_PUBLIC_KEY_WORDS = ("ssh-", "ecdsa-", "sk-ssh", "sk-ecdsa")
+_WORD_STOP = " \t\r\n\"'`(<>,;|="
+
+
+def public_context(text: str, start: int, end: int) -> bool:
+    """A random-looking token that is not a secret because of where it stands: a hashed asset
+    name (`app.Kx9...Q2.js`), an id in a URL path, an SSH public key, a publishable key."""
+    if text.startswith(_PUBLIC_PREFIXES, start):
+        return True
+    if end < len(text) and text[end] == "." and end + 1 < len(text) and text[end + 1].isalpha():
+        ext_end = end + 1
+        while ext_end < len(text) and text[ext_end].isalnum():
+            ext_end += 1
+        if ext_end - end - 1 <= 5 and (ext_end == len(text) or not text[ext_end].isalnum()):
+            return True  # `name.<hash>.js`, `<hash>.css`
+    word_start = start
+    while word_start > 0 and text[word_start - 1] not in _WORD_STOP:
+        word_start -= 1
+    if word_start > 0 and text[word_start - 1] in "=:\"' ":
+        names = text[max(0, word_start - 48):word_start].rstrip("=:\"' ").rsplit(None, 1)[-1:]
+        if names and "publi" in names[0].lower():
+            return True  # `public_key=...`, `NEXT_PUBLIC_...=`: published by design
+    url_start = word_start
+    while url_start > 0 and text[url_start - 1] not in " \t\r\n\"'`(<>":
+        url_start -= 1
+    url = text[url_start:start]
+    if "://" in url:
+        path, query, params = url.partition("?")
+        if not query:  # an id in a URL path, unless a segment says what follows is a secret
+            return not any(s.lower() in _SECRET_SEGMENTS for s in path.split("/"))
+        param = params.rsplit("&", 1)[-1].split("=", 1)[0].lower()
+        return not any(k in param for k in _SECRET_PARAM_WORDS)  # `?list=<id>`, not `?token=`
+    if text.startswith("AAAA", start):
+        before = text[max(0, start - 48):start].rstrip().rsplit(None, 1)
+        if before and before[-1].lower().startswith(_PUBLIC_KEY_WORDS):
+            return True
+    return False
+
+
+def _strong_part(part: str) -> bool:
+    return len(part) >= 6 and any(c.isdigit() or c.isupper() for c in part)
+
+
+def whole_token(text: str, start: int, end: int) -> tuple[int, int]:
+    """Extend a random span over the other `.`-joined parts of its token (`id.ts.hmac`), so
+    no segment of a multi-part token is left in clear."""
+    n = len(text)
+    while end + 1 < n and text[end] == ".":
+        stop = end + 1
+        while stop < n and (text[stop].isalnum() or text[stop] in "_-"):
+            stop += 1
+        if not _strong_part(text[end + 1:stop]):
+            break
+        end = stop
+    while start > 1 and text[start - 1] == ".":
+        begin = start - 1
+        while begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] in "_-"):
+            begin -= 1
+        if not _strong_part(text[begin:start - 1]):
+            break
+        start = begin
+    return start, end

@@ -1,8 +1,9 @@
-"""The built-in redaction rules: one row per credential format.
+"""The shape of a redaction rule and the named value guards rule files can refer to.
 
-A rule is data: a marker name, the lowercase keywords that must occur in the text before its
-regex is worth running (the prefilter), the regex source, and an optional value guard. Regexes
-are compiled lazily by the engine, so importing this module costs no ``re`` work at all.
+The rules themselves are data: ``registry/redaction/*.yaml`` (see :mod:`cmdscope.redaction.ruleset`).
+A rule row holds a marker name, the lowercase keywords that must occur in the text before its
+regex is worth running (the prefilter), the regex source, flags, an optional value guard and a
+value mode. Regexes are compiled lazily by the engine, so importing this module costs no ``re``.
 
 Where a rule has groups named ``s``, ``s_2``, ``s_3`` only the first that matched is masked (the
 secret part: ``PASSWORD=<here>``); otherwise the whole match is masked.
@@ -25,12 +26,17 @@ WHOLE = 0
 ARG = 1  # an argument after a flag: quoted or bare, a bare one must not start with - < > | & ;
 ATTACHED = 2  # glued to the flag (`-ppw`, `-p'pw'`): quoted or bare, no space before
 ASSIGN = 3  # after `=` or `:`; after `:` a bare value must hold a non-letter or be 16+ long
+USERPASS = 4  # a `user:password` shell word in any quoting: the part after the first `:`
+BLOCK = 5  # the match heads an indented block (`data:` of a Kubernetes Secret): every value
+VALUE_MODES = {"whole": WHOLE, "arg": ARG, "attached": ATTACHED, "assign": ASSIGN,
+               "userpass": USERPASS, "block": BLOCK}
 
 
 # keywords: lowercase substrings, () = run on every text; guard: (value, match) -> False means
 # not a secret; value: WHOLE masks the match/group, else the match ends where a value starts.
 # (A namedtuple, not typing.NamedTuple: typing costs ~4 ms per CLI process.)
-Rule = namedtuple("Rule", "name keywords pattern flags guard value", defaults=(0, None, 0))
+# command: words one of which must name the simple command the match stands in (`curl`).
+Rule = namedtuple("Rule", "name keywords pattern flags guard value command", defaults=(0, None, 0, ()))
 
 
 # A value that refers to a secret instead of containing it: $VAR, ${VAR}, $(cmd), {{ tmpl }},
@@ -80,12 +86,19 @@ _STRONG_NAME = (
 )
 
 
+def _g(m: object, name: str) -> str | None:
+    """Group `name` of match `m`, None when it did not take part or the regex has no such group."""
+    regex = getattr(m, "re", None)
+    if regex is None or name not in regex.groupindex:
+        return None
+    return m.group(name)  # type: ignore[attr-defined, no-any-return]
+
+
 def assignment_guard(value: str, m: object = None) -> bool:
     """Strong names (`*_PASSWORD`, `*_TOKEN`) take any literal; `*_KEY` only random-looking ones."""
-    group = getattr(m, "group", None)
-    if group is not None and group("weak") is not None:
-        return is_weak_key_secret(value)
-    if group is not None and group("pw") is not None:
+    if _g(m, "weak") is not None:  # `*_KEY`: random-looking values, not a URL without credentials
+        return is_weak_key_secret(value) and not (value.startswith(("http://", "https://")) and "@" not in value)
+    if _g(m, "pw") is not None:
         return is_literal_secret(value)
     return is_key_material(value)
 
@@ -101,194 +114,89 @@ ASSIGNMENT = (
 )
 
 
-BUILTIN_RULES: tuple[Rule, ...] = (
-    # -- whole-token formats (most specific first: on a tie the earlier rule names the marker)
-    Rule(
-        "gcp-service-account-key",
-        ('"private_key"',),
-        r'"private_key"\s*:\s*"(?P<s>(?:[^"\\]|\\.)+)"',
-    ),
-    Rule(
-        "private-key",
-        ("-----begin",),
-        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
-        r"(?:.*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)",
-        S,
-    ),
-    Rule(
-        "aws-access-key-id",
-        ("akia", "asia", "abia", "acca", "a3t"),
-        r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])",
-    ),
-    Rule(
-        "aws-secret-access-key",
-        ("secret_access_key", "secretaccesskey", "secret-access-key"),
-        r"secret[_-]?access[_-]?key[\"']?(?:\s*[=:]\s*|\s+)[\"']?"
-        r"(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-        I,
-    ),
-    Rule("gcp-api-key", ("aiza",), r"AIza[0-9A-Za-z_-]{35}"),
-    Rule("gcp-oauth-token", ("ya29.",), r"ya29\.[0-9A-Za-z_-]{20,}"),
-    Rule(
-        "azure-storage-key",
-        ("accountkey", "sharedaccesskey", "sharedaccesssignature"),
-        r"(?:accountkey|sharedaccesskey|sharedaccesssignature)=(?P<s>[^;\s\"']+)",
-        I,
-    ),
-    Rule(
-        "azure-storage-key",
-        ("==",),
-        # sha512 Subresource-Integrity values are also 88 base64 characters: not keys.
-        r"(?<![A-Za-z0-9+/])(?<!sha512-)(?<!sha512:)[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])",
-    ),
-    Rule("azure-sas-signature", ("sig=",), r"[?&]sig=(?P<s>[A-Za-z0-9%+/=]{16,})", I),
-    Rule(
-        "github-token",
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
-        r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,255}",
-    ),
-    Rule("github-token", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{22,255}"),
-    Rule(
-        "gitlab-token",
-        ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glsoat-", "glft-"),
-        r"gl(?:pat|ptt|dt|rt|cbt|soat|ft)-[A-Za-z0-9_-]{20,}",
-    ),
-    Rule("slack-token", ("xox",), r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}"),
-    Rule("slack-token", ("xapp-",), r"xapp-\d-[A-Za-z0-9-]{10,}"),
-    Rule(
-        "slack-webhook",
-        ("hooks.slack.com",),
-        r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_/+-]+)",
-    ),
-    Rule(
-        "stripe-key",
-        ("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
-        r"(?<![A-Za-z0-9])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
-    ),
-    Rule("stripe-webhook-secret", ("whsec_",), r"whsec_[A-Za-z0-9+/=]{20,}"),
-    Rule("anthropic-api-key", ("sk-ant-",), r"sk-ant-[A-Za-z0-9_-]{20,}"),
-    Rule(
-        "openai-api-key",
-        ("sk-",),
-        # Needs a digit or capital so `sk-some-long-package-name` is left alone.
-        r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?=[A-Za-z0-9_-]*[0-9A-Z])[A-Za-z0-9_-]{20,}",
-    ),
-    Rule("npm-token", ("npm_",), r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
-    Rule("pypi-token", ("pypi-age",), r"pypi-AgE[A-Za-z0-9_-]{50,}"),
-    Rule("huggingface-token", ("hf_",), r"(?<![A-Za-z0-9_])hf_[A-Za-z]{34}(?![A-Za-z0-9])"),
-    Rule(
-        "jwt",
-        ("eyj",),
-        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
-    ),
-    # -- credentials in context
-    Rule(
-        "url-password",
-        ("://",),
-        rf"\b[a-z][a-z0-9+.-]*://[^\s:/@\"'<>]*:{NOT_A_LITERAL}(?P<s>[^\s@/\"'<>]+)@",
-        I,
-    ),
-    Rule(
-        "authorization-header",
-        ("authorization",),
-        r"\b(?:proxy-)?authorization[\"']?\s*[:=]\s*"
-        # possessive: `Bearer $TOKEN` must not fall back to masking the word `Bearer`
-        r"(?:(?:bearer|basic|token|digest|negotiate|apikey|bot|sso-key)\s+)?+"
-        rf"{NOT_A_LITERAL}(?P<s>[^\s\"',;]+)",
-        I,
-    ),
-    Rule(
-        "bearer-token",
-        ("bearer",),
-        rf"\bbearer\s+{NOT_A_LITERAL}(?P<s>[A-Za-z0-9._~+/=-]{{8,}})",
-        I,
-    ),
-    Rule(
-        "api-key-header",
-        ("api-key", "auth-token", "private-token", "job-token", "vault-token", "github-token",
-         "subscription-key"),
-        r"\b(?:x-api-key|api-key|x-goog-api-key|x-auth-token|private-token|job-token|"
-        r"x-vault-token|x-github-token|ocp-apim-subscription-key)\s*:\s*"
-        rf"{NOT_A_LITERAL}(?P<s>[^\s\"',;]+)",
-        I,
-    ),
-    Rule("cookie-header", ("cookie",), r"\b(?:set-)?cookie\s*:\s*(?P<s>[^\n\"']+)", I),
-    # -- command-line password flags of specific tools
-    Rule(
-        "mysql-password-flag",
-        ("mysql", "mariadb"),
-        rf"\b(?:mysql\w*|mariadb\w*){SAME_COMMAND}-p",
-        value=ATTACHED,
-    ),
-    Rule(
-        "redis-password-flag",
-        ("redis-cli",),
-        rf"\bredis-cli{SAME_COMMAND}-a\s*",
-        value=ARG,
-    ),
-    Rule(
-        "curl-user-password",
-        ("curl",),
-        rf"\bcurl{SAME_COMMAND}(?:-u|--user|-U|--proxy-user)(?:\s+|=)?"
-        r"(?:'[^':\n]*:(?P<s>[^'\n]+)'|\"[^\":\n]*:(?P<s_2>[^\"\n]+)\""
-        r"|(?!\[REDACTED:)[^\s:'\"]*:(?![$])(?P<s_3>[^\s'\"]+))",
-    ),
-    Rule("sshpass-password", ("sshpass",), rf"\bsshpass{SAME_COMMAND}-p\s*", value=ARG),
-    Rule(
-        "mongo-password-flag",
-        ("mongo",),
-        rf"\bmongo(?:sh|dump|restore|import|export|stat|top|files)?{SAME_COMMAND}-p\s+",
-        value=ARG,
-    ),
-    Rule("ldap-password-flag", ("ldap",), rf"\bldap\w+{SAME_COMMAND}-w\s*", value=ARG),
-    Rule(
-        "login-password-flag",
-        ("login",),
-        r"\b(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|az)\b[^\n;&|]*?\blogin\b"
-        r"[^\n;&|]*?\s-p(?:\s+|=)",
-        value=ARG,
-    ),
-    Rule(
-        "archive-password-flag",
-        ("zip",),
-        rf"\b(?:zip|unzip|zipcloak){SAME_COMMAND}-P\s*",
-        value=ARG,
-    ),
-    Rule("archive-password-flag", ("7z",), rf"\b7za?{SAME_COMMAND}-p", value=ATTACHED),
-    Rule("sqlcmd-password-flag", ("sqlcmd", "bcp "), rf"\b(?:sqlcmd|bcp){SAME_COMMAND}-P\s*", value=ARG),
-    Rule(
-        "htpasswd-password",
-        ("htpasswd",),
-        rf"\bhtpasswd{SAME_COMMAND}-[A-Za-z]*b[A-Za-z]*\s+\S+\s+\S+\s+",
-        value=ARG,
-    ),
-    Rule("smbclient-password", ("smbclient",), rf"\bsmbclient{SAME_COMMAND}-U\s*[^\s%]+%(?P<s>\S+)"),
-    Rule(
-        "gh-secret-body",
-        ("secret set",),
-        r"\bgh\s+secret\s+set\b[^\n;&|]*?\s(?:-b|--body)(?:\s*|=)",
-        value=ARG,
-    ),
-    Rule("openssl-password", ("pass:",), r"(?<![A-Za-z0-9])pass:(?P<s>[^\s\"']+)"),
-    # -- generic flags and assignments (last: specific rules name the marker on a tie)
-    Rule(
-        "password-flag",
-        ("pass", "pwd", "secret", "token", "key", "credential"),
-        r"(?<![\w-])--?(?!no-)(?:[a-z0-9]+-)*"
-        r"(?:password|passwd|passphrase|pass|pwd|secret|token|api-?key|access-?key|secret-?key|"
-        r"account-?key|private-?key|client-secret|auth-token|storepass|keypass|srcstorepass|"
-        r"deststorepass|srckeypass|destkeypass|credentials?)"
-        r"(?:\s+|=)",
-        I,
-        is_key_material,
-        ARG,
-    ),
-    Rule(
-        "secret-assignment",
-        ("pass", "pwd", "secret", "token", "auth", "credential", "key"),
-        ASSIGNMENT,
-        I,
-        assignment_guard,
-        ASSIGN,
-    ),
+# Words after a keyword that make the name describe the secret instead of holding it:
+# `TOKEN_FILE`, `PASSWORD_MIN_LENGTH`, `SECRET_NAME`, `API_KEY_URL`.
+_ABOUT_WORDS = frozenset(
+    "file files path dir name names url uri endpoint host type length len min max expiry expires "
+    "expiration ttl lifetime timeout arn ref env var vars variable policy prompt format header "
+    "field location mode count size version provider store manager rotation kind prefix suffix "
+    "regex pattern hint reset required enabled enable disabled cmd command helper source template "
+    "scope scopes audience issuer algorithm alg server service region label description desc help "
+    "usage limit budget strength encoding schema table column fingerprint hash digest sha "
+    "number num index validity valid generator generate rule rules check checker".split()
 )
+_MID_KEYWORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",
+                 "api-key", "api.key", "auth")
+
+
+def mid_name_guard(value: str, m: object = None) -> bool:
+    """`DB_PASSWORD_PROD=x`, `TF_TOKEN_app_terraform_io=x`: a keyword inside the name counts
+    unless a word after it says the value is about the secret (`TOKEN_FILE`, `SECRET_NAME`)."""
+    name = _g(m, "mid")
+    if name is None:
+        return assignment_guard(value, m)
+    low = name.lower().strip("\"'`")
+    cut = max(low.rfind(k) + len(k) for k in _MID_KEYWORDS if k in low) if any(
+        k in low for k in _MID_KEYWORDS) else 0
+    rest = [w for w in _split_words(low[cut:]) if w]
+    if any(w in _ABOUT_WORDS for w in rest):
+        return False
+    return is_key_material(value) and not value.isdigit()
+
+
+def _split_words(text: str) -> list[str]:
+    for sep in ".-":
+        text = text.replace(sep, "_")
+    return text.split("_")
+
+
+def prose_colon(m: object) -> bool:
+    """`Unexpected token: '}'`, `io.jsonwebtoken:jjwt-api`: a `name:` that is prose or a Maven
+    coordinate, not a YAML/JSON key (which is quoted, or starts its line, and has a space after)."""
+    string = getattr(m, "string", "")
+    if _g(m, "sep") != ":":
+        return False
+    start, end = m.span()  # type: ignore[attr-defined]
+    if string[start:start + 1] in ("\"", "'") and string[:m.start("sep")].rstrip()[-1:] in ("\"", "'"):  # type: ignore[attr-defined]
+        return False  # a quoted key: JSON, YAML
+    sep_end = m.end("sep")  # type: ignore[attr-defined]
+    if sep_end == m.start("sep") + 1 and (sep_end >= len(string) or string[sep_end] not in " \t"):  # type: ignore[attr-defined]
+        return True  # `name:value`: not YAML
+    line_start = string.rfind("\n", 0, start) + 1
+    before = string[line_start:start].rstrip()
+    # YAML keys start the line (after indentation, `- `, `export`, a `#` comment marker).
+    return bool(before) and before[-1].isalnum() and not before.endswith(("export", "set", "env"))
+
+
+def assignment_or_mid(value: str, m: object = None) -> bool:
+    """The generic assignment guard: public names and prose are not secrets."""
+    if _g(m, "public") is not None:
+        return False
+    if prose_colon(m):
+        string = getattr(m, "string", "")
+        sep_end = m.end("sep")  # type: ignore[attr-defined]
+        if sep_end < len(string) and string[sep_end] not in " \t":
+            return False  # `name:value` is no YAML: a Maven coordinate, `host:port`, a log field
+        if " " in value or not (is_weak_key_secret(value) and len(value) >= 12):
+            return False  # prose (`Unexpected token: '}'`) unless the value is one random word
+    if _g(m, "mid") is not None:
+        return mid_name_guard(value, m)
+    return assignment_guard(value, m)
+
+
+def k8s_secret_literal(value: str, m: object = None) -> bool:
+    """`--from-literal=k=v` holds a secret only in `create secret` (not `create configmap`)."""
+    string = getattr(m, "string", "")
+    start = m.start() if m is not None else 0  # type: ignore[attr-defined]
+    line = string[string.rfind("\n", 0, start) + 1:start].lower()
+    return "secret" in line and is_literal_secret(value)
+
+
+GUARDS = {
+    "literal": is_literal_secret,
+    "key-material": is_key_material,
+    "weak-key": is_weak_key_secret,
+    "assignment": assignment_or_mid,
+    "mid-name": mid_name_guard,
+    "k8s-secret-literal": k8s_secret_literal,
+}

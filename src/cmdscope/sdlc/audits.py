@@ -199,12 +199,48 @@ def check_large_untracked(o: AuditOptions) -> CheckResult:
     return CheckResult("large_untracked", True, f"no untracked file above {o.large_file_bytes / 1048576:.1f} MiB")
 
 
+def check_registry_sync(o: AuditOptions) -> CheckResult:
+    """The team registry (``cmdscope registry sync``): the last sync succeeded, and the active
+    registry is the latest the team published, or became latest less than ``stale_after`` ago."""
+    from cmdscope import registry_sync
+
+    try:
+        from cmdscope.redaction.ruleset import load_specs, rule_files
+
+        load_specs(*rule_files())
+    except Exception as exc:  # noqa: BLE001 - any load error is the finding
+        return CheckResult("registry_sync", False, f"redaction rules: {exc}")
+    state = registry_sync.read_state()
+    source = registry_sync.configured_source()
+    if not source:
+        return CheckResult("registry_sync", True, "no team registry configured")
+    current = registry_sync.active()
+    now = time.time()
+    if current is None:
+        return CheckResult("registry_sync", False, f"no team registry active (source {source}): "
+                           f"{state.get('error') or 'never synced'}")
+    latest = state.get("latest") or {}
+    if latest.get("digest") and latest["digest"] != current.get("digest"):
+        behind = now - float(latest.get("published") or now)
+        if behind > o.stale_after_s:
+            return CheckResult("registry_sync", False,
+                               f"active registry {current.get('version')} is older than the team's "
+                               f"{latest.get('version')} for {behind / 3600:.0f} h: {state.get('error') or 'not activated'}")
+    last_ok = float(state.get("last_success") or 0)
+    if now - last_ok > o.stale_after_s:
+        return CheckResult("registry_sync", False, f"no successful registry sync for {(now - last_ok) / 3600:.0f} h"
+                           + (f": {state['error']}" if state.get("error") else ""))
+    return CheckResult("registry_sync", True, f"team registry {current.get('version')} "
+                       f"(sha256:{str(current.get('digest'))[:12]}) active, latest known")
+
+
 CHECKS: dict[str, Callable[[AuditOptions], CheckResult]] = {
     "git_fsck": check_git_fsck,
     "worktrees": check_worktrees,
     "packets_unended": check_packets_unended,
     "ledger_integrity": check_ledger_integrity,
     "registry_valid": check_registry,
+    "registry_sync": check_registry_sync,
     "large_untracked": check_large_untracked,
 }
 

@@ -1,0 +1,177 @@
+"""The effective redaction rules: shipped YAML, user overlays and the team's synced registry.
+
+Rules are data (``registry/redaction/*.yaml``, validated by :mod:`cmdscope.redaction.schema`).
+Reading YAML and pydantic costs tens of milliseconds, far too much per command, so the compiled
+rule rows are cached with ``marshal`` under the state directory, keyed by every file's path,
+mtime and size: a command pays a few ``stat`` calls and one small read.
+
+Overlays use the danger registry's mechanism: each directory in ``CMDSCOPE_REGISTRY_PATH`` may
+hold a ``redaction/`` directory, and so does the registry activated by ``cmdscope registry sync``.
+An overlay adds rules and may ``disable`` shipped ones by name.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import zlib
+
+from cmdscope.paths import yaml_files as _yaml_files
+from cmdscope.redaction.rules import GUARDS, VALUE_MODES, Rule
+
+TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
+if TYPE_CHECKING:
+    from cmdscope.redaction.schema import RedactionFile, RedactionRuleSpec
+
+REGISTRY_ENV = "CMDSCOPE_REGISTRY_PATH"
+CACHE_FORMAT = 2
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_CODE = ("rules.py", "ruleset.py", "schema.py")
+
+
+class RedactionRegistryError(ValueError):
+    """A redaction rule file is invalid; the message names the file, the rule and the field."""
+
+
+def shipped_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.realpath(_HERE)), "_registry", "redaction")
+
+
+def overlay_dirs(environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
+    """Registry overlay roots: CMDSCOPE_REGISTRY_PATH directories, then the synced registry."""
+    from cmdscope.paths import synced_registry_dir
+
+    env = os.environ if environ is None else environ
+    roots = [d for d in env.get(REGISTRY_ENV, "").split(os.pathsep) if d and os.path.isdir(d)]
+    synced = synced_registry_dir(env)
+    if synced:
+        roots.append(synced)
+    return roots
+
+
+def rule_files(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """(shipped files, overlay files) in the order they apply."""
+    overlay: list[str] = []
+    for root in overlay_dirs(environ):
+        overlay.extend(_yaml_files(os.path.join(root, "redaction")))
+    return _yaml_files(shipped_dir()), overlay
+
+
+def _key(files: list[str]) -> str:
+    from cmdscope.paths import file_stamps
+
+    return "\n".join([str(CACHE_FORMAT), *file_stamps([*files, *(os.path.join(_HERE, n) for n in _CODE)])])
+
+
+def _cache_path(key: str) -> str:
+    from cmdscope.paths import state_dir_str
+
+    return os.path.join(state_dir_str(), "redaction-cache", f"{zlib.crc32(key.encode()):08x}.marshal")
+
+
+def _to_rules(rows: list[tuple]) -> tuple[Rule, ...]:
+    return tuple(Rule(name, tuple(kws), pattern, flags, GUARDS[guard] if guard else None, value,
+                      tuple(command))
+                 for name, kws, pattern, flags, guard, value, command in rows)
+
+
+def load_rules(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[Rule, ...]:
+    """The effective rules, from the cache when no file changed since it was written."""
+    shipped, overlay = rule_files(environ)
+    key = _key(shipped + overlay)
+    path = _cache_path(key)
+    try:
+        with open(path, "rb") as fh:
+            stored_key, rows = marshal.load(fh)
+        if stored_key == key:
+            return _to_rules(rows)
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    rows = compile_rows(shipped, overlay)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            marshal.dump((key, rows), fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only state dir costs a re-read next time, never a failure
+    return _to_rules(rows)
+
+
+def read_file(path: str) -> RedactionFile:
+    """A validated :class:`RedactionFile`; any problem raises RedactionRegistryError (one line)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from cmdscope.redaction.schema import RedactionFile
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except OSError as exc:
+        raise RedactionRegistryError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise RedactionRegistryError(f"{path}: {where}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RedactionRegistryError(f"{path}: field '(file)': expected a mapping at top level")
+    try:
+        return RedactionFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = list(err["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            items = raw.get("rules")
+            item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            where = f"rule #{loc[1] + 1}" + (f" ({name})" if isinstance(name, str) else "") + ": "
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or "(file)"
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        text = f"{path}: {where}field '{field}': {msg}"
+        raise RedactionRegistryError(text.encode("unicode_escape").decode("ascii")) from None
+
+
+def load_specs(shipped: list[str], overlay: list[str]) -> list[tuple[RedactionRuleSpec, str]]:
+    """Every enabled rule spec with the file it comes from, shipped first."""
+    specs: list[tuple[RedactionRuleSpec, str]] = []
+    disabled: dict[str, str] = {}
+    for path in shipped:
+        data = read_file(path)
+        specs.extend((rule, path) for rule in data.rules)
+    for path in overlay:
+        data = read_file(path)
+        if data.version:
+            raise RedactionRegistryError(f"{path}: field 'version': only the shipped redaction "
+                                         "rules declare a version")
+        specs.extend((rule, path) for rule in data.rules)
+        for name in data.disable:
+            disabled[name] = path
+    names = {spec.name for spec, _ in specs}
+    for name, path in disabled.items():
+        if name not in names:
+            raise RedactionRegistryError(f"{path}: field 'disable': no rule named {name!r}")
+    return [(spec, path) for spec, path in specs if spec.name not in disabled]
+
+
+def spec_row(s: RedactionRuleSpec) -> tuple:
+    flags = (2 if s.ignore_case else 0) | (16 if s.dotall else 0)
+    return (s.name, tuple(s.keywords), s.pattern, flags, s.guard,
+            VALUE_MODES[s.value], tuple(s.command))
+
+
+def compile_rows(shipped: list[str], overlay: list[str]) -> list[tuple]:
+    return [spec_row(spec) for spec, _ in load_specs(shipped, overlay)]
+
+
+def shipped_version() -> str:
+    for path in _yaml_files(shipped_dir()):
+        data = read_file(path)
+        if data.version:
+            return str(data.version)
+    return "0.0.0"
