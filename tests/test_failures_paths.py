@@ -146,7 +146,7 @@ SECRETS = [
     ("ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"),
     ("sk-proj-" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc8Ba7" * 2, "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc8Ba7"),
     ("https://alice:S3cr3tPassw0rd99@git.example.com/o/r.git", "S3cr3tPassw0rd99"),
-    ("AKIAIOSFODNN7EXAMPLE", "IOSFODNN7EXAMPLE"),
+    ("AKIAZ7QK3M9TR2XW5VBN", "Z7QK3M9TR2XW5VBN"),  # AWS docs' AKIA...EXAMPLE is a kept placeholder
 ]
 
 
