@@ -33,7 +33,7 @@ from cmdscope.reports.common import (
     human_duration,
     iso,
     parse_time,
-    read_ledger,
+    read_records,
     render_markdown,
     render_table,
 )
@@ -367,7 +367,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.daily:
             since = (now // (86400 * NS) - args.days) * 86400 * NS
-            records = read_ledger(ledger, since_ns=since, stats=stats, progress=progress)
+            records = read_records(ledger, since_ns=since, stats=stats, progress=progress)
             report = failure_daily(records, days=args.days, top=args.top or 10, now_ns=now, stats=stats)
             text = render_daily(report, args.format) if args.format != "json" else None
         else:
@@ -375,7 +375,7 @@ def main(argv: list[str]) -> int:
             until = parse_time(args.until, now_ns=now, option="--until") if args.until else None
             if until is not None and until <= since:
                 raise ReportError(f"--until {args.until!r} is not after --since {args.since!r}")
-            records = read_ledger(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress)
+            records = read_records(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress)
             report = failure_rollup(records, since_ns=since, until_ns=until, by=args.by, top=args.top,
                                     now_ns=now, stats=stats)
             text = render_rollup(report, args.format) if args.format != "json" else None
