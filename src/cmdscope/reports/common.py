@@ -10,16 +10,17 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cmdscope.ledger_reader import (
     NS as NS,
     Progress as Progress,
     ReadError as ReportError,
     ReadStats as ReadStats,
-    printable as printable,
     read_records as read_records,
     segments as segments,
 )
+from cmdscope.safe_text import printable as printable
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -78,6 +79,21 @@ def human_duration(seconds: float | None) -> str:
 
 # ------------------------------------------------------------------------------ reading
 # One reader for every report and ledger view: cmdscope.ledger_reader.
+class LedgerStream:
+    """A report's pass over the ledger: the records (streamed once), what the reader saw, and
+    a progress line on a terminal. ``finish()`` reports the skipped lines on stderr."""
+
+    def __init__(self, ledger: str | os.PathLike[str] | None, prog: str, **options: Any) -> None:
+        self.prog = prog
+        self.stats = ReadStats()
+        self.progress = Progress("reading ledger")
+        self.records = read_records(ledger_path(ledger), stats=self.stats, progress=self.progress, **options)
+
+    def finish(self) -> None:
+        self.progress.done()
+        self.stats.report(self.prog)
+
+
 def ledger_path(value: str | os.PathLike[str] | None) -> Path:
     """The ledger a report reads: ``--ledger`` or the default (``$CMDSCOPE_LEDGER`` or the state dir)."""
     from cmdscope.paths import default_ledger_path
@@ -90,6 +106,7 @@ def ledger_path(value: str | os.PathLike[str] | None) -> Path:
 
 def render_table(headers: list[str], rows: list[list[str]], *, align_right: set[int] | None = None) -> str:
     right = align_right or set()
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -105,7 +122,7 @@ def render_table(headers: list[str], rows: list[list[str]], *, align_right: set[
 
 def render_markdown(headers: list[str], rows: list[list[str]]) -> str:
     def esc(cell: str) -> str:
-        return cell.replace("|", "\\|")
+        return printable(cell).replace("|", "\\|")
 
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out.extend("| " + " | ".join(esc(c) for c in r) + " |" for r in rows)

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cmdscope.ledger_reader import COMMAND_FIELDS
 from cmdscope.reports.common import (
     NS,
     Progress,
@@ -48,6 +49,13 @@ GROUP_KEYS = {
     "executable": "process.executable.name",
 }
 COMMAND_KINDS = frozenset({"command", "function"})
+# The attributes each rollup reads, type-checked by the reader (a wrong type skips the record
+# and reports its line); built once per module, so the reader compiles each check once.
+_READ = ("cmdscope.outcome", "cmdscope.command.hash", "session.id", "cmdscope.packet", "error.type",
+         "cmdscope.retry.count")
+FIELDS = {by: {key: COMMAND_FIELDS[key] for key in (*_READ, field, *(("process.command_line",) if by == "command" else ()))}
+          for by, field in GROUP_KEYS.items()}
+DAILY_FIELDS = {key: COMMAND_FIELDS[key] for key in ("cmdscope.outcome", "error.type")}
 _BUCKET = math.log(1.05)  # time-to-green histogram: 5% wide log buckets, bounded memory
 
 
@@ -367,7 +375,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.daily:
             since = (now // (86400 * NS) - args.days) * 86400 * NS
-            records = read_records(ledger, since_ns=since, stats=stats, progress=progress)
+            records = read_records(ledger, since_ns=since, stats=stats, progress=progress, fields=DAILY_FIELDS)
             report = failure_daily(records, days=args.days, top=args.top or 10, now_ns=now, stats=stats)
             text = render_daily(report, args.format) if args.format != "json" else None
         else:
@@ -375,7 +383,8 @@ def main(argv: list[str]) -> int:
             until = parse_time(args.until, now_ns=now, option="--until") if args.until else None
             if until is not None and until <= since:
                 raise ReportError(f"--until {args.until!r} is not after --since {args.since!r}")
-            records = read_records(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress)
+            records = read_records(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress,
+                                   fields=FIELDS.get(args.by))
             report = failure_rollup(records, since_ns=since, until_ns=until, by=args.by, top=args.top,
                                     now_ns=now, stats=stats)
             text = render_rollup(report, args.format) if args.format != "json" else None

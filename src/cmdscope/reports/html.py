@@ -13,8 +13,12 @@ import sys
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from html import escape
-from typing import Any
+from html import escape as _escape_html
+from typing import Any, Iterable
+
+from cmdscope.ledger_reader import kind_pattern
+from cmdscope.safe_text import printable
+from cmdscope.reports.packets import PacketRows
 
 NS = 1_000_000_000
 W, H = 640, 260
@@ -43,6 +47,12 @@ _SCRIPT = """
   document.body.setAttribute('data-charts-total',String(figs.length));
 })();
 """
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, with control and bidi characters shown as escapes (they could reorder or
+    hide text on the page as in a terminal)."""
+    return _escape_html(printable(text))
 
 
 def _svg(inner: list[str], label: str) -> str:
@@ -167,50 +177,70 @@ def _figure(key: str, title: str, svg: str, legend: list[tuple[str, str]] | None
     return f'<figure data-chart="{key}"><figcaption>{escape(title)}</figcaption>{svg}{leg}</figure>'
 
 
-def charts(records: list[dict[str, Any]]) -> list[str]:
-    from cmdscope.reports.packets import packet_rows
+class Charts:
+    """The page's figures, fed one record at a time. Memory: a row per packet, a count per
+    (class, day), per rule and per (kind, day); never the records."""
 
-    rows = packet_rows(records)
-    figs = [
-        _figure("packet-duration", "Packet duration over time",
-                time_series([(r["end_ns"], r["duration_s"] / 60, f"{r['packet']}: {r['duration_s'] / 60:.1f} min") for r in rows],
-                            "packet duration", "minutes", PALETTE[0])),
-        _figure("failure-density", "Packet failure density over time (failed / all commands)",
-                time_series([(r["end_ns"], r["failure_density"], f"{r['packet']}: {r['failure_density']:.2f}") for r in rows],
-                            "failure density", "failed / all", PALETTE[2], ymax=1.0)),
-    ]
-    by_class: dict[str, dict[str, float]] = defaultdict(dict)
-    days: set[str] = set()
-    for r in records:
-        if r.get("kind") in ("command", "function") and r.get("cmdscope.outcome") != "success":
-            d = _day(r["end_ns"])
-            days.add(d)
-            cls = r.get("error.type") or "unknown"
-            by_class[cls][d] = by_class[cls].get(d, 0) + 1
-    svg, legend = stacked_bars(sorted(days), dict(by_class), "failure classes by day", "failed commands")
-    figs.append(_figure("failure-classes", "Failure classes by day", svg, legend))
-    denials: Counter[str] = Counter()
-    danger: Counter[str] = Counter()
-    for r in records:
-        if r.get("kind") == "denial":
-            denials[r.get("cmdscope.policy.rule") or "unknown"] += 1
-        if r.get("kind") in ("command", "function", "denial"):
+    # Candidate lines for the reader's scan: the kinds drawn, failed commands, danger matches.
+    NEEDLES = (kind_pattern({"packet", "pipeline", "commit", "denial"}), rb'"cmdscope\.outcome":"(?!success")',
+               rb'"cmdscope\.danger\.rule"')
+
+    def __init__(self) -> None:
+        self.packets = PacketRows()
+        self.by_class: dict[str, dict[str, float]] = defaultdict(dict)
+        self.days: set[str] = set()
+        self.denials: Counter[str] = Counter()
+        self.danger: Counter[str] = Counter()
+        self.commits: dict[str, dict[str, float]] = {"atomic": {}, "other": {}}
+        self.commit_days: set[str] = set()
+        self.failed = 0
+
+    def add(self, r: dict[str, Any]) -> None:
+        kind = r["kind"]
+        if kind in PacketRows.KINDS:
+            self.packets.add(r)
+        elif kind in ("command", "function", "denial"):
+            if kind != "denial" and r.get("cmdscope.outcome") != "success":
+                d = _day(r["end_ns"])
+                self.days.add(d)
+                cls = r.get("error.type") or "unknown"
+                self.by_class[cls][d] = self.by_class[cls].get(d, 0) + 1
+                self.failed += 1
+            if kind == "denial":
+                self.denials[r.get("cmdscope.policy.rule") or "unknown"] += 1
             for rule in r.get("cmdscope.danger.rule") or []:
-                danger[rule] += 1
-    items = [(f"denied: {k}", float(v), PALETTE[2]) for k, v in denials.items()]
-    items += [(f"dangerous: {k}", float(v), PALETTE[1]) for k, v in danger.items()]
-    figs.append(_figure("denials-danger", "Denials and dangerous hits by rule", hbars(items, "denials and dangerous hits")))
-    commits: dict[str, dict[str, float]] = {"atomic": {}, "other": {}}
-    cdays: set[str] = set()
-    for r in records:
-        if r.get("kind") == "commit":
+                self.danger[rule] += 1
+        elif kind == "commit":
             d = _day(r["end_ns"])
-            cdays.add(d)
+            self.commit_days.add(d)
             key = "atomic" if r.get("cmdscope.commit.atomic") else "other"
-            commits[key][d] = commits[key].get(d, 0) + 1
-    svg, legend = stacked_bars(sorted(cdays), {k: v for k, v in commits.items() if v}, "commit cadence", "commits")
-    figs.append(_figure("commit-cadence", "Commit cadence (atomic = one validated slice)", svg, legend))
-    return figs
+            self.commits[key][d] = self.commits[key].get(d, 0) + 1
+
+    def figures(self, rows: list[dict[str, Any]]) -> list[str]:
+        figs = [
+            _figure("packet-duration", "Packet duration over time",
+                    time_series([(r["end_ns"], r["duration_s"] / 60, f"{r['packet']}: {r['duration_s'] / 60:.1f} min")
+                                 for r in rows], "packet duration", "minutes", PALETTE[0])),
+            _figure("failure-density", "Packet failure density over time (failed / all commands)",
+                    time_series([(r["end_ns"], r["failure_density"], f"{r['packet']}: {r['failure_density']:.2f}")
+                                 for r in rows], "failure density", "failed / all", PALETTE[2], ymax=1.0)),
+        ]
+        svg, legend = stacked_bars(sorted(self.days), dict(self.by_class), "failure classes by day", "failed commands")
+        figs.append(_figure("failure-classes", "Failure classes by day", svg, legend))
+        items = [(f"denied: {k}", float(v), PALETTE[2]) for k, v in self.denials.items()]
+        items += [(f"dangerous: {k}", float(v), PALETTE[1]) for k, v in self.danger.items()]
+        figs.append(_figure("denials-danger", "Denials and dangerous hits by rule", hbars(items, "denials and dangerous hits")))
+        svg, legend = stacked_bars(sorted(self.commit_days), {k: v for k, v in self.commits.items() if v},
+                                   "commit cadence", "commits")
+        figs.append(_figure("commit-cadence", "Commit cadence (atomic = one validated slice)", svg, legend))
+        return figs
+
+
+def charts(records: Iterable[dict[str, Any]]) -> list[str]:
+    rollup = Charts()
+    for r in records:
+        rollup.add(r)
+    return rollup.figures(rollup.packets.finish())
 
 
 def page(title: str, subtitle: str, body: list[str]) -> str:
@@ -223,14 +253,17 @@ def page(title: str, subtitle: str, body: list[str]) -> str:
             + "".join(body) + f"<script>{_SCRIPT}</script></body></html>")
 
 
-def render(records: list[dict[str, Any]], since_ns: int, now_ns: int) -> str:
-    from cmdscope.reports.packets import build, iso
+def render(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> str:
+    from cmdscope.reports.packets import build_from_rows, iso
 
-    data = build(records, since_ns, now_ns)
+    rollup = Charts()
+    for r in records:
+        rollup.add(r)
+    rows = rollup.packets.finish()
+    data = build_from_rows(rows, since_ns, now_ns)
     summary = _weekly_table(data)
-    return page("cmdscope report", f"{iso(since_ns)} to {iso(now_ns)} · {len(data['packets'])} packets · "
-                f"{sum(1 for r in records if r.get('kind') == 'command')} commands",
-                ['<div class="grid">', *charts(records), "</div>", summary])
+    return page("cmdscope report", f"{iso(since_ns)} to {iso(now_ns)} · {len(rows)} packets · "
+                f"{rollup.failed} failed commands", ['<div class="grid">', *rollup.figures(rows), "</div>", summary])
 
 
 def _weekly_table(data: dict[str, Any]) -> str:
@@ -271,8 +304,7 @@ def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.reports.common import since_or_report
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream, since_or_report
 
     p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
     p.add_argument("-o", "--output", required=True)
@@ -283,7 +315,9 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report html", now)
     if since is None:
         return 2
-    text = render(load(args.ledger, since), since, now)
+    read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES)
+    text = render(read.records, since, now)
+    read.finish()
     try:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text)
