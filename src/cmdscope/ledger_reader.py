@@ -120,9 +120,12 @@ class ReadStats:
     """What a read saw: records yielded, bad lines (the first MAX_BAD_KEPT kept, all counted),
     bytes and segments read, segments skipped unread."""
 
-    __slots__ = ("bad", "bad_lines", "bytes", "records", "segments", "skipped_segments")
+    __slots__ = ("at", "bad", "bad_lines", "bytes", "locate", "records", "segment", "segments", "skipped_segments")
 
     def __init__(self) -> None:
+        self.segment = ""  # where the record last yielded came from: reject() names it
+        self.at = 0
+        self.locate: Callable[[int], int] = int
         self.records = 0
         self.bad: list[BadLine] = []
         self.bad_lines = 0
@@ -134,6 +137,12 @@ class ReadStats:
         self.bad_lines += 1
         if len(self.bad) < MAX_BAD_KEPT:
             self.bad.append(BadLine(path, line, reason))
+
+    def reject(self, reason: str) -> None:
+        """The record last yielded is not usable after all (a consumer that type-checks the
+        fields it reads itself): skipped and noted with its file and line like a bad line."""
+        self.records -= 1
+        self.note_bad(self.segment, self.locate(self.at), reason)
 
     def report(self, prog: str, stream: TextIO | None = None, limit: int = 10) -> None:
         """The skipped lines on stderr, one a line, the first `limit` of them."""
@@ -315,6 +324,7 @@ def read_records(
             # where: the line number, or (scanned) the byte offset, numbered only for a bad line
             lines = _scan(fh, scans) if scanned else enumerate(_lines(fh), 1)
             where = _LineCounter(seg).line_of if scanned else int
+            stats.segment, stats.locate = name, where
             seen = 0
             for at, raw in lines:
                 seen += 1
@@ -348,6 +358,7 @@ def read_records(
                         stats.note_bad(name, where(at), problem)
                         continue
                 stats.records += 1
+                stats.at = at
                 yield record
             stats.bytes += size
     if progress is not None:
@@ -367,24 +378,26 @@ def _lines(fh: Any) -> Iterator[bytes]:
 
 
 def _scan(fh: Any, scans: list[re.Pattern[bytes]]) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line) of the lines in which any pattern matches, 8 MiB at a time."""
-    carry = b""
+    """(byte offset, line) of the lines in which any pattern matches, 8 MiB at a time. Each
+    block ends at its last newline and the next read starts there (no copy of a block)."""
     base = 0  # file offset of `block`
     while True:
-        data = fh.read(BLOCK)
-        block = carry + data
-        if not data:
+        fh.seek(base)
+        block = fh.read(BLOCK)
+        cut = block.rfind(b"\n") + 1
+        while not cut and len(block) >= BLOCK:  # a line longer than a block
+            more = fh.read(BLOCK)
+            block += more
+            cut = block.rfind(b"\n") + 1
+            if not more:
+                break
+        if not cut:
             if block:  # a last line with no newline: torn
                 yield base, block
             return
-        cut = block.rfind(b"\n") + 1
-        if not cut:
-            carry = block
-            continue
-        block, carry = block[:cut], block[cut:]
         starts: set[int] = set()
         for scan in scans:
-            for match in scan.finditer(block):
+            for match in scan.finditer(block, 0, cut):
                 starts.add(block.rfind(b"\n", 0, match.start()) + 1)
         for start in sorted(starts):
             yield base + start, block[start:block.index(b"\n", start) + 1]

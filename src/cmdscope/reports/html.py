@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 from html import escape as _escape_html
 from typing import Any, Iterable
 
-from cmdscope.ledger_reader import kind_pattern
+from cmdscope.ledger_reader import COMMAND_FIELDS, kind_pattern
 from cmdscope.safe_text import printable
 from cmdscope.reports.packets import PacketRows
 
 NS = 1_000_000_000
+DAY_NS = 86400 * NS
 W, H = 640, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 56, 16, 16, 44
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
@@ -182,17 +183,18 @@ class Charts:
     (class, day), per rule and per (kind, day); never the records."""
 
     # Candidate lines for the reader's scan: the kinds drawn, failed commands, danger matches.
+    # The command attributes read (the reader type-checks these).
+    FIELDS = {key: COMMAND_FIELDS[key] for key in ("cmdscope.outcome", "error.type", "cmdscope.policy.rule",
+                                                   "cmdscope.danger.rule")}
     NEEDLES = (kind_pattern({"packet", "pipeline", "commit", "denial"}), rb'"cmdscope\.outcome":"(?!success")',
                rb'"cmdscope\.danger\.rule"')
 
     def __init__(self) -> None:
         self.packets = PacketRows()
-        self.by_class: dict[str, dict[str, float]] = defaultdict(dict)
-        self.days: set[str] = set()
+        self.by_class_day: dict[tuple[str, int], int] = {}  # (error.type, UTC day number) -> failed commands
         self.denials: Counter[str] = Counter()
         self.danger: Counter[str] = Counter()
-        self.commits: dict[str, dict[str, float]] = {"atomic": {}, "other": {}}
-        self.commit_days: set[str] = set()
+        self.commits_day: dict[tuple[str, int], int] = {}  # ("atomic" or "other", day) -> commits
         self.failed = 0
 
     def add(self, r: dict[str, Any]) -> None:
@@ -201,20 +203,24 @@ class Charts:
             self.packets.add(r)
         elif kind in ("command", "function", "denial"):
             if kind != "denial" and r.get("cmdscope.outcome") != "success":
-                d = _day(r["end_ns"])
-                self.days.add(d)
-                cls = r.get("error.type") or "unknown"
-                self.by_class[cls][d] = self.by_class[cls].get(d, 0) + 1
+                key = (r.get("error.type") or "unknown", r["end_ns"] // DAY_NS)
+                self.by_class_day[key] = self.by_class_day.get(key, 0) + 1
                 self.failed += 1
             if kind == "denial":
                 self.denials[r.get("cmdscope.policy.rule") or "unknown"] += 1
             for rule in r.get("cmdscope.danger.rule") or []:
                 self.danger[rule] += 1
         elif kind == "commit":
-            d = _day(r["end_ns"])
-            self.commit_days.add(d)
-            key = "atomic" if r.get("cmdscope.commit.atomic") else "other"
-            self.commits[key][d] = self.commits[key].get(d, 0) + 1
+            key = ("atomic" if r.get("cmdscope.commit.atomic") else "other", r["end_ns"] // DAY_NS)
+            self.commits_day[key] = self.commits_day.get(key, 0) + 1
+
+    @staticmethod
+    def _series(counts: dict[tuple[str, int], int]) -> tuple[list[str], dict[str, dict[str, float]]]:
+        """(days, {series: {day: count}}) from counts per (series, UTC day number)."""
+        series: dict[str, dict[str, float]] = defaultdict(dict)
+        for (name, day), n in counts.items():
+            series[name][_day(day * DAY_NS)] = n
+        return sorted({_day(day * DAY_NS) for _, day in counts}), dict(series)
 
     def figures(self, rows: list[dict[str, Any]]) -> list[str]:
         figs = [
@@ -225,13 +231,14 @@ class Charts:
                     time_series([(r["end_ns"], r["failure_density"], f"{r['packet']}: {r['failure_density']:.2f}")
                                  for r in rows], "failure density", "failed / all", PALETTE[2], ymax=1.0)),
         ]
-        svg, legend = stacked_bars(sorted(self.days), dict(self.by_class), "failure classes by day", "failed commands")
+        days, by_class = self._series(self.by_class_day)
+        svg, legend = stacked_bars(days, by_class, "failure classes by day", "failed commands")
         figs.append(_figure("failure-classes", "Failure classes by day", svg, legend))
         items = [(f"denied: {k}", float(v), PALETTE[2]) for k, v in self.denials.items()]
         items += [(f"dangerous: {k}", float(v), PALETTE[1]) for k, v in self.danger.items()]
         figs.append(_figure("denials-danger", "Denials and dangerous hits by rule", hbars(items, "denials and dangerous hits")))
-        svg, legend = stacked_bars(sorted(self.commit_days), {k: v for k, v in self.commits.items() if v},
-                                   "commit cadence", "commits")
+        days, commits = self._series(self.commits_day)
+        svg, legend = stacked_bars(days, commits, "commit cadence", "commits")
         figs.append(_figure("commit-cadence", "Commit cadence (atomic = one validated slice)", svg, legend))
         return figs
 
@@ -315,7 +322,8 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report html", now)
     if since is None:
         return 2
-    read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES)
+    read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES,
+                        fields=Charts.FIELDS)
     text = render(read.records, since, now)
     read.finish()
     try:
