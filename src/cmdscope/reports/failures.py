@@ -409,6 +409,8 @@ def main(argv: list[str]) -> int:
         progress.done()
         sys.stderr.write(f"cmdscope report failures: {exc}\n")
         return 2
+    progress.done()
+    stats.report("cmdscope report failures")
     if text is None:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
