@@ -279,3 +279,28 @@ def test_reader_memory_does_not_keep_bad_lines(tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_tail_is_the_end_of_the_forward_read(tmp_path: Path) -> None:
+    """Backwards over 64 KiB blocks and segment boundaries, with garbage and blank lines between
+    records and a torn last line: the same records, in the same order, as reading forwards."""
+    from cmdscope.ledger_reader import ReadStats, read_records, tail_records
+
+    rng = random.Random(3)
+    path = tmp_path / "l.jsonl"
+    end = NOW - 10**6 * S
+    for seg in ("000001", "000002", ""):
+        lines: list[Any] = []
+        for _ in range(rng.randint(300, 900)):
+            end += S
+            lines.append(rng.choice(["{oops", "", "[1]"]) if rng.random() < 0.05 else
+                         rec(COMMAND, end, **{"process.command_line": "x" * rng.randint(0, 400)}))
+        write(path.with_name(f"{path.name}.{seg}") if seg else path, lines)
+    with open(path, "a") as fh:
+        fh.write('{"kind":"command","torn')
+    read = ReadStats()
+    forward = list(read_records(path, stats=read))
+    for n in (1, 7, 250, 1000, len(forward), len(forward) + 5):
+        stats = ReadStats()
+        assert tail_records(path, n, stats=stats) == forward[-n:]
+    assert sorted(map(str, stats.bad)) == sorted(map(str, read.bad))  # read to the start: the same bad lines
