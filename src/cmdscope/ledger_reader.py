@@ -325,10 +325,8 @@ def read_records(
             lines = _scan(fh, scans) if scanned else enumerate(_lines(fh), 1)
             where = _LineCounter(seg).line_of if scanned else int
             stats.segment, stats.locate = name, where
-            seen = 0
             for at, raw in lines:
-                seen += 1
-                if progress is not None and not seen & 0x3FFF:
+                if progress is not None and not at & 0x3FFF:  # a line number, or an offset when scanning
                     progress.update(number, stats.records)
                 if not raw.endswith(b"\n"):
                     if raw.strip():
