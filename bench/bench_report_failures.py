@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from cmdscope.reports.common import ReadStats, parse_time, read_ledger, segments
+from cmdscope.reports.common import ReadStats, parse_time, read_records, segments
 from cmdscope.reports.failures import failure_daily, failure_rollup
 
 
@@ -60,16 +60,16 @@ def main(argv: list[str]) -> int:
         return n
 
     def stream() -> int:
-        return sum(1 for _ in read_ledger(args.ledger, since_ns=since))
+        return sum(1 for _ in read_records(args.ledger, since_ns=since))
 
     def report() -> dict:
         stats = ReadStats()
-        recs = read_ledger(args.ledger, since_ns=since, stats=stats)
+        recs = read_records(args.ledger, since_ns=since, stats=stats)
         return failure_rollup(recs, since_ns=since, now_ns=now, stats=stats)
 
     def daily() -> dict:
         since_d = (now // 86_400_000_000_000 - 14) * 86_400_000_000_000
-        recs = read_ledger(args.ledger, since_ns=since_d)
+        recs = read_records(args.ledger, since_ns=since_d)
         return failure_daily(recs, days=14, now_ns=now)
 
     t_base, lines = timed(baseline)

@@ -82,14 +82,18 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_json_table_md_over_segments_with_bad_lines(tmp_path: Path) -> None:
-    """The CLI reads rotated segments then the current file, skips and counts bad lines, and
-    prints JSON, a table or markdown; nothing goes to stderr when it is not a terminal."""
+    """The CLI reads rotated segments then the current file, skips and counts bad lines (each
+    named on stderr with file and line; no progress line when stderr is not a terminal), and
+    prints JSON, a table or markdown."""
     import time
 
     ledger = tmp_path / "ledger.jsonl"
     write_ledger(ledger, sample(time.time_ns() - 3600 * S))
     out = cli("--ledger", str(ledger), "--format", "json")
-    assert out.returncode == 0 and out.stderr == ""
+    assert out.returncode == 0
+    assert out.stderr.splitlines() == [
+        f"cmdscope report failures: skipped {ledger}.000001:5: invalid JSON: unexpected end of data: line 2 column 1 (char 12)",
+        f"cmdscope report failures: skipped {ledger}:5: torn line (no newline at end)"]
     report = json.loads(out.stdout)
     assert report["schema_version"] == 1 and report["totals"]["failures"] == 4
     assert report["ledger"]["bad_lines"] == 2

@@ -39,6 +39,7 @@ def test_denials_and_danger_reports(ledger_path: Path, tmp_path: Path) -> None:
 
 def test_uncategorized_denial_fails_the_report(ledger_path: Path) -> None:
     """A denial without a policy rule (written by hand: the product cannot) makes the report exit 1."""
-    ledger_path.write_text(json.dumps({"kind": "denial", "end_ns": 1, "cmdscope.actor": "x"}) + "\n")
+    ledger_path.write_text(json.dumps({"kind": "denial", "start_ns": 0, "end_ns": 1, "duration_s": 0.0,
+                                       "cmdscope.actor": "x"}) + "\n")
     out = cmdscope_cli("report", "denials", capture_output=True, text=True)
     assert out.returncode == 1 and "uncategorized 1" in out.stdout

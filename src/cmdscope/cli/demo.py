@@ -155,8 +155,8 @@ def _ratings(ledger: str, out: Any) -> None:
     """The overall ratings and the governance figures of the session (cmdscope rate, report governance)."""
     import time
 
-    from cmdscope.reports.governance import build
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.governance import KINDS as GOVERNANCE_KINDS, build
+    from cmdscope.reports.common import LedgerStream
     from cmdscope.sdlc.governance import load_policy
     from cmdscope.sdlc.rating import rate_ledger
 
@@ -169,7 +169,10 @@ def _ratings(ledger: str, out: Any) -> None:
             out.write(f"  {row['scope']:<7} {row['subject']:<12} {row['score']:5.1f} {row['letter']}"
                       f"   weakest: {weakest['component']} {weakest['value']:.2f}\n")
     out.write("\nGovernance (cmdscope report governance):\n")
-    for fig in build(load(ledger, now - 30 * 86400 * 10**9), policy.targets)["figures"]:
+    stream = LedgerStream(ledger, "cmdscope demo", since_ns=now - 30 * 86400 * 10**9, kinds=GOVERNANCE_KINDS)
+    figures = build(stream.records, policy.targets)["figures"]
+    stream.finish()
+    for fig in figures:
         value = "no data" if fig["value"] is None else f"{fig['value']:.0%}"
         out.write(f"  {fig['figure'].replace('_', ' '):<17} {value:<8} target {fig['target']:.0%}: {fig['state']}\n")
 

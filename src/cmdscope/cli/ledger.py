@@ -38,14 +38,16 @@ def _ledger(path: str | None) -> str:
 
 
 def _cell(record: dict[str, Any], key: str) -> str:
+    from cmdscope.safe_text import printable
+
     value = record.get(key)
     if value is None:
         return "-"
     if key == "time":
-        return str(value)[:19].replace("T", " ")
-    if key == "duration_s":
+        return printable(str(value)[:19].replace("T", " "))
+    if key == "duration_s" and type(value) in (int, float):
         return f"{float(value):.3f}"
-    return str(value)
+    return printable(str(value))
 
 
 def format_table(records: Iterable[dict[str, Any]], out: Any) -> int:
@@ -87,19 +89,18 @@ def _emit(records: Iterable[dict[str, Any]], as_json: bool) -> int:
 
 
 def _matches(rec: dict[str, Any], args: argparse.Namespace) -> bool:
-    for attr, key in (("actor", "cmdscope.actor"), ("packet", "cmdscope.packet"), ("phase", "cmdscope.phase"),
-                      ("session", "session.id"), ("kind", "kind")):
+    for attr, key in FILTERS:
         wanted = getattr(args, attr, None)
         if wanted and rec.get(key) != wanted:
             return False
-    outcome = getattr(args, "outcome", None)
-    if outcome and rec.get("cmdscope.outcome") != outcome:
-        return False
     return True
 
 
 def _follow(path: str, start_size: int) -> Iterator[dict[str, Any]]:
-    """Yield records appended after ``start_size``; follows rotation by reopening the path."""
+    """Yield records appended after ``start_size``; follows rotation by reopening the path.
+    Lines that are not valid records are left out, as the reader does."""
+    from cmdscope.ledger_reader import check
+
     pos = start_size
     ino = os.stat(path).st_ino if os.path.exists(path) else None
     buf = b""
@@ -123,21 +124,18 @@ def _follow(path: str, start_size: int) -> Iterator[dict[str, Any]]:
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(rec, dict):
+                if isinstance(rec, dict) and check(rec) is None:
                     yield rec
         else:
             time.sleep(0.2)
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from collections import deque
-
-    from cmdscope.sinks.ledger import ReadStats, read_records
+    from cmdscope.ledger_reader import ReadStats, tail_records
 
     path = _ledger(args.ledger)
     stats = ReadStats()
-    last = deque(read_records(path, stats=stats), maxlen=args.n)
-    _emit(last, args.json)
+    _emit(tail_records(path, args.n, stats=stats), args.json)
     _report_bad(stats)
     if args.follow:
         sys.stdout.flush()
@@ -159,18 +157,36 @@ def format_table_row(rec: dict[str, Any]) -> None:
     sys.stdout.write(buf.getvalue().split("\n", 1)[1])
 
 
+FILTERS = (("actor", "cmdscope.actor"), ("packet", "cmdscope.packet"), ("phase", "cmdscope.phase"),
+           ("session", "session.id"), ("kind", "kind"), ("outcome", "cmdscope.outcome"))
+
+
+def _needles(args: argparse.Namespace) -> list[bytes] | None:
+    """A scan pattern for the reader from one exact filter (`--kind commit` reads only lines
+    holding ``"kind":"commit"``), when its value is written as is in JSON."""
+    import re
+
+    for attr, key in FILTERS:
+        wanted = getattr(args, attr, None)
+        if wanted and wanted.isprintable() and wanted.isascii() and not set(wanted) & set('"\\'):
+            return [re.escape(f'"{key}":"{wanted}"'.encode())]
+    return None
+
+
 def cmd_query(args: argparse.Namespace) -> int:
-    from cmdscope.sinks.ledger import ReadStats, read_records
+    from cmdscope.ledger_reader import Progress, ReadStats, read_records
 
     since = parse_since(args.since) if args.since else None
     stats = ReadStats()
-    selected: Iterable[dict[str, Any]] = (
-        r for r in read_records(_ledger(args.ledger), since_ns=since, stats=stats) if _matches(r, args))
+    progress = Progress("reading ledger")
+    records = read_records(_ledger(args.ledger), since_ns=since, stats=stats, needles=_needles(args), progress=progress)
+    selected: Iterable[dict[str, Any]] = (r for r in records if _matches(r, args))
     if args.limit:
         from itertools import islice
 
         selected = islice(selected, args.limit)
     n = _emit(selected, args.json)
+    progress.done()
     if not args.json:
         sys.stderr.write(f"{n} record(s)\n") if sys.stderr.isatty() else None
     _report_bad(stats)
@@ -178,10 +194,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def _report_bad(stats: Any) -> None:
-    for bad in stats.bad[:10]:
-        sys.stderr.write(f"cmdscope ledger: skipped {bad.path}:{bad.line}: {bad.reason}\n")
-    if len(stats.bad) > 10:
-        sys.stderr.write(f"cmdscope ledger: ... and {len(stats.bad) - 10} more unreadable line(s)\n")
+    stats.report("cmdscope ledger")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -189,7 +202,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from cmdscope.records import validate_record
-    from cmdscope.sinks.ledger import ReadStats, read_records, segments
+    from cmdscope.ledger_reader import ReadStats, read_unchecked, segments
 
     path = _ledger(args.ledger)
     files = segments(path)
@@ -204,7 +217,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     kinds: dict[str, int] = {}
     ids: set[str] = set()
     duplicates = 0
-    for number, rec in enumerate(read_records(path, stats=stats), 1):
+    for number, rec in enumerate(read_unchecked(path, stats=stats), 1):
         try:
             validate_record(rec)
         except ValidationError as exc:
@@ -218,6 +231,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         ids.add(str(rid))
     for bad in stats.bad:
         problems.append(f"{bad.path}:{bad.line}: {bad.reason}")
+    if stats.bad_lines > len(stats.bad):
+        problems.append(f"... and {stats.bad_lines - len(stats.bad)} more unreadable line(s)")
     if duplicates:
         problems.append(f"{duplicates} duplicate record id(s)")
     seal_report = _verify_seals(path)

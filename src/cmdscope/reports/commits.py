@@ -27,36 +27,65 @@ def day(ns: int) -> str:
     return datetime.fromtimestamp(ns / NS, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
+class CommitCadence:
+    """Commit figures fed one record at a time. Memory: a few numbers per commit in the
+    window (slices, changed lines, wait) for the median and the per-packet count, and the
+    last 20 commits for the table, never the records themselves."""
+
+    KINDS = frozenset({"commit"})
+    RECENT = 20
+
+    def __init__(self) -> None:
+        self.commits: list[tuple[int, int, int, str | None]] = []  # (end_ns, slices, lines, packet)
+        self.waits: list[float] = []
+        self.recent: list[tuple[int, dict[str, Any]]] = []
+
+    def add(self, c: dict[str, Any]) -> None:
+        slices, lines = c["cmdscope.commit.slices"], c["cmdscope.commit.changed_lines"]
+        self.commits.append((c["end_ns"], slices, lines, c.get("cmdscope.packet")))
+        if c.get("cmdscope.commit.since_gate_s") is not None:
+            self.waits.append(float(c["cmdscope.commit.since_gate_s"]))
+        self.recent.append((c["end_ns"], {
+            "time": c.get("time"), "revision": c["vcs.ref.head.revision"][:12], "packet": c.get("cmdscope.packet"),
+            "slices": slices, "changed_lines": lines, "message": c.get("cmdscope.commit.message") or ""}))
+        if len(self.recent) > 4 * self.RECENT:
+            self.recent = sorted(self.recent, key=lambda e: e[0])[-self.RECENT:]
+
+    def finish(self) -> dict[str, Any]:
+        commits = sorted(self.commits, key=lambda c: c[0])
+        n = len(commits)
+        slices = [c[1] for c in commits]
+        lines = [c[2] for c in commits]
+        per_packet: dict[str, list[int]] = {}
+        for _, s, _, packet in commits:
+            if packet:
+                per_packet.setdefault(packet, []).append(s)
+        per_day = Counter(day(c[0]) for c in commits)
+        atomic_day = Counter(day(c[0]) for c in commits if c[1] == 1)
+        return {
+            "schema": SCHEMA,
+            "commits": n,
+            "atomic": sum(s == 1 for s in slices),
+            "atomic_share": sum(s == 1 for s in slices) / n if n else None,
+            "deferred": sum(s >= 2 for s in slices),
+            "deferred_share": sum(s >= 2 for s in slices) / n if n else None,
+            "unvalidated": sum(s == 0 for s in slices),
+            "unvalidated_share": sum(s == 0 for s in slices) / n if n else None,
+            "deferred_to_end_packets": sum(1 for v in per_packet.values() if len(v) == 1 and v[0] >= 2),
+            "packets": len(per_packet),
+            "mean_changed_lines": mean(lines) if lines else None,
+            "median_gate_to_commit_s": median(self.waits) if self.waits else None,
+            "per_day": [{"day": d, "commits": per_day[d], "atomic": atomic_day.get(d, 0)} for d in sorted(per_day)],
+            "recent": [r for _, r in sorted(self.recent, key=lambda e: e[0])[-self.RECENT:]],
+        }
+
+
 def build(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    commits = sorted((r for r in records if r.get("kind") == "commit"), key=lambda r: r.get("end_ns", 0))
-    n = len(commits)
-    slices = [int(c.get("cmdscope.commit.slices", 0)) for c in commits]
-    lines = [int(c.get("cmdscope.commit.changed_lines", 0)) for c in commits]
-    waits = [float(c["cmdscope.commit.since_gate_s"]) for c in commits if c.get("cmdscope.commit.since_gate_s") is not None]
-    per_packet: dict[str, list[int]] = {}
-    for c, s in zip(commits, slices):
-        if c.get("cmdscope.packet"):
-            per_packet.setdefault(c["cmdscope.packet"], []).append(s)
-    per_day = Counter(day(c["end_ns"]) for c in commits)
-    atomic_day = Counter(day(c["end_ns"]) for c, s in zip(commits, slices) if s == 1)
-    return {
-        "schema": SCHEMA,
-        "commits": n,
-        "atomic": sum(s == 1 for s in slices),
-        "atomic_share": sum(s == 1 for s in slices) / n if n else None,
-        "deferred": sum(s >= 2 for s in slices),
-        "deferred_share": sum(s >= 2 for s in slices) / n if n else None,
-        "unvalidated": sum(s == 0 for s in slices),
-        "unvalidated_share": sum(s == 0 for s in slices) / n if n else None,
-        "deferred_to_end_packets": sum(1 for v in per_packet.values() if len(v) == 1 and v[0] >= 2),
-        "packets": len(per_packet),
-        "mean_changed_lines": mean(lines) if lines else None,
-        "median_gate_to_commit_s": median(waits) if waits else None,
-        "per_day": [{"day": d, "commits": per_day[d], "atomic": atomic_day.get(d, 0)} for d in sorted(per_day)],
-        "recent": [{"time": c.get("time"), "revision": c.get("vcs.ref.head.revision", "")[:12],
-                    "packet": c.get("cmdscope.packet"), "slices": s, "changed_lines": ln,
-                    "message": c.get("cmdscope.commit.message", "")} for c, s, ln in list(zip(commits, slices, lines))[-20:]],
-    }
+    cadence = CommitCadence()
+    for r in records:
+        if r.get("kind") == "commit":
+            cadence.add(r)
+    return cadence.finish()
 
 
 def render(data: dict[str, Any], fmt: str) -> str:
@@ -82,8 +111,7 @@ def render(data: dict[str, Any], fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.reports.common import since_or_report
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream, since_or_report
 
     p = argparse.ArgumentParser(prog="cmdscope report commits", description="Atomic commit cadence.")
     p.add_argument("--since", default="7d")
@@ -94,5 +122,8 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report commits", now)
     if since is None:
         return 2
-    sys.stdout.write(render(build(load(args.ledger, since)), args.format) + "\n")
+    read = LedgerStream(args.ledger, "cmdscope report commits", since_ns=since, kinds=CommitCadence.KINDS)
+    data = build(read.records)
+    read.finish()
+    sys.stdout.write(render(data, args.format) + "\n")
     return 0

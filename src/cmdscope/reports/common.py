@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-NS = 1_000_000_000
+from cmdscope.ledger_reader import (
+    NS as NS,
+    Progress as Progress,
+    ReadError as ReportError,
+    ReadStats as ReadStats,
+    read_records as read_records,
+    segments as segments,
+)
+from cmdscope.safe_text import printable as printable
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-
-
-class ReportError(ValueError):
-    """Bad report input (an option value, an unreadable ledger): one line for the user."""
 
 
 def parse_time(value: str, *, now_ns: int, option: str) -> int:
@@ -79,170 +81,27 @@ def human_duration(seconds: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------ reading
+# One reader for every report and ledger view: cmdscope.ledger_reader.
+class LedgerStream:
+    """A report's pass over the ledger: the records (streamed once), what the reader saw, and
+    a progress line on a terminal. ``finish()`` reports the skipped lines on stderr."""
+
+    def __init__(self, ledger: str | os.PathLike[str] | None, prog: str, **options: Any) -> None:
+        self.prog = prog
+        self.stats = ReadStats()
+        self.progress = Progress("reading ledger")
+        self.records = read_records(ledger_path(ledger), stats=self.stats, progress=self.progress, **options)
+
+    def finish(self) -> None:
+        self.progress.done()
+        self.stats.report(self.prog)
 
 
-class ReadStats:
-    """What the reader saw: records parsed, bad (torn or invalid) lines skipped, bytes read."""
+def ledger_path(value: str | os.PathLike[str] | None) -> Path:
+    """The ledger a report reads: ``--ledger`` or the default (``$CMDSCOPE_LEDGER`` or the state dir)."""
+    from cmdscope.paths import default_ledger_path
 
-    __slots__ = ("bad_lines", "bytes", "records", "segments", "skipped_segments")
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.bad_lines = 0
-        self.bytes = 0
-        self.segments = 0
-        self.skipped_segments = 0
-
-
-def segments(path: Path) -> list[Path]:
-    """Rotated segments `<name>.NNNNNN` oldest first, then the current file."""
-    try:
-        from cmdscope.sinks.ledger import segments as ledger_segments
-    except ImportError:  # pragma: no cover - the sink ships with the package
-        ledger_segments = None  # type: ignore[assignment]
-    if ledger_segments is not None:
-        return list(ledger_segments(path))
-    prefix = path.name + "."
-    try:
-        rotated = sorted((int(e.name[len(prefix):]), Path(e.path)) for e in os.scandir(path.parent)
-                         if e.name.startswith(prefix) and e.name[len(prefix):].isdigit())
-    except FileNotFoundError:
-        return []
-    return [p for _, p in rotated] + ([path] if path.exists() else [])
-
-
-def _last_end_ns(path: Path, loads: Any) -> int | None:
-    """end_ns of the last whole record of a segment (reads only its last 64 KiB)."""
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - 65536))
-            tail = fh.read()
-    except OSError:
-        return None
-    for line in reversed(tail.split(b"\n")):
-        if not line.strip():
-            continue
-        try:
-            record = loads(line)
-        except ValueError:
-            continue
-        value = record.get("end_ns") if isinstance(record, dict) else None
-        return value if isinstance(value, int) else None
-    return None
-
-
-# Records are appended in end order, but concurrent writers interleave a little: a segment is
-# skipped only when its last record ended this long before the window starts.
-SEGMENT_SLACK_NS = 3600 * NS
-
-
-def read_ledger(path: Path, *, since_ns: int | None = None, until_ns: int | None = None,
-                stats: ReadStats | None = None, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
-    """Stream the ledger's records (dicts), oldest segment first.
-
-    Whole segments that end before `since_ns` are skipped unread. Torn or invalid lines are
-    skipped and counted in `stats.bad_lines`, never fatal. Records outside the window are not
-    yielded.
-    """
-    import orjson
-
-    loads = orjson.loads
-    stats = stats if stats is not None else ReadStats()
-    files = segments(path)
-    if not files:
-        if not path.exists() and not path.parent.exists():
-            raise ReportError(f"ledger {path}: no such file")
-        return
-    chosen: list[tuple[Path, int]] = []
-    for index, seg in enumerate(files):
-        last = index == len(files) - 1
-        if since_ns is not None and not last:
-            end = _last_end_ns(seg, loads)
-            if end is not None and end < since_ns - SEGMENT_SLACK_NS:
-                stats.skipped_segments += 1
-                continue
-        try:
-            size = seg.stat().st_size
-        except OSError:
-            continue
-        chosen.append((seg, size))
-    if progress is not None:
-        progress.start(len(chosen))
-    lo = since_ns if since_ns is not None else -1
-    hi = until_ns if until_ns is not None else 1 << 126
-    for number, (seg, size) in enumerate(chosen, 1):
-        stats.segments += 1
-        count = 0
-        for record in _read_segment(seg, stats):
-            count += 1
-            end = record.get("end_ns")
-            if type(end) is not int or end < lo or end >= hi:
-                continue
-            yield record
-            if progress is not None and not count & 0xFFFF:
-                progress.update(number, count)
-        stats.bytes += size
-    if progress is not None:
-        progress.done()
-
-
-def _read_segment(seg: Path, stats: ReadStats) -> Iterator[dict[str, Any]]:
-    import orjson
-
-    loads = orjson.loads
-    try:
-        fh = open(seg, "rb", buffering=1 << 20)
-    except OSError as exc:
-        raise ReportError(f"ledger {seg}: cannot open ({exc.strerror})") from None
-    with fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                if raw.strip():
-                    stats.bad_lines += 1  # torn last line: a writer died mid-record
-                continue
-            try:
-                record = loads(raw)
-            except orjson.JSONDecodeError:
-                if raw.strip():
-                    stats.bad_lines += 1
-                continue
-            if type(record) is not dict:
-                stats.bad_lines += 1
-                continue
-            stats.records += 1
-            yield record
-
-
-class Progress:
-    """A one-line progress meter on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.label = label
-        self.total = 0
-        self.shown = False
-        self.last = 0.0
-
-    def start(self, segments: int) -> None:
-        self.total = segments
-
-    def update(self, segment: int, records: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        self.stream.write(f"\r{self.label}: segment {segment}/{self.total}, {records:,} records")
-        self.stream.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.enabled and self.shown:
-            self.stream.write("\r" + " " * (len(self.label) + 40) + "\r")
-            self.stream.flush()
+    return Path(value) if value else Path(default_ledger_path())
 
 
 # ------------------------------------------------------------------------------ output
@@ -250,6 +109,7 @@ class Progress:
 
 def render_table(headers: list[str], rows: list[list[str]], *, align_right: set[int] | None = None) -> str:
     right = align_right or set()
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -265,7 +125,7 @@ def render_table(headers: list[str], rows: list[list[str]], *, align_right: set[
 
 def render_markdown(headers: list[str], rows: list[list[str]]) -> str:
     def esc(cell: str) -> str:
-        return cell.replace("|", "\\|")
+        return printable(cell).replace("|", "\\|")
 
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out.extend("| " + " | ".join(esc(c) for c in r) + " |" for r in rows)

@@ -81,9 +81,17 @@ def main(argv: list[str]) -> int:
     if since_ns is None:
         return 2
 
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream
 
-    sessions = collect(args.agent or list(AGENTS), since_ns, args, lambda start: iter(load(args.ledger, start)))
+    streams: list[LedgerStream] = []
+
+    def read(start: int) -> Iterator[dict[str, Any]]:
+        streams.append(LedgerStream(args.ledger, "cmdscope report coverage", since_ns=start, kinds=("command", "denial")))
+        return streams[-1].records
+
+    sessions = collect(args.agent or list(AGENTS), since_ns, args, read)
+    for stream in streams:
+        stream.finish()
     covered = sum(s.count("covered") for s in sessions)
     executed = sum(s.executed for s in sessions)
     overall = covered / executed if executed else None

@@ -33,7 +33,7 @@ from cmdscope.reports.common import (
     human_duration,
     iso,
     parse_time,
-    read_ledger,
+    read_records,
     render_markdown,
     render_table,
 )
@@ -48,6 +48,10 @@ GROUP_KEYS = {
     "executable": "process.executable.name",
 }
 COMMAND_KINDS = frozenset({"command", "function"})
+# The rollups type-check the fields they use as keys themselves, on the values they fetch
+# anyway (a wrong type skips the record and reports its line through stats.reject): a separate
+# check would cost a third more on a large ledger. The reader checks only the envelope.
+NO_FIELDS: dict[str, tuple[type, ...]] = {}
 _BUCKET = math.log(1.05)  # time-to-green histogram: 5% wide log buckets, bounded memory
 
 
@@ -120,32 +124,42 @@ def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = 
     open_streaks: dict[tuple[str, str], tuple[int, str]] = {}  # (scope, hash) -> (first fail ns, group)
     total = failures = retries = 0
     for rec in records:
-        if rec.get("kind") not in COMMAND_KINDS:
+        kind = rec.get("kind")
+        if kind not in COMMAND_KINDS:
             continue
         end = rec.get("end_ns")
         if type(end) is not int or end < lo or end >= hi:
             continue
-        total += 1
         outcome = rec.get("cmdscope.outcome")
         command_hash = rec.get("cmdscope.command.hash")
         scope = rec.get("session.id") or rec.get("cmdscope.packet") or ""
+        if type(scope) is not str or not (command_hash is None or type(command_hash) is str):
+            _reject(stats, rec, ("session.id", "cmdscope.packet", "cmdscope.command.hash"))
+            continue
+        total += 1
         if outcome == "success":
             if command_hash is not None and open_streaks:
                 streak = open_streaks.pop((scope, command_hash), None)
                 if streak is not None:
                     groups[streak[1]].ttg.add((end - streak[0]) / NS)
             continue
-        failures += 1
         key = rec.get(field)
+        error_type = rec.get("error.type")
+        if not ((key is None or type(key) is str) and (error_type is None or type(error_type) is str)):
+            total -= 1
+            _reject(stats, rec, (field, "error.type"))
+            continue
+        failures += 1
         if by == "class" and key is None:
             key = "unknown"
-        key = "(none)" if key is None else str(key)
+        key = "(none)" if key is None else key
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group()
             group.first_ns = end
             if by == "command":
-                group.sample = rec.get("process.command_line")
+                sample = rec.get("process.command_line")
+                group.sample = sample if type(sample) is str else None
         group.failures += 1
         group.first_ns = min(group.first_ns, end)
         group.last_ns = max(group.last_ns, end)
@@ -154,7 +168,7 @@ def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = 
             group.retries += 1
             retries += 1
         if by != "class":
-            error_type = rec.get("error.type") or "unknown"
+            error_type = error_type or "unknown"
             group.classes[error_type] = group.classes.get(error_type, 0) + 1
         if command_hash is not None and (scope, command_hash) not in open_streaks:
             open_streaks[(scope, command_hash)] = (end, key)
@@ -214,6 +228,13 @@ def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = 
     return report
 
 
+def _reject(stats: ReadStats | None, rec: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Skip a record whose key fields are not strings; noted with its line when read by the reader."""
+    if stats is not None:
+        bad = next((k for k in keys if rec.get(k) is not None and type(rec.get(k)) is not str), keys[0])
+        stats.reject(f"field {bad!r}: expected a string or null")
+
+
 def failure_daily(records: Iterable[dict[str, Any]], *, days: int = 14, top: int = 10,
                   now_ns: int | None = None, stats: ReadStats | None = None) -> dict[str, Any]:
     """Per UTC day (the last `days` days, today included): the top failure classes and their
@@ -237,8 +258,12 @@ def failure_daily(records: Iterable[dict[str, Any]], *, days: int = 14, top: int
         total[0] += 1
         if rec.get("cmdscope.outcome") == "success":
             continue
-        total[1] += 1
         cls = rec.get("error.type") or "unknown"
+        if type(cls) is not str:
+            total[0] -= 1
+            _reject(stats, rec, ("error.type",))
+            continue
+        total[1] += 1
         per_day = counts.get(day)
         if per_day is None:
             per_day = counts[day] = {}
@@ -367,7 +392,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.daily:
             since = (now // (86400 * NS) - args.days) * 86400 * NS
-            records = read_ledger(ledger, since_ns=since, stats=stats, progress=progress)
+            records = read_records(ledger, since_ns=since, stats=stats, progress=progress, fields=NO_FIELDS)
             report = failure_daily(records, days=args.days, top=args.top or 10, now_ns=now, stats=stats)
             text = render_daily(report, args.format) if args.format != "json" else None
         else:
@@ -375,7 +400,8 @@ def main(argv: list[str]) -> int:
             until = parse_time(args.until, now_ns=now, option="--until") if args.until else None
             if until is not None and until <= since:
                 raise ReportError(f"--until {args.until!r} is not after --since {args.since!r}")
-            records = read_ledger(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress)
+            records = read_records(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress,
+                                   fields=NO_FIELDS)
             report = failure_rollup(records, since_ns=since, until_ns=until, by=args.by, top=args.top,
                                     now_ns=now, stats=stats)
             text = render_rollup(report, args.format) if args.format != "json" else None
@@ -383,6 +409,8 @@ def main(argv: list[str]) -> int:
         progress.done()
         sys.stderr.write(f"cmdscope report failures: {exc}\n")
         return 2
+    progress.done()
+    stats.report("cmdscope report failures")
     if text is None:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:

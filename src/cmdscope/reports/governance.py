@@ -22,6 +22,9 @@ from typing import Any
 from cmdscope.reports.common import iso, render_markdown, render_table, since_or_report
 
 
+KINDS = ("pipeline", "heartbeat", "audit")
+
+
 def build(records: Iterable[dict[str, Any]], targets: Any) -> dict[str, Any]:
     """One pass over the records; only counters are kept."""
     runs = green = auto_green = auto_any = 0
@@ -73,9 +76,11 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since or f"{policy.targets.window_days}d", "cmdscope report governance", now)
     if since is None:
         return 2
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream
 
-    data = build(load(args.ledger, since), policy.targets)
+    stream = LedgerStream(args.ledger, "cmdscope report governance", since_ns=since, kinds=KINDS)
+    data = build(stream.records, policy.targets)
+    stream.finish()
     data.update({"since": iso(since), "until": iso(now), "policy": f"{policy.name}@{policy.version}"})
     failed = any(f["state"] == "fail" for f in data["figures"])
     if args.format == "json":

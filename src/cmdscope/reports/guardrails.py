@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import Counter
 from typing import Any, Iterable
+
+from cmdscope.safe_text import printable
 
 UNCATEGORIZED = "uncategorized"
 
@@ -96,15 +97,18 @@ def render(report: dict[str, Any]) -> str:
             lines.append(key.replace("_", " ") + ":")
             if not value:
                 lines.append("  (none)")
-            width = max((len(k) for k in value), default=0)
-            lines.extend(f"  {k:<{width}}  {v:>6}" for k, v in value.items())
+            width = max((len(printable(k)) for k in value), default=0)
+            lines.extend(f"  {printable(k):<{width}}  {v:>6}" for k, v in value.items())
     return "\n".join(lines) + "\n"
+
+
+# Candidate lines for the reader's scan: denial records; any record that names a danger rule.
+NEEDLES = {"denials": (rb'"kind":"denial"',), "danger": (rb'"cmdscope\.danger\.(?:rule|severity)"',)}
 
 
 def _main(argv: list[str], name: str) -> int:
     from cmdscope.cli.ledger import parse_since
-    from cmdscope.paths import default_ledger_path_str
-    from cmdscope.sinks.ledger import ReadStats, read_records
+    from cmdscope.reports.common import LedgerStream
 
     parser = argparse.ArgumentParser(prog=f"cmdscope report {name}", description=__doc__)
     parser.add_argument("--since", help="30m, 1h, 7d, or an ISO date (default: everything)")
@@ -112,11 +116,11 @@ def _main(argv: list[str], name: str) -> int:
     parser.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     args = parser.parse_args(argv)
     since = parse_since(args.since) if args.since else None
-    stats = ReadStats()
-    records = read_records(os.fspath(args.ledger or default_ledger_path_str()), stats=stats)
-    report = (denials if name == "denials" else danger)(records, since)
+    read = LedgerStream(args.ledger, f"cmdscope report {name}", since_ns=since, needles=NEEDLES[name])
+    report = (denials if name == "denials" else danger)(read.records, since)
+    read.finish()
     report["generated_at_ns"] = time.time_ns()
-    report["unreadable_lines"] = len(stats.bad)
+    report["unreadable_lines"] = read.stats.bad_lines
     sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.format == "json" else render(report))
     return 1 if report["uncategorized"] else 0
 

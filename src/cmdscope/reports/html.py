@@ -13,10 +13,15 @@ import sys
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from html import escape
-from typing import Any
+from html import escape as _escape_html
+from typing import Any, Iterable
+
+from cmdscope.ledger_reader import COMMAND_FIELDS, kind_pattern
+from cmdscope.safe_text import printable
+from cmdscope.reports.packets import PacketRows
 
 NS = 1_000_000_000
+DAY_NS = 86400 * NS
 W, H = 640, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 56, 16, 16, 44
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
@@ -43,6 +48,12 @@ _SCRIPT = """
   document.body.setAttribute('data-charts-total',String(figs.length));
 })();
 """
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, with control and bidi characters shown as escapes (they could reorder or
+    hide text on the page as in a terminal)."""
+    return _escape_html(printable(text))
 
 
 def _svg(inner: list[str], label: str) -> str:
@@ -167,50 +178,76 @@ def _figure(key: str, title: str, svg: str, legend: list[tuple[str, str]] | None
     return f'<figure data-chart="{key}"><figcaption>{escape(title)}</figcaption>{svg}{leg}</figure>'
 
 
-def charts(records: list[dict[str, Any]]) -> list[str]:
-    from cmdscope.reports.packets import packet_rows
+class Charts:
+    """The page's figures, fed one record at a time. Memory: a row per packet, a count per
+    (class, day), per rule and per (kind, day); never the records."""
 
-    rows = packet_rows(records)
-    figs = [
-        _figure("packet-duration", "Packet duration over time",
-                time_series([(r["end_ns"], r["duration_s"] / 60, f"{r['packet']}: {r['duration_s'] / 60:.1f} min") for r in rows],
-                            "packet duration", "minutes", PALETTE[0])),
-        _figure("failure-density", "Packet failure density over time (failed / all commands)",
-                time_series([(r["end_ns"], r["failure_density"], f"{r['packet']}: {r['failure_density']:.2f}") for r in rows],
-                            "failure density", "failed / all", PALETTE[2], ymax=1.0)),
-    ]
-    by_class: dict[str, dict[str, float]] = defaultdict(dict)
-    days: set[str] = set()
-    for r in records:
-        if r.get("kind") in ("command", "function") and r.get("cmdscope.outcome") != "success":
-            d = _day(r["end_ns"])
-            days.add(d)
-            cls = r.get("error.type") or "unknown"
-            by_class[cls][d] = by_class[cls].get(d, 0) + 1
-    svg, legend = stacked_bars(sorted(days), dict(by_class), "failure classes by day", "failed commands")
-    figs.append(_figure("failure-classes", "Failure classes by day", svg, legend))
-    denials: Counter[str] = Counter()
-    danger: Counter[str] = Counter()
-    for r in records:
-        if r.get("kind") == "denial":
-            denials[r.get("cmdscope.policy.rule") or "unknown"] += 1
-        if r.get("kind") in ("command", "function", "denial"):
+    # Candidate lines for the reader's scan: the kinds drawn, failed commands, danger matches.
+    # The command attributes read (the reader type-checks these).
+    FIELDS = {key: COMMAND_FIELDS[key] for key in ("cmdscope.outcome", "error.type", "cmdscope.policy.rule",
+                                                   "cmdscope.danger.rule")}
+    NEEDLES = (kind_pattern({"packet", "pipeline", "commit", "denial"}), rb'"cmdscope\.outcome":"(?!success")',
+               rb'"cmdscope\.danger\.rule"')
+
+    def __init__(self) -> None:
+        self.packets = PacketRows()
+        self.by_class_day: dict[tuple[str, int], int] = {}  # (error.type, UTC day number) -> failed commands
+        self.denials: Counter[str] = Counter()
+        self.danger: Counter[str] = Counter()
+        self.commits_day: dict[tuple[str, int], int] = {}  # ("atomic" or "other", day) -> commits
+        self.failed = 0
+
+    def add(self, r: dict[str, Any]) -> None:
+        kind = r["kind"]
+        if kind in PacketRows.KINDS:
+            self.packets.add(r)
+        elif kind in ("command", "function", "denial"):
+            if kind != "denial" and r.get("cmdscope.outcome") != "success":
+                key = (r.get("error.type") or "unknown", r["end_ns"] // DAY_NS)
+                self.by_class_day[key] = self.by_class_day.get(key, 0) + 1
+                self.failed += 1
+            if kind == "denial":
+                self.denials[r.get("cmdscope.policy.rule") or "unknown"] += 1
             for rule in r.get("cmdscope.danger.rule") or []:
-                danger[rule] += 1
-    items = [(f"denied: {k}", float(v), PALETTE[2]) for k, v in denials.items()]
-    items += [(f"dangerous: {k}", float(v), PALETTE[1]) for k, v in danger.items()]
-    figs.append(_figure("denials-danger", "Denials and dangerous hits by rule", hbars(items, "denials and dangerous hits")))
-    commits: dict[str, dict[str, float]] = {"atomic": {}, "other": {}}
-    cdays: set[str] = set()
+                self.danger[rule] += 1
+        elif kind == "commit":
+            key = ("atomic" if r.get("cmdscope.commit.atomic") else "other", r["end_ns"] // DAY_NS)
+            self.commits_day[key] = self.commits_day.get(key, 0) + 1
+
+    @staticmethod
+    def _series(counts: dict[tuple[str, int], int]) -> tuple[list[str], dict[str, dict[str, float]]]:
+        """(days, {series: {day: count}}) from counts per (series, UTC day number)."""
+        series: dict[str, dict[str, float]] = defaultdict(dict)
+        for (name, day), n in counts.items():
+            series[name][_day(day * DAY_NS)] = n
+        return sorted({_day(day * DAY_NS) for _, day in counts}), dict(series)
+
+    def figures(self, rows: list[dict[str, Any]]) -> list[str]:
+        figs = [
+            _figure("packet-duration", "Packet duration over time",
+                    time_series([(r["end_ns"], r["duration_s"] / 60, f"{r['packet']}: {r['duration_s'] / 60:.1f} min")
+                                 for r in rows], "packet duration", "minutes", PALETTE[0])),
+            _figure("failure-density", "Packet failure density over time (failed / all commands)",
+                    time_series([(r["end_ns"], r["failure_density"], f"{r['packet']}: {r['failure_density']:.2f}")
+                                 for r in rows], "failure density", "failed / all", PALETTE[2], ymax=1.0)),
+        ]
+        days, by_class = self._series(self.by_class_day)
+        svg, legend = stacked_bars(days, by_class, "failure classes by day", "failed commands")
+        figs.append(_figure("failure-classes", "Failure classes by day", svg, legend))
+        items = [(f"denied: {k}", float(v), PALETTE[2]) for k, v in self.denials.items()]
+        items += [(f"dangerous: {k}", float(v), PALETTE[1]) for k, v in self.danger.items()]
+        figs.append(_figure("denials-danger", "Denials and dangerous hits by rule", hbars(items, "denials and dangerous hits")))
+        days, commits = self._series(self.commits_day)
+        svg, legend = stacked_bars(days, commits, "commit cadence", "commits")
+        figs.append(_figure("commit-cadence", "Commit cadence (atomic = one validated slice)", svg, legend))
+        return figs
+
+
+def charts(records: Iterable[dict[str, Any]]) -> list[str]:
+    rollup = Charts()
     for r in records:
-        if r.get("kind") == "commit":
-            d = _day(r["end_ns"])
-            cdays.add(d)
-            key = "atomic" if r.get("cmdscope.commit.atomic") else "other"
-            commits[key][d] = commits[key].get(d, 0) + 1
-    svg, legend = stacked_bars(sorted(cdays), {k: v for k, v in commits.items() if v}, "commit cadence", "commits")
-    figs.append(_figure("commit-cadence", "Commit cadence (atomic = one validated slice)", svg, legend))
-    return figs
+        rollup.add(r)
+    return rollup.figures(rollup.packets.finish())
 
 
 def page(title: str, subtitle: str, body: list[str]) -> str:
@@ -223,14 +260,17 @@ def page(title: str, subtitle: str, body: list[str]) -> str:
             + "".join(body) + f"<script>{_SCRIPT}</script></body></html>")
 
 
-def render(records: list[dict[str, Any]], since_ns: int, now_ns: int) -> str:
-    from cmdscope.reports.packets import build, iso
+def render(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> str:
+    from cmdscope.reports.packets import build_from_rows, iso
 
-    data = build(records, since_ns, now_ns)
+    rollup = Charts()
+    for r in records:
+        rollup.add(r)
+    rows = rollup.packets.finish()
+    data = build_from_rows(rows, since_ns, now_ns)
     summary = _weekly_table(data)
-    return page("cmdscope report", f"{iso(since_ns)} to {iso(now_ns)} · {len(data['packets'])} packets · "
-                f"{sum(1 for r in records if r.get('kind') == 'command')} commands",
-                ['<div class="grid">', *charts(records), "</div>", summary])
+    return page("cmdscope report", f"{iso(since_ns)} to {iso(now_ns)} · {len(rows)} packets · "
+                f"{rollup.failed} failed commands", ['<div class="grid">', *rollup.figures(rows), "</div>", summary])
 
 
 def _weekly_table(data: dict[str, Any]) -> str:
@@ -272,9 +312,7 @@ def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
 
 def main(argv: list[str]) -> int:
     from cmdscope.cli.args import output_file
-
-    from cmdscope.reports.common import since_or_report
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream, since_or_report
 
     p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
     p.add_argument("-o", "--output", required=True, type=output_file, help="the HTML file to write")
@@ -285,7 +323,10 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report html", now)
     if since is None:
         return 2
-    text = render(load(args.ledger, since), since, now)
+    read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES,
+                        fields=Charts.FIELDS)
+    text = render(read.records, since, now)
+    read.finish()
     try:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -37,42 +36,64 @@ def week_of(ns: int) -> tuple[str, str]:
     return f"{y}-W{w:02d}", monday.isoformat()
 
 
-def packet_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per ended packet, oldest first; cycle time from the packet's auto-merge."""
-    packets: list[dict[str, Any]] = []
-    merges: dict[str, int] = {}
-    for r in records:
-        kind = r.get("kind")
+class PacketRows:
+    """One row per ended packet, fed one record at a time: memory grows with the packets in
+    the window (a row each, and a merge time per merged packet), never with the records."""
+
+    KINDS = frozenset({"packet", "pipeline"})
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.merges: dict[str, int] = {}
+
+    def add(self, r: dict[str, Any]) -> None:
+        kind = r["kind"]
         if kind == "packet":
-            packets.append(r)
+            self.rows.append(_row(r))
         elif (kind == "pipeline" and r.get("cmdscope.merge.result") == "auto" and r.get("cmdscope.merge.performed")
               and r.get("cmdscope.packet")):
-            merges.setdefault(r["cmdscope.packet"], r["end_ns"])
-    rows = []
-    for p in sorted(packets, key=lambda r: r.get("end_ns", 0)):
-        pid = p.get("cmdscope.packet", "")
-        merged = merges.get(pid)
-        rows.append({
-            "packet": pid,
-            "title": p.get("cmdscope.packet.title", ""),
-            "actor": p.get("cmdscope.actor", ""),
-            "status": p.get("cmdscope.packet.status", ""),
-            "start": iso(p["start_ns"]),
-            "end": iso(p["end_ns"]),
-            "end_ns": p["end_ns"],
-            "duration_s": p.get("duration_s", 0.0),
-            "commands": p.get("cmdscope.packet.commands", 0),
-            "failures": p.get("cmdscope.packet.failures", 0),
-            "failure_density": p.get("cmdscope.packet.failure_density", 0.0),
-            "gates": p.get("cmdscope.packet.gates", 0),
-            "gate_pass_rate": p.get("cmdscope.packet.gate_pass_rate"),
-            "denials": p.get("cmdscope.packet.denials", 0),
-            "danger_hits": p.get("cmdscope.packet.danger_hits", 0),
-            "retries": p.get("cmdscope.packet.retries", 0),
-            "commits": p.get("cmdscope.packet.commits", 0),
-            "cycle_time_s": round((merged - p["start_ns"]) / NS, 3) if merged and merged >= p["start_ns"] else None,
-        })
-    return rows
+            self.merges.setdefault(r["cmdscope.packet"], r["end_ns"])
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The rows oldest first, with the cycle time from each packet's auto-merge."""
+        rows = sorted(self.rows, key=lambda row: row["end_ns"])
+        for row in rows:
+            merged = self.merges.get(row["packet"])
+            start = row.pop("start_ns")
+            row["cycle_time_s"] = round((merged - start) / NS, 3) if merged and merged >= start else None
+        return rows
+
+
+def _row(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "packet": p["cmdscope.packet"],
+        "title": p.get("cmdscope.packet.title") or "",
+        "actor": p.get("cmdscope.actor", ""),
+        "status": p["cmdscope.packet.status"],
+        "start": iso(p["start_ns"]),
+        "end": iso(p["end_ns"]),
+        "start_ns": p["start_ns"],
+        "end_ns": p["end_ns"],
+        "duration_s": p["duration_s"],
+        "commands": p["cmdscope.packet.commands"],
+        "failures": p["cmdscope.packet.failures"],
+        "failure_density": p["cmdscope.packet.failure_density"],
+        "gates": p["cmdscope.packet.gates"],
+        "gate_pass_rate": p.get("cmdscope.packet.gate_pass_rate"),
+        "denials": p["cmdscope.packet.denials"],
+        "danger_hits": p["cmdscope.packet.danger_hits"],
+        "retries": p["cmdscope.packet.retries"],
+        "commits": p["cmdscope.packet.commits"],
+    }
+
+
+def packet_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per ended packet, oldest first; cycle time from the packet's auto-merge."""
+    rows = PacketRows()
+    for r in records:
+        if r.get("kind") in PacketRows.KINDS:
+            rows.add(r)
+    return rows.finish()
 
 
 def _med(values: list[float]) -> float | None:
@@ -125,7 +146,10 @@ def trends(rows: list[dict[str, Any]], alpha: float = 0.05) -> dict[str, Any]:
 
 
 def build(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> dict[str, Any]:
-    rows = packet_rows(records)
+    return build_from_rows(packet_rows(records), since_ns, now_ns)
+
+
+def build_from_rows(rows: list[dict[str, Any]], since_ns: int, now_ns: int) -> dict[str, Any]:
     return {
         "since": iso(since_ns),
         "until": iso(now_ns),
@@ -133,14 +157,6 @@ def build(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> dict
         "weeks": weekly(rows),
         "trend": trends(rows),
     }
-
-
-def load(ledger: str | None, since_ns: int) -> list[dict[str, Any]]:
-    from cmdscope.paths import default_ledger_path
-    from cmdscope.sinks.ledger import read_records
-
-    path = ledger or os.fspath(default_ledger_path())
-    return list(read_records(path, since_ns=since_ns))
 
 
 def _fmt_s(v: float | None) -> str:
@@ -215,7 +231,11 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         sys.stderr.write(f"cmdscope report packets: {exc}\n")
         return 2
-    data = build(load(args.ledger, since), since, now)
+    from cmdscope.reports.common import LedgerStream
+
+    read = LedgerStream(args.ledger, "cmdscope report packets", since_ns=since, kinds=PacketRows.KINDS)
+    data = build(read.records, since, now)
+    read.finish()
     text = render(data, args.format, args.weekly)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:

@@ -15,33 +15,65 @@ from typing import Any, Iterable
 
 NS = 1_000_000_000
 SCHEMA = "cmdscope.schedule/v1"
+KINDS = frozenset({"heartbeat", "audit"})
+
+
+class _Check:
+    """One heartbeat name's runs, folded: counts and the latest run and success."""
+
+    __slots__ = ("every", "every_ns", "failures", "last", "last_ok", "on_time", "runs")
+
+    def __init__(self) -> None:
+        self.runs = self.on_time = self.failures = 0
+        self.last: dict[str, Any] | None = None      # the latest run (by end_ns)
+        self.last_ok: dict[str, Any] | None = None   # the latest success
+        self.every: float | None = None              # from the latest run that says
+        self.every_ns = -1
+
+    def add(self, r: dict[str, Any]) -> None:
+        end = r["end_ns"]
+        self.runs += 1
+        self.on_time += bool(r.get("cmdscope.schedule.on_time"))
+        ok = r.get("cmdscope.outcome") == "success"
+        self.failures += not ok
+        keep = {k: r.get(k) for k in ("kind", "end_ns", "time", "cmdscope.outcome", "cmdscope.heartbeat.grace_s")}
+        if self.last is None or end >= self.last["end_ns"]:
+            self.last = keep
+        if ok and (self.last_ok is None or end >= self.last_ok["end_ns"]):
+            self.last_ok = keep
+        if r.get("cmdscope.heartbeat.every_s") and end >= self.every_ns:
+            self.every, self.every_ns = r["cmdscope.heartbeat.every_s"], end
 
 
 def build(records: Iterable[dict[str, Any]], now_ns: int) -> dict[str, Any]:
-    by_name: dict[str, list[dict[str, Any]]] = {}
+    """Per heartbeat name, in one pass: memory grows with the names, not with the runs."""
+    by_name: dict[str, _Check] = {}
     for r in records:
-        if r.get("kind") in ("heartbeat", "audit") and r.get("cmdscope.heartbeat.name"):
-            by_name.setdefault(r["cmdscope.heartbeat.name"], []).append(r)
+        if r.get("kind") in KINDS and r.get("cmdscope.heartbeat.name"):
+            name = r["cmdscope.heartbeat.name"]
+            check = by_name.get(name)
+            if check is None:
+                check = by_name[name] = _Check()
+            check.add(r)
     checks = []
-    for name, runs in sorted(by_name.items()):
-        runs.sort(key=lambda r: r["end_ns"])
-        on_time = sum(bool(r.get("cmdscope.schedule.on_time")) for r in runs)
-        ok = [r for r in runs if r.get("cmdscope.outcome") == "success"]
-        every = next((r["cmdscope.heartbeat.every_s"] for r in reversed(runs) if r.get("cmdscope.heartbeat.every_s")), None)
-        grace = runs[-1].get("cmdscope.heartbeat.grace_s", 0) or 0
-        last_ok = ok[-1]["end_ns"] if ok else None
+    for name, c in sorted(by_name.items()):
+        last, ok = c.last, c.last_ok
+        assert last is not None
+        every = c.every
+        grace = last.get("cmdscope.heartbeat.grace_s", 0) or 0
+        last_ok = ok["end_ns"] if ok else None
         if every is None:
             state = "unscheduled"
         elif last_ok is None or (now_ns - last_ok) / NS > every + grace:
             state = "stale"
-        elif runs[-1].get("cmdscope.outcome") != "success":
+        elif last.get("cmdscope.outcome") != "success":
             state = "failing"
         else:
             state = "ok"
         checks.append({
-            "name": name, "kind": runs[-1]["kind"], "runs": len(runs), "on_time": on_time,
-            "on_time_rate": on_time / len(runs), "failures": len(runs) - len(ok), "every_s": every, "grace_s": grace,
-            "last_run": runs[-1].get("time"), "last_success": ok[-1].get("time") if ok else None,
+            "name": name, "kind": last["kind"], "runs": c.runs, "on_time": c.on_time,
+            "on_time_rate": c.on_time / c.runs, "failures": c.failures, "every_s": every, "grace_s": grace,
+            "last_run": last.get("time"), "last_success": ok.get("time") if ok else None,
             "since_last_success_s": round((now_ns - last_ok) / NS, 3) if last_ok else None, "state": state,
         })
     return {"schema": SCHEMA, "checks": checks}
@@ -62,8 +94,7 @@ def render(data: dict[str, Any], fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.reports.common import since_or_report
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream, since_or_report
 
     p = argparse.ArgumentParser(prog="cmdscope report schedule", description="On-time rate of scheduled checks.")
     p.add_argument("--since", default="30d")
@@ -74,6 +105,8 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report schedule", now)
     if since is None:
         return 2
-    data = build(load(args.ledger, since), now)
+    read = LedgerStream(args.ledger, "cmdscope report schedule", since_ns=since, kinds=KINDS)
+    data = build(read.records, now)
+    read.finish()
     sys.stdout.write(render(data, args.format) + "\n")
     return 1 if any(c["state"] in ("stale", "failing") for c in data["checks"]) else 0

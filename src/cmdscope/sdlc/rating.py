@@ -237,10 +237,13 @@ def rate(tallies: Mapping[tuple[str, str], tuple[Tally, Tally]], weights: Mappin
 
 def rate_ledger(ledger: str | None, split_ns: int, now_ns: int, weights: Mapping[str, float]) -> list[dict[str, Any]]:
     """Ratings over [split, now) with [2 split - now, split) as the previous window."""
-    from cmdscope.reports.packets import load
+    from cmdscope.reports.common import LedgerStream
 
     start = split_ns - (now_ns - split_ns)
-    return rate(tally(load(ledger, start), start, split_ns, now_ns + 1), weights)
+    stream = LedgerStream(ledger, "cmdscope rate", since_ns=start)
+    rows = rate(tally(stream.records, start, split_ns, now_ns + 1), weights)
+    stream.finish()
+    return rows
 
 
 def record_metrics(rows: Iterable[Mapping[str, Any]]) -> None:

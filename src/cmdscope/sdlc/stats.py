@@ -5,6 +5,12 @@ without ties S = N - 2I where I (the inversions of a random permutation) follows
 distribution, computed exactly by dynamic programming for n <= EXACT_MAX. With ties, or larger n,
 the normal approximation with the tie-corrected variance and continuity correction is used.
 Sen's slope (median of pairwise slopes) gives the size of the trend.
+
+A report over months of packets has thousands of them: S is counted in O(n log n) with a
+Fenwick tree over the values' ranks (the same number as the pairwise sum), and Sen's slope is
+the median of every pairwise slope up to SLOPE_PAIRS pairs, beyond that of SLOPE_PAIRS pairs
+drawn with a fixed seed (the same answer every run; within a fraction of a percent in rank).
+Time and memory then stay near linear in the packets, as the reports promise.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from statistics import median
 from typing import Sequence
 
 EXACT_MAX = 60
+SLOPE_PAIRS = 20_000
 
 
 @dataclass
@@ -36,6 +43,46 @@ class Trend:
 
 def _sign(v: float) -> int:
     return (v > 0) - (v < 0)
+
+
+def _s_statistic(xs: list[float]) -> int:
+    """sum over i<j of sign(x_j - x_i), in O(n log n): for each x_j, the earlier values below it
+    minus those above it, counted in a Fenwick tree indexed by rank (ties count neither)."""
+    ranks = {v: r for r, v in enumerate(sorted(set(xs)), 1)}
+    tree = [0] * (len(ranks) + 1)
+
+    def below(r: int) -> int:  # earlier values with rank <= r
+        total = 0
+        while r > 0:
+            total += tree[r]
+            r -= r & -r
+        return total
+
+    s = 0
+    for seen, x in enumerate(xs):
+        r = ranks[x]
+        s += below(r - 1) - (seen - below(r))
+        while r < len(tree):
+            tree[r] += 1
+            r += r & -r
+    return s
+
+
+def _sen_slope(xs: list[float], ts: list[float]) -> float | None:
+    n = len(xs)
+    if n * (n - 1) // 2 <= SLOPE_PAIRS:
+        slopes = [(xs[j] - xs[i]) / (ts[j] - ts[i]) for i in range(n) for j in range(i + 1, n) if ts[j] != ts[i]]
+    else:
+        import random
+
+        pick = random.Random(n).randrange
+        slopes = []
+        for _ in range(SLOPE_PAIRS):
+            i, j = pick(n), pick(n - 1)
+            j += j >= i  # a second, different index
+            if ts[j] != ts[i]:
+                slopes.append((xs[j] - xs[i]) / (ts[j] - ts[i]))
+    return median(slopes) if slopes else None
 
 
 def mahonian(n: int) -> list[int]:
@@ -80,14 +127,13 @@ def mann_kendall(values: Sequence[float], times: Sequence[float] | None = None, 
     ts = [float(t) for t in times] if times is not None else [float(i) for i in range(n)]
     if n < 3:
         return Trend("mann-kendall", n, 0, None, None, "insufficient", None, "none", False, alpha)
-    s = sum(_sign(xs[j] - xs[i]) for i in range(n) for j in range(i + 1, n))
+    s = _s_statistic(xs)
     tied = len(set(xs)) < n
     if not tied and n <= EXACT_MAX:
         p, method = _exact_p(n, s), "exact"
     else:
         p, method = _normal_p(n, s, xs), "normal"
-    slopes = [(xs[j] - xs[i]) / (ts[j] - ts[i]) for i in range(n) for j in range(i + 1, n) if ts[j] != ts[i]]
-    slope = median(slopes) if slopes else None
+    slope = _sen_slope(xs, ts)
     significant = p <= alpha and s != 0
     direction = ("increasing" if s > 0 else "decreasing") if significant else "none"
     tau = s / (n * (n - 1) / 2)

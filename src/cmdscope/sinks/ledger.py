@@ -34,7 +34,7 @@ TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI pr
 
 if TYPE_CHECKING:  # kept off the per-command import path (typing/pathlib cost milliseconds)
     from pathlib import Path
-    from typing import Any, Callable, Iterable, Iterator
+    from typing import Any, Callable
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 BATCH_RECORDS = 100
@@ -442,94 +442,13 @@ def _next_segment(path: str) -> int:
 
 
 # --- reading --------------------------------------------------------------------------------
+# The reader is cmdscope.ledger_reader; these names stay importable from here for older code
+# (read_records here: every JSON object, without the schema check the reports add).
 
 
-class BadLine:
-    """A line a reader skipped: file, 1-based line number, why."""
+def __getattr__(name: str) -> Any:
+    if name in ("BadLine", "ReadStats", "read_records"):
+        from cmdscope import ledger_reader
 
-    __slots__ = ("path", "line", "reason")
-
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        self.path, self.line, self.reason = path, line, reason
-
-    def __repr__(self) -> str:
-        return f"BadLine({self.path!r}, {self.line}, {self.reason!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BadLine) and (self.path, self.line, self.reason) == (other.path, other.line, other.reason)
-
-
-class ReadStats:
-    """What a read saw: records yielded and lines skipped."""
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.bad: list[BadLine] = []
-
-
-def _loads() -> Callable[[bytes], Any]:
-    try:
-        import orjson
-
-        return orjson.loads
-    except ImportError:  # pragma: no cover - orjson is a dependency
-        import json
-
-        return json.loads
-
-
-_RECORD_START = b'{"schema":'
-
-
-def _after_fragment(raw: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any] | None:
-    """The whole record glued behind a torn fragment, if the line holds one. Every record starts
-    with its schema key, so the last such start is where the other writer's line began."""
-    start = raw.rfind(_RECORD_START, 1)
-    if start < 0:
-        return None
-    try:
-        record = loads(raw[start:])
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def read_records(
-    path: str | os.PathLike[str],
-    *,
-    since_ns: int | None = None,
-    stats: ReadStats | None = None,
-    files: Iterable[Path] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Every readable record of the ledger (segments in order). Bad lines are skipped and noted
-    in ``stats`` (file, line number, reason) instead of failing the read."""
-    loads = _loads()
-    stats = stats if stats is not None else ReadStats()
-    for seg in files if files is not None else segments(path):
-        try:
-            fh = open(seg, "rb")
-        except OSError as exc:
-            stats.bad.append(BadLine(str(seg), 0, f"cannot open: {exc.strerror}"))
-            continue
-        with fh:
-            for number, raw in enumerate(fh, 1):
-                if raw == b"\n":
-                    continue
-                if not raw.endswith(b"\n"):
-                    stats.bad.append(BadLine(str(seg), number, "torn line (no newline at end)"))
-                    continue
-                try:
-                    record = loads(raw)
-                except ValueError as exc:
-                    record = _after_fragment(raw, loads)
-                    if record is None:
-                        stats.bad.append(BadLine(str(seg), number, f"invalid JSON: {exc}"))
-                        continue
-                    stats.bad.append(BadLine(str(seg), number, "torn fragment before a whole record (a writer killed mid-write); record kept"))
-                if not isinstance(record, dict):
-                    stats.bad.append(BadLine(str(seg), number, "not a JSON object"))
-                    continue
-                if since_ns is not None and record.get("end_ns", 0) < since_ns:
-                    continue
-                stats.records += 1
-                yield record
+        return getattr(ledger_reader, "read_unchecked" if name == "read_records" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
