@@ -12,7 +12,7 @@ import contextvars
 import os
 from contextlib import contextmanager
 
-from cmdscope.environ import getenv
+
 from cmdscope.memo import remember
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
@@ -140,7 +140,7 @@ def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, *,
     ``git=False`` leaves worktree/branch/revision to :func:`with_git` (the runner reads them
     while the child runs); ``active`` is the worktree's packet state when already read.
     """
-    lookup = getenv if environ is None else environ.get
+    lookup = (os.environ if environ is None else environ).get
     scope = _scope.get()
     values: dict[str, str | None] = {}
     for name in FIELDS:

@@ -25,14 +25,13 @@ import threading
 import time
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
-from cmdscope import spawn
-
 if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import on the per-command CLI path
-    from typing import IO, Any, Callable, Mapping, Sequence, Union
+    from typing import IO, Any, Callable, Mapping, Sequence
 
-    Child = Union[subprocess.Popen[bytes], spawn.SpawnedChild]
+    Child = subprocess.Popen[bytes]
 
 TAIL_BYTES = 64 * 1024
+STDOUT_TAIL_BYTES = 4096
 KILL_GRACE_S = 2.0
 _READ = 65536
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
@@ -45,11 +44,11 @@ class Execution:
     """What happened to one child process."""
 
     __slots__ = ("returncode", "outcome", "start_ns", "end_ns", "pid", "signal", "stderr_tail",
-                 "stderr_truncated", "stdout", "stderr", "start_error", "forwarded")
+                 "stderr_truncated", "stdout", "stderr", "start_error", "forwarded", "stdout_tail")
 
     def __init__(
         self,
-        returncode: int,
+        returncode: int | None,
         outcome: str,
         start_ns: int,
         end_ns: int,
@@ -61,8 +60,9 @@ class Execution:
         stderr: bytes | None = None,
         start_error: str | None = None,
         forwarded: list[int] | None = None,
+        stdout_tail: bytes | None = None,
     ) -> None:
-        self.returncode = returncode
+        self.returncode = returncode  # None: not known (an agent that did not report it)
         self.outcome = outcome
         self.start_ns = start_ns
         self.end_ns = end_ns
@@ -74,6 +74,8 @@ class Execution:
         self.stderr = stderr
         self.start_error = start_error
         self.forwarded = forwarded if forwarded is not None else []
+        # The last bytes of stdout for the classifier, when they were seen (captured output).
+        self.stdout_tail = stdout_tail if stdout_tail is not None or stdout is None else stdout[-STDOUT_TAIL_BYTES:]
 
     def __repr__(self) -> str:
         return f"Execution(returncode={self.returncode}, outcome={self.outcome!r}, pid={self.pid})"
@@ -174,19 +176,15 @@ def execute(
         else:
             err_r, err_w = os.pipe()
     try:
-        if stdin is None and (capture_output or stdout is None) and _plain_fd(stderr) and argv and spawn.usable():
-            child: Child = spawn.spawn(argv, env, err_w if relay_stderr else stderr, capture_output,  # type: ignore[arg-type]
-                                       start_new_session, cwd)
-        else:
-            child = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=env,  # str or bytes mapping, passed to Popen as is (no copy)
-                stdin=stdin,
-                stdout=subprocess.PIPE if capture_output else stdout,
-                stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
-                start_new_session=start_new_session,
-            )
+        child: Child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=env,  # str or bytes mapping, passed to Popen as is (no copy)
+            stdin=stdin,
+            stdout=subprocess.PIPE if capture_output else stdout,
+            stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
+            start_new_session=start_new_session,
+        )
     except OSError as exc:
         if err_r >= 0:
             os.close(err_r)
@@ -239,11 +237,6 @@ def execute(
         stderr=stderr_bytes,
         forwarded=forwarded,
     )
-
-
-def _plain_fd(stream: int | IO[Any] | None) -> bool:
-    """None or a descriptor number: what ``spawn.spawn`` handles (not PIPE/DEVNULL/files)."""
-    return stream is None or (isinstance(stream, int) and stream >= 0)
 
 
 def _isatty(fd: int) -> bool:

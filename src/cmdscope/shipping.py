@@ -185,25 +185,16 @@ def record_to_log(record: dict[str, Any], resource: Any) -> Any:
 
 
 def default_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
-    from cmdscope.config import _span_exporter
+    from cmdscope.config import make_exporter
 
-    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    return _span_exporter("otlp", protocol, endpoint, timeout)
+    return make_exporter("traces", "otlp", protocol, endpoint, timeout)
 
 
 def default_log_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
     """OTLP log exporter, unless ``OTEL_LOGS_EXPORTER=none``."""
-    if os.environ.get("OTEL_LOGS_EXPORTER", "otlp") == "none":
-        return None
-    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+    from cmdscope.config import make_exporter
 
-        return GrpcLogExporter(endpoint=endpoint, timeout=timeout)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-    url = endpoint.rstrip("/") + "/v1/logs" if endpoint else None
-    return OTLPLogExporter(endpoint=url, timeout=timeout)
+    return make_exporter("logs", os.environ.get("OTEL_LOGS_EXPORTER", "otlp"), protocol, endpoint, timeout)
 
 
 class ShipStats:

@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cmdscope run: {exc}\n")
         return 2
     ex = done.execution
-    assert ex is not None
+    assert ex is not None and ex.returncode is not None  # the runner always knows the exit code
     if ex.start_error:
         sys.stderr.write(f"cmdscope: {ex.start_error}\n")
     decision = done.decision
@@ -114,13 +114,17 @@ def main(argv: list[str]) -> int:
 
 
 def _bare(command: list[str], shell: bool) -> int:
+    """``CMDSCOPE_DISABLED=1``: become the command (exec), so nothing of cmdscope stays between
+    it and its caller: same pid, signals, stdio and exit status."""
     from cmdscope import runner
 
     argv = runner.shell_argv(command[0], runner.default_interactive_shell()) if shell else command
-    ex = runner.execute(argv, forward_signals=True, stderr=2)
-    if ex.start_error:
-        sys.stderr.write(f"cmdscope: {ex.start_error}\n")
-    return ex.returncode
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        code, message = runner._start_error(exc, argv[0])
+        sys.stderr.write(f"cmdscope: {message}\n")
+        return code
 
 
 def _maybe_ship(ledger_path: str | None) -> None:

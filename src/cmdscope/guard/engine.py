@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
     from typing import Any, Callable, Mapping
 
-from cmdscope.environ import ENVB
+
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
 from cmdscope.guard.prefilter import passes
@@ -144,7 +144,7 @@ class Guard:
         CMDSCOPE_GUARD_MODE. Raises ``GuardConfigError`` naming file, rule and field for a bad file.
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
-        env_key = (ENVB.get(_REGISTRY_B), ENVB.get(_POLICY_B), ENVB.get(_MODE_B), os.getcwd())
+        env_key = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B), os.environb.get(_MODE_B), os.getcwd())
         guard = _LOADED.get(env_key)
         if guard is not None and use_cache:
             return guard
