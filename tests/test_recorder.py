@@ -304,6 +304,9 @@ class TestPublicApiOnly:
             def on_end(self, span: Any) -> None:
                 ended.append(span.context.span_id)
 
+            def force_flush(self, timeout_millis: int = 30000) -> bool:
+                return True
+
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))

@@ -7,19 +7,47 @@ import inspect
 import os
 import subprocess
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import IO, Any, Callable, Mapping, Protocol, Sequence, TypeVar, Union
 
 import orjson  # noqa: F401  (in-process ledger lines use orjson: ~1 us instead of ~10 us)
 
 from cmdscope import pipeline, runner
 
 F = TypeVar("F", bound=Callable[..., Any])
+# A record as the ledger holds it: JSON values keyed by attribute name (docs/telemetry.md).
+RecordValue = Union[str, int, float, bool, list[str], None]
+Record = dict[str, RecordValue]
+# Where a child's stdin/stdout/stderr go, as for subprocess.run.
+Stream = Union[int, IO[bytes], IO[str], None]
+
+
+class Decision(Protocol):
+    """The guard's decision on one command, as ``CommandDenied.decision`` carries it (the
+    guard's own class, a failed guard's stand-in or an agent's refusal all have this shape)."""
+
+    @property
+    def action(self) -> str: ...  # allow | warn | deny
+    @property
+    def mode(self) -> str: ...  # observe | warn | enforce
+    @property
+    def rule_id(self) -> str | None: ...  # the policy rule that decided
+    @property
+    def message(self) -> str: ...
+    @property
+    def playbook(self) -> str | None: ...
+    @property
+    def denied(self) -> bool: ...  # action deny in enforce mode: the command did not start
+
+    def attributes(self) -> dict[str, Any]: ...  # its ``cmdscope.policy.*`` / ``cmdscope.danger.*`` keys
 
 
 class CommandDenied(Exception):
     """The policy denied the command; it never started. ``decision`` says which rule and why."""
 
-    def __init__(self, decision: Any, record: dict[str, Any]) -> None:
+    decision: Decision
+    record: Record
+
+    def __init__(self, decision: Decision, record: Record) -> None:
         rule = getattr(decision, "rule_id", None)
         message = getattr(decision, "message", "") or "denied by policy"
         super().__init__(f"{rule}: {message}")
@@ -35,7 +63,7 @@ class Result:
     returncode: int
     stdout: bytes | str | None
     stderr: bytes | str | None
-    record: dict[str, Any]
+    record: Record
 
     @property
     def outcome(self) -> str:
@@ -60,9 +88,9 @@ def run(
     check: bool = False,
     capture_output: bool = False,
     text: bool = False,
-    stdin: Any = None,
-    stdout: Any = None,
-    stderr: Any = None,
+    stdin: Stream = None,
+    stdout: Stream = None,
+    stderr: Stream = None,
     ledger: str | os.PathLike[str] | None = None,
     retry_of: str | None = None,
 ) -> Result:
