@@ -423,3 +423,27 @@ def test_record_ids_ignore_the_hosts_seed_and_differ_after_fork() -> None:
     os.close(r)
     os.close(w)
     assert child != pipeline.new_record("command", "x")["record_id"]
+
+
+def test_disabled_execs_the_command(tmp_path: Path) -> None:
+    """CMDSCOPE_DISABLED=1: cmdscope becomes the command (same pid, its exit status), records nothing."""
+    env = {**os.environ, "CMDSCOPE_DISABLED": "1", "CMDSCOPE_LEDGER": str(tmp_path / "ledger.jsonl")}
+    proc = subprocess.Popen([PYTHON, "-m", "cmdscope", "run", "--", "sh", "-c", "echo $$; exit 7"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=60)
+    assert (int(out), proc.returncode) == (proc.pid, 7)
+    missing = subprocess.run([PYTHON, "-m", "cmdscope", "run", "--", "no-such-command-x"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 127 and "command not found" in missing.stderr
+    assert not (tmp_path / "ledger.jsonl").exists()
+
+
+def test_otlp_timeout_is_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_EXPORTER_OTLP_TIMEOUT is milliseconds per the OTel spec, small values too."""
+    from cmdscope.config import env_timeout_s
+
+    for raw, seconds in (("50", 0.05), ("10000", 10.0), ("2500", 2.5)):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", raw)
+        assert env_timeout_s(2.0) == seconds
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TIMEOUT")
+    assert env_timeout_s(2.0) == 2.0
