@@ -122,6 +122,7 @@ def _bare(command: list[str], shell: bool) -> int:
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:
+        exc.filename = exc.filename or argv[0]  # execvp searched PATH: the name, as Popen reports it
         code, message = runner._start_error(exc, argv[0])
         sys.stderr.write(f"cmdscope: {message}\n")
         return code
