@@ -1,11 +1,10 @@
 """``cmdscope hook daemon``: answers hook events from :mod:`cmdscope.integrations.hookclient`.
 
 It keeps the guard, the redactor and the ledger writer warm, so a tool call costs a socket
-round trip instead of importing cmdscope. Each request is handled in a forked child of the warm
-daemon, given the client's working directory and forwarded environment (``CMDSCOPE_*``,
-``OTEL_*``, state and Claude variables) exactly as the per-event handler would have them in the
-client's own process: the daemon's own environment and directory never change, so nothing of
-one request can leak into the next. The socket lives in the (0700) state directory with mode
+round trip instead of importing cmdscope. Requests are handled one at a time; each runs with the
+client's working directory and forwarded environment (``CMDSCOPE_*``, ``OTEL_*``, state and
+Claude variables), exactly as the per-event handler would in the client's own process, and the
+environment is restored afterwards. The socket lives in the (0700) state directory with mode
 0600. The daemon exits after ``CMDSCOPE_HOOKD_IDLE`` seconds without a request (default 900),
 or when another daemon already owns the socket.
 """
@@ -20,56 +19,49 @@ import sys
 from cmdscope.integrations.hookclient import FORWARD_NAMES, FORWARD_PREFIXES, encode_answer
 
 
-def _child_env(env: dict[str, str]) -> dict[str, str]:
-    """The daemon's environment with exactly the client's forwarded variables."""
-    out = {k: v for k, v in os.environ.items() if not (k.startswith(FORWARD_PREFIXES) or k in FORWARD_NAMES)}
-    out.update((k, v) for k, v in env.items() if isinstance(k, str) and isinstance(v, str)
-               and (k.startswith(FORWARD_PREFIXES) or k in FORWARD_NAMES))
-    return out
+def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
+    """Make os.environ carry exactly the client's forwarded variables; returns what to restore."""
+    saved: dict[str, str | None] = {}
+    for key in list(os.environ):
+        if (key.startswith(FORWARD_PREFIXES) or key in FORWARD_NAMES) and key not in env:
+            saved[key] = os.environ.pop(key)
+    for key, value in env.items():
+        if isinstance(key, str) and isinstance(value, str) and (key.startswith(FORWARD_PREFIXES) or key in FORWARD_NAMES):
+            saved.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+    return saved
 
 
-def handle(request: bytes) -> bytes:
-    """The encoded answer to one request, computed in a child with the request's cwd and env."""
+def _restore(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def handle(request: bytes) -> tuple[int, str, str]:
+    from cmdscope.cli.hook import run_agent_event
+
     try:
         msg = json.loads(request)
         agent, cwd, env, stdin = msg["agent"], msg["cwd"], msg["env"], msg["stdin"]
         if agent not in ("claude-code", "codex") or not isinstance(env, dict) or not isinstance(stdin, str):
             raise ValueError("bad request")
     except (ValueError, KeyError, TypeError) as exc:
-        return encode_answer(0, "", f"cmdscope hook daemon: bad request ({exc})\n")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: this request's process
-        code = 0
-        try:
-            os.close(read_end)
-            _run_as(agent, cwd, _child_env(env), stdin, write_end)
-        except BaseException:  # noqa: BLE001 - the parent answers "no answer" and the client falls back
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    chunks = []
-    with os.fdopen(read_end, "rb") as fh:
-        while chunk := fh.read(65536):
-            chunks.append(chunk)
-    os.waitpid(pid, 0)
-    return b"".join(chunks)
-
-
-def _run_as(agent: str, cwd: str, env: dict[str, str], stdin: str, out_fd: int) -> None:
-    from cmdscope.cli.hook import run_agent_event
-
-    os.environ.clear()
-    os.environ.update(env)
+        return 0, "", f"cmdscope hook daemon: bad request ({exc})\n"
+    home = os.getcwd()
+    saved = _apply_env(env)
     try:
-        os.chdir(cwd)
-    except OSError:
-        pass
-    out, err, code = run_agent_event(agent, stdin.encode("utf-8"))
-    answer = encode_answer(code, out, err)
-    with os.fdopen(out_fd, "wb") as fh:
-        fh.write(answer)
+        try:
+            os.chdir(cwd)
+        except OSError:
+            pass
+        out, err, code = run_agent_event(agent, stdin.encode("utf-8"))
+    finally:
+        _restore(saved)
+        os.chdir(home)
+    return code, out, err
 
 
 def serve(path: str, idle_s: float | None = None) -> int:
@@ -113,7 +105,7 @@ def serve(path: str, idle_s: float | None = None) -> int:
                         if not chunk:
                             break
                         chunks.append(chunk)
-                    conn.sendall(handle(b"".join(chunks)))
+                    conn.sendall(encode_answer(*handle(b"".join(chunks))))
                 except OSError:
                     continue
                 except Exception as exc:  # noqa: BLE001 - keep serving; the client falls back when it gets no answer
