@@ -714,8 +714,13 @@ RECORDER = Recorder()
 def run_command(spec: CommandSpec) -> Run:
     """Observe one command end to end. Raises ``Denied`` after recording a denial."""
     run = RECORDER.begin(spec)
-    env: dict[str, str] = dict(os.environ if spec.env is None else spec.env)
-    env.update(RECORDER.child_env(run))
+    env: dict[Any, Any]
+    if spec.env is None:  # the bytes form: Popen need not encode every variable again
+        env = dict(os.environb)
+        env.update((os.fsencode(k), os.fsencode(v)) for k, v in RECORDER.child_env(run).items())
+    else:
+        env = dict(spec.env)
+        env.update(RECORDER.child_env(run))
     ex = runner.execute(
         spec.argv(),
         cwd=spec.cwd,
