@@ -102,8 +102,9 @@ class Run:
 def _getcwd() -> str:
     try:
         return os.getcwd()
-    except OSError:  # the directory was removed under us: the child may still run (as bare)
-        return "."
+    except OSError:  # the directory was removed under us: the child still runs there, as bare,
+        pwd = os.environ.get("PWD")  # and is recorded with the directory the shell had
+        return pwd if pwd and os.path.isabs(pwd) else "/"
 
 
 class Denied(Exception):
@@ -701,7 +702,8 @@ class Recorder:
         if span is None:
             environ = os.environ if run.spec.env is None else run.spec.env
             span = otel.start_span(rec["name"], run.clock.start_ns if run.clock else time.time_ns(), environ,
-                                   run.packet_state if run.ctx is not None else otel._UNREAD, tracer=tracer)
+                                   run.packet_state if run.ctx is not None else active_packet(run.where),
+                                   tracer=tracer)
         run.span = span
         rec["trace_id"] = span.trace_id
         rec["span_id"] = span.span_id

@@ -110,7 +110,33 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cmdscope: warning: {decision.rule_id}: {decision.message}\n")
     pipeline.close_ledgers()
     _maybe_ship(spec.ledger_path)
+    if ex.signal and ex.outcome != runner.TIMEOUT:
+        _die_by(ex.signal)
     return ex.returncode
+
+
+def _die_by(sig: int) -> None:
+    """The child died by ``sig``: so do we, after recording, so that the caller (a shell loop
+    stopping on Ctrl-C, a pipeline's SIGPIPE) sees exactly what it would have seen bare."""
+    import signal
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        pass
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child's core dump is the child's, not ours
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    except (OSError, ValueError):
+        pass  # SIGKILL/SIGSTOP have no handler to reset
+    try:
+        os.kill(os.getpid(), sig)
+    except OSError:
+        pass  # a signal we cannot take: the exit code 128+N says it
 
 
 def _bare(command: list[str], shell: bool) -> int:

@@ -144,7 +144,11 @@ class Guard:
         CMDSCOPE_GUARD_MODE. Raises ``GuardConfigError`` naming file, rule and field for a bad file.
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
-        env_key = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B), os.environb.get(_MODE_B), os.getcwd())
+        try:
+            where = os.getcwd()
+        except OSError:  # the working directory was removed: no project policy can be read there
+            where = ""
+        env_key = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B), os.environb.get(_MODE_B), where)
         guard = _LOADED.get(env_key)
         if guard is not None and use_cache:
             return guard
