@@ -33,9 +33,27 @@ def cache_dir() -> str:
     return os.path.join(base, "cmdscope", "guard-cache")
 
 
+def _open_trusted(path: str) -> Any:
+    """``path`` opened for reading only if it is a regular file (no symlink) owned by us and
+    writable by nobody else, in a directory of the same kind; else OSError. Loading a cache
+    file runs what it holds: another user must not be able to put one there."""
+    import stat
+
+    where = os.path.dirname(path)
+    st = os.stat(where, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise PermissionError(f"{where}: not a private directory")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        os.close(fd)
+        raise PermissionError(f"{path}: not a private file")
+    return os.fdopen(fd, "rb")
+
+
 def _read_cache(path: str, key: str) -> tuple[CompiledRegistry, CompiledPolicy] | None:
     try:
-        with open(path, "rb") as fh:
+        with _open_trusted(path) as fh:
             fmt, stored_key, registry, policy = load(fh)
     except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
             ImportError, IndexError):
@@ -51,6 +69,7 @@ def _write_cache(path: str, key: str, registry: CompiledRegistry, policy: Compil
 
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.chmod(os.path.dirname(path), 0o700)  # makedirs' mode is subject to the umask
         for target, payload in (
             (path, (CACHE_FORMAT, key, registry, policy)),
             (_front_path(path), (CACHE_FORMAT, key, registry.version, registry.automaton, bool(policy.context_rules))),
@@ -70,7 +89,7 @@ def _front_path(path: str) -> str:
 
 def _read_front(path: str, key: str) -> tuple[str, Any, bool] | None:
     try:
-        with open(_front_path(path), "rb") as fh:
+        with _open_trusted(_front_path(path)) as fh:
             fmt, stored_key, version, automaton, context_rules = load(fh)
     except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
             ImportError, IndexError):
