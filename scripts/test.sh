@@ -38,7 +38,7 @@ done
 venv() {
   local dir=$1 python=$2
   shift 2
-  [ -x "$dir/bin/python" ] || "$python" -m venv "$dir"
+  [ -x "$dir/bin/python" ] || "$python" -m venv --clear "$dir"  # (re)made when its interpreter is gone
   "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   "$dir/bin/python" -m pip install -q "$@" -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
 }
@@ -46,7 +46,7 @@ venv() {
 # find_python X.Y: an interpreter of that version (pyenv's, else one on PATH).
 find_python() {
   local found
-  found=$(ls -d "$HOME"/.pyenv/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -1 || true)
+  found=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -1 || true)
   if [ -z "$found" ]; then found=$(command -v "python$1" || true); fi
   [ -n "$found" ] || { echo "scripts/test.sh: no Python $1 found (pyenv or PATH)" >&2; return 1; }
   echo "$found"
@@ -57,6 +57,8 @@ venv .venv python3
 if [ -f package.json ]; then
   npm install --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund
 fi
+
+# Builds the tests need (e.g. bash scripts/build-collector.sh) go here, before any pytest run.
 
 if [ "$matrix" = 0 ]; then
   exec .venv/bin/python -m pytest "$@"
@@ -76,14 +78,22 @@ run() {  # run LABEL VENV: one pytest run; keeps going after a failure, remember
 run "default Python, full suite" .venv "$@"
 
 for version in 3.12 3.13; do
-  venv ".venv-$version" "$(find_python "$version")"
-  run "Python $version" ".venv-$version" "$@" "${extra[@]}"
+  if py=$(find_python "$version"); then
+    venv ".venv-$version" "$py"
+    run "Python $version" ".venv-$version" "$@" "${extra[@]}"
+  else
+    status=1  # a supported version that cannot be tested fails the matrix
+  fi
 done
 
 floors=$(mktemp)
 python3 scripts/floors.py pyproject.toml >"$floors"
-venv .venv-floor "$(find_python 3.11)" -c "$floors"
-run "Python 3.11, dependency floors: $(tr '\n' ' ' <"$floors")" .venv-floor "$@" "${extra[@]}"
+if py=$(find_python 3.11); then
+  venv .venv-floor "$py" -c "$floors"
+  run "Python 3.11, dependency floors: $(tr '\n' ' ' <"$floors")" .venv-floor "$@" "${extra[@]}"
+else
+  status=1
+fi
 rm -f "$floors"
 
 exit $status
