@@ -4,7 +4,6 @@ every registry and policy file (issue 14, item 6). A real CLI process each time.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from conftest import cmdscope_cli
