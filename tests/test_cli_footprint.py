@@ -38,3 +38,14 @@ def test_run_true_imports_nothing_heavy(tmp_path: Path, endpoint: str | None) ->
         modules = _imported(tmp_path, "run", "--", "true", env=env)
     assert "cmdscope.pipeline" in modules  # the probe sees our own imports
     assert _offenders(modules) == []
+
+
+def test_the_builtin_digest_is_sha256() -> None:
+    """The CLI's digest (the interpreter's builtin module, hashlib as fallback) is SHA-256 on
+    this Python: record hashes stay the same whichever module computed them."""
+    import hashlib
+
+    from cmdscope._digest import sha256_hex
+
+    for data in (b"", b"git status", "é".encode() * 1000):
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()

@@ -27,35 +27,49 @@ from __future__ import annotations
 from importlib import import_module
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
-if TYPE_CHECKING:
-    from typing import Any
-
 from cmdscope._version import __version__
 
 # Bound eagerly: the submodule cmdscope.context would otherwise shadow the function.
 from cmdscope.context import context
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from typing import Any
+
+    from cmdscope import redact  # the module: redact(), redact_argv(), add_pattern()
+    from cmdscope.api import CommandDenied, Decision, Result, command, run
+    from cmdscope.config import Configured, configure
+    from cmdscope.instrumentation import instrument, uninstrument
+    from cmdscope.pipeline import flush
+    from cmdscope.sdlc.gates import gate
+    from cmdscope.sdlc.packets import packet
 
 _EXPORTS = {
     "run": "cmdscope.api",
     "command": "cmdscope.api",
     "Result": "cmdscope.api",
     "CommandDenied": "cmdscope.api",
+    "Decision": "cmdscope.api",
     "configure": "cmdscope.config",
+    "Configured": "cmdscope.config",
     "flush": "cmdscope.pipeline",
     "instrument": "cmdscope.instrumentation",
     "uninstrument": "cmdscope.instrumentation",
     "packet": "cmdscope.sdlc.packets",
     "gate": "cmdscope.sdlc.gates",
+    "redact": "cmdscope",
 }
 
-__all__ = ["__version__", "context", *_EXPORTS]
+__all__ = [
+    "CommandDenied", "Configured", "Decision", "Result", "__version__", "command", "configure", "context",
+    "flush", "gate", "instrument", "packet", "redact", "run", "uninstrument",
+]
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'cmdscope' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value = import_module("cmdscope.redact") if name == "redact" else getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -7,21 +7,47 @@ import inspect
 import os
 import subprocess
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import IO, Any, Callable, Mapping, Protocol, Sequence, TypeVar, Union
 
 import orjson  # noqa: F401  (in-process ledger lines use orjson: ~1 us instead of ~10 us)
 
-from cmdscope import pipeline
-from cmdscope.context import resolve
-from cmdscope.sinks import otel
+from cmdscope import pipeline, runner
 
 F = TypeVar("F", bound=Callable[..., Any])
+# A record as the ledger holds it: JSON values keyed by attribute name (docs/telemetry.md).
+RecordValue = Union[str, int, float, bool, list[str], None]
+Record = dict[str, RecordValue]
+# Where a child's stdin/stdout/stderr go, as for subprocess.run.
+Stream = Union[int, IO[bytes], IO[str], None]
+
+
+class Decision(Protocol):
+    """The guard's decision on one command, as ``CommandDenied.decision`` carries it (the
+    guard's own class, a failed guard's stand-in or an agent's refusal all have this shape)."""
+
+    @property
+    def action(self) -> str: ...  # allow | warn | deny
+    @property
+    def mode(self) -> str: ...  # observe | warn | enforce
+    @property
+    def rule_id(self) -> str | None: ...  # the policy rule that decided
+    @property
+    def message(self) -> str: ...
+    @property
+    def playbook(self) -> str | None: ...
+    @property
+    def denied(self) -> bool: ...  # action deny in enforce mode: the command did not start
+
+    def attributes(self) -> dict[str, Any]: ...  # its ``cmdscope.policy.*`` / ``cmdscope.danger.*`` keys
 
 
 class CommandDenied(Exception):
     """The policy denied the command; it never started. ``decision`` says which rule and why."""
 
-    def __init__(self, decision: Any, record: dict[str, Any]) -> None:
+    decision: Decision
+    record: Record
+
+    def __init__(self, decision: Decision, record: Record) -> None:
         rule = getattr(decision, "rule_id", None)
         message = getattr(decision, "message", "") or "denied by policy"
         super().__init__(f"{rule}: {message}")
@@ -37,7 +63,7 @@ class Result:
     returncode: int
     stdout: bytes | str | None
     stderr: bytes | str | None
-    record: dict[str, Any]
+    record: Record
 
     @property
     def outcome(self) -> str:
@@ -62,9 +88,9 @@ def run(
     check: bool = False,
     capture_output: bool = False,
     text: bool = False,
-    stdin: Any = None,
-    stdout: Any = None,
-    stderr: Any = None,
+    stdin: Stream = None,
+    stdout: Stream = None,
+    stderr: Stream = None,
     ledger: str | os.PathLike[str] | None = None,
     retry_of: str | None = None,
 ) -> Result:
@@ -99,9 +125,9 @@ def run(
     try:
         done = pipeline.run_command(spec)
     except pipeline.Denied as denied:
-        raise CommandDenied(denied.decision, spec_record(denied)) from None
+        raise CommandDenied(denied.decision, denied.record) from None
     ex = done.execution
-    assert ex is not None
+    assert ex is not None and ex.returncode is not None  # the runner always knows the exit code
     out: bytes | str | None = ex.stdout
     err: bytes | str | None = ex.stderr
     if text and capture_output:
@@ -111,10 +137,6 @@ def run(
     if check:
         result.check_returncode()
     return result
-
-
-def spec_record(denied: pipeline.Denied) -> dict[str, Any]:
-    return getattr(denied, "record", {}) or {}
 
 
 def command(
@@ -138,68 +160,60 @@ def command(
 
     def decorate(fn: F) -> F:
         label = name or fn.__qualname__
+        ledger_path = os.fspath(ledger) if ledger is not None else None
 
-        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], otel.SpanHandle, pipeline.Stopwatch]:
-            redact, _ = pipeline._redactor()
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> pipeline.Run:
             shown = _call_text(label, args, kwargs) if record_args else f"{label}()"
-            rec = pipeline.new_record("function", label)
-            rec["process.executable.name"] = label
-            rec["process.command_line"] = redact(pipeline.clean_text(shown))
-            rec["cmdscope.command.hash"] = pipeline.command_hash(rec["process.command_line"])
-            rec["host.name"] = pipeline._HOST
-            ctx = resolve(None, actor=actor, packet=packet, phase=phase)
-            rec.update(ctx.attributes())
-            start = pipeline.Stopwatch()
-            span = otel.start_span(label, start.start_ns, os.environ)
-            pipeline._ids(rec, span)
-            rec["start_ns"] = start.start_ns
-            return rec, span, start
+            spec = pipeline.CommandSpec(command=shown, shell=True, ledger_path=ledger_path,
+                                        context={"actor": actor, "packet": packet, "phase": phase})
+            return _FUNCTIONS.begin(spec, kind="function", name=label)
 
-        def finish(rec: dict[str, Any], span: otel.SpanHandle, start: Any, exc: BaseException | None) -> None:
-            start.stamp(rec)
-            if exc is None:
-                rec["cmdscope.outcome"] = "success"
-            else:
-                interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
-                rec["cmdscope.outcome"] = "interrupted" if interrupted else "failure"
-                rec["error.type"] = type(exc).__name__
-                rec["cmdscope.error.excerpt"] = str(exc)[:200]
-            run = pipeline.Run(pipeline.CommandSpec(command=[label], ledger_path=os.fspath(ledger) if ledger else None), rec)
-            run.span = span
-            pipeline.redact_fields(run)
-            pipeline.emit(run)
+        def finish(run: pipeline.Run, exc: BaseException | None) -> None:
+            outcome = "success"
+            if exc is not None:
+                outcome = "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failure"
+                run.record["error.type"] = type(exc).__name__
+                run.record["cmdscope.error.excerpt"] = str(exc)[:200]
+            _FUNCTIONS.finish(run, runner.Execution(None, outcome, 0, 0))  # a function has no exit code
 
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                rec, span, start = begin(args, kwargs)
+                run = begin(args, kwargs)
                 try:
-                    with span.activate():
+                    with run.span.activate():  # type: ignore[union-attr]
                         value = await fn(*args, **kwargs)
                 except BaseException as exc:
-                    finish(rec, span, start, exc)
+                    finish(run, exc)
                     raise
-                finish(rec, span, start, None)
+                finish(run, None)
                 return value
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            rec, span, start = begin(args, kwargs)
+            run = begin(args, kwargs)
             try:
-                with span.activate():
+                with run.span.activate():  # type: ignore[union-attr]
                     value = fn(*args, **kwargs)
             except BaseException as exc:
-                finish(rec, span, start, exc)
+                finish(run, exc)
                 raise
-            finish(rec, span, start, None)
+            finish(run, None)
             return value
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+# A decorated function: no guard (nothing is spawned) and no classifier (the exception's class
+# is the error type); the call's text is described and redacted like a command line.
+_FUNCTIONS = pipeline.Recorder(before=[pipeline.resolve_context],
+                               describe=[pipeline.describe_command, pipeline.context_attributes],
+                               after=[pipeline.redact_fields])
 
 
 def _call_text(label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -63,23 +63,20 @@ def configure(
     from opentelemetry.sdk.trace import TracerProvider
 
     from cmdscope._version import __version__
-    from cmdscope.sinks.otel import sdk_meter_provider, sdk_tracer_provider
 
     has_endpoint = bool(endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
     default_exporter = "otlp" if has_endpoint else "none"
     service = _setting(service_name, "OTEL_SERVICE_NAME", "cmdscope")
     protocol = _setting(protocol, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    timeout = float(_setting(export_timeout_s, "OTEL_EXPORTER_OTLP_TIMEOUT", 2.0))
-    if timeout > 100:  # the variable is in milliseconds per the spec
-        timeout = timeout / 1000.0
+    timeout = export_timeout_s if export_timeout_s is not None else env_timeout_s(2.0)
     resource = Resource.create({"service.name": service, "cmdscope.version": __version__})
 
-    tracer_provider = sdk_tracer_provider()
-    if tracer_provider is None:
+    tracer_provider: Any = trace.get_tracer_provider()
+    if isinstance(tracer_provider, trace.ProxyTracerProvider):  # nobody installed one yet
         tracer_provider = TracerProvider(resource=resource)
-        exporter = span_exporter or _span_exporter(
-            _setting(traces_exporter, "OTEL_TRACES_EXPORTER", default_exporter), protocol, endpoint, timeout
+        exporter = span_exporter or make_exporter(
+            "traces", _setting(traces_exporter, "OTEL_TRACES_EXPORTER", default_exporter), protocol, endpoint, timeout
         )
         if exporter is not None:
             from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -89,9 +86,9 @@ def configure(
             tracer_provider.add_span_processor(processor)
         trace.set_tracer_provider(tracer_provider)
 
-    meter_provider = sdk_meter_provider()
+    meter_provider: Any = metrics.get_meter_provider()
     port: int | None = None
-    if meter_provider is None:
+    if not isinstance(meter_provider, (MeterProvider, metrics.NoOpMeterProvider)):  # the API's placeholder
         readers = []
         kind = _setting(metrics_exporter, "OTEL_METRICS_EXPORTER", default_exporter)
         if metric_reader is not None:
@@ -109,47 +106,53 @@ def configure(
 
             interval = int(_setting(export_interval_ms, "OTEL_METRIC_EXPORT_INTERVAL", 60000))
             readers.append(PeriodicExportingMetricReader(
-                _metric_exporter(kind, protocol, endpoint, timeout), export_interval_millis=interval
+                make_exporter("metrics", kind, protocol, endpoint, timeout), export_interval_millis=interval
             ))
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
     return Configured(tracer_provider, meter_provider, port)
 
 
-def _span_exporter(kind: str, protocol: str, endpoint: str | None, timeout: float) -> Any:
+def env_timeout_s(default: float) -> float:
+    """``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds: the variable is milliseconds per the OTel spec."""
+    raw = os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    try:
+        return float(raw) / 1000.0 if raw else default
+    except ValueError:
+        return default
+
+
+_OTLP = {  # signal -> (URL path, http module, grpc module, class name)
+    "traces": ("/v1/traces", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+               "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    "metrics": ("/v1/metrics", "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+                "opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
+    "logs": ("/v1/logs", "opentelemetry.exporter.otlp.proto.http._log_exporter",
+             "opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"),
+}
+_CONSOLE = {"traces": ("opentelemetry.sdk.trace.export", "ConsoleSpanExporter"),
+            "metrics": ("opentelemetry.sdk.metrics.export", "ConsoleMetricExporter")}
+
+
+def make_exporter(signal: str, kind: str, protocol: str | None, endpoint: str | None, timeout: float) -> Any:
+    """The one place an exporter is chosen (``configure()`` and ``cmdscope ship``): ``otlp``
+    over ``http/protobuf`` (default) or ``grpc``, ``console``, or ``none`` (None)."""
+    from importlib import import_module
+
     if kind in ("none", ""):
         return None
-    if kind == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        return ConsoleSpanExporter()
+    if kind == "console" and signal in _CONSOLE:
+        module, name = _CONSOLE[signal]
+        return getattr(import_module(module), name)()
     if kind != "otlp":
-        raise ValueError(f"OTEL_TRACES_EXPORTER={kind!r}: cmdscope supports otlp, console, none")
+        supported = "otlp, prometheus, console, none" if signal == "metrics" else "otlp, console, none"
+        raise ValueError(f"OTEL_{signal.upper()}_EXPORTER={kind!r}: cmdscope supports {supported}")
+    path, http_module, grpc_module, name = _OTLP[signal]
+    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter(endpoint=endpoint, timeout=timeout)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    url = endpoint.rstrip("/") + "/v1/traces" if endpoint else None
-    return OTLPSpanExporter(endpoint=url, timeout=timeout)
-
-
-def _metric_exporter(kind: str, protocol: str, endpoint: str | None, timeout: float) -> Any:
-    if kind == "console":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        return ConsoleMetricExporter()
-    if kind != "otlp":
-        raise ValueError(f"OTEL_METRICS_EXPORTER={kind!r}: cmdscope supports otlp, prometheus, console, none")
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
-
-        return GrpcExporter(endpoint=endpoint, timeout=timeout)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-    url = endpoint.rstrip("/") + "/v1/metrics" if endpoint else None
-    return OTLPMetricExporter(endpoint=url, timeout=timeout)
+        return getattr(import_module(grpc_module), name)(endpoint=endpoint, timeout=timeout)
+    url = endpoint.rstrip("/") + path if endpoint else None
+    return getattr(import_module(http_module), name)(endpoint=url, timeout=timeout)
 
 
 # --- telemetry health: what the SDK drops is counted, never silently lost ----------------------
@@ -187,32 +190,60 @@ class CountingSpanExporter(SpanExporter):
         return bool(flush(timeout_millis)) if flush else True
 
 
-def counting_batch_processor(exporter: Any, **kwargs: Any) -> Any:
-    """A BatchSpanProcessor that counts the spans it drops when its queue is full
-    (``reason="queue_full"``); the SDK itself only logs a rate-limited warning."""
-    return _counting_batch_class()(exporter, **kwargs)
+def counting_batch_processor(exporter: Any, max_queue_size: int = 2048, **kwargs: Any) -> Any:
+    """A ``BatchSpanProcessor`` (the SDK's own, unchanged) whose drops on a full queue are
+    counted (``reason="queue_full"``); the SDK itself only logs a rate-limited warning."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanProcessor
 
+    class Taking(SpanExporter):
+        """Tells the processor when the batch processor takes spans off its queue."""
 
-_counting_classes: list[Any] = []  # the class, made once (it subclasses an SDK class)
+        def export(self, spans: Any) -> Any:
+            counter.taken(len(spans))
+            return exporter.export(spans)
 
+        def shutdown(self) -> None:
+            exporter.shutdown()
 
-def _counting_batch_class() -> Any:
-    if not _counting_classes:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            flush = getattr(exporter, "force_flush", None)
+            return bool(flush(timeout_millis)) if flush else True
 
-        from cmdscope.sinks.otel import count_dropped
+    class CountingSpanProcessor(SpanProcessor):
+        """Keeps its own count of the spans queued in the batch processor (ended minus taken
+        for export): a span that ends while that count is at the queue's size is dropped."""
 
-        class CountingBatchSpanProcessor(BatchSpanProcessor):
-            # Its on_end only counts: a span may reach it after run() returns (otel.batches_only).
-            _cmdscope_batching = True
+        def __init__(self) -> None:
+            import threading
 
-            def on_end(self, span: Any) -> None:
-                inner = getattr(self, "_batch_processor", None)
-                queue = getattr(inner, "_queue", None)
-                limit = getattr(inner, "_max_queue_size", None)
-                if queue is not None and limit is not None and len(queue) >= limit:
+            self._lock = threading.Lock()
+            self._queued = 0
+            self.inner = BatchSpanProcessor(Taking(), max_queue_size=max_queue_size, **kwargs)
+
+        def taken(self, n: int) -> None:
+            with self._lock:
+                self._queued = max(0, self._queued - n)
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            self.inner.on_start(span, parent_context=parent_context)
+
+        def on_end(self, span: Any) -> None:
+            if span.context.trace_flags.sampled:
+                with self._lock:
+                    full = self._queued >= max_queue_size
+                    if not full:
+                        self._queued += 1
+                if full:
+                    from cmdscope.sinks.otel import count_dropped
+
                     count_dropped("span", "queue_full")
-                super().on_end(span)
+            self.inner.on_end(span)
 
-        _counting_classes.append(CountingBatchSpanProcessor)
-    return _counting_classes[0]
+        def shutdown(self) -> None:
+            self.inner.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return bool(self.inner.force_flush(timeout_millis))
+
+    counter = CountingSpanProcessor()
+    return counter

@@ -12,7 +12,7 @@ import contextvars
 import os
 from contextlib import contextmanager
 
-from cmdscope.environ import getenv
+
 from cmdscope.memo import remember
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
@@ -140,7 +140,7 @@ def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, *,
     ``git=False`` leaves worktree/branch/revision to :func:`with_git` (the runner reads them
     while the child runs); ``active`` is the worktree's packet state when already read.
     """
-    lookup = getenv if environ is None else environ.get
+    lookup = (os.environ if environ is None else environ).get
     scope = _scope.get()
     values: dict[str, str | None] = {}
     for name in FIELDS:
@@ -158,7 +158,10 @@ def with_git(ctx: Context, cwd: str | None) -> Context:
     """``ctx`` with worktree, branch and revision filled in from git where unset."""
     if ctx.worktree and ctx.branch and ctx.revision:
         return ctx
-    facts = git_facts(cwd or os.getcwd())  # read every time: a commit between commands shows
+    try:
+        facts = git_facts(cwd or os.getcwd())  # read every time: a commit between commands shows
+    except OSError:  # the working directory was removed
+        facts = {}
     key = (ctx, facts.get("worktree"), facts.get("branch"), facts.get("revision"))
     merged = _with_git.get(key)
     if merged is None:
@@ -181,7 +184,10 @@ _packet_paths: dict[str, str | None] = {}
 def packet_state_path(cwd: str | None = None) -> str | None:
     """``<git dir>/cmdscope/packet.json`` of the worktree containing ``cwd`` (per worktree;
     cached per directory, like the git location it derives from)."""
-    where = cwd or os.getcwd()
+    try:
+        where = cwd or os.getcwd()
+    except OSError:  # the working directory was removed
+        return None
     try:
         return _packet_paths[where]
     except KeyError:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-from cmdscope.environ import ENVB
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ _memo: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
 
 def _env_key(kind: str) -> tuple[str, bytes | None, bytes | None, bytes | None] | None:
-    return (kind, ENVB.get(b"CMDSCOPE_LEDGER"), ENVB.get(b"XDG_STATE_HOME"), ENVB.get(b"HOME"))
+    return (kind, os.environb.get(b"CMDSCOPE_LEDGER"), os.environb.get(b"XDG_STATE_HOME"), os.environb.get(b"HOME"))
 
 
 def state_dir_str() -> str:

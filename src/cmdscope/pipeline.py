@@ -1,11 +1,16 @@
-"""The record pipeline: one list of small processors, then the sinks.
+"""The recorder: one record's whole life, for every driver.
 
-    context -> guard -> [execute] -> classify -> retry -> redact -> sinks
+    begin:  BEFORE (context, guard) -> span started -> DESCRIBE (command line, git, phase)
+    [the driver runs the child: ``run_command`` here, the host's own Popen for the
+     auto-instrumentation, the agent for its hooks]
+    finish: AFTER (classify, retries, redact) -> sinks (ledger, span end, metrics, notify)
+    deny:   the denial record (the child never starts), through the same redaction and sinks
 
-A processor is a plain callable over the ``Run`` (the record dict plus what produced it),
-structlog-style; the chain is a visible module-level list. A denial is an exception raised by
-the guard (``Denied``) and caught in one place: the child never starts, and the denial record
-still flows through redact and every sink before the caller learns of it.
+A processor is a plain callable over the ``Run`` (the record dict plus what produced it); the
+chains are the module-level lists below and are exactly what runs. Each processor declares
+what its failure means (``on_error``): fail open (the default: warn once and go on), fail closed
+(the guard, with ``CMDSCOPE_GUARD_FAIL=closed``), or blank what it could not vouch for (the
+redactor). A denial is the exception ``Denied``, raised by the guard and caught in one place.
 
 Observability never breaks the thing observed: a failing sink is counted and reported once on
 stderr, the command's result is returned unchanged.
@@ -22,16 +27,16 @@ if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI i
     from typing import Any, Callable, Mapping, Sequence
 
 from cmdscope import runner
-from cmdscope.context import Context, active_packet, current_scope, git_facts, resolve, with_git
-from cmdscope.environ import ENVB, getenv
-from cmdscope.memo import remember
-from cmdscope.propagation import child_env, inherited_env_for
-from cmdscope.sinks import otel
+from cmdscope._digest import sha256_hex
+from cmdscope.context import Context, active_packet, git_facts, resolve, with_git
 from cmdscope.paths import default_ledger_path_str
+from cmdscope.propagation import baggage_entries
+from cmdscope.schema import NOT_SECRET
+from cmdscope.sinks import otel
 from cmdscope.sinks.ledger import LedgerWriter
 
 SCHEMA = 1
-_HOST = os.uname().nodename
+HOST = os.uname().nodename
 
 
 class CommandSpec:
@@ -76,42 +81,39 @@ class CommandSpec:
 
 
 class Run:
-    """The state one command carries through the pipeline."""
+    """One record in flight (the recorder's *pending* record)."""
 
-    __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "raw_command", "described",
-                 "packet_state", "packet_read", "may_retry", "where", "plain_allow")
+    __slots__ = ("spec", "record", "ctx", "decision", "execution", "span", "where", "packet_state", "clock",
+                 "may_retry")
 
-    def __init__(self, spec: CommandSpec, record: dict[str, Any], raw_command: str = "") -> None:
+    def __init__(self, spec: CommandSpec, record: dict[str, Any]) -> None:
         self.spec = spec
         self.record = record
         self.ctx: Context | None = None
         self.decision: Any = None
         self.execution: runner.Execution | None = None
         self.span: otel.SpanHandle | None = None
-        self.raw_command = raw_command
-        # The keys already redacted by ``describe`` (None until it ran): only keys added after
-        # the child exited pass the redactor again.
-        self.described: frozenset[str] | None = None
-        self.packet_state: Any = None  # the worktree's active packet, read once per command
-        self.packet_read = False
+        self.where = spec.cwd or _getcwd()  # the directory it runs in
+        self.packet_state: Any = None  # the worktree's active packet (``context.active_packet``)
+        self.clock: Stopwatch | None = Stopwatch()
         self.may_retry: bool | None = None  # could a success end a failure streak? (None: ask)
-        self.where = spec.cwd or _getcwd()  # the directory it runs in: one getcwd per command
-        self.plain_allow = False  # set by ``guard``: the same inputs always get this same answer
 
 
 def _getcwd() -> str:
     try:
         return os.getcwd()
-    except OSError:  # the directory was removed under us: the child may still run (as bare)
-        return "."
+    except OSError:  # the directory was removed under us: the child still runs there, as bare,
+        pwd = os.environ.get("PWD")  # and is recorded with the directory the shell had
+        return pwd if pwd and os.path.isabs(pwd) else "/"
 
 
 class Denied(Exception):
-    """Raised by the guard processor: the command must not start."""
+    """Raised by the guard processor: the command must not start. ``record``: the denial record."""
 
     def __init__(self, decision: Any) -> None:
         super().__init__(getattr(decision, "message", "denied"))
         self.decision = decision
+        self.record: dict[str, Any] = {}
 
 
 if TYPE_CHECKING:
@@ -143,21 +145,9 @@ def executable_name(spec: CommandSpec) -> str:
     return os.path.basename(os.fspath(argv[0])) if argv else ""  # type: ignore[arg-type]
 
 
-_second: tuple[int, str] = (-1, "")
-
-
 def iso_time(ns: int) -> str:
-    global _second
     seconds, rest = divmod(ns, 1_000_000_000)
-    if _second[0] != seconds:  # formatting the date costs ~3 us: once per second is enough
-        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    return f"{_second[1]}.{rest // 1000:06d}Z"
-
-
-try:  # the builtin module: importing hashlib loads OpenSSL (~3 ms) for one digest per command
-    from _sha256 import sha256 as _sha256
-except ImportError:  # pragma: no cover - other Python builds
-    from hashlib import sha256 as _sha256
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{rest // 1000:06d}Z"
 
 
 class Stopwatch:
@@ -190,7 +180,7 @@ def cap_command_line(text: str) -> str:
 
 
 def command_hash(redacted_command_line: str) -> str:
-    return _sha256(redacted_command_line.encode("utf-8")).hexdigest()[:16]
+    return sha256_hex(redacted_command_line.encode("utf-8"))[:16]
 
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
@@ -209,118 +199,79 @@ def join(argv: Sequence[str]) -> str:
     return " ".join(quote(a) for a in argv)
 
 
-_redact_fns: tuple[Callable[[str], str], Callable[[list[str]], list[str]]] | None = None
+def command_line(spec: CommandSpec) -> tuple[str, str]:
+    """(raw, redacted) command line."""
+    from cmdscope.redact import redact, redact_argv
+
+    if spec.shell:
+        raw = clean_text(str(spec.command))
+        return raw, redact(raw)
+    argv = [clean_text(os.fspath(a)) for a in spec.command]  # type: ignore[union-attr]
+    return join(argv), join(redact_argv(argv))
 
 
-def _redactor() -> tuple[Callable[[str], str], Callable[[list[str]], list[str]]]:
-    global _redact_fns
-    if _redact_fns is None:
-        from cmdscope.redact import redact, redact_argv
+def new_record(kind: str, name: str) -> dict[str, Any]:
+    return {"schema": SCHEMA, "record_id": os.urandom(16).hex(), "kind": kind, "name": name}
 
-        _redact_fns = (redact, redact_argv)
-    return _redact_fns
+
+# --- what a processor's failure means ---------------------------------------------------------
+
+
+def on_error(handler: Callable[[Run, Exception], None]) -> Callable[[Processor], Processor]:
+    """Declare what ``handler`` does when the processor it decorates raises (default: nothing
+    more than the warning; the record goes on without that processor's fields)."""
+
+    def mark(fn: Processor) -> Processor:
+        fn.on_error = handler  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def fail_closed_if_asked(run: Run, exc: Exception) -> None:
+    """A broken guard allows (with a warning) unless ``CMDSCOPE_GUARD_FAIL=closed``; an unknown
+    guard mode never allows: a typo must not disarm the guard."""
+    if os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed" or type(exc).__name__ == "GuardModeError":
+        raise Denied(_GuardFailure(str(exc))) from None
+
+
+def blank_free_text(run: Run, exc: Exception) -> None:
+    """A broken redactor blanks every free-text field rather than let a secret through."""
+    rec = run.record
+    for key, value in rec.items():
+        if isinstance(value, (str, list)) and "." in key and key not in NOT_SECRET:
+            rec[key] = "[REDACTION FAILED]"
+    rec["process.command_line"] = "[REDACTION FAILED]"
+
+
+def unknown_error_type(run: Run, exc: Exception) -> None:
+    run.record["error.type"] = "unknown"
 
 
 # --- processors -----------------------------------------------------------------------------
 
 
-def add_context(run: Run) -> None:
-    resolve_context(run)
-    context_attributes(run)
-
-
-_contexts: dict[tuple[Any, ...], Context] = {}
-_CONTEXT_VARS = tuple(os.fsencode(f"CMDSCOPE_{name.upper()}") for name in
-                      ("actor", "session", "packet", "phase", "worktree", "branch", "revision"))
-
-
 def resolve_context(run: Run) -> None:
     """Who and which packet, before the child starts (its environment carries them). The git
-    facts wait for ``context_attributes``; the guard reads them itself if a rule needs them.
-
-    The answer depends on the arguments, the ``cmdscope.context()`` scope, seven variables and
-    the active packet, which repeat from command to command: it is kept per combination."""
-    spec = run.spec
-    state = _active_packet(run)
-    explicit = spec.context
-    key = (tuple(explicit.items()), current_scope(), tuple(map(ENVB.get, _CONTEXT_VARS)),
-           state["packet"] if state else None)
-    ctx = _contexts.get(key)
-    if ctx is not None:
-        run.ctx = ctx
-        return
-    run.ctx = remember(_contexts, key, resolve(spec.cwd, None, git=False, active=state, **explicit), 256)  # type: ignore[arg-type]
+    facts wait for ``context_attributes``; the guard reads them itself if a rule needs them."""
+    run.packet_state = active_packet(run.where)
+    run.ctx = resolve(run.spec.cwd, None, git=False, active=run.packet_state, **run.spec.context)  # type: ignore[arg-type]
 
 
-def _active_packet(run: Run) -> Any:
-    """The worktree's active packet, read once per command (one stat) and kept on the run."""
-    if not run.packet_read:
-        run.packet_state, run.packet_read = active_packet(run.where), True
-    return run.packet_state
-
-
-def context_attributes(run: Run) -> None:
-    run.ctx = ctx = with_git(run.ctx or Context(), run.where)
-    run.record.update(ctx.attributes())
-    run.record["process.working_directory"] = clean_text(os.path.abspath(run.where))
-
-
-def describe_command(run: Run) -> None:
-    """The command as recorded: redacted command line, its hash, the host."""
-    rec = run.record
-    spec = run.spec
-    key = (spec.command if spec.shell else tuple(spec.command), _redaction_generation())  # type: ignore[arg-type]
-    described = _descriptions.get(key)
-    if described is None:
-        raw, redacted = command_line(spec)
-        described = (raw, cap_command_line(redacted), command_hash(redacted))
-        if len(raw) <= _MEMO_MAX_TEXT:  # a 1 MB argv is not kept
-            remember(_descriptions, key, described, 1024)
-    run.raw_command, rec["process.command_line"], rec["cmdscope.command.hash"] = described
-    rec["host.name"] = _HOST
-
-
-# Agents rerun the same commands (tests, builds): their redacted line and hash, per redaction
-# rules generation (a new rule must apply to a command seen before).
-_descriptions: dict[tuple[Any, int], tuple[str, str, str]] = {}
-
-
-def _redaction_generation() -> int:
-    from cmdscope.redact import generation
-
-    return generation()
-
-
+@on_error(fail_closed_if_asked)
 def guard(run: Run) -> None:
     """Ask the policy engine; a deny in enforce mode stops the command before it starts."""
-    if getenv("CMDSCOPE_GUARD") == "off":
-        run.plain_allow = True
+    if os.environ.get("CMDSCOPE_GUARD") == "off":
         return
     try:
         from cmdscope.guard import Guard
     except ImportError:  # guard not installed in this build
-        run.plain_allow = True
         return
     ctx = run.ctx or Context()
     spec = run.spec
     where = run.where
-    command = clean_text(str(spec.command)) if spec.shell else tuple(spec.command)  # type: ignore[arg-type]
-    key = None
-    if not (ctx.branch or ctx.worktree):
-        # Without context rules, a command that matches no dangerous-command rule is allowed
-        # whatever its context: the same plain "allow" every time for the same inputs (the guard
-        # is loaded per environment and directory, which the key holds).
-        key = (command, spec.shell, ctx.actor, ctx.phase, where,
-               ENVB.get(b"CMDSCOPE_REGISTRY_PATH"), ENVB.get(b"CMDSCOPE_POLICY_PATH"), ENVB.get(b"CMDSCOPE_GUARD_MODE"))
-        hit = _plain_allows.get(key)
-        if hit is not None:
-            run.decision = hit[0]
-            run.record.update(hit[1])
-            run.plain_allow = True
-            return
-    loaded = Guard.load(cwd=where)
-    decision = loaded.decide(
-        command if spec.shell else list(command),
+    decision = Guard.load(cwd=where).decide(
+        clean_text(str(spec.command)) if spec.shell else list(spec.command),
         shell=spec.shell,
         actor=ctx.actor,
         phase=ctx.phase,
@@ -331,40 +282,74 @@ def guard(run: Run) -> None:
     if decision.problems and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
         raise Denied(_GuardFailure(decision.problems[0]))  # a layer is missing: do not guess
     run.decision = decision
-    attributes = decision.attributes()
-    run.record.update(attributes)
+    run.record.update(decision.attributes())
     if decision.denied:
         raise Denied(decision)
-    if key is not None and decision.action == "allow" and not decision.matches and not loaded.has_context_rules:
-        remember(_plain_allows, key, (decision, attributes), 1024)
-        run.plain_allow = True
 
 
-_plain_allows: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+@on_error(blank_free_text)
+def describe_command(run: Run) -> None:
+    """The command as recorded: redacted command line, its hash, the host."""
+    rec = run.record
+    _, redacted = command_line(run.spec)
+    rec["process.command_line"] = cap_command_line(redacted)
+    rec["cmdscope.command.hash"] = command_hash(redacted)
+    rec["host.name"] = HOST
 
 
+def context_attributes(run: Run) -> None:
+    run.ctx = ctx = with_git(run.ctx or Context(), run.where)
+    run.record.update(ctx.attributes())
+    run.record["process.working_directory"] = clean_text(os.path.abspath(run.where))
+
+
+def infer_phase(run: Run) -> None:
+    if run.record.get("cmdscope.phase"):
+        return
+    try:
+        from cmdscope.failures.phase import infer_phase as infer
+    except ImportError:
+        return
+    spec = run.spec
+    phase = infer(str(spec.command).split() if spec.shell else list(spec.command))  # type: ignore[arg-type]
+    if phase:
+        run.record["cmdscope.phase"] = phase
+
+
+def check_retry_state(run: Run) -> None:
+    """While the child runs: has this command a failure streak a success would end? Most
+    commands never failed, and then ``count_retries`` has nothing to read after the exit."""
+    rec = run.record
+    session, packet = rec.get("session.id"), rec.get("cmdscope.packet")
+    if not (session or packet) or rec.get("kind") != "command":
+        return  # no scope a streak could live in
+    tracker = _retry_tracker()
+    if tracker is not None:
+        run.may_retry = tracker.may_have_failed(rec["cmdscope.command.hash"], session, packet)
+
+
+@on_error(unknown_error_type)
 def classify(run: Run) -> None:
     rec = run.record
     ex = run.execution
     if rec.get("cmdscope.outcome") == "success" or ex is None:
         return
     try:
-        from cmdscope.failures import classify as classify_failure
+        from cmdscope.failures import default_classifier
     except ImportError:
         rec["error.type"] = rec["cmdscope.outcome"]
         return
-    argv = run.spec.argv()
-    result = classify_failure(
+    # The classifier object, not the package's ``classify`` name: importing the submodule
+    # ``cmdscope.failures.classify`` anywhere in the process rebinds that name to the module.
+    result = default_classifier().classify(
         exit_code=ex.returncode,
         signal=ex.signal,
         executable=rec.get("process.executable.name", ""),
-        argv=argv,
+        argv=run.spec.argv(),
         phase=rec.get("cmdscope.phase"),
         outcome=rec["cmdscope.outcome"],
         stderr_tail=ex.stderr_tail,
-        # The runner's bounded stdout tail (when it keeps one), else captured stdout: many tools
-        # print their error there (git conflicts, pytest, make test).
-        stdout_tail=getattr(ex, "stdout_tail", None) or (ex.stdout[-65536:] if ex.stdout else None),
+        stdout_tail=ex.stdout_tail,
     )
     rec["error.type"] = result.error_type
     if result.pattern_id:
@@ -373,29 +358,6 @@ def classify(run: Run) -> None:
         rec["cmdscope.error.excerpt"] = clean_text(result.excerpt)
     if getattr(result, "taxonomy_version", None):
         rec["cmdscope.taxonomy.version"] = result.taxonomy_version
-
-
-def infer_phase(run: Run) -> None:
-    if run.record.get("cmdscope.phase"):
-        return
-    spec = run.spec
-    key = spec.command if spec.shell else tuple(spec.command)  # type: ignore[arg-type]
-    phase = _phases.get(key, _UNKNOWN)
-    if phase is _UNKNOWN:
-        try:
-            from cmdscope.failures.phase import infer_phase as infer
-        except ImportError:
-            return
-        phase = infer(str(spec.command).split() if spec.shell else list(spec.command))  # type: ignore[arg-type]
-        if (len(key) if spec.shell else sum(map(len, key))) <= _MEMO_MAX_TEXT:
-            remember(_phases, key, phase, 1024)
-    if phase:
-        run.record["cmdscope.phase"] = phase
-
-
-_phases: dict[Any, Any] = {}  # argv -> inferred phase: pure string work, the same every time
-_UNKNOWN = object()
-_MEMO_MAX_TEXT = 4096
 
 
 def count_retries(run: Run) -> None:
@@ -417,27 +379,6 @@ def count_retries(run: Run) -> None:
         rec["cmdscope.retry_of"] = run.spec.retry_of or retry_of
 
 
-def _plain_success(run: Run) -> bool:
-    """A success that ends no failure streak and names no retried record: ``classify``,
-    ``count_retries`` and ``redact_fields`` would only set its retry count to 0."""
-    rec = run.record
-    if rec.get("cmdscope.outcome") != "success" or run.spec.retry_of or rec.get("kind") != "command":
-        return False
-    return run.may_retry is False or not (rec.get("session.id") or rec.get("cmdscope.packet"))
-
-
-def check_retry_state(run: Run) -> None:
-    """While the child runs: has this command a failure streak a success would end? Most
-    commands never failed, and then ``count_retries`` has nothing to read after the exit."""
-    rec = run.record
-    session, packet = rec.get("session.id"), rec.get("cmdscope.packet")
-    if not (session or packet) or rec.get("kind") != "command":
-        return  # no scope a streak could live in
-    tracker = _retry_tracker()
-    if tracker is not None:
-        run.may_retry = tracker.may_have_failed(rec["cmdscope.command.hash"], session, packet)
-
-
 _trackers: dict[str, Any] = {}
 
 
@@ -454,48 +395,74 @@ def _retry_tracker() -> Any:
     return tracker
 
 
-# Keys whose values are ids, numbers or enums we produce ourselves; everything else is redacted.
-_NOT_SECRET = frozenset(
-    {
-        "cmdscope.command.hash", "cmdscope.outcome", "error.type", "cmdscope.error.pattern",
-        "cmdscope.policy.action", "cmdscope.policy.mode", "cmdscope.danger.severity",
-        "cmdscope.registry.version", "cmdscope.taxonomy.version", "vcs.ref.head.revision",
-        "cmdscope.registry.digest", "cmdscope.registry.team_version",
-        "process.command_line",  # built from redacted parts
-        "session.id", "gen_ai.tool.call.id",  # agents' ids: redacting them breaks coverage matching
-    }
-)
-
-
+@on_error(blank_free_text)
 def redact_fields(run: Run) -> None:
-    """Every free-text attribute passes the redactor before any sink sees it."""
-    redact, _ = _redactor()
-    rec = run.record
-    described = run.described
-    if described is None:
-        keys: Any = list(rec)
-    else:
-        # Keys added since ``describe`` are the dict's tail (insertion order; a key removed and
-        # set again moves there too): walk back to the first described one.
-        keys = []
-        for key in reversed(rec):
-            if key in described:
-                break
-            keys.append(key)
-    for key in keys:
-        value = rec[key]
-        if isinstance(value, str) and "." in key and key not in _NOT_SECRET:
-            rec[key] = redact(value)
+    redact_record(run.record)
 
 
+def redact_record(rec: dict[str, Any]) -> None:
+    """Every free-text attribute (and every string of a list attribute) passes the redactor
+    before any sink sees it; only the keys of ``schema.NOT_SECRET`` (ids, enums, numbers we
+    produce ourselves) are left alone."""
+    from cmdscope.redact import redact
+
+    for key, value in rec.items():
+        if "." not in key or key in NOT_SECRET:
+            continue
+        if isinstance(value, str):
+            rec[key] = redact(clean_text(value))
+        elif isinstance(value, list):
+            rec[key] = [redact(clean_text(v)) if isinstance(v, str) else v for v in value]
+
+
+# The chains, in order. BEFORE runs before the span and the child (a denial stops there);
+# DESCRIBE once the span exists (the auto-instrumentation's host spawns the child right after);
+# AFTER once the outcome is known.
 BEFORE: list[Processor] = [resolve_context, guard]
-_STANDARD_BEFORE = list(BEFORE)
-# While the child runs (its run time is free for us: it releases the GIL): all that does not
-# depend on how the command ends.
-WHILE_RUNNING: list[Processor] = [describe_command, context_attributes, infer_phase, check_retry_state,
-                                   redact_fields]
+DESCRIBE: list[Processor] = [describe_command, context_attributes, infer_phase, check_retry_state]
 AFTER: list[Processor] = [classify, count_retries, redact_fields]
-_STANDARD_AFTER = list(AFTER)
+
+
+def _process(processor: Processor, run: Run) -> None:
+    """Run one processor; its failure must not break the command being observed: it is
+    counted, reported once, and handled as the processor declared (``on_error``)."""
+    try:
+        processor(run)
+    except Denied:
+        raise
+    except Exception as exc:
+        name = getattr(processor, "__name__", "processor")
+        otel.count_dropped(name, type(exc).__name__)
+        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+            raise
+        _warn_once(name, f"cmdscope: {name} failed ({type(exc).__name__}: {exc})")
+        handler = getattr(processor, "on_error", None)
+        if handler is not None:
+            handler(run, exc)
+
+
+class _GuardFailure:
+    """The decision used when the guard itself is broken and the policy is to fail closed."""
+
+    action = "deny"
+    mode = "enforce"
+    denied = True
+    rule_id = "cmdscope.guard-error"
+    policy_source = "CMDSCOPE_GUARD_FAIL=closed"
+    playbook = "docs/guardrails.md#fail-closed"
+    severity = None
+    matches: list[Any] = []
+
+    def __init__(self, message: str) -> None:
+        self.message = f"the guard could not decide ({message})"
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "cmdscope.policy.rule": self.rule_id,
+            "cmdscope.policy.source": self.policy_source,
+            "cmdscope.policy.action": "deny",
+            "cmdscope.policy.mode": "enforce",
+        }
 
 
 # --- sinks ----------------------------------------------------------------------------------
@@ -521,64 +488,35 @@ def close_ledgers() -> None:
     flush_notifier()
 
 
-def emit(run: Run, defer: bool = True) -> None:
-    """Hand the finished record to every sink; a failing sink never reaches the caller.
-
-    The ledger line is written before this returns. With ``defer``, the metric measurements,
-    and the span's end when its processors batch anyway (``SpanHandle.can_end_later``), are
-    handed to the SDK after the return (``sinks/deferred.py``); the host's ``force_flush()``,
-    ``shutdown()`` and ``cmdscope.flush()`` hand them over first.
-    """
-    rec = run.record
-    writer = ledger_writer(run.spec.ledger_path)
-    writer.append(rec)
-    span = run.span
+def count_command(rec: dict[str, Any], span: otel.SpanHandle | None) -> None:
+    """The command metrics (exemplars point at the command's span)."""
     m = otel.metrics()
-    later_span = defer and span is not None and span.can_end_later()
-    if span is not None and not later_span:
+    if m is not None:
+        m.record(rec, span.context if span is not None else None)
+        m.count_event()  # the denominator of the telemetry-loss alert
+
+
+def emit(run: Run, metrics: Callable[[dict[str, Any], otel.SpanHandle | None], None] = count_command) -> None:
+    """Hand the finished record to every sink; a failing sink never reaches the caller.
+    The ledger line (the record of truth) first, then the span's end, the metrics, the
+    notifier and any ``EXTRA_SINKS``."""
+    rec = run.record
+    ledger_writer(run.spec.ledger_path).append(rec)
+    span = run.span
+    if span is not None:
         _guarded("span", span.finish, rec)
-    if later_span or (m is not None and defer):
-        deferred = _deferred()
-        deferred.submit(_telemetry_later, dict(rec), span if later_span else None, m if defer else None)
-        deferred.relieve()
-    elif m is not None:
-        _guarded("metrics", m.record, rec)
-        # The denominator of the telemetry-loss alert: records handled (dropped ones count too).
-        m.count_event()
-    notifier = _notifier()
-    if notifier is not None:
+    _guarded("metrics", lambda r: metrics(r, span), rec)
+    if _notifier() is not None:
         _guarded("notify", _notify, rec)
     for sink in EXTRA_SINKS:
         _guarded(getattr(sink, "__name__", "sink"), sink, rec)
 
 
-def _telemetry_later(rec: dict[str, Any], span: otel.SpanHandle | None, m: otel.Metrics | None) -> None:
-    """What ``emit`` deferred, in order: the span's end, then the measurements."""
-    if span is not None:
-        _guarded("span", span.finish, rec)
-    if m is not None:
-        _guarded("metrics", m.record_deferred, rec)
-
-
-def _deferred() -> Any:
-    from cmdscope.sinks import deferred
-
-    if deferred._on_error is None:
-        deferred.set_error_handler(_deferred_failed)
-    return deferred
-
-
-def _deferred_failed(name: str, exc: BaseException) -> None:
-    otel.count_dropped("metrics", type(exc).__name__)
-    _warn_once("metrics", f"cmdscope: metrics sink failed: {type(exc).__name__}: {exc}")
-
-
 def flush(timeout: float | None = 5.0) -> bool:
-    """Hand every returned command's queued telemetry to the SDK now (metric measurements, and
-    span ends when the span processors batch). True when all of it was within ``timeout``."""
-    if "cmdscope.sinks.deferred" not in sys.modules:
-        return True
-    return bool(_deferred().flush(timeout))
+    """Nothing waits in cmdscope: every record reached the OTel API before ``run()`` returned.
+    Kept so callers written for earlier versions keep working; flushes the notifier."""
+    flush_notifier(2.0 if timeout is None else min(timeout, 2.0))
+    return True
 
 
 _NOTIFIER_UNSET = object()
@@ -589,7 +527,7 @@ def _notifier() -> Any:
     """The immediate notifier when CMDSCOPE_NOTIFY_WEBHOOKS is set (imported only then)."""
     global _notifier_obj
     if _notifier_obj is _NOTIFIER_UNSET:
-        if not getenv("CMDSCOPE_NOTIFY_WEBHOOKS"):
+        if not os.environ.get("CMDSCOPE_NOTIFY_WEBHOOKS"):
             return None
         from cmdscope.sinks.notify import Notifier
 
@@ -637,95 +575,147 @@ def _warn_once(key: str, message: str) -> None:
             pass
 
 
-# --- the whole flow -------------------------------------------------------------------------
+# --- the recorder ---------------------------------------------------------------------------
 
 
-def new_record(kind: str, name: str) -> dict[str, Any]:
-    return {"schema": SCHEMA, "record_id": os.urandom(16).hex(), "kind": kind, "name": name}
+class Recorder:
+    """Owns a record's whole life; every driver calls it (``run_command`` below, the
+    auto-instrumentation, ``@cmdscope.command``, the agent hooks and bridge, SDLC records).
 
+    Its chains default to the module's ``BEFORE``/``DESCRIBE``/``AFTER`` (read at each call, so
+    a host that extends them is heard); a recorder for another kind of record names its own."""
 
-def command_line(spec: CommandSpec) -> tuple[str, str]:
-    """(raw, redacted) command line."""
-    redact, redact_argv = _redactor()
-    if spec.shell:
-        raw = clean_text(str(spec.command))
-        return raw, redact(raw)
-    argv = [clean_text(os.fspath(a)) for a in spec.command]  # type: ignore[union-attr]
-    return join(argv), join(redact_argv(argv))
+    def __init__(self, before: list[Processor] | None = None, describe: list[Processor] | None = None,
+                 after: list[Processor] | None = None) -> None:
+        self._chains = (before, describe, after)
 
+    @property
+    def before(self) -> list[Processor]:
+        return BEFORE if self._chains[0] is None else self._chains[0]
 
-def run_command(spec: CommandSpec) -> Run:
-    """Observe one command end to end. Raises ``Denied`` after recording a denial.
+    @property
+    def describe(self) -> list[Processor]:
+        return DESCRIBE if self._chains[1] is None else self._chains[1]
 
-    Before the child starts: context, guard, span ids, environment (the critical path, kept
-    short). While it runs: ``WHILE_RUNNING``. After it exits: ``AFTER``, then the sinks.
-    """
-    name = executable_name(spec)
-    rec = new_record("command", clean_text(name))
-    rec["process.executable.name"] = rec["name"]
-    run = Run(spec, rec)
-    environ = os.environ if spec.env is None else spec.env
-    clock = Stopwatch()
-    try:
-        launch = _launch_key(run) if BEFORE == _STANDARD_BEFORE else None
-        hit = _launches.get(launch) if launch is not None else None
-        if hit is not None:
-            run.ctx, run.decision, attributes = hit
-            rec.update(attributes)
-        else:
-            for processor in BEFORE:
+    @property
+    def after(self) -> list[Processor]:
+        return AFTER if self._chains[2] is None else self._chains[2]
+
+    def begin(self, spec: CommandSpec, *, kind: str = "command", name: str | None = None,
+              span: otel.SpanHandle | None = None, tracer: Any = None,
+              fields: Mapping[str, Any] | None = None) -> Run:
+        """Context and guard, then the span (started now: before the child), then the record's
+        description. Raises ``Denied`` after recording the denial. ``span``: ids the driver
+        already fixed (an agent session's trace); ``tracer``: from ``instrument(tracer_provider=)``;
+        ``fields``: attributes the driver knows up front (an agent's tool-call id)."""
+        rec = new_record(kind, clean_text(executable_name(spec) if name is None else name))
+        rec["process.executable.name"] = rec["name"]
+        if fields:
+            rec.update(fields)
+        run = Run(spec, rec)
+        try:
+            for processor in self.before:
                 _process(processor, run)
-            if launch is not None and run.plain_allow:
-                remember(_launches, launch, (run.ctx, run.decision, _decision_attributes(run)), 1024)
-    except Denied as denied:
-        _announce(denied.decision)
-        run.span = otel.start_span(rec["name"], clock.start_ns, environ)
-        _ids(rec, run.span)
-        denied.record = rec  # type: ignore[attr-defined]
-        _finish_denied(run, denied.decision, clock)
-        raise
-    _announce(run.decision)
-    run.span = span = otel.reserve_span(rec["name"], clock.start_ns, environ, run.packet_state)
-    _ids(rec, span)
-    ctx = run.ctx or Context()
-    if spec.env is None:
-        env: Mapping[Any, Any] = inherited_env_for(ENVB.get(b"BAGGAGE"), ctx, span.trace_id, span.span_id, span.flags)
-    else:
-        env = child_env(environ, ctx, span.trace_id, span.span_id, span.flags)
-    ex = runner.execute(
-        spec.argv(),
-        cwd=spec.cwd,
-        env=env,
-        timeout=spec.timeout,
-        capture_output=spec.capture_output,
-        stdin=spec.stdin,
-        stdout=spec.stdout,
-        stderr=spec.stderr,
-        forward_signals=spec.forward_signals,
-        on_start=lambda pid: _while_running(run, pid),
-    )
-    run.execution = ex
-    clock.stamp(rec)
-    if run.described is None:  # the child never started (127/126)
-        _while_running(run)
-    rec["process.exit.code"] = ex.returncode
-    if ex.signal:
-        rec["cmdscope.signal"] = ex.signal
-    if ex.stderr_truncated:
-        rec["cmdscope.stderr.truncated"] = True
-    rec["cmdscope.outcome"] = ex.outcome
-    if ex.start_error:
-        rec["error.type"] = "command_not_found" if ex.returncode == 127 else "permission_denied"
-    if AFTER == _STANDARD_AFTER and _plain_success(run):
-        # What the standard chain does to it, without walking it (~6 us right after the exit):
-        # nothing to classify, a retry count of 0, and nothing to redact (only our own numbers
-        # and enums were added since ``describe``).
-        rec["cmdscope.retry.count"] = 0
-    else:
-        for processor in AFTER:
+        except Denied as denied:
+            denied.record = self.deny(run, denied.decision, span=span)
+            raise
+        self._start_span(run, span, tracer)
+        for processor in self.describe:
             _process(processor, run)
-    emit(run)
-    return run
+        return run
+
+    def child_env(self, run: Run) -> dict[str, str]:
+        """What the child's environment gains: ``TRACEPARENT``/``TRACESTATE``/``BAGGAGE`` for the
+        command's span (with the cmdscope context in the baggage) and ``CMDSCOPE_*``."""
+        ctx = run.ctx or Context()
+        environ = os.environ if run.spec.env is None else run.spec.env
+        span = run.span
+        assert span is not None
+        out = span.child_vars(baggage_entries(ctx), environ.get("BAGGAGE"))
+        out.update(ctx.env())
+        return out
+
+    def finish(self, run: Run, ex: runner.Execution) -> dict[str, Any]:
+        """Close the record with how the command ended, run AFTER, emit. ``ex.returncode`` None:
+        the exit code is not known (an agent that did not report it)."""
+        rec = run.record
+        run.execution = ex
+        if run.clock is not None:
+            run.clock.stamp(rec)
+        else:  # times the driver measured (an agent hook's own timing)
+            end = max(ex.end_ns, ex.start_ns)
+            rec.update(start_ns=ex.start_ns, end_ns=end, duration_s=(end - ex.start_ns) / 1e9, time=iso_time(end))
+        if ex.returncode is not None:
+            rec["process.exit.code"] = ex.returncode
+        else:
+            rec.pop("process.exit.code", None)
+        if ex.pid is not None:
+            rec["process.pid"] = ex.pid
+        if ex.signal:
+            rec["cmdscope.signal"] = ex.signal
+        if ex.stderr_truncated:
+            rec["cmdscope.stderr.truncated"] = True
+        rec["cmdscope.outcome"] = ex.outcome
+        if ex.outcome == "success":
+            rec.pop("error.type", None)
+        elif ex.start_error:
+            rec["error.type"] = "command_not_found" if ex.returncode == 127 else "permission_denied"
+        for processor in self.after:
+            _process(processor, run)
+        emit(run)
+        return rec
+
+    def deny(self, run: Run, decision: Any, *, span: otel.SpanHandle | None = None) -> dict[str, Any]:
+        """The denial record: the child never started; exit 126, outcome ``denied``, the rule."""
+        rec = run.record
+        if run.span is None:
+            self._start_span(run, span, None)
+        for processor in (describe_command, context_attributes):
+            _process(processor, run)
+        for key, value in decision.attributes().items():
+            rec.setdefault(key, value)
+        if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
+            raise RuntimeError("guard denied a command without a policy rule id")
+        rec["kind"] = "denial"
+        if run.clock is not None:
+            run.clock.stamp(rec)
+        rec["process.exit.code"] = 126
+        rec["cmdscope.outcome"] = "denied"
+        rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
+        _process(redact_fields, run)
+        emit(run)
+        return rec
+
+    def resume(self, spec: CommandSpec, record: dict[str, Any]) -> Run:
+        """A pending record kept outside this process (an agent hook's *before*, on disk)."""
+        run = Run(spec, record)
+        run.clock = None
+        run.span = otel.SpanHandle(record["trace_id"], record["span_id"], record.get("parent_span_id"), "01")
+        return run
+
+    def write(self, rec: dict[str, Any], span: otel.SpanHandle | None, ledger: str | None,
+              metrics: Callable[[dict[str, Any], otel.SpanHandle | None], None]) -> dict[str, Any]:
+        """A record built by its driver (SDLC: packets, gates, commits, pipelines): redact, emit."""
+        run = Run(CommandSpec(command="", ledger_path=ledger), rec)
+        run.span = span
+        _process(redact_fields, run)
+        emit(run, metrics)
+        return rec
+
+    def _start_span(self, run: Run, span: otel.SpanHandle | None, tracer: Any) -> None:
+        rec = run.record
+        if span is None:
+            environ = os.environ if run.spec.env is None else run.spec.env
+            span = otel.start_span(rec["name"], run.clock.start_ns if run.clock else time.time_ns(), environ,
+                                   run.packet_state if run.ctx is not None else active_packet(run.where),
+                                   tracer=tracer)
+        run.span = span
+        rec["trace_id"] = span.trace_id
+        rec["span_id"] = span.span_id
+        rec["parent_span_id"] = span.parent_span_id
+
+
+RECORDER = Recorder()
 
 
 def _announce(decision: Any) -> None:
@@ -737,122 +727,32 @@ def _announce(decision: Any) -> None:
         otel.count_dropped("guard", "broken_layer")
 
 
-# What BEFORE answers for the same inputs, when the guard's answer is a plain allow: the context
-# and the decision, in one lookup instead of one per processor (the critical path, ~10 us).
-_launches: dict[tuple[Any, ...], tuple[Any, Any, dict[str, Any]]] = {}
-_LAUNCH_VARS = _CONTEXT_VARS + (b"CMDSCOPE_GUARD", b"CMDSCOPE_REGISTRY_PATH", b"CMDSCOPE_POLICY_PATH",
-                                b"CMDSCOPE_GUARD_MODE")
-
-
-def _launch_key(run: Run) -> tuple[Any, ...]:
-    """Every input of ``resolve_context`` and ``guard``; reads the active packet (its one stat)."""
-    spec = run.spec
-    state = _active_packet(run)
-    return (spec.command if spec.shell else tuple(spec.command), spec.shell, tuple(spec.context.items()),  # type: ignore[arg-type]
-            current_scope(), tuple(map(ENVB.get, _LAUNCH_VARS)), state["packet"] if state else None, run.where)
-
-
-def _decision_attributes(run: Run) -> dict[str, Any]:
-    decision = run.decision
-    return decision.attributes() if decision is not None else {}
-
-
-def _exited(pid: int) -> bool:
-    """Has the child exited? (Not reaped: the runner still collects its status.)"""
+def run_command(spec: CommandSpec) -> Run:
+    """Observe one command end to end. Raises ``Denied`` after recording a denial. The guard's
+    warnings go to stderr before the child starts."""
     try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except OSError:
-        return True
-
-
-def _while_running(run: Run, pid: int | None = None) -> None:
-    """``WHILE_RUNNING`` and the span's attributes so far; never raises (the child is running)."""
-    try:
-        if pid is not None:
-            run.record["process.pid"] = pid
-        for processor in WHILE_RUNNING:
-            _process(processor, run)
-        run.described = frozenset(run.record)
-        if run.span is not None:
-            _guarded("span", run.span.describe, run.record)
-        deferred = sys.modules.get("cmdscope.sinks.deferred")
-        if deferred is not None and pid is not None:  # earlier commands' metrics, while this child runs
-            deferred.run_pending(stop=lambda: _exited(pid))
-    except Exception as exc:  # CMDSCOPE_RAISE_INTERNAL=1 re-raises in _process; not here
-        run.described = frozenset()
-        _warn_once("while-running", f"cmdscope: recording failed ({type(exc).__name__}: {exc})")
-
-
-def _process(processor: Processor, run: Run) -> None:
-    """Run one processor; its failure must not break the command being observed.
-
-    A broken guard fails open with a warning (or closed, with ``CMDSCOPE_GUARD_FAIL=closed``);
-    a broken redactor blanks every free-text field rather than let a secret through.
-    """
-    try:
-        processor(run)
-    except Denied:
+        run = RECORDER.begin(spec)
+    except Denied as denied:
+        _announce(denied.decision)
         raise
-    except Exception as exc:
-        name = getattr(processor, "__name__", "processor")
-        otel.count_dropped(name, type(exc).__name__)
-        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
-            raise
-        _warn_once(name, f"cmdscope: {name} failed ({type(exc).__name__}: {exc})")
-        if processor is redact_fields:
-            for key, value in run.record.items():
-                if isinstance(value, str) and "." in key and key not in _NOT_SECRET:
-                    run.record[key] = "[REDACTION FAILED]"
-            run.record["process.command_line"] = "[REDACTION FAILED]"
-        elif processor is classify:
-            run.record["error.type"] = "unknown"
-        elif processor is guard and (os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed"
-                                     or type(exc).__name__ == "GuardModeError"):  # a typo never disarms it
-            raise Denied(_GuardFailure(str(exc))) from None
-
-
-class _GuardFailure:
-    """The decision used when the guard itself is broken and the policy is to fail closed."""
-
-    action = "deny"
-    mode = "enforce"
-    denied = True
-    rule_id = "cmdscope.guard-error"
-    policy_source = "CMDSCOPE_GUARD_FAIL=closed"
-    playbook = "docs/guardrails.md#fail-closed"
-    severity = None
-    matches: list[Any] = []
-
-    def __init__(self, message: str) -> None:
-        self.message = f"the guard could not decide ({message})"
-
-    def attributes(self) -> dict[str, Any]:
-        return {
-            "cmdscope.policy.rule": self.rule_id,
-            "cmdscope.policy.source": self.policy_source,
-            "cmdscope.policy.action": "deny",
-            "cmdscope.policy.mode": "enforce",
-        }
-
-
-def _ids(rec: dict[str, Any], span: otel.SpanHandle) -> None:
-    rec["trace_id"] = span.trace_id
-    rec["span_id"] = span.span_id
-    rec["parent_span_id"] = span.parent_span_id
-
-
-def _finish_denied(run: Run, decision: Any, clock: Stopwatch) -> None:
-    rec = run.record
-    for processor in (describe_command, context_attributes):  # nothing ran: no WHILE_RUNNING
-        _process(processor, run)
-    for key, value in decision.attributes().items():
-        rec.setdefault(key, value)
-    rec["kind"] = "denial"
-    clock.stamp(rec)
-    rec["process.exit.code"] = 126
-    rec["cmdscope.outcome"] = "denied"
-    rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
-    if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
-        raise RuntimeError("guard denied a command without a policy rule id")
-    redact_fields(run)
-    emit(run, defer=False)  # a denial's span and counter exist before the caller hears of it
+    _announce(run.decision)
+    env: dict[Any, Any]
+    if spec.env is None:  # the bytes form: Popen need not encode every variable again
+        env = dict(os.environb)
+        env.update((os.fsencode(k), os.fsencode(v)) for k, v in RECORDER.child_env(run).items())
+    else:
+        env = dict(spec.env)
+        env.update(RECORDER.child_env(run))
+    ex = runner.execute(
+        spec.argv(),
+        cwd=spec.cwd,
+        env=env,
+        timeout=spec.timeout,
+        capture_output=spec.capture_output,
+        stdin=spec.stdin,
+        stdout=spec.stdout,
+        stderr=spec.stderr,
+        forward_signals=spec.forward_signals,
+    )
+    RECORDER.finish(run, ex)
+    return run

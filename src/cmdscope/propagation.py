@@ -8,14 +8,11 @@ inside a ``cmdscope run`` becomes a child span of the same trace, in the same pa
 from __future__ import annotations
 
 import os
-import threading
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:
     from typing import Mapping
 
-from cmdscope import environ
-from cmdscope.memo import remember
 from cmdscope.context import Context
 
 _HEX = set("0123456789abcdef")
@@ -93,6 +90,23 @@ def format_baggage(entries: Mapping[str, str]) -> str:
     return ",".join(f"{quote(k)}={quote(v)}" for k, v in entries.items())
 
 
+def baggage_entries(ctx: Context) -> dict[str, str]:
+    """The cmdscope context a child's ``BAGGAGE`` carries."""
+    out: dict[str, str] = {}
+    for name in ("actor", "session", "packet", "phase"):
+        value = getattr(ctx, name)
+        if value:
+            out[f"cmdscope.{name}"] = value
+    return out
+
+
+def merge_baggage(baggage_in: str | None, entries: Mapping[str, str]) -> str:
+    """The incoming W3C ``BAGGAGE`` with ``entries`` added (theirs replaced)."""
+    baggage = parse_baggage(baggage_in)
+    baggage.update(entries)
+    return format_baggage(baggage)
+
+
 def propagation_vars(
     baggage_in: str | None,
     ctx: Context,
@@ -101,15 +115,11 @@ def propagation_vars(
     flags: str = "01",
 ) -> dict[str, str]:
     """Only the variables a child gains: TRACEPARENT, BAGGAGE (the incoming one plus the cmdscope
-    context) and CMDSCOPE_*."""
+    context) and CMDSCOPE_*, written by hand per W3C (a process without OpenTelemetry loaded)."""
     out = {"TRACEPARENT": format_traceparent(trace_id, span_id, flags)}
-    baggage = parse_baggage(baggage_in)
-    for name in ("actor", "session", "packet", "phase"):
-        value = getattr(ctx, name)
-        if value:
-            baggage[f"cmdscope.{name}"] = value
+    baggage = merge_baggage(baggage_in, baggage_entries(ctx))
     if baggage:
-        out["BAGGAGE"] = format_baggage(baggage)
+        out["BAGGAGE"] = baggage
     out.update(ctx.env())
     return out
 
@@ -125,39 +135,3 @@ def child_env(
     env = dict(base)
     env.update(propagation_vars(base.get("BAGGAGE"), ctx, trace_id, span_id, flags))
     return env
-
-
-_static: dict[tuple[bytes | None, Context], dict[bytes, bytes]] = {}
-_kept = threading.local()  # per thread: (static vars, environment snapshot, its PreparedEnv, entries)
-
-
-def inherited_env_for(baggage_in: bytes | None, ctx: Context, trace_id: str, span_id: str,
-                      flags: str = "01") -> dict[bytes, bytes]:
-    """This process's environment plus ``propagation_vars(...)``, as the bytes mapping a child
-    is started with (a ``PreparedEnv``: its ``K=V`` entries built too).
-
-    All but ``TRACEPARENT`` depends only on the environment, the incoming baggage and the
-    context, which repeat from command to command. So each thread keeps its last mapping and
-    entries, and reuses them while the environment compares equal to the snapshot they were
-    built from: one comparison in C instead of copying and encoding every variable (right after
-    a child exits, each object touched is a cache miss). The mapping handed out is that kept
-    one with this command's ``TRACEPARENT``: it is valid until the thread's next command."""
-    key = (baggage_in, ctx)
-    static = _static.get(key)
-    if static is None:
-        text = os.fsdecode(baggage_in) if baggage_in is not None else None
-        static = remember(_static, key, {os.fsencode(k): os.fsencode(v) for k, v in
-                                         propagation_vars(text, ctx, trace_id, span_id, flags).items()
-                                         if k != "TRACEPARENT"}, 256)
-    kept = getattr(_kept, "env", None)
-    if kept is None or kept[0] is not static or kept[1] != environ.ENVB:
-        snapshot = environ.copy()
-        env = environ.PreparedEnv(snapshot)
-        env.update(static)
-        env.pop(b"TRACEPARENT", None)
-        kept = _kept.env = (static, snapshot, env, [k + b"=" + v for k, v in env.items()])
-    env = kept[2]
-    traceparent = f"00-{trace_id}-{span_id}-{flags}".encode()
-    env[b"TRACEPARENT"] = traceparent
-    env.entries = kept[3] + [b"TRACEPARENT=" + traceparent]
-    return env  # type: ignore[no-any-return]

@@ -25,14 +25,13 @@ import threading
 import time
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
-from cmdscope import spawn
-
 if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import on the per-command CLI path
-    from typing import IO, Any, Callable, Mapping, Sequence, Union
+    from typing import IO, Any, Callable, Mapping, Sequence
 
-    Child = Union[subprocess.Popen[bytes], spawn.SpawnedChild]
+    Child = subprocess.Popen[bytes]
 
 TAIL_BYTES = 64 * 1024
+STDOUT_TAIL_BYTES = 4096
 KILL_GRACE_S = 2.0
 _READ = 65536
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
@@ -45,11 +44,11 @@ class Execution:
     """What happened to one child process."""
 
     __slots__ = ("returncode", "outcome", "start_ns", "end_ns", "pid", "signal", "stderr_tail",
-                 "stderr_truncated", "stdout", "stderr", "start_error", "forwarded")
+                 "stderr_truncated", "stdout", "stderr", "start_error", "forwarded", "stdout_tail")
 
     def __init__(
         self,
-        returncode: int,
+        returncode: int | None,
         outcome: str,
         start_ns: int,
         end_ns: int,
@@ -61,8 +60,9 @@ class Execution:
         stderr: bytes | None = None,
         start_error: str | None = None,
         forwarded: list[int] | None = None,
+        stdout_tail: bytes | None = None,
     ) -> None:
-        self.returncode = returncode
+        self.returncode = returncode  # None: not known (an agent that did not report it)
         self.outcome = outcome
         self.start_ns = start_ns
         self.end_ns = end_ns
@@ -74,6 +74,8 @@ class Execution:
         self.stderr = stderr
         self.start_error = start_error
         self.forwarded = forwarded if forwarded is not None else []
+        # The last bytes of stdout for the classifier, when they were seen (captured output).
+        self.stdout_tail = stdout_tail if stdout_tail is not None or stdout is None else stdout[-STDOUT_TAIL_BYTES:]
 
     def __repr__(self) -> str:
         return f"Execution(returncode={self.returncode}, outcome={self.outcome!r}, pid={self.pid})"
@@ -166,6 +168,10 @@ def execute(
     """Run ``argv`` to completion. Never raises for the child's failures; see the module doc."""
     start_ns = time.time_ns()
     relay_stderr = not capture_output and stderr is None
+    # ``2>&1``: our stdout and stderr are one file. The child then writes both into the relay,
+    # so their order is kept, and the tail the classifier reads holds both.
+    # (Not on a terminal: a full-screen program must keep the real terminal as its stdout.)
+    merged = relay_stderr and stdout is None and not _isatty(1) and _same_file(1, 2)
     pty_pair = _open_pty_for_stderr() if relay_stderr and _isatty(2) else None
     err_r = err_w = -1
     if relay_stderr:
@@ -174,19 +180,18 @@ def execute(
         else:
             err_r, err_w = os.pipe()
     try:
-        if stdin is None and (capture_output or stdout is None) and _plain_fd(stderr) and argv and spawn.usable():
-            child: Child = spawn.spawn(argv, env, err_w if relay_stderr else stderr, capture_output,  # type: ignore[arg-type]
-                                       start_new_session, cwd)
-        else:
-            child = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=env,  # str or bytes mapping, passed to Popen as is (no copy)
-                stdin=stdin,
-                stdout=subprocess.PIPE if capture_output else stdout,
-                stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
-                start_new_session=start_new_session,
-            )
+        child: Child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=env,  # str or bytes mapping, passed to Popen as is (no copy)
+            stdin=stdin,
+            stdout=subprocess.PIPE if capture_output else (err_w if merged else stdout),
+            stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
+            start_new_session=start_new_session,
+            # Under a timeout the child leads its own process group, so the kill reaches the
+            # whole tree it started (like timeout(1)).
+            process_group=0 if timeout is not None and not start_new_session else None,
+        )
     except OSError as exc:
         if err_r >= 0:
             os.close(err_r)
@@ -196,17 +201,21 @@ def execute(
         if err_w >= 0:
             os.close(err_w)
     forwarded: list[int] = []
+    group = timeout is not None and not start_new_session
+    foreground = _give_terminal(child.pid) if group else None  # job control keeps working
     # Forwarding first: a signal during on_start (the caller's bookkeeping) must reach the child.
-    restore = _install_forwarding(child, forwarded) if forward_signals else None
+    restore = _install_forwarding(child, forwarded, group) if forward_signals else None
     deadline = time.monotonic() + timeout if timeout is not None else None  # on_start's time counts
     try:
         if on_start is not None:
             on_start(child.pid)
-        timed_out, tails, captured = _pump(child, err_r, capture_output, deadline, tail_bytes)
+        timed_out, tails, captured, err_closed = _pump(child, err_r, capture_output, deadline, tail_bytes, group)
     finally:
         if restore is not None:
             restore()
-        if err_r >= 0:
+        if foreground is not None:
+            _take_terminal_back(foreground)
+        if err_r >= 0 and not err_closed:
             os.close(err_r)
     rc = child.returncode
     assert rc is not None  # _pump waited for it
@@ -223,6 +232,7 @@ def execute(
         outcome = FAILURE
     err_tail = tails
     stderr_bytes = captured[1] if capture_output else None
+    merged_tail = tails.value() if merged and tails else None
     if capture_output and stderr_bytes is not None:
         err_tail = _Tail(tail_bytes)
         err_tail.add(stderr_bytes)
@@ -238,12 +248,55 @@ def execute(
         stdout=captured[0] if capture_output else None,
         stderr=stderr_bytes,
         forwarded=forwarded,
+        stdout_tail=merged_tail,
     )
 
 
-def _plain_fd(stream: int | IO[Any] | None) -> bool:
-    """None or a descriptor number: what ``spawn.spawn`` handles (not PIPE/DEVNULL/files)."""
-    return stream is None or (isinstance(stream, int) and stream >= 0)
+def _same_file(a: int, b: int) -> bool:
+    try:
+        sa, sb = os.fstat(a), os.fstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _give_terminal(pgid: int) -> int | None:
+    """Make the child's process group the terminal's foreground group when ours is (a timed
+    command in its own group must still read the terminal and get Ctrl-C); returns ours."""
+    try:
+        ours = os.getpgrp()
+        if os.tcgetpgrp(0) != ours:
+            return None
+        with _ignoring(signal.SIGTTOU):
+            os.tcsetpgrp(0, pgid)
+        return ours
+    except OSError:
+        return None
+
+
+def _take_terminal_back(pgid: int) -> None:
+    try:
+        with _ignoring(signal.SIGTTOU):
+            os.tcsetpgrp(0, pgid)
+    except OSError:
+        pass
+
+
+class _ignoring:
+    """Ignore a signal inside the block (a background group may set the terminal's foreground
+    group only with SIGTTOU ignored); only on the main thread, where handlers can be set."""
+
+    def __init__(self, sig: int) -> None:
+        self.sig = sig
+        self.old: Any = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(self.sig, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            signal.signal(self.sig, self.old)
 
 
 def _isatty(fd: int) -> bool:
@@ -259,15 +312,20 @@ def _pump(
     capture: bool,
     deadline: float | None,
     tail_bytes: int,
-) -> tuple[bool, _Tail | None, tuple[bytes | None, bytes | None]]:
-    """Relay/collect output until the child exits; kill it at the (monotonic) deadline."""
+    group: bool = False,
+) -> tuple[bool, _Tail | None, tuple[bytes | None, bytes | None], bool]:
+    """Relay/collect output until the child exits; kill it (its process group with ``group``)
+    at the (monotonic) deadline. The last item: the relay's read end was closed here, because
+    our own stderr's reader went away (the child then gets EPIPE/SIGPIPE, as it would bare)."""
     tail = _Tail(tail_bytes) if err_r >= 0 else None
     sinks: dict[int, Callable[[bytes], None]] = {}
     chunks: dict[int, list[bytes]] = {}
+    err_closed = False
     if err_r >= 0:
         def relay(data: bytes) -> None:
-            _write_all(2, data)
             tail.add(data)  # type: ignore[union-attr]
+            if not _write_all(2, data):
+                raise _ReaderGone
         sinks[err_r] = relay
     if capture:
         for stream in (child.stdout, child.stderr):
@@ -298,7 +356,12 @@ def _pump(
                     exited = True
                     continue
                 # A hang-up with nothing to read is the end of the stream: no read to learn it.
-                if not ev & select.POLLIN or not _read_into(fd, sinks[fd]):
+                try:
+                    more = bool(ev & select.POLLIN) and _read_into(fd, sinks[fd])
+                except _ReaderGone:
+                    more, err_closed = False, True
+                    os.close(fd)
+                if not more:
                     poller.unregister(fd)
                     del sinks[fd]
             if not sinks and deadline is None:
@@ -318,16 +381,19 @@ def _pump(
                         while _read_into(fd, sinks[fd]):
                             pass
                 else:
-                    _drain(sinks)
+                    try:
+                        _drain(sinks)
+                    except _ReaderGone:
+                        pass
                 child.wait()
                 break
             now = time.monotonic()
             if deadline is not None and not timed_out and now >= deadline:
                 timed_out = True
                 killed_at = now
-                _signal(child, signal.SIGTERM)
+                _signal(child, signal.SIGTERM, group)
             elif killed_at is not None and now - killed_at >= KILL_GRACE_S:
-                _signal(child, signal.SIGKILL)
+                _signal(child, signal.SIGKILL, group)
                 killed_at = float("inf")
     finally:
         if pidfd >= 0:
@@ -339,7 +405,13 @@ def _pump(
         captured = (b"".join(chunks[out_fd]), b"".join(chunks[err_fd]))
         child.stdout.close()  # type: ignore[union-attr]
         child.stderr.close()  # type: ignore[union-attr]
-    return timed_out, tail, captured
+    if timed_out and group:  # what the group started and left behind goes with it
+        _signal(child, signal.SIGKILL, group)
+    return timed_out, tail, captured, err_closed
+
+
+class _ReaderGone(Exception):
+    """Our stderr's reader is gone (EPIPE): stop relaying, so the child learns it too."""
 
 
 def _wait_ms(deadline: float | None, killed_at: float | None, pidfd: int) -> int:
@@ -386,27 +458,31 @@ def _pidfd(pid: int) -> int:
         return -1
 
 
-def _signal(child: Child, sig: int) -> None:
+def _signal(child: Child, sig: int, group: bool = False) -> None:
     try:
-        child.send_signal(sig)
+        if group:
+            os.killpg(child.pid, sig)
+        else:
+            child.send_signal(sig)
     except (ProcessLookupError, OSError):
         pass
 
 
-def _install_forwarding(child: Child, forwarded: list[int]) -> Callable[[], None] | None:
-    """Forward signals to the child while it runs; returns the function that restores handlers."""
+def _install_forwarding(child: Child, forwarded: list[int], group: bool = False) -> Callable[[], None] | None:
+    """Forward signals to the child (its process group with ``group``) while it runs; returns
+    the function that restores handlers."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    same_group = _same_foreground_group()
+    same_group = _same_foreground_group() and not group
 
     def handler(signum: int, _frame: object) -> None:
         if signum == signal.SIGWINCH:
-            _signal(child, signum)
+            _signal(child, signum, group)
             return
         forwarded.append(signum)
         if signum in (signal.SIGINT, signal.SIGQUIT) and same_group:
             return  # the terminal already delivered it to the child
-        _signal(child, signum)
+        _signal(child, signum, group)
 
     previous = {}
     for sig in _FORWARDED:

@@ -166,7 +166,6 @@ _SEVERITY = {"success": ("INFO", 9), "failure": ("WARN", 13), "timeout": ("WARN"
 def record_to_log(record: dict[str, Any], resource: Any) -> Any:
     """The record as an OTel log event (``cmdscope.<kind>``) joined to its span."""
     from opentelemetry._logs import LogRecord, SeverityNumber
-    from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
@@ -181,39 +180,42 @@ def record_to_log(record: dict[str, Any], resource: Any) -> Any:
         text, number = "ERROR", 17
     span_context = SpanContext(int(record["trace_id"], 16), int(record["span_id"], 16), is_remote=False,
                                trace_flags=TraceFlags(1))
+    body = str(record.get("process.command_line") or record.get("name") or "")
+    scope = InstrumentationScope("cmdscope", __version__)
+    end = int(record["end_ns"])
+    try:
+        from opentelemetry.sdk._logs import ReadableLogRecord  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # older SDKs (1.30): exporters take LogData around an SDK LogRecord
+        from opentelemetry.sdk._logs import LogData, LogRecord as SdkLogRecord  # type: ignore[attr-defined,unused-ignore]
+
+        return LogData(SdkLogRecord(
+            timestamp=end, observed_timestamp=end, trace_id=span_context.trace_id, span_id=span_context.span_id,
+            trace_flags=span_context.trace_flags, severity_text=text, severity_number=SeverityNumber(number),
+            body=body, resource=resource, attributes=attrs), scope)
     log = LogRecord(
-        timestamp=int(record["end_ns"]),
-        observed_timestamp=int(record["end_ns"]),
+        timestamp=end,
+        observed_timestamp=end,
         context=set_span_in_context(NonRecordingSpan(span_context)),
         severity_text=text,
         severity_number=SeverityNumber(number),
-        body=str(record.get("process.command_line") or record.get("name") or ""),
+        body=body,
         attributes=attrs,
         event_name=f"cmdscope.{record.get('kind', 'command')}",
     )
-    return ReadableLogRecord(log, resource, InstrumentationScope("cmdscope", __version__))
+    return ReadableLogRecord(log, resource, scope)
 
 
 def default_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
-    from cmdscope.config import _span_exporter
+    from cmdscope.config import make_exporter
 
-    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    return _span_exporter("otlp", protocol, endpoint, timeout)
+    return make_exporter("traces", "otlp", protocol, endpoint, timeout)
 
 
 def default_log_exporter(endpoint: str | None = None, protocol: str | None = None, timeout: float = 5.0) -> Any:
     """OTLP log exporter, unless ``OTEL_LOGS_EXPORTER=none``."""
-    if os.environ.get("OTEL_LOGS_EXPORTER", "otlp") == "none":
-        return None
-    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+    from cmdscope.config import make_exporter
 
-        return GrpcLogExporter(endpoint=endpoint, timeout=timeout)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-    url = endpoint.rstrip("/") + "/v1/logs" if endpoint else None
-    return OTLPLogExporter(endpoint=url, timeout=timeout)
+    return make_exporter("logs", os.environ.get("OTEL_LOGS_EXPORTER", "otlp"), protocol, endpoint, timeout)
 
 
 class ShipStats:

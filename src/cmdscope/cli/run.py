@@ -109,22 +109,53 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cmdscope run: {exc}\n")
         return 2
     ex = done.execution
-    assert ex is not None
+    assert ex is not None and ex.returncode is not None  # the runner always knows the exit code
     if ex.start_error:
         sys.stderr.write(f"cmdscope: {ex.start_error}\n")
     pipeline.close_ledgers()
     _maybe_ship(spec.ledger_path)
+    if ex.signal and ex.outcome != runner.TIMEOUT:
+        _die_by(ex.signal)
     return ex.returncode
+
+
+def _die_by(sig: int) -> None:
+    """The child died by ``sig``: so do we, after recording, so that the caller (a shell loop
+    stopping on Ctrl-C, a pipeline's SIGPIPE) sees exactly what it would have seen bare."""
+    import signal
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        pass
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child's core dump is the child's, not ours
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    except (OSError, ValueError):
+        pass  # SIGKILL/SIGSTOP have no handler to reset
+    try:
+        os.kill(os.getpid(), sig)
+    except OSError:
+        pass  # a signal we cannot take: the exit code 128+N says it
 
 
 def _bare(command: list[str], shell: bool) -> int:
+    """``CMDSCOPE_DISABLED=1``: become the command (exec), so nothing of cmdscope stays between
+    it and its caller: same pid, signals, stdio and exit status."""
     from cmdscope import runner
 
     argv = runner.shell_argv(command[0], runner.default_interactive_shell()) if shell else command
-    ex = runner.execute(argv, forward_signals=True, stderr=2)
-    if ex.start_error:
-        sys.stderr.write(f"cmdscope: {ex.start_error}\n")
-    return ex.returncode
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        exc.filename = exc.filename or argv[0]  # execvp searched PATH: the name, as Popen reports it
+        code, message = runner._start_error(exc, argv[0])
+        sys.stderr.write(f"cmdscope: {message}\n")
+        return code
 
 
 def _maybe_ship(ledger_path: str | None) -> None:

@@ -13,10 +13,7 @@ import fcntl
 import os
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
-try:  # the builtin digest: importing hashlib loads OpenSSL, a cost every CLI process would pay
-    from _sha256 import sha256
-except ImportError:  # pragma: no cover
-    from hashlib import sha256
+from cmdscope._digest import sha256  # not hashlib: it loads OpenSSL, a cost every CLI process would pay
 
 if TYPE_CHECKING:
     pass

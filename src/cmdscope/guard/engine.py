@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
     from typing import Any, Callable, Mapping
 
-from cmdscope.environ import ENVB
+
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
 from cmdscope.guard.prefilter import passes
@@ -34,9 +34,27 @@ def cache_dir() -> str:
     return os.path.join(base, "cmdscope", "guard-cache")
 
 
+def _open_trusted(path: str) -> Any:
+    """``path`` opened for reading only if it is a regular file (no symlink) owned by us and
+    writable by nobody else, in a directory of the same kind; else OSError. Loading a cache
+    file runs what it holds: another user must not be able to put one there."""
+    import stat
+
+    where = os.path.dirname(path)
+    st = os.stat(where, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise PermissionError(f"{where}: not a private directory")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        os.close(fd)
+        raise PermissionError(f"{path}: not a private file")
+    return os.fdopen(fd, "rb")
+
+
 def _read_cache(path: str, key: str) -> tuple[CompiledRegistry, CompiledPolicy] | None:
     try:
-        with open(path, "rb") as fh:
+        with _open_trusted(path) as fh:
             fmt, stored_key, registry, policy = load(fh)
     except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
             ImportError, IndexError):
@@ -52,6 +70,7 @@ def _write_cache(path: str, key: str, registry: CompiledRegistry, policy: Compil
 
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.chmod(os.path.dirname(path), 0o700)  # makedirs' mode is subject to the umask
         for target, payload in (
             (path, (CACHE_FORMAT, key, registry, policy)),
             (_front_path(path), (CACHE_FORMAT, key, registry.version, registry.automaton, bool(policy.context_rules),
@@ -72,7 +91,7 @@ def _front_path(path: str) -> str:
 
 def _read_front(path: str, key: str) -> tuple[str, Any, bool, tuple[str, ...]] | None:
     try:
-        with open(_front_path(path), "rb") as fh:
+        with _open_trusted(_front_path(path)) as fh:
             fmt, stored_key, version, automaton, context_rules, problems = load(fh)
     except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
             ImportError, IndexError):
@@ -162,8 +181,14 @@ class Guard:
         edited policy applies to the next call.
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
-        where = cwd or os.getcwd()
-        env_key = (ENVB.get(_REGISTRY_B), ENVB.get(_POLICY_B), ENVB.get(_MODE_B), where)
+        if cwd:
+            where = cwd
+        else:
+            try:
+                where = os.getcwd()
+            except OSError:  # the working directory was removed: no project policy can be read there
+                where = ""
+        env_key = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B), os.environb.get(_MODE_B), where)
         guard = _LOADED.get(env_key)
         if guard is not None and use_cache and not (revalidate or REVALIDATE):
             return guard

@@ -133,14 +133,27 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None, cwd: str 
 
 
 def fingerprint(sources: Sources) -> str:
-    """Every file's path, mtime and size, plus the code the cache holds objects of (the cache
-    stores this whole key and is rebuilt when it differs; the file name is its CRC)."""
+    """Every registry and policy file's path and contents (digest), plus the code the cache holds
+    objects of (the cache stores this whole key and is rebuilt when it differs; the file name is
+    its CRC)."""
     from cmdscope._version import __version__
 
-    from cmdscope.paths import file_stamps
+    from cmdscope._digest import sha256_hex
 
-    files = [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]
-    return "\n".join([__version__, repr(sources.policies), repr(sorted(sources.trusted)), *file_stamps(files)])
+    parts = [__version__, repr(sources.policies), repr(sorted(sources.trusted))]
+    for path in sources.all_files():  # by contents: an edit that keeps mtime and size still counts
+        try:
+            with open(path, "rb") as fh:
+                parts.append(f"{path}\0{sha256_hex(fh.read())}")
+        except OSError:
+            parts.append(f"{path}\0missing")
+    for path in (os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE):
+        try:
+            st = os.stat(path)
+            parts.append(f"{path}\0{st.st_mtime_ns}\0{st.st_size}")
+        except OSError:
+            parts.append(f"{path}\0missing")
+    return "\n".join(parts)
 
 
 def key_name(key: str) -> str:

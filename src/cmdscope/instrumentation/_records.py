@@ -1,8 +1,8 @@
 """One record per instrumented child: opened when the child is created, finished when reaped.
 
-The record is built with the pipeline's own pieces (same keys and processors as
-``pipeline.run_command``, see docs/telemetry.md); only the execute step differs: the host's
-own ``Popen``/``os.system``/asyncio call runs the child, untouched, and we observe it.
+The record's life is the recorder's (``pipeline.RECORDER``: the same keys and processors as
+``cmdscope.run``, see docs/telemetry.md); only the execute step differs: the host's own
+``Popen``/``os.system``/asyncio call runs the child, untouched, and we observe it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from cmdscope import pipeline, runner
-from cmdscope.environ import copy as copy_environ
-from cmdscope.context import Context
 from cmdscope.instrumentation._suppress import _suppressed
-from cmdscope.propagation import child_env, parse_traceparent
 from cmdscope.sinks import otel
 
 
@@ -27,11 +24,25 @@ from cmdscope.sinks import otel
 class Settings:
     """What ``CmdscopeInstrumentor.instrument(...)`` was given."""
 
-    tracer: Any = None  # an OTel tracer from the ``tracer_provider`` keyword, else the global SDK's
+    tracer: Any = None  # an OTel tracer from the ``tracer_provider`` keyword, else the global one
     enforce: bool = True  # a guard ``deny`` stops the child (raises CommandDenied)
 
 
 settings = Settings()
+
+
+def guard_observed(run: pipeline.Run) -> None:
+    """The guard's decision recorded, never applied (``instrument(enforce=False)``)."""
+    try:
+        pipeline.guard(run)
+    except pipeline.Denied:
+        pass
+    if "cmdscope.policy.mode" in run.record:
+        run.record["cmdscope.policy.mode"] = "observe"
+
+
+guard_observed.on_error = pipeline.fail_closed_if_asked  # type: ignore[attr-defined]
+_OBSERVING = pipeline.Recorder(before=[pipeline.resolve_context, guard_observed])
 
 
 @dataclass
@@ -39,11 +50,9 @@ class Pending:
     """A child that was started and is not reaped yet."""
 
     run: pipeline.Run
-    start_ns: int
     timed_out: bool = False  # a wait/communicate timed out on it (subprocess.run(timeout=))
-    # TRACEPARENT, BAGGAGE (merged with the incoming one) and CMDSCOPE_*: what the child gains.
+    # TRACEPARENT, TRACESTATE, BAGGAGE (merged with the incoming one) and CMDSCOPE_*: what the child gains.
     additions: dict[str, str] = field(default_factory=dict)
-    clock: pipeline.Stopwatch = field(default_factory=pipeline.Stopwatch)
 
 
 def active() -> bool:
@@ -66,17 +75,8 @@ def str_env(env: Mapping[Any, Any] | None) -> Mapping[str, str] | None:
 
 
 def child_environ(env: Mapping[Any, Any] | None, additions: Mapping[str, str]) -> dict[Any, Any]:
-    """The child's environment: ``env`` (``None``: ours) plus ``additions``, nothing else.
-
-    For ``None`` the copy is taken from ``os.environ``'s encoded store: no decode and re-encode
-    of every variable (that cost more than everything else the instrumentation does).
-    """
-    if env is None:
-        out: dict[Any, Any] = copy_environ()
-        for key, value in additions.items():
-            out[os.fsencode(key)] = os.fsencode(value)
-        return out
-    merged: dict[Any, Any] = dict(str_env(env) or {})
+    """The child's environment: ``env`` (``None``: ours) plus ``additions``, nothing else."""
+    merged: dict[Any, Any] = dict(os.environ if env is None else (str_env(env) or {}))
     merged.update(additions)
     return merged
 
@@ -89,68 +89,21 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
     """
     token = _suppressed.set(True)
     try:
-        name = pipeline.executable_name(spec)
-        rec = pipeline.new_record("command", pipeline.clean_text(name))
-        rec["process.executable.name"] = rec["name"]
-        run = pipeline.Run(spec, rec)
-        environ = os.environ if spec.env is None else spec.env
-        clock = pipeline.Stopwatch()
-        start_ns = clock.start_ns
-        run.span = start_span(rec["name"], start_ns, environ)
-        pipeline._ids(rec, run.span)
-        for processor in pipeline.BEFORE:
-            try:
-                pipeline._process(processor, run)  # a broken processor never breaks the host
-            except pipeline.Denied as denied:
-                if settings.enforce:
-                    from cmdscope.api import CommandDenied
+        recorder = pipeline.RECORDER if settings.enforce else _OBSERVING
+        try:
+            run = recorder.begin(spec, tracer=settings.tracer)
+        except pipeline.Denied as denied:
+            from cmdscope.api import CommandDenied
 
-                    pipeline._finish_denied(run, denied.decision, clock)
-                    raise CommandDenied(denied.decision, rec) from None
-        if not settings.enforce and "cmdscope.policy.mode" in rec:
-            rec["cmdscope.policy.mode"] = "observe"  # the decision is recorded, never applied
-        for processor in pipeline.WHILE_RUNNING:  # the host spawns the child itself: do it now
-            pipeline._process(processor, run)
-        run.described = frozenset(rec)
-        span = run.span
-        baggage = environ.get("BAGGAGE")
-        additions = child_env({"BAGGAGE": baggage} if baggage else {}, run.ctx or Context(),
-                              span.trace_id, span.span_id, span.flags)
-        return Pending(run, start_ns, additions=additions, clock=clock)
+            raise CommandDenied(denied.decision, denied.record) from None
+        return Pending(run, additions=recorder.child_env(run))
     finally:
         _suppressed.reset(token)
-
-
-def start_span(name: str, start_ns: int, environ: Mapping[str, str]) -> otel.SpanHandle:
-    """The command span: from the ``tracer_provider`` given to ``instrument()``, else as the
-    pipeline does (the global SDK provider, or ids only)."""
-    tracer = settings.tracer
-    if tracer is None:
-        return otel.start_span(name, start_ns, environ)
-    from opentelemetry import trace
-
-    env_parent = otel._current_ids.get() or parse_traceparent(environ.get("TRACEPARENT"))
-    current = trace.get_current_span().get_span_context()
-    parent_ctx = None
-    parent_id: str | None = None
-    if current.is_valid:
-        parent_id = format(current.span_id, "016x")
-    elif env_parent:
-        parent_ctx = otel.remote_parent(env_parent)[1]
-        parent_id = env_parent[1]
-    span = tracer.start_span(name, context=parent_ctx, kind=trace.SpanKind.CLIENT, start_time=start_ns)
-    sc = span.get_span_context()
-    if not sc.is_valid:  # a no-op provider: keep ids of our own so the ledger still links up
-        return otel.start_span(name, start_ns, environ)
-    return otel.SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id, format(sc.trace_flags, "02x"), span)
 
 
 def finish(pending: Pending, returncode: int | None, *, pid: int | None = None, start_error: OSError | None = None) -> None:
     """Close the record of a reaped child (or of one that could not start) and emit it."""
     run = pending.run
-    rec = run.record
-    pending.clock.stamp(rec)  # monotonic duration: a clock step never makes it negative
-    end_ns = rec["end_ns"]
     message: str | None = None
     sig: int | None = None
     if start_error is not None:
@@ -167,20 +120,9 @@ def finish(pending: Pending, returncode: int | None, *, pid: int | None = None, 
             outcome = runner.INTERRUPTED
         else:
             outcome = runner.SUCCESS if code == 0 else runner.FAILURE
-    run.execution = runner.Execution(code, outcome, pending.start_ns, end_ns, pid=pid, signal=sig, start_error=message)
-    rec["process.exit.code"] = code
-    if pid is not None:
-        rec["process.pid"] = pid
-    if sig:
-        rec["cmdscope.signal"] = sig
-    rec["cmdscope.outcome"] = outcome
-    if message:
-        rec["error.type"] = "command_not_found" if code == 127 else "permission_denied"
     token = _suppressed.set(True)
     try:
-        for processor in pipeline.AFTER:
-            pipeline._process(processor, run)
-        pipeline.emit(run)
+        pipeline.RECORDER.finish(run, runner.Execution(code, outcome, 0, 0, pid=pid, signal=sig, start_error=message))
     finally:
         _suppressed.reset(token)
 

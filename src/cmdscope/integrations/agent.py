@@ -4,8 +4,8 @@ An agent hook sees a command twice, in two separate processes (or two messages t
 bridge): *before* it runs (decide, and remember when it started) and *after* (close the record
 with the outcome the agent reports). This module holds that logic once:
 
-- :func:`before` asks the guard through the pipeline's own processors. A deny becomes a
-  ``denial`` record written through the pipeline's emit path (the command never runs); an
+- :func:`before` asks the guard through the recorder (``pipeline.RECORDER``). A deny becomes a
+  ``denial`` record written by the recorder (the command never runs); an
   allow or warn opens a *pending* record, kept by :class:`cmdscope.integrations.pending.PendingStore`
   (a state file per tool call, or memory in the long-lived bridge).
 - :func:`after` closes the pending record: duration, outcome, and the exit code only when the
@@ -23,11 +23,12 @@ import time
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~4 ms to import
 
-from cmdscope import pipeline
+from cmdscope import pipeline, runner
+from cmdscope._digest import sha256_hex
+from cmdscope.redact import redact
 from cmdscope.propagation import format_traceparent, new_span_id, parse_traceparent
 from cmdscope.sinks.otel import SpanHandle
 
-_sha256 = pipeline._sha256  # the builtin module: hashlib would load OpenSSL (~3 ms)
 FAIL_ENV = "CMDSCOPE_GUARD_FAIL"  # "closed": input the hook cannot read denies instead of allowing
 
 
@@ -99,7 +100,7 @@ def session_trace_id(agent: str, session: str | None) -> str | None:
     """One trace per agent session: the same id from every hook process of that session."""
     if not session:
         return None
-    return _sha256(f"cmdscope:{agent}:{session}".encode()).hexdigest()[:32]
+    return sha256_hex(f"cmdscope:{agent}:{session}".encode())[:32]
 
 
 def session_env(agent: str, session: str | None, span_id: str | None = None) -> dict[str, str]:
@@ -109,7 +110,7 @@ def session_env(agent: str, session: str | None, span_id: str | None = None) -> 
         env["CMDSCOPE_SESSION"] = session
         trace = session_trace_id(agent, session)
         assert trace is not None
-        root = _sha256(f"cmdscope-root:{agent}:{session}".encode()).hexdigest()[:16]
+        root = sha256_hex(f"cmdscope-root:{agent}:{session}".encode())[:16]
         env["TRACEPARENT"] = format_traceparent(trace, span_id or root)
         env["BAGGAGE"] = f"cmdscope.actor={agent},cmdscope.session={_baggage_value(session)}"
     for name in ("CMDSCOPE_PACKET", "CMDSCOPE_PHASE"):
@@ -124,52 +125,50 @@ def _baggage_value(text: str) -> str:
     return quote(text)
 
 
-def _start(call: ToolCall, kind: str = "command") -> pipeline.Run:
-    """A pipeline Run for the agent's command, with context resolved (who, where, git)."""
-    spec = pipeline.CommandSpec(
-        command=call.command,
+def _spec(call: ToolCall) -> pipeline.CommandSpec:
+    return pipeline.CommandSpec(
+        command=call.command or "",
         shell=True,
         cwd=call.cwd if call.cwd and os.path.isdir(call.cwd) else None,
         context={"actor": call.agent, "session": call.session},
     )
-    name = pipeline.executable_name(spec)
-    rec = pipeline.new_record(kind, pipeline.clean_text(name))
-    raw, redacted = pipeline.command_line(spec)
-    rec["process.executable.name"] = rec["name"]
-    rec["process.command_line"] = _cap(redacted)
-    rec["cmdscope.command.hash"] = pipeline.command_hash(redacted)
-    rec["host.name"] = pipeline._HOST
-    if call.call_id:
-        rec["gen_ai.tool.call.id"] = pipeline.clean_text(call.call_id)
-    run = pipeline.Run(spec, rec, raw_command=raw)
+
+
+def _span(call: ToolCall) -> SpanHandle:
+    """The command's span ids: in the agent session's trace, else under ``TRACEPARENT``."""
     env_parent = parse_traceparent(os.environ.get("TRACEPARENT"))
     trace = session_trace_id(call.agent, call.session)
     if env_parent and not trace:
-        run.span = SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
-    else:
-        run.span = SpanHandle(trace or os.urandom(16).hex(), new_span_id(), None, "01")
-    pipeline._ids(rec, run.span)
-    pipeline._process(pipeline.add_context, run)
-    return run
+        return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
+    return SpanHandle(trace or os.urandom(16).hex(), new_span_id(), None, "01")
+
+
+def _open(call: ToolCall, recorder: pipeline.Recorder) -> pipeline.Run:
+    fields = {"gen_ai.tool.call.id": pipeline.clean_text(call.call_id)} if call.call_id else None
+    return recorder.begin(_spec(call), span=_span(call), fields=fields)
+
+
+# After the fact (the agent ran it, or refused it itself): context and description, no guard.
+_UNGUARDED = pipeline.Recorder(before=[pipeline.resolve_context])
+# A command the session ended without an *after*: nothing to classify, the record is closed as is.
+_CLOSING = pipeline.Recorder(after=[pipeline.redact_fields])
 
 
 def before(call: ToolCall, store: Store) -> Verdict:
     """Decide on ``call``; record a denial, or open the pending record for :func:`after`."""
-    start_ns = time.time_ns()
-    run = _start(call)
     try:
-        pipeline._process(pipeline.guard, run)
+        run = _open(call, pipeline.RECORDER)
     except pipeline.Denied as denied:
-        decision = denied.decision
-        _finish_denial(run, decision, start_ns)
+        decision, rec = denied.decision, denied.record
         return Verdict("deny", decision.rule_id, decision.message or "denied by policy",
-                       getattr(decision, "playbook", None), run.record, run.record["span_id"], run.record["trace_id"],
+                       getattr(decision, "playbook", None), rec, rec["span_id"], rec["trace_id"],
                        _notices(decision))
     decision = run.decision
     rec = run.record
-    rec["start_ns"] = start_ns
+    assert run.clock is not None
+    rec["start_ns"] = run.clock.start_ns
     if call.call_id:
-        pipeline.redact_fields(run)  # nothing unredacted rests on disk between the two hook calls
+        pipeline.redact_record(rec)  # nothing unredacted rests on disk between the two hook calls
         store.put(call.agent, call.call_id, rec)
     action = getattr(decision, "action", "allow") if decision is not None else "allow"
     if action == "warn":
@@ -188,65 +187,25 @@ def after(call: ToolCall, result: Result, store: Store) -> dict[str, Any]:
     end_ns = time.time_ns()
     pending = store.take(call.agent, call.call_id) if call.call_id else None
     if pending is not None:
-        spec = pipeline.CommandSpec(command=call.command or "", shell=True, cwd=call.cwd,
-                                    context={"actor": call.agent, "session": call.session})
-        run = pipeline.Run(spec, pending, raw_command=call.command or "")
+        run = pipeline.RECORDER.resume(_spec(call), pending)
         start_ns = int(pending.get("start_ns") or end_ns)
     else:
-        run = _start(call)
+        run = _open(call, _UNGUARDED)
+        run.clock = None
         start_ns = end_ns
-    rec = run.record
     if result.duration_ms is not None and result.duration_ms >= 0:
         start_ns = end_ns - int(result.duration_ms * 1_000_000)  # the agent timed the tool itself
-    rec["start_ns"] = start_ns
-    rec["end_ns"] = end_ns
-    rec["duration_s"] = (end_ns - start_ns) / 1e9
-    rec["time"] = pipeline.iso_time(end_ns)
-    rec["cmdscope.outcome"] = result.outcome
-    if result.exit_code is None:
-        rec["cmdscope.exit_code.known"] = False
-        rec.pop("process.exit.code", None)
-    else:
-        rec["process.exit.code"] = int(result.exit_code)
-        rec["cmdscope.exit_code.known"] = True
-    _classify(run, result)
-    for processor in (pipeline.infer_phase, pipeline.count_retries, pipeline.redact_fields):
-        pipeline._process(processor, run)
-    pipeline.emit(run)
-    return rec
-
-
-def _classify(run: pipeline.Run, result: Result) -> None:
-    rec = run.record
-    if result.outcome == "success":
-        rec.pop("error.type", None)
-        return
-    try:
-        from cmdscope.failures import classify
-
-        c = classify(
-            exit_code=result.exit_code, signal=None, executable=rec.get("process.executable.name", ""),
-            argv=run.raw_command.split(), phase=rec.get("cmdscope.phase"), outcome=result.outcome,
-            stderr_tail=(result.stderr_tail or "").encode("utf-8", "replace")[-65536:],
-            stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-65536:] or None,
-        )
-        rec["error.type"] = c.error_type
-        if c.pattern_id:
-            rec["cmdscope.error.pattern"] = c.pattern_id
-        if c.excerpt:
-            rec["cmdscope.error.excerpt"] = pipeline.clean_text(c.excerpt)
-        if getattr(c, "taxonomy_version", None):
-            rec["cmdscope.taxonomy.version"] = c.taxonomy_version
-    except Exception:  # noqa: BLE001 - classification is best effort; the record must still be written
-        rec["error.type"] = result.outcome
+    run.record["cmdscope.exit_code.known"] = result.exit_code is not None
+    return pipeline.RECORDER.finish(run, runner.Execution(
+        None if result.exit_code is None else int(result.exit_code), result.outcome, start_ns, end_ns,
+        stderr_tail=(result.stderr_tail or "").encode("utf-8", "replace")[-runner.TAIL_BYTES:],
+        stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-runner.STDOUT_TAIL_BYTES:] or None))
 
 
 def user_denial(call: ToolCall, rule_id: str, source: str, message: str) -> dict[str, Any]:
     """A command the agent's own permission system (or its user) refused: a denial record."""
-    start_ns = time.time_ns()
-    run = _start(call)
-    _finish_denial(run, _AgentDecision(rule_id, source, message), start_ns)
-    return run.record
+    run = _open(call, _UNGUARDED)
+    return pipeline.RECORDER.deny(run, _AgentDecision(rule_id, source, message))
 
 
 def end_session(agent: str, session: str | None, store: Store) -> int:
@@ -256,59 +215,29 @@ def end_session(agent: str, session: str | None, store: Store) -> int:
     closed = 0
     for rec in store.take_session(agent, session):
         end_ns = time.time_ns()
-        run = pipeline.Run(pipeline.CommandSpec(command="", shell=True), rec)
-        start_ns = int(rec.get("start_ns") or end_ns)
-        rec.update(start_ns=start_ns, end_ns=end_ns, duration_s=(end_ns - start_ns) / 1e9,
-                   time=pipeline.iso_time(end_ns))
-        rec["cmdscope.outcome"] = "interrupted"
+        run = _CLOSING.resume(pipeline.CommandSpec(command="", shell=True), rec)
         rec["error.type"] = "interrupted"
         rec["cmdscope.exit_code.known"] = False
-        pipeline._process(pipeline.redact_fields, run)
-        pipeline.emit(run)
+        _CLOSING.finish(run, runner.Execution(None, "interrupted", int(rec.get("start_ns") or end_ns), end_ns))
         closed += 1
     return closed
 
 
 def integration_error(agent: str, problem: str, session: str | None = None) -> dict[str, Any]:
     """Record hook input that could not be understood (never its raw text: it may hold secrets)."""
-    from cmdscope.redact import redact
-
     now = time.time_ns()
     rec = pipeline.new_record("integration_error", f"{agent} hook")
     span = SpanHandle(session_trace_id(agent, session) or os.urandom(16).hex(), new_span_id(), None, "01")
-    pipeline._ids(rec, span)
-    rec.update(start_ns=now, end_ns=now, duration_s=0.0, time=pipeline.iso_time(now))
+    rec.update(trace_id=span.trace_id, span_id=span.span_id, parent_span_id=None,
+               start_ns=now, end_ns=now, duration_s=0.0, time=pipeline.iso_time(now))
     rec["cmdscope.actor"] = agent
     if session:
-        rec["session.id"] = redact(pipeline.clean_text(session))
+        rec["session.id"] = session
     rec["cmdscope.outcome"] = "error"
     rec["error.type"] = "integration_error"
-    rec["cmdscope.error.excerpt"] = redact(pipeline.clean_text(problem))[:500]
-    rec["host.name"] = pipeline._HOST
-    pipeline.emit(pipeline.Run(pipeline.CommandSpec(command=""), rec))
-    return rec
-
-
-def _cap(text: str) -> str:
-    cap = getattr(pipeline, "cap_command_line", None)
-    return cap(text) if cap is not None else text
-
-
-def _finish_denial(run: pipeline.Run, decision: Any, start_ns: int) -> None:
-    """The denial record, as ``cmdscope run`` writes it: exit 126, outcome denied, the rule id."""
-    rec = run.record
-    for key, value in decision.attributes().items():
-        rec.setdefault(key, value)
-    if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
-        raise RuntimeError("guard denied a command without a policy rule id")
-    end_ns = max(time.time_ns(), start_ns)
-    rec.update(kind="denial", start_ns=start_ns, end_ns=end_ns, duration_s=(end_ns - start_ns) / 1e9,
-               time=pipeline.iso_time(end_ns))
-    rec["process.exit.code"] = 126
-    rec["cmdscope.outcome"] = "denied"
-    rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
-    pipeline._process(pipeline.redact_fields, run)
-    pipeline.emit(run)
+    rec["cmdscope.error.excerpt"] = pipeline.clean_text(redact(problem))[:500]  # redact, then cut
+    rec["host.name"] = pipeline.HOST
+    return pipeline.RECORDER.write(rec, span, None, pipeline.count_command)
 
 
 def fail_closed() -> bool:

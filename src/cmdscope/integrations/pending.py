@@ -25,9 +25,9 @@ STALE_SECONDS = 24 * 3600
 
 
 def _key(call_id: str) -> str:
-    from cmdscope.pipeline import _sha256
+    from cmdscope._digest import sha256_hex
 
-    return _sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return sha256_hex(call_id.encode("utf-8", "surrogatepass"))[:32]
 
 
 class FileStore:

@@ -1,7 +1,7 @@
-"""Write one SDLC record: redact, ledger, span, metrics. The SDLC twin of ``pipeline.emit``.
+"""SDLC records (packet, gate, commit, pipeline, heartbeat, audit) through the recorder.
 
-SDLC records (packet, gate, commit, pipeline, heartbeat, audit) must not reach the command
-metrics (``pipeline.emit`` would count them as commands), so they get their own metrics here.
+They must not reach the command metrics (they are not commands), so the recorder is given the
+SDLC metrics here; everything else (redaction, ledger, span end, notify) is the recorder's.
 """
 
 from __future__ import annotations
@@ -11,52 +11,16 @@ import time
 from typing import Any, Mapping
 
 from cmdscope import pipeline
-from cmdscope.propagation import new_span_id, new_trace_id, parse_traceparent
 from cmdscope.sinks import otel
-
-# Values we produce ourselves (ids, enums, numbers as text): never passed through the redactor.
-SAFE_KEYS = frozenset(
-    {
-        "cmdscope.outcome", "error.type", "vcs.ref.head.revision", "cmdscope.gate.result",
-        "cmdscope.gate.worktree_state", "cmdscope.packet.status", "cmdscope.merge.result",
-        "cicd.pipeline.result", "cicd.pipeline.task.run.result", "cicd.pipeline.run.id",
-        "cicd.pipeline.task.run.id", "cicd.pipeline.task.type", "cicd.pipeline.action.name",
-        "cicd.pipeline.run.state", "cmdscope.commit.parent", "cmdscope.heartbeat.status",
-    }
-)
 
 
 def start_span(name: str, start_ns: int, *, kind: str = "INTERNAL", environ: Mapping[str, str] | None = None) -> otel.SpanHandle:
-    """A span for an SDLC step: a real SDK span when one is configured, else ids only.
+    """A span for an SDLC step, through the OTel API (ids only when it is not loaded).
 
     Same parent rules as command spans: the current span, else ``TRACEPARENT``, else the
     worktree's active packet.
     """
-    env = os.environ if environ is None else environ
-    parent = otel._current_ids.get() or parse_traceparent(env.get("TRACEPARENT")) or otel._packet_parent(env)
-    provider = otel.sdk_tracer_provider()
-    if provider is None:
-        if parent:
-            return otel.SpanHandle(parent[0], new_span_id(), parent[1], parent[2])
-        return otel.SpanHandle(new_trace_id(), new_span_id(), None, "01")
-    from opentelemetry import trace
-
-    from cmdscope._version import __version__
-
-    tracer = provider.get_tracer("cmdscope", __version__)
-    current = trace.get_current_span().get_span_context()
-    parent_ctx = None
-    if current.is_valid:
-        parent_id: str | None = format(current.span_id, "016x")
-    elif parent:
-        parent_ctx = otel.remote_parent(parent)[1]
-        parent_id = parent[1]
-    else:
-        parent_id = None
-    span = tracer.start_span(name, context=parent_ctx, kind=getattr(trace.SpanKind, kind), start_time=start_ns)
-    sc = span.get_span_context()
-    return otel.SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id,
-                           format(sc.trace_flags, "02x"), span)
+    return otel.start_span(name, start_ns, os.environ if environ is None else environ, kind=kind)
 
 
 def new(kind: str, name: str, span: otel.SpanHandle, start_ns: int, end_ns: int | None = None) -> dict[str, Any]:
@@ -67,35 +31,20 @@ def new(kind: str, name: str, span: otel.SpanHandle, start_ns: int, end_ns: int 
         time=pipeline.iso_time(end), start_ns=start_ns, end_ns=end, duration_s=max(0, end - start_ns) / 1e9,
         trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_span_id,
     )
-    rec["host.name"] = pipeline._HOST
+    rec["host.name"] = pipeline.HOST
     return rec
-
-
-def redact(rec: dict[str, Any]) -> None:
-    """Every free-text attribute (and every string in a list attribute) passes the redactor."""
-    scrub, _ = pipeline._redactor()
-    for key, value in list(rec.items()):
-        if "." not in key or key in SAFE_KEYS:
-            continue
-        if isinstance(value, str):
-            rec[key] = scrub(pipeline.clean_text(value))
-        elif isinstance(value, list):
-            rec[key] = [scrub(pipeline.clean_text(v)) if isinstance(v, str) else v for v in value]
 
 
 def write(rec: dict[str, Any], span: otel.SpanHandle | None = None, ledger: str | None = None) -> dict[str, Any]:
     """Redact, append to the ledger, end the span, update the SDLC metrics. Never raises for a
     telemetry failure (the ledger reports its own drops)."""
-    redact(rec)
-    pipeline.ledger_writer(ledger).append(rec)
-    if span is not None:
-        pipeline._guarded("span", span.finish, rec)
+    return pipeline.RECORDER.write(rec, span, ledger, _record_metrics)
+
+
+def _record_metrics(rec: dict[str, Any], span: otel.SpanHandle | None) -> None:
     m = metrics()
     if m is not None:
-        pipeline._guarded("sdlc-metrics", m.record, rec)
-    for sink in pipeline.EXTRA_SINKS:
-        pipeline._guarded(getattr(sink, "__name__", "sink"), sink, rec)
-    return rec
+        m.record(rec)
 
 
 class SdlcMetrics:
@@ -162,9 +111,10 @@ _metrics: SdlcMetrics | None = None
 
 def metrics() -> SdlcMetrics | None:
     global _metrics
-    provider = otel.sdk_meter_provider()
-    if provider is None:
+    api = otel._api("opentelemetry.metrics")
+    if api is None:
         return None
+    provider = api.get_meter_provider()
     if _metrics is None or _metrics.provider is not provider:
         _metrics = SdlcMetrics(provider)
     return _metrics

@@ -1,15 +1,15 @@
 """Live OpenTelemetry sinks: the command span and the metrics.
 
-Both are used only when the host process has an OTel *SDK* configured (by itself or through
-``cmdscope.configure()``). The check looks at ``sys.modules`` first, so a process that never
-imported the SDK (the ``cmdscope run`` CLI) pays nothing; there, the ledger is the record and
-``cmdscope ship`` exports it later with the same ids and times.
+Both go through the OpenTelemetry *API* only (the global providers, the global propagator):
+whatever provider the host installed (or ``cmdscope.configure()`` did) gets them, and no SDK
+object is read or changed. The check looks at ``sys.modules`` first, so a process that never
+imported OpenTelemetry (the ``cmdscope run`` CLI) pays nothing; there, the ledger is the record
+and ``cmdscope ship`` exports it later with the same ids and times.
 """
 
 from __future__ import annotations
 
 import contextvars
-import os
 import sys
 import threading
 from contextlib import contextmanager
@@ -17,7 +17,6 @@ TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI pr
 if TYPE_CHECKING:
     from typing import Any, Iterator
 
-from cmdscope.environ import getenv
 from cmdscope.propagation import new_span_id, new_trace_id, parse_traceparent
 
 # Bounded label values: executables outside this set are counted as "other".
@@ -39,150 +38,69 @@ def bounded_executable(name: str) -> str:
     return name if name in COMMON_EXECUTABLES else "other"
 
 
-def sdk_tracer_provider() -> Any | None:
-    sdk = sys.modules.get("opentelemetry.sdk.trace")
-    if sdk is None:
-        return None
-    provider = _trace_api().get_tracer_provider()
-    return provider if isinstance(provider, sdk.TracerProvider) else None
-
-
-_trace_module: Any = None
-
-
-def _trace_api() -> Any:
-    """``opentelemetry.trace``, imported on first use (not by the CLI), then a global read."""
-    global _trace_module
-    if _trace_module is None:
-        from opentelemetry import trace
-
-        _trace_module = trace
-    return _trace_module
-
-
-# ParentBased(ALWAYS_ON), the SDK's default sampler: its decision is the parent's sampled flag
-# (sampled for a root), which saves asking it (~5 us) before the child can start.
-_DEFAULT_SAMPLER = ("ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,"
-                    "remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,"
-                    "localParentNotSampled:AlwaysOffSampler}")
-_sampler_is_default: tuple[Any, bool] = (None, False)
-
-
-def _is_default_sampler(sampler: Any) -> bool:
-    global _sampler_is_default
-    if _sampler_is_default[0] is not sampler:
-        try:
-            default = sampler.get_description() == _DEFAULT_SAMPLER
-        except Exception:
-            default = False
-        _sampler_is_default = (sampler, default)
-    return _sampler_is_default[1]
-
-
-def sdk_meter_provider() -> Any | None:
-    sdk = sys.modules.get("opentelemetry.sdk.metrics")
-    if sdk is None:
-        return None
-    global _metrics_module
-    if _metrics_module is None:
-        from opentelemetry import metrics
-
-        _metrics_module = metrics
-    provider = _metrics_module.get_meter_provider()
-    return provider if isinstance(provider, sdk.MeterProvider) else None
-
-
-_metrics_module: Any = None
+def _api(name: str) -> Any | None:
+    """An OTel API module when this process imported it, else None: a process that never
+    imported OpenTelemetry (the ``cmdscope run`` CLI) cannot have configured it, and pays nothing."""
+    return sys.modules.get(name)
 
 
 class SpanHandle:
-    """Ids of the command's span; ends the real SDK span when there is one."""
+    """The command's span: its ids (always, for the ledger) and the API span when there is one."""
 
-    __slots__ = ("trace_id", "span_id", "parent_span_id", "flags", "_span", "_set", "_reserved", "_provider")
+    __slots__ = ("trace_id", "span_id", "parent_span_id", "flags", "span", "context")
 
     def __init__(self, trace_id: str, span_id: str, parent_span_id: str | None, flags: str, span: Any = None,
-                 provider: Any = None):
+                 context: Any = None) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_span_id = parent_span_id
         self.flags = flags
-        self._span = span
-        self._provider = provider  # the SDK tracer provider of a real span
-        self._set: dict[str, Any] = {}
-        # (tracer, name, parent context, start_ns, trace id, span id) of a span whose ids are
-        # decided (a child carries them) but whose SDK span is created later: ``open``.
-        self._reserved: tuple[Any, ...] | None = None
-
-    def open(self, attributes: dict[str, Any] | None = None) -> None:
-        """Create the SDK span of a reserved handle, with the reserved ids."""
-        reserved = self._reserved
-        if reserved is None:
-            return
-        self._reserved = None
-        tracer, name, parent_ctx, start_ns, trace_id, span_id = reserved
-        from opentelemetry import trace
-
-        ids = tracer.id_generator
-        ids.choose(trace_id, span_id)
-        try:
-            self._span = tracer.start_span(
-                name, context=parent_ctx, kind=trace.SpanKind.CLIENT, start_time=start_ns, attributes=attributes)
-        finally:
-            ids.choose(None, None)
+        self.span = span  # an opentelemetry.trace.Span, or None (ids only)
+        self.context = context  # the OTel Context that carries ``span`` (and the incoming baggage)
 
     @contextmanager
     def activate(self) -> Iterator[None]:
         """Make this span the parent of whatever starts inside the block."""
-        self.open()
         token = _current_ids.set((self.trace_id, self.span_id, self.flags))
         try:
-            if self._span is None:
+            if self.span is None:
                 yield
             else:
                 from opentelemetry import trace
 
-                with trace.use_span(self._span, end_on_exit=False):
+                with trace.use_span(self.span, end_on_exit=False):
                     yield
         finally:
             _current_ids.reset(token)
 
-    def describe(self, record: dict[str, Any]) -> None:
-        """Set the attributes known so far (called while the child runs, off the critical path)."""
-        if self._reserved is not None:
-            attrs = span_attributes(record)
-            self.open(attrs)
-            self._set = attrs
-            return
-        span = self._span
-        if span is None:
-            return
-        attrs = span_attributes(record)
-        span.set_attributes(attrs)
-        self._set = attrs
+    def child_vars(self, ctx_vars: dict[str, str], baggage_in: str | None) -> dict[str, str]:
+        """``TRACEPARENT``/``TRACESTATE``/``BAGGAGE`` for a child of this span: injected by the
+        API's global propagator when the span is an API span, else written per W3C by hand."""
+        if self.context is None:
+            from cmdscope.propagation import format_traceparent, merge_baggage
 
-    def can_end_later(self) -> bool:
-        """May the SDK get this span's end after ``run()`` returns, unnoticed? Yes when every
-        span processor of its provider is a ``BatchSpanProcessor``: they export from their own
-        thread anyway, so the span leaves exactly as it would have (its end time is the
-        command's). Any other processor (``SimpleSpanProcessor``, a custom one) gets the end
-        at once, as it expects."""
-        return self._provider is not None and batches_only(self._provider)
+            out = {"TRACEPARENT": format_traceparent(self.trace_id, self.span_id, self.flags)}
+            baggage = merge_baggage(baggage_in, ctx_vars)
+            if baggage:
+                out["BAGGAGE"] = baggage
+            return out
+        from opentelemetry import baggage as otel_baggage, propagate
+
+        ctx = self.context
+        for key, value in ctx_vars.items():
+            ctx = otel_baggage.set_baggage(key, value, ctx)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=ctx)
+        return {key.upper(): value for key, value in carrier.items()}
 
     def finish(self, record: dict[str, Any]) -> None:
-        """Set what changed since ``describe``, the status, and end the span."""
-        self.open()
-        span = self._span
+        """Set the record's attributes and status, and end the span at the command's end."""
+        span = self.span
         if span is None:
             return
         from opentelemetry.trace import Status, StatusCode
 
-        known = self._set
-        # Keys added since ``describe`` (outcome, exit code, error class...); the pipeline never
-        # changes a described value afterwards.
-        changed = span_attributes({k: record[k] for k in record.keys() - known.keys()}) if known \
-            else span_attributes(record)
-        if changed:
-            span.set_attributes(changed)
+        span.set_attributes(span_attributes(record))
         if record.get("cmdscope.outcome") != "success":
             span.set_status(Status(StatusCode.ERROR, str(record.get("error.type") or record.get("cmdscope.outcome"))))
         span.end(end_time=record["end_ns"])
@@ -201,206 +119,75 @@ def span_attributes(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_tracer: Any = None
-_tracer_provider: Any = None
-# Parent ids for ids-only spans nested in this process (the SDK keeps its own current span).
+# Parent ids for ids-only spans nested in this process (the API keeps its own current span).
 _current_ids: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar("cmdscope_span", default=None)
-
-
-def start_span(name: str, start_ns: int, environ: dict[str, str] | Any) -> SpanHandle:
-    """Open the command's span: a real SDK span when configured, else ids only.
-
-    The parent is the current OTel span when there is one, else the ``TRACEPARENT`` this
-    process was started with (we are a command run by a command), else the span of the packet
-    active in this worktree (``cmdscope packet start``).
-    """
-    provider = sdk_tracer_provider()
-    env_parent = _current_ids.get() or parse_traceparent(environ.get("TRACEPARENT")) or _packet_parent(environ)
-    if provider is None:
-        if env_parent:
-            return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
-        return SpanHandle(new_trace_id(), new_span_id(), None, "01")
-    from opentelemetry import trace
-
-    tracer = _our_tracer(provider)
-    parent_ctx = None
-    current = trace.get_current_span().get_span_context()
-    if not current.is_valid and env_parent:
-        parent_ctx = remote_parent(env_parent)[1]
-        parent_id: str | None = env_parent[1]
-    else:
-        parent_id = format(current.span_id, "016x") if current.is_valid else None
-    span = tracer.start_span(name, context=parent_ctx, kind=trace.SpanKind.CLIENT, start_time=start_ns)
-    sc = span.get_span_context()
-    return SpanHandle(format(sc.trace_id, "032x"), format(sc.span_id, "016x"), parent_id, format(sc.trace_flags, "02x"),
-                      span, provider)
-
-
 _UNREAD: Any = object()
 
 
-def reserve_span(name: str, start_ns: int, environ: dict[str, str] | Any, packet_state: Any = _UNREAD) -> SpanHandle:
-    """Decide the command span's ids, parent and sampling now (the child's ``TRACEPARENT``
-    carries them) and create the SDK span later with ``SpanHandle.open``, while the child runs:
-    creating it costs ~25-50 us that would otherwise delay the child's start.
+def start_span(name: str, start_ns: int, environ: Any, packet_state: Any = _UNREAD, kind: str = "CLIENT",
+               tracer: Any = None) -> SpanHandle:
+    """Start the command's span through the OTel API (ids only when OpenTelemetry is not loaded).
 
-    The ids come from the provider's own id generator, the sampled flag from its own sampler,
-    so the span is the one ``start_span`` would have made. ``packet_state``: the worktree's
-    active packet (``context.active_packet``), already read by the caller."""
-    provider = sdk_tracer_provider()
-    if provider is None:
-        env_parent = _current_ids.get() or parse_traceparent(_env_get(environ, "TRACEPARENT")) \
-            or _packet_parent(environ, packet_state)
-        if env_parent:
-            return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
-        return SpanHandle(new_trace_id(), new_span_id(), None, "01")
-    plan = _plan if _plan[0] is provider else _plan_for(provider)
-    if plan is None:  # a disabled SDK's no-op tracer
-        return start_span(name, start_ns, environ)
-    _, tracer, inner, random_ids, default_sampler, trace = plan
-    parent_ctx = None
-    current = trace.get_current_span().get_span_context()
+    The parent is the current span when there is one, else the ``TRACEPARENT``/``TRACESTATE``/
+    ``BAGGAGE`` this process was started with (extracted by the API's propagator: we are a command
+    run by a command), else the span of the packet active in this worktree. ``tracer``: the one
+    given to ``instrument(tracer_provider=...)``; default: the global provider's.
+    """
+    trace = _api("opentelemetry.trace")
+    env_parent = _current_ids.get() or parse_traceparent(_env_get(environ, "TRACEPARENT")) \
+        or _packet_parent(environ, packet_state)
+    if trace is not None:
+        handle = _api_span(trace, tracer, name, start_ns, environ, env_parent, kind)
+        if handle is not None:
+            return handle
+    if env_parent:
+        return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
+    return SpanHandle(new_trace_id(), new_span_id(), None, "01")
+
+
+def _api_span(trace: Any, tracer: Any, name: str, start_ns: int, environ: Any,
+              env_parent: tuple[str, str, str] | None, kind: str) -> SpanHandle | None:
+    from opentelemetry import context as otel_context, propagate
+
+    parent_ctx = otel_context.get_current()
+    current = trace.get_current_span(parent_ctx).get_span_context()
     if current.is_valid:
-        parent: Any = current
         parent_id: str | None = format(current.span_id, "016x")
+    elif env_parent:
+        carrier = {"traceparent": f"00-{env_parent[0]}-{env_parent[1]}-{env_parent[2]}"}
+        for key in ("TRACESTATE", "BAGGAGE"):
+            value = _env_get(environ, key)
+            if value:
+                carrier[key.lower()] = value
+        parent_ctx = propagate.extract(carrier, context=parent_ctx)
+        parent_id = env_parent[1]
     else:
-        env_parent = _current_ids.get() or parse_traceparent(_env_get(environ, "TRACEPARENT")) \
-            or _packet_parent(environ, packet_state)
-        if env_parent:
-            parent, parent_ctx = remote_parent(env_parent)
-            parent_id = env_parent[1]
-        else:
-            parent, parent_id = None, None
-    if parent is None:
-        trace_id = inner.generate_trace_id()
-        random_id = random_ids
-    else:
-        trace_id = parent.trace_id
-        random_id = parent.trace_flags.random_trace_id
-    span_id = inner.generate_span_id()
-    if default_sampler:
-        sampled = parent is None or parent.trace_flags.sampled
-    else:
-        sampled = provider.sampler.should_sample(parent_ctx, trace_id, name, trace.SpanKind.CLIENT).decision.is_sampled()
-    flags = (1 if sampled else 0) | (2 if random_id else 0)
-    handle = SpanHandle(format(trace_id, "032x"), format(span_id, "016x"), parent_id, format(flags, "02x"),
-                        provider=provider)
-    handle._reserved = (tracer, name, parent_ctx, start_ns, trace_id if parent is None else None, span_id)
-    return handle
-
-
-# (provider, cmdscope's tracer, the provider's own id generator, are its trace ids random, is its
-# sampler the default, opentelemetry.trace): fixed per provider (the SDK's sampler and id
-# generator cannot be replaced), looked up once instead of per command.
-_plan: tuple[Any, ...] = (None,)
-
-
-def _plan_for(provider: Any) -> tuple[Any, ...] | None:
-    global _plan
-    tracer = _our_tracer(provider)
-    ids = getattr(tracer, "id_generator", None)
-    if not isinstance(ids, _ChosenIds):
+        parent_id = None
+    if tracer is None:
+        tracer = _tracer(trace)
+    span = tracer.start_span(name, context=parent_ctx, kind=getattr(trace.SpanKind, kind), start_time=start_ns)
+    sc = span.get_span_context()
+    span_id = format(sc.span_id, "016x")
+    if not sc.is_valid or span_id == parent_id:  # a no-op tracer hands back its parent: ids of our own
         return None
-    _plan = (provider, tracer, ids.inner, ids.is_trace_id_random(), _is_default_sampler(provider.sampler), _trace_api())
-    return _plan
+    return SpanHandle(format(sc.trace_id, "032x"), span_id, parent_id, format(sc.trace_flags, "02x"), span,
+                      trace.set_span_in_context(span, parent_ctx))
 
 
-_batching: tuple[Any, bool] = (None, False)
+_tracers: tuple[Any, Any] = (None, None)  # (provider, cmdscope's tracer from it)
 
 
-def batches_only(provider: Any) -> bool:
-    """Are all of ``provider``'s span processors ``BatchSpanProcessor`` (the exact class: a
-    subclass may act in ``on_end``; ``cmdscope.configure()``'s counting one is marked as safe)?
-    Then its flush and shutdown are made to take cmdscope's queued telemetry first
-    (``flush_first``)."""
-    global _batching
-    processors = getattr(getattr(provider, "_active_span_processor", None), "_span_processors", None)
-    if processors is None:
-        return False
-    if _batching[0] is not processors:  # a new tuple each time a processor is added
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        batching = all(type(p) is BatchSpanProcessor or type(p).__dict__.get("_cmdscope_batching") for p in processors)
-        if batching:
-            flush_first(provider)
-        _batching = (processors, batching)
-    return _batching[1]
-
-
-def flush_first(provider: Any) -> None:
-    """Make the host's own ``provider.force_flush()`` and ``shutdown()`` first hand over what
-    cmdscope queued (``sinks/deferred.py``: metrics, span ends), so they see every command
-    that has returned. Done once per provider, on the instance (the class is untouched)."""
-    if provider.__dict__.get("_cmdscope_flush_first"):
-        return
-    from cmdscope.sinks import deferred
-
-    for name in ("force_flush", "shutdown"):
-        original = getattr(provider, name)
-
-        def hooked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            deferred.flush(5.0)
-            return _original(*args, **kwargs)
-
-        setattr(provider, name, hooked)
-    provider._cmdscope_flush_first = True
-    deferred.move_flush_last()  # and at exit, before the provider's own shutdown handler
-
-
-def remote_parent(ids: tuple[str, str, str]) -> tuple[Any, Any]:
-    """(SpanContext, Context) for a parent known by its (trace id, span id, flags) in hex: one
-    from a ``TRACEPARENT``, a packet or another process."""
-    trace = _trace_api()
-    parent = trace.SpanContext(trace_id=int(ids[0], 16), span_id=int(ids[1], 16), is_remote=True,
-                               trace_flags=trace.TraceFlags(int(ids[2], 16)))
-    return parent, trace.set_span_in_context(trace.NonRecordingSpan(parent))
-
-
-class _ChosenIds:
-    """The id generator of cmdscope's tracer: hands out the ids a reserved span was promised
-    (on this thread), else asks the provider's generator. Other tracers are untouched."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self._local = threading.local()
-
-    def choose(self, trace_id: int | None, span_id: int | None) -> None:
-        self._local.trace_id = trace_id
-        self._local.span_id = span_id
-
-    def generate_trace_id(self) -> int:
-        return self._take("trace_id", self.inner.generate_trace_id)
-
-    def generate_span_id(self) -> int:
-        return self._take("span_id", self.inner.generate_span_id)
-
-    def _take(self, name: str, generate: Any) -> int:
-        chosen = getattr(self._local, name, None)
-        if chosen is None:
-            return int(generate())
-        setattr(self._local, name, None)  # once: the next span gets fresh ids
-        return int(chosen)
-
-    def is_trace_id_random(self) -> bool:
-        return bool(getattr(self.inner, "is_trace_id_random", lambda: False)())
-
-
-def _our_tracer(provider: Any) -> Any:
-    global _tracer, _tracer_provider
-    if _tracer is None or _tracer_provider is not provider:
+def _tracer(trace: Any) -> Any:
+    global _tracers
+    provider = trace.get_tracer_provider()
+    if _tracers[0] is not provider:
         from cmdscope._version import __version__
 
-        tracer = provider.get_tracer("cmdscope", __version__)
-        ids = getattr(tracer, "id_generator", None)
-        if ids is not None and not isinstance(ids, _ChosenIds):
-            tracer.id_generator = _ChosenIds(ids)
-        _tracer, _tracer_provider = tracer, provider
-    return _tracer
+        _tracers = (provider, provider.get_tracer("cmdscope", __version__))
+    return _tracers[1]
 
 
 def _env_get(environ: Any, name: str) -> str | None:
-    if environ is os.environ:  # skip the encode/decode round trip of os.environ.get
-        return getenv(name)
     return environ.get(name)  # type: ignore[no-any-return]
 
 
@@ -460,17 +247,6 @@ class Metrics:
 
         return [Observation(self._events, {"cmdscope.sink": "ledger"})]
 
-    def record_deferred(self, record: dict[str, Any], span: SpanHandle | None = None) -> None:
-        """``record`` plus the event count, on the telemetry thread; exemplars point at the
-        command's span (the thread has no current span of its own)."""
-        context = None
-        if span is not None and span._span is not None:
-            from opentelemetry.trace import set_span_in_context
-
-            context = set_span_in_context(span._span)
-        self.record(record, context)
-        self.count_event()
-
     def record(self, record: dict[str, Any], context: Any = None) -> None:
         actor = record.get("cmdscope.actor") or "user"
         if record.get("kind") == "denial":
@@ -524,14 +300,14 @@ _metrics: Metrics | None = None
 
 
 def metrics() -> Metrics | None:
-    """The command metrics when an SDK meter provider is configured, else None."""
+    """The command metrics on the global meter provider, when the OTel API is loaded."""
     global _metrics
-    provider = sdk_meter_provider()
-    if provider is None:
+    api = _api("opentelemetry.metrics")
+    if api is None:
         return None
+    provider = api.get_meter_provider()
     if _metrics is None or _metrics.provider is not provider:
         _metrics = Metrics(provider)
-        flush_first(provider)  # the measurements are recorded after run() returns
     return _metrics
 
 

@@ -1,6 +1,7 @@
-"""What the fast path must not change: the work moved off the command's path (span creation
-while the child runs, metrics after it returns, cached context and redaction) gives the same
-telemetry as doing it inline. Real SDK, real children, real git."""
+"""The recorder as users meet it: the span is the child's parent and is ended before ``run``
+returns, through the public OTel API only (the host's providers are never changed), context and
+policy changes between commands are seen, chains extended by the host run. Real SDK, real
+children, real git."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import os
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 
 import cmdscope
 from cmdscope import pipeline
-from cmdscope.sinks import deferred
 from conftest import PYTHON, ROOT, metric_points, read_ledger
 
 TRACEPARENT_OF_CHILD = [PYTHON, "-c", "import os; print(os.environ['TRACEPARENT'])"]
@@ -91,9 +90,9 @@ class TestReservedSpan:
         assert second.stdout.strip().split("-")[2] == format(child.context.span_id, "016x")
 
 
-class TestDeferredMetrics:
+class TestMetrics:
     def test_flush_records_what_is_queued(self, otel: Any) -> None:
-        """Metrics are recorded after run() returns; cmdscope.flush() waits for them."""
+        """Every command is measured once, before run() returns."""
         _, reader = otel
         for _ in range(5):
             cmdscope.run(["true"])
@@ -101,29 +100,6 @@ class TestDeferredMetrics:
         (count,) = points["cmdscope.commands"]
         (hist,) = points["cmdscope.command.duration"]
         assert count.value == 5 and hist.count == 5
-
-    def test_idle_sweeper_records_without_a_flush(self, otel: Any) -> None:
-        """With no further command and no flush, the background sweep records within ~IDLE_S."""
-        _, reader = otel
-        cmdscope.run(["true"])
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and deferred._pending:
-            time.sleep(0.01)
-        assert not deferred._pending
-        data = reader.get_metrics_data()  # read directly: no flush
-        names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
-        assert names["cmdscope.commands"].data.data_points[0].value == 1
-
-    def test_backlog_stays_bounded(self, otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        """When commands outpace the windows, the caller records one item per command."""
-        _, reader = otel
-        monkeypatch.setattr(deferred, "IDLE_S", 30.0)  # no sweep during the test
-        monkeypatch.setattr(pipeline, "_exited", lambda pid: True)  # no window time at all
-        for _ in range(deferred.BACKLOG + 20):
-            cmdscope.run(["true"])
-            assert len(deferred._pending) <= deferred.BACKLOG + 1
-        (count,) = metric_points(reader)["cmdscope.commands"]
-        assert count.value == deferred.BACKLOG + 20
 
     def test_exit_flushes_before_the_sdk_shuts_down(self, tmp_path: Path) -> None:
         """A short script's last command reaches the exporter at exit, with no flush call."""
@@ -156,22 +132,6 @@ class TestDeferredMetrics:
         assert proc.returncode == 0, proc.stderr
         last = json.loads(out.read_text().splitlines()[-1])
         assert last["cmdscope.commands"] == 3 and last["cmdscope.command.duration"] == 3
-
-    def test_forked_child_does_not_record_the_parents_queue(self, otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        """After fork the child's queue is empty: the parent alone records what it queued."""
-        _, reader = otel
-        monkeypatch.setattr(deferred, "IDLE_S", 30.0)
-        time.sleep(3 * 0.05)  # let a sweep already under way finish; the next one waits 30 s
-        cmdscope.run(["true"])
-        assert deferred._pending  # still queued (the sweeper waits IDLE_S)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            os._exit(0 if not deferred._pending else 3)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        (count,) = metric_points(reader)["cmdscope.commands"]
-        assert count.value == 1
-
 
 def test_threads_running_commands_at_once(otel: Any, ledger_path: Path) -> None:
     """8 threads x 25 commands: every span has the ids its record and child got, every
@@ -300,6 +260,9 @@ def _repo_with_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
     monkeypatch.chdir(repo)
+    from cmdscope.guard.sources import trust
+
+    trust(str(repo / ".cmdscope" / "policy.yaml"))  # a loosening project rule needs the user's trust
     return git
 
 
@@ -329,131 +292,84 @@ def test_ledger_record_matches_span_after_the_window(otel: Any, ledger_path: Pat
     assert ROOT.exists()
 
 
-def _watch_on_end(processor: Any) -> tuple[list[bool], dict[str, bool]]:
-    """Record, for each span ``processor`` gets, whether the test had set ``returned`` by then
-    (wrapped on the instance: the processor's class stays what it was)."""
-    state = {"returned": False}
-    seen: list[bool] = []
-    on_end = processor.on_end
+class TestPublicApiOnly:
+    def test_batch_span_ends_before_run_returns(self, monkeypatch: pytest.MonkeyPatch, ledger_path: Path) -> None:
+        """With a BatchSpanProcessor, the span is ended (handed to the processor) before run()
+        returns, at the command's own end time, and the host's force_flush exports it."""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    def watched(span: Any) -> None:
-        seen.append(state["returned"])
-        on_end(span)
+        ended: list[int] = []
 
-    processor.on_end = watched
-    return seen, state
+        class Watch(SpanProcessor):
+            def on_end(self, span: Any) -> None:
+                ended.append(span.context.span_id)
 
+            def force_flush(self, timeout_millis: int = 30000) -> bool:
+                return True
 
-def _batch_sdk(monkeypatch: pytest.MonkeyPatch, *extra: Any) -> tuple[Any, Any, list[bool], dict[str, bool]]:
-    """A provider with a BatchSpanProcessor (plus ``extra`` processors) as the global one; the
-    list says, for each span the batch processor got, whether ``run()`` had returned by then."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    processor = BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
-    seen, state = _watch_on_end(processor)
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
-    for p in extra:
-        provider.add_span_processor(p)
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
-    return provider, exporter, seen, state
-
-
-class TestSpanEndAfterReturn:
-    def test_batch_processor_gets_the_end_after_return_and_the_hosts_flush_sees_it(
-            self, monkeypatch: pytest.MonkeyPatch, ledger_path: Path) -> None:
-        """With only batch processors the span's end is handed over after run() returns, and
-        the host's own force_flush() still exports it, ended at the command's end time."""
-        provider, exporter, seen, state = _batch_sdk(monkeypatch)
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+        provider.add_span_processor(Watch())
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
         result = cmdscope.run(["sh", "-c", "exit 3"])
-        state["returned"] = True
+        assert [format(i, "016x") for i in ended] == [result.record["span_id"]]
         assert provider.force_flush()
         (span,) = exporter.get_finished_spans()
-        assert seen == [True]
         assert span.end_time == result.record["end_ns"] and span.start_time == result.record["start_ns"]
         assert span.attributes["process.exit.code"] == 3 and span.status.status_code.name == "ERROR"
         (rec,) = read_ledger(ledger_path)
         assert {k: v for k, v in rec.items() if "." in k} == dict(span.attributes)
 
-    def test_the_hosts_shutdown_sees_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        provider, exporter, seen, state = _batch_sdk(monkeypatch)
-        monkeypatch.setattr(deferred, "IDLE_S", 30.0)  # no sweep meanwhile
-        result = cmdscope.run(["true"])
-        state["returned"] = True
-        provider.shutdown()
-        assert [format(s.context.span_id, "016x") for s in exporter.get_finished_spans()] == [result.record["span_id"]]
-        assert seen == [True]
-
-    def test_any_other_processor_gets_the_end_before_return(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A SimpleSpanProcessor expects each span as it ends: with one present, the end is
-        synchronous for every processor."""
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-        simple = InMemorySpanExporter()
-        _, _, seen, state = _batch_sdk(monkeypatch, SimpleSpanProcessor(simple))
-        cmdscope.run(["true"])
-        assert len(simple.get_finished_spans()) == 1
-        state["returned"] = True
-        assert seen == [False]
-
-    def test_exit_hands_the_last_span_over(self, tmp_path: Path) -> None:
-        """A short script's last command's span is exported at exit, with no flush call."""
-        out = tmp_path / "spans.txt"
-        script = textwrap.dedent(f"""
-            from opentelemetry import trace
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-            class FileExporter(SpanExporter):
-                def export(self, spans):
-                    with open({str(out)!r}, "a") as fh:
-                        for s in spans:
-                            fh.write(f"{{s.name}} {{s.attributes['process.exit.code']}}\\n")
-                    return SpanExportResult.SUCCESS
-
-            provider = TracerProvider()
-            provider.add_span_processor(BatchSpanProcessor(FileExporter(), schedule_delay_millis=600_000))
-            trace.set_tracer_provider(provider)
-            import cmdscope
-            cmdscope.run(["true"])
-            cmdscope.run(["false"])
-        """)
-        proc = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        assert sorted(out.read_text().splitlines()) == ["false 1", "true 0"]
-
-    def test_configure_s_own_batch_processor_takes_the_end_after_return(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """cmdscope.configure() installs a counting BatchSpanProcessor subclass: still deferred,
-        and its provider's force_flush still exports the span."""
+    def test_the_hosts_providers_and_tracers_are_left_as_they_were(self, otel: Any) -> None:
+        """Nothing is set on the host's provider, its processors or the tracer cmdscope uses."""
         from opentelemetry import metrics, trace
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-        monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
-        monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", trace.Once())
-        monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", None)
-        monkeypatch.setattr(metrics._internal, "_METER_PROVIDER_SET_ONCE", metrics._internal.Once())
-        exporter = InMemorySpanExporter()
-        configured = cmdscope.configure(span_exporter=exporter, metrics_exporter="none")
-        try:
-            (processor,) = configured.tracer_provider._active_span_processor._span_processors
-            seen, state = _watch_on_end(processor)
-            result = cmdscope.run(["true"])
-            state["returned"] = True
-            assert configured.tracer_provider.force_flush()
-            assert seen == [True]
-            assert [format(s.context.span_id, "016x") for s in exporter.get_finished_spans()] == [result.record["span_id"]]
-        finally:
-            configured.shutdown()
+        provider = trace.get_tracer_provider()
+        meter_provider = metrics.get_meter_provider()
+        tracer = provider.get_tracer("cmdscope")
+        before = (dict(vars(provider)), dict(vars(meter_provider)), dict(vars(tracer)))
+        cmdscope.run(["true"])
+        cmdscope.flush()
+        after = (dict(vars(provider)), dict(vars(meter_provider)), dict(vars(tracer)))
+        assert before == after
+
+    def test_a_custom_propagator_is_used_for_the_child(self, otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The child's variables come from the API's global propagator: with W3C trace context
+        only, the child gets TRACEPARENT and no BAGGAGE from it (CMDSCOPE_* still)."""
+        from opentelemetry import propagate
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", propagate.get_global_textmap())  # restored after
+        propagate.set_global_textmap(TraceContextTextMapPropagator())
+        probe = [PYTHON, "-c", "import os; print(os.environ.get('TRACEPARENT'), os.environ.get('BAGGAGE'),"
+                 " os.environ.get('CMDSCOPE_ACTOR'))"]
+        result = cmdscope.run(probe, capture_output=True, text=True, actor="bot")
+        traceparent, baggage, actor = result.stdout.split()
+        assert traceparent.split("-")[2] == result.record["span_id"]
+        assert baggage == "None" and actor == "bot"
+
+    def test_trace_state_and_baggage_reach_the_child(self, otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A process started with TRACEPARENT/TRACESTATE/BAGGAGE: the command's span is the
+        remote parent's child, and its child gets the trace state and the merged baggage."""
+        monkeypatch.setenv("TRACEPARENT", "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01")
+        monkeypatch.setenv("TRACESTATE", "vendor=x")
+        monkeypatch.setenv("BAGGAGE", "team=core")
+        probe = [PYTHON, "-c", "import os; print(os.environ['TRACEPARENT'], os.environ['TRACESTATE'],"
+                 " os.environ['BAGGAGE'])"]
+        result = cmdscope.run(probe, capture_output=True, text=True, actor="bot")
+        traceparent, tracestate, baggage = result.stdout.split()
+        assert traceparent.startswith("00-" + "ab" * 16 + "-" + result.record["span_id"])
+        assert result.record["parent_span_id"] == "cd" * 8
+        assert tracestate == "vendor=x"
+        assert "team=core" in baggage and "cmdscope.actor=bot" in baggage
 
 
-class TestPlainSuccess:
-    """A success that ends no failure streak skips walking the standard AFTER chain; the record
-    must be the one the chain gives, and a chain changed by the host is always walked."""
+class TestChains:
+    """The AFTER chain is what runs: a processor the host appends sees every command."""
 
     SAME = ("schema", "kind", "name", "process.command_line", "cmdscope.command.hash", "cmdscope.outcome",
             "process.exit.code", "cmdscope.retry.count", "cmdscope.actor")
@@ -510,3 +426,27 @@ def test_record_ids_ignore_the_hosts_seed_and_differ_after_fork() -> None:
     os.close(r)
     os.close(w)
     assert child != pipeline.new_record("command", "x")["record_id"]
+
+
+def test_disabled_execs_the_command(tmp_path: Path) -> None:
+    """CMDSCOPE_DISABLED=1: cmdscope becomes the command (same pid, its exit status), records nothing."""
+    env = {**os.environ, "CMDSCOPE_DISABLED": "1", "CMDSCOPE_LEDGER": str(tmp_path / "ledger.jsonl")}
+    proc = subprocess.Popen([PYTHON, "-m", "cmdscope", "run", "--", "sh", "-c", "echo $$; exit 7"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=60)
+    assert (int(out), proc.returncode) == (proc.pid, 7)
+    missing = subprocess.run([PYTHON, "-m", "cmdscope", "run", "--", "no-such-command-x"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 127 and "command not found" in missing.stderr
+    assert not (tmp_path / "ledger.jsonl").exists()
+
+
+def test_otlp_timeout_is_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_EXPORTER_OTLP_TIMEOUT is milliseconds per the OTel spec, small values too."""
+    from cmdscope.config import env_timeout_s
+
+    for raw, seconds in (("50", 0.05), ("10000", 10.0), ("2500", 2.5)):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", raw)
+        assert env_timeout_s(2.0) == seconds
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TIMEOUT")
+    assert env_timeout_s(2.0) == 2.0
