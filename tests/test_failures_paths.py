@@ -12,7 +12,6 @@ import pytest
 from conftest import PYTHON, cmdscope_cli, read_ledger
 
 import cmdscope
-from cmdscope import runner
 from cmdscope.failures import classify
 from cmdscope.failures.classify import EXCERPT_MAX, TEXT_WINDOW
 from cmdscope.redact import redact
