@@ -28,4 +28,7 @@ if [ -f package.json ]; then
   npm install --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund
 fi
 
+# The Collector distribution and Jaeger the end-to-end tests run (Go modules; rebuilt only when changed).
+bash scripts/build-collector.sh
+
 exec .venv/bin/python -m pytest "$@"

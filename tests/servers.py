@@ -196,9 +196,11 @@ def _start(name: str, args: list[str], port: int, workdir: Path, timeout: float 
 
 
 def start_prometheus(workdir: Path, *, scrape_targets: list[str], rule_files: list[Path],
-                     alertmanager_url: str | None = None, interval: str = "1s") -> Server:
+                     alertmanager_url: str | None = None, interval: str = "1s",
+                     remote_write_receiver: bool = False) -> Server:
     """Prometheus on a free loopback port scraping ``scrape_targets`` (host:port) every
-    ``interval`` and evaluating ``rule_files`` at the same interval."""
+    ``interval`` and evaluating ``rule_files`` at the same interval; with
+    ``remote_write_receiver`` it also accepts remote write at ``/api/v1/write``."""
     assert PROMETHEUS_BIN, INSTALL_HINT
     port = free_port()
     config: dict[str, Any] = {
@@ -215,6 +217,7 @@ def start_prometheus(workdir: Path, *, scrape_targets: list[str], rule_files: li
     return _start("prometheus", [
         PROMETHEUS_BIN, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'prom-data'}",
         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+        *(["--web.enable-remote-write-receiver"] if remote_write_receiver else []),
     ], port, workdir)
 
 
