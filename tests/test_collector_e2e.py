@@ -442,3 +442,99 @@ def test_outage_loses_no_ledger_record(tmp_path: Path) -> None:
             for proc in reversed(started):
                 proc.stop()
             logs.stop()
+
+
+TRACE_ID = re.compile(r'"traceId":"([0-9a-f]{32})"')
+
+
+def _send_traces(endpoint: str, count: int, spans_per_trace: int = 3) -> list[str]:
+    """``count`` traces from a plain OTel SDK client, every span exported in its own request (so
+    the spans of one trace reach the agent separately and must be routed alike)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import Status, StatusCode
+
+    tp = TracerProvider(resource=Resource.create({"service.name": "scale-out"}))
+    tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    tracer = tp.get_tracer("scale-out")
+    ids = []
+    for i in range(count):
+        with tracer.start_as_current_span(f"trace-{i}") as root:
+            root.set_status(Status(StatusCode.ERROR))  # every trace kept by tail sampling
+            ids.append(format(root.get_span_context().trace_id, "032x"))
+            for j in range(spans_per_trace - 1):
+                with tracer.start_as_current_span(f"child-{j}"):
+                    pass
+    tp.shutdown()
+    return ids
+
+
+def test_scale_out_routes_each_trace_to_one_gateway_and_survives_losing_one(tmp_path: Path) -> None:
+    """Two gateways behind the agent's loadbalancing exporter (agent-loadbalancing.yaml): every
+    span of a trace lands on the same gateway and both share the traces. When one gateway is lost
+    and the resolver stops listing it (here: the agent restarted with the survivor only, what the
+    dns/k8s resolvers do by themselves), its share, including traces sent while it was down,
+    moves to the other gateway."""
+    ensure_built()
+    logs = OtlpReceiver().start()
+    started: list[Proc] = []
+    with capture_server() as remote_write:
+        try:
+            gateways = []
+            for name in ("gw1", "gw2"):
+                gw = gateway_collector(tmp_path, traces_endpoint=f"127.0.0.1:{free_port()}", logs_endpoint=logs.endpoint,
+                                       remote_write=remote_write.url + "/api/v1/write",
+                                       storage=tmp_path / name / "state", remote_ledger=tmp_path / name / "remote.jsonl",
+                                       name=name)
+                started.append(gw.start())
+                gateways.append(gw)
+            endpoints = [f"127.0.0.1:{gw.ports['grpc']}" for gw in gateways]
+
+            def agent_for(targets: list[str]) -> Collector:
+                agent = agent_collector(tmp_path, ledger=tmp_path / "ledger.jsonl", gateway_endpoints=targets,
+                                        storage=tmp_path / "agent-state",
+                                        extra_sets={"exporters::loadbalancing/gateways::protocol::otlp::tls::insecure": "true"})
+                agent.args.insert(2, f"--config={ROOT / 'collector-config' / 'agent-loadbalancing.yaml'}")
+                agent.env["CMDSCOPE_GATEWAY_ENDPOINTS"] = "[" + ", ".join(targets) + "]"
+                return agent
+
+            agent = agent_for(endpoints)
+            started.append(agent.start())
+            base = f"http://127.0.0.1:{agent.ports['http']}"
+
+            def landed() -> list[dict[str, int]]:
+                out = []
+                for name in ("gw1", "gw2"):
+                    counts: dict[str, int] = {}
+                    for tid in TRACE_ID.findall(_read(tmp_path / name / "remote.jsonl")):
+                        counts[tid] = counts.get(tid, 0) + 1
+                    out.append(counts)
+                return out
+
+            first = _send_traces(base, 40)
+            wait_for(lambda: all(sum(c.get(t, 0) for c in landed()) >= 3 for t in first), 60,
+                     what="every span of the first traces at a gateway")
+            on1, on2 = landed()
+            split = [t for t in first if t in on1 and t in on2]
+            assert not split, f"{len(split)} traces had spans on both gateways"
+            share = (sum(t in on1 for t in first), sum(t in on2 for t in first))
+            assert min(share) > 0, f"one gateway got nothing: {share}"
+
+            gateways[1].stop()                      # gw2 is lost
+            while_down = _send_traces(base, 20)     # about half of these are routed to gw2 first
+            time.sleep(3)
+            agent.stop()
+            agent = agent_for(endpoints[:1])        # the resolver lists the survivor only
+            started.append(agent.start())
+            after = _send_traces(f"http://127.0.0.1:{agent.ports['http']}", 20)
+            wait_for(lambda: all(landed()[0].get(t, 0) >= 3 for t in while_down + after), 120,
+                     what="the lost gateway's share on the survivor")
+            print(f"\nscale-out: first 40 traces split {share[0]}/{share[1]} over two gateways, no trace split; "
+                  f"after losing gw2 all {len(while_down + after)} traces on gw1 "
+                  f"(including the ones sent while gw2 was down)")
+        finally:
+            for proc in reversed(started):
+                proc.stop()
+            logs.stop()
