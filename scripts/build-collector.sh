@@ -36,7 +36,10 @@ build() {
   local t0=$SECONDS
   echo "build-collector: building $name ($dir) ..." >&2
   rm -f "$stamp"
-  (cd "$dir" && "$GO" build -trimpath -p "${CMDSCOPE_BUILD_P:-2}" -ldflags "-s -w" -o "$OUT/$name.tmp" "$pkg")
+  # A second try when the first fails: the Go build cache is shared by every Go build on the
+  # machine, and a concurrent `go clean -cache` makes a build fail once with "could not import".
+  (cd "$dir" && "$GO" build -trimpath -p "${CMDSCOPE_BUILD_P:-2}" -ldflags "-s -w" -o "$OUT/$name.tmp" "$pkg") ||
+    (cd "$dir" && "$GO" build -trimpath -p "${CMDSCOPE_BUILD_P:-2}" -ldflags "-s -w" -o "$OUT/$name.tmp" "$pkg")
   mv -f "$OUT/$name.tmp" "$OUT/$name"
   echo "$want" > "$stamp"
   echo "build-collector: $name built in $((SECONDS - t0))s" >&2

@@ -13,13 +13,12 @@ stand-in for Loki, which cannot run here).
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -538,3 +537,66 @@ def test_scale_out_routes_each_trace_to_one_gateway_and_survives_losing_one(tmp_
             for proc in reversed(started):
                 proc.stop()
             logs.stop()
+
+
+def _hook_event(name: str, command: str, call_id: str, cwd: Path, **extra: Any) -> bytes:
+    """A Claude Code hook event, as Claude Code sends it on stdin."""
+    return json.dumps({"session_id": "e2e-claude-session", "transcript_path": "/tmp/t.jsonl", "cwd": str(cwd),
+                       "hook_event_name": name, "permission_mode": "default", "tool_name": "Bash",
+                       "tool_input": {"command": command, "description": "d"}, "tool_use_id": call_id,
+                       **extra}).encode()
+
+
+def test_cli_and_claude_code_hook_records_raise_the_shipped_alerts(stack: Stack, tmp_path: Path) -> None:
+    """No SDK anywhere: `cmdscope run`, `cmdscope gate run` and the Claude Code hook only write
+    the ledger, and the agent's ledger-derived metrics raise the shipped alerts in Prometheus:
+    failure rate, retry loop and gate pass rate for the CLI actor; denial spike, dangerous
+    commands blocked repeatedly and a dangerous command executed for the hook's actor."""
+    repo = _git_repo(tmp_path)
+    cli = stack.env(CMDSCOPE_ACTOR="e2e-cli-alerts", CMDSCOPE_SESSION="e2e-cli-session", CMDSCOPE_PHASE="implement")
+    hook_env = stack.env(CMDSCOPE_HOOKD="off")
+    hook_env.pop("CMDSCOPE_ACTOR", None)
+
+    def run(args: list[str], env: dict[str, str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "cmdscope", *args], env=env, input=stdin, capture_output=True,
+                              timeout=120, cwd=repo)
+
+    for i in range(6):  # the agent tries a force push again and again: denied every time
+        out = run(["hook", "claude-code"], hook_env, _hook_event("PreToolUse", "git push --force origin main", f"toolu_d{i}", repo))
+        assert b'"deny"' in out.stdout, out
+    observe = {**hook_env, "CMDSCOPE_GUARD_MODE": "observe"}
+    run(["hook", "claude-code"], observe, _hook_event("PreToolUse", "git push --force origin main", "toolu_x", repo))
+    run(["hook", "claude-code"], observe, _hook_event("PostToolUse", "git push --force origin main", "toolu_x", repo,
+                                                      tool_response={"stdout": "", "stderr": "forced update", "interrupted": False}))
+    for _ in range(20):  # the same failing command, re-run: failure rate and retry loop
+        assert run(["run", "--", "git", "checkout", "no-such-branch"], cli).returncode != 0
+    for _ in range(5):
+        run(["gate", "run", "e2e-unit", "--", "false"], cli)
+    recs = stack.records()
+    assert sum(r.get("kind") == "denial" and r.get("cmdscope.actor") == "claude-code" for r in recs) >= 6
+    assert any(r.get("cmdscope.actor") == "claude-code" and r.get("kind") == "command"
+               and r.get("cmdscope.danger.severity") == "critical" for r in recs)
+
+    expected = {
+        ("CmdscopeCommandFailureRateHigh", "e2e-cli-alerts"), ("CmdscopeRetryLoop", "e2e-cli-alerts"),
+        ("CmdscopeDenialSpike", "claude-code"), ("CmdscopeDangerousCommandsBlockedRepeatedly", "claude-code"),
+        ("CmdscopeDangerousCommandExecuted", "claude-code"), ("CmdscopeGatePassRateLow", None),
+    }
+
+    def raised() -> set[tuple[str, str | None]]:
+        out = set()
+        for alert in prom_alerts(stack.prom.url):
+            labels = alert["labels"]
+            if labels.get("cmdscope_gate_name") == "e2e-unit":
+                out.add((labels["alertname"], None))
+            out.add((labels["alertname"], labels.get("cmdscope_actor")))
+        return out
+    got = wait_for(lambda: expected <= raised() and raised(), 120, what=f"alerts {sorted(expected, key=str)}", interval=1)
+    firing = {(a["labels"]["alertname"], a["labels"].get("cmdscope_actor")) for a in prom_alerts(stack.prom.url)
+              if a["state"] == "firing"}
+    assert ("CmdscopeDangerousCommandExecuted", "claude-code") in firing
+    # exactly once: each denial was counted once, not again from another copy
+    denials = prom_query(stack.prom.url, 'sum(cmdscope_denials_total{cmdscope_actor="claude-code"})')
+    assert float(denials[0]["value"][1]) == 6
+    print(f"\nalerts raised from CLI and hook records: {sorted(a for a, _ in expected)}; firing: "
+          f"{sorted(a for a, _ in firing & expected)}; {len(got)} alerts in Prometheus")
