@@ -149,6 +149,19 @@ def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.2, 
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def git_repo(path: Path) -> Path:
+    """A work repo on main whose origin is a local bare repo (so a force push harms nothing)."""
+    bare, work = path / "origin.git", path / "work"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
+           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
+    for args in (["git", "init", "-q", "--bare", str(bare)], ["git", "init", "-q", "-b", "main", str(work)],
+                 ["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", "init"],
+                 ["git", "-C", str(work), "remote", "add", "origin", str(bare)],
+                 ["git", "-C", str(work), "push", "-q", "origin", "main"]):
+        subprocess.run(args, check=True, env=env, capture_output=True)
+    return work
+
+
 # -- Prometheus and Alertmanager ----------------------------------------------------------------
 
 

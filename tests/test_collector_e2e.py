@@ -42,6 +42,7 @@ from servers import (
     Server,
     capture_server,
     free_port,
+    git_repo,
     prom_alerts,
     prom_query,
     shipped_alertmanager_config,
@@ -84,19 +85,6 @@ class Stack:
         if not self.ledger.exists():
             return []
         return [json.loads(line) for line in self.ledger.read_text().splitlines() if line.strip()]
-
-
-def _git_repo(path: Path) -> Path:
-    """A work repo on main whose origin is a local bare repo (so a force push harms nothing)."""
-    bare, work = path / "origin.git", path / "work"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
-           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
-    for args in (["git", "init", "-q", "--bare", str(bare)], ["git", "init", "-q", "-b", "main", str(work)],
-                 ["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", "init"],
-                 ["git", "-C", str(work), "remote", "add", "origin", str(bare)],
-                 ["git", "-C", str(work), "push", "-q", "origin", "main"]):
-        subprocess.run(args, check=True, env=env, capture_output=True)
-    return work
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +227,7 @@ def test_critical_hit_from_the_cli_opens_an_incident(stack: Stack, tmp_path: Pat
     CmdscopeDangerousCommandExecuted fires, Alertmanager routes it to `cmdscope incidents serve`,
     which opens an incident holding the record. The time from the command's end is printed."""
     actor = "e2e-alert"
-    repo = _git_repo(tmp_path)
+    repo = git_repo(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "cmdscope", "run", "--", "git", "push", "--force", "origin", "main"],
                           env=stack.env(CMDSCOPE_ACTOR=actor, CMDSCOPE_GUARD_MODE="observe"),
                           capture_output=True, text=True, timeout=120, cwd=repo)
@@ -287,7 +275,8 @@ def test_secrets_sent_unredacted_by_a_third_party_leave_the_gateway_masked(stack
     store and the gateway's remote ledger only ever see them masked."""
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk._logs import LoggerProvider, LogRecord
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -554,7 +543,7 @@ def test_cli_and_claude_code_hook_records_raise_the_shipped_alerts(stack: Stack,
     the ledger, and the agent's ledger-derived metrics raise the shipped alerts in Prometheus:
     failure rate, retry loop and gate pass rate for the CLI actor; denial spike, dangerous
     commands blocked repeatedly and a dangerous command executed for the hook's actor."""
-    repo = _git_repo(tmp_path)
+    repo = git_repo(tmp_path)
     cli = stack.env(CMDSCOPE_ACTOR="e2e-cli-alerts", CMDSCOPE_SESSION="e2e-cli-session", CMDSCOPE_PHASE="implement")
     hook_env = stack.env(CMDSCOPE_HOOKD="off")
     hook_env.pop("CMDSCOPE_ACTOR", None)
