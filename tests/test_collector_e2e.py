@@ -557,7 +557,8 @@ def test_cli_and_claude_code_hook_records_raise_the_shipped_alerts(stack: Stack,
         assert b'"deny"' in out.stdout, out
     for _ in range(20):  # the same failing command, re-run: failure rate and retry loop
         assert run(["run", "--", "git", "checkout", "no-such-branch"], cli).returncode != 0
-    for result in ("true", "true") + ("false",) * 8:  # passes 20% (the rule needs a pass to compute a ratio)
+    # passes 20%; the two passes far apart, so the pass series has two samples for increase()
+    for result in ("true",) + ("false",) * 4 + ("true",) + ("false",) * 4:
         run(["gate", "run", "e2e-unit", "--", result], cli)
     # last, so its 5-minute alert window is still open when the others are checked
     observe = {**hook_env, "CMDSCOPE_GUARD_MODE": "observe"}
