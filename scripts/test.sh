@@ -58,7 +58,8 @@ if [ -f package.json ]; then
   npm install --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund
 fi
 
-# Builds the tests need (e.g. bash scripts/build-collector.sh) go here, before any pytest run.
+# The Collector distribution and Jaeger the end-to-end tests run (Go modules; rebuilt only when changed).
+bash scripts/build-collector.sh
 
 if [ "$matrix" = 0 ]; then
   exec .venv/bin/python -m pytest "$@"

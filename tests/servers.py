@@ -149,6 +149,19 @@ def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.2, 
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def git_repo(path: Path) -> Path:
+    """A work repo on main whose origin is a local bare repo (so a force push harms nothing)."""
+    bare, work = path / "origin.git", path / "work"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
+           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
+    for args in (["git", "init", "-q", "--bare", str(bare)], ["git", "init", "-q", "-b", "main", str(work)],
+                 ["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", "init"],
+                 ["git", "-C", str(work), "remote", "add", "origin", str(bare)],
+                 ["git", "-C", str(work), "push", "-q", "origin", "main"]):
+        subprocess.run(args, check=True, env=env, capture_output=True)
+    return work
+
+
 # -- Prometheus and Alertmanager ----------------------------------------------------------------
 
 
@@ -196,9 +209,11 @@ def _start(name: str, args: list[str], port: int, workdir: Path, timeout: float 
 
 
 def start_prometheus(workdir: Path, *, scrape_targets: list[str], rule_files: list[Path],
-                     alertmanager_url: str | None = None, interval: str = "1s") -> Server:
+                     alertmanager_url: str | None = None, interval: str = "1s",
+                     remote_write_receiver: bool = False) -> Server:
     """Prometheus on a free loopback port scraping ``scrape_targets`` (host:port) every
-    ``interval`` and evaluating ``rule_files`` at the same interval."""
+    ``interval`` and evaluating ``rule_files`` at the same interval; with
+    ``remote_write_receiver`` it also accepts remote write at ``/api/v1/write``."""
     assert PROMETHEUS_BIN, INSTALL_HINT
     port = free_port()
     config: dict[str, Any] = {
@@ -215,6 +230,7 @@ def start_prometheus(workdir: Path, *, scrape_targets: list[str], rule_files: li
     return _start("prometheus", [
         PROMETHEUS_BIN, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'prom-data'}",
         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+        *(["--web.enable-remote-write-receiver"] if remote_write_receiver else []),
     ], port, workdir)
 
 

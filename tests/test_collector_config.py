@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from collector_stack import BUILD_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "collector-config"
@@ -206,7 +206,10 @@ def test_agent_exports_through_a_persistent_queue_with_redaction_first() -> None
     assert exporter["sending_queue"]["storage"] in cfg["service"]["extensions"]
     for signal in ("traces", "logs"):
         procs = cfg["service"]["pipelines"][signal]["processors"]
-        assert procs == ["memory_limiter", "redaction/secrets", "transform/command_line", "batch"]
+        assert procs == ["memory_limiter", "redaction/secrets", "transform/command_line"]
+    # batching after the disk-backed queue, never in memory before it (a crash would lose data)
+    assert exporter["sending_queue"]["batch"]["max_size"] > 0
+    assert not any("batch" in pipe.get("processors", []) for pipe in cfg["service"]["pipelines"].values())
     statements = [s for _, _, s in _ottl_statements(cfg)]
     assert sum('attributes["process.command_line"]' in s for s in statements) >= 4
 
@@ -223,9 +226,10 @@ def test_redaction_patterns_mask_real_secret_shapes() -> None:
     assert not any(p.search("git push origin main && pytest -q tests/") for p in patterns)
 
 
-def test_gateway_samples_by_tail_and_derives_schema_metrics() -> None:
+def test_gateway_samples_by_tail_and_keeps_span_metrics_apart() -> None:
     """tail_sampling keeps failures, denials and danger hits and samples the rest; spanmetrics sees
-    every span before sampling, uses schema labels, and is renamed to the schema's metric names."""
+    every span before sampling, uses schema labels, and keeps its own metric names (the schema's
+    come from ledger records, so nothing is counted twice); delta series become cumulative."""
     cfg = _load(CONFIGS["gateway"])
     policies = {p["name"]: p for p in cfg["processors"]["tail_sampling"]["policies"]}
     assert {"keep-failures", "keep-denials", "keep-danger-hits", "sample-the-rest"} <= set(policies)
@@ -236,9 +240,42 @@ def test_gateway_samples_by_tail_and_derives_schema_metrics() -> None:
     assert "tail_sampling" in pipes["traces/sampled"]["processors"]
     schema = _schema_keys()
     assert {d["name"] for d in cfg["connectors"]["spanmetrics"]["dimensions"]} <= schema
-    statements = " ".join(s for _, _, s in _ottl_statements(cfg))
-    assert '"cmdscope.commands"' in statements and '"cmdscope.command.duration"' in statements
+    assert cfg["connectors"]["spanmetrics"]["namespace"] == "cmdscope.spans"
+    assert '"cmdscope.commands"' not in " ".join(s for _, _, s in _ottl_statements(cfg))
     assert cfg["connectors"]["spanmetrics"]["histogram"]["unit"] == "s"
+    assert pipes["metrics"]["processors"] == ["memory_limiter", "deltatocumulative", "batch"]
+
+
+def _schema_metrics() -> dict[str, set[str]]:
+    """OTel metric name -> attribute keys, from the metrics table of docs/telemetry.md."""
+    text = (ROOT / "docs" / "telemetry.md").read_text()
+    rows = re.findall(r"^\| `([a-z_.]+)` \| (?:counter|histogram|gauge) \| [^|]+ \| ([^|]+) \|", text, re.M)
+    metrics = {}
+    for name, attrs in rows:
+        metrics[name] = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", attrs))  # keys, not the values in brackets
+    for name, attrs in metrics.items():  # "same" refers to the row above (command duration)
+        if not attrs:
+            metrics[name] = metrics["cmdscope.commands"]
+    return metrics
+
+
+def test_agent_derives_every_schema_metric_from_ledger_records_once() -> None:
+    """Every metric of docs/telemetry.md that a ledger record implies is defined in the agent's
+    signaltometrics connector with the schema's attribute keys, and exactly those names are
+    dropped from the in-process SDK stream (no metric counted twice, none lost)."""
+    cfg = _load(CONFIGS["agent"])
+    schema = _schema_metrics()
+    process_level = {"cmdscope.telemetry.events", "cmdscope.telemetry.dropped"}
+    derived = {m["name"]: m for m in cfg["connectors"]["signaltometrics/ledger"]["logs"]}
+    assert set(derived) == set(schema) - process_level
+    for name, m in derived.items():
+        assert {a["key"] for a in m.get("attributes", [])} == schema[name], name
+    drop = re.compile(cfg["processors"]["filter/ledger_derived"]["metrics"]["metric"][0]
+                      .split('IsMatch(name, "', 1)[1].rsplit('")', 1)[0].replace("\\\\", "\\"))
+    assert {n for n in schema if drop.fullmatch(n)} == set(derived)
+    pipes = cfg["service"]["pipelines"]
+    assert "filter/ledger_derived" in pipes["metrics"]["processors"] and pipes["metrics"]["receivers"] == ["otlp"]
+    assert "filter/ledger_derived" not in pipes["metrics/ledger"]["processors"]
 
 
 def test_gateway_has_every_backend_exporter() -> None:
@@ -258,7 +295,7 @@ def test_ottl_attribute_paths_are_schema_keys() -> None:
     schema = _schema_keys() | envelope
     for name, path in CONFIGS.items():
         for where, _, stmt in _ottl_statements(_load(path)):
-            for key in re.findall(r'attributes\["([^"]+)"\]', stmt):
+            for key in re.findall(r'(?<!resource\.)attributes\["([^"]+)"\]', stmt):
                 assert key in schema, f"{name}: {where}: {key}"
 
 
@@ -271,16 +308,50 @@ def test_readme_states_minimum_version_and_processors() -> None:
             assert f"`{cid}`" in text, cid
 
 
-OTELCOL = shutil.which("otelcol-contrib")
+@pytest.fixture(scope="module")
+def otelcol() -> Path:
+    """The Collector distribution built from collector/ (scripts/build-collector.sh; a no-op when
+    it is up to date)."""
+    from collector_stack import OTELCOL, ensure_built
+
+    ensure_built()
+    return OTELCOL
 
 
-@pytest.mark.skipif(OTELCOL is None, reason="otelcol-contrib is not on PATH (it cannot be installed here)")
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_otelcol_contrib_validate(name: str, tmp_path: Path) -> None:
-    """The real Collector accepts the config (`otelcol-contrib validate`)."""
+def _validate(otelcol: Path, configs: list[Path], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "CMDSCOPE_OTELCOL_STORAGE": str(tmp_path), "CMDSCOPE_LEDGER": str(tmp_path / "l.jsonl"),
-           "CMDSCOPE_REMOTE_LEDGER": str(tmp_path / "remote.jsonl")}
-    assert OTELCOL is not None
-    proc = subprocess.run([OTELCOL, "validate", f"--config={CONFIGS[name]}"], capture_output=True, text=True,
-                          timeout=60, env=env)
+           "CMDSCOPE_REMOTE_LEDGER": str(tmp_path / "remote.jsonl"),
+           "CMDSCOPE_GATEWAY_ENDPOINTS": "[gw-1.example.internal:4317, gw-2.example.internal:4317]"}
+    args = [str(otelcol), "validate", *(f"--config={c}" for c in configs)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT)
+@pytest.mark.parametrize("configs", [["agent"], ["gateway"], ["agent", "agent-loadbalancing"]], ids="+".join)
+def test_otelcol_validate(configs: list[str], otelcol: Path, tmp_path: Path) -> None:
+    """The real Collector (`otelcol-cmdscope validate`, the contrib component modules at one
+    release) accepts every shipped config, with the environment variables they read."""
+    proc = _validate(otelcol, [CONFIG_DIR / f"{name}.yaml" for name in configs], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT)
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda c: c["exporters"]["otlp/gateway"]["sending_queue"].update({"queue_sizee": 5}), "queue_sizee"),
+    (lambda c: c["receivers"]["filelog/ledger"]["operators"][0].update({"type": "json_parserr"}), "json_parserr"),
+    (lambda c: c["processors"]["transform/ledger_labels"]["log_statements"][0]["statements"].append(
+        'set(attributes["x"], Nope())'), "Nope"),
+    (lambda c: c["connectors"]["signaltometrics/ledger"]["logs"][0]["conditions"].append('attributes["kind"] =='),
+     "signaltometrics/ledger"),
+    (lambda c: c["service"]["pipelines"]["logs"]["exporters"].append("otlp/nowhere"), "otlp/nowhere"),
+])
+def test_otelcol_validate_rejects_a_typo(mutate: Any, expected: str, otelcol: Path, tmp_path: Path) -> None:
+    """`validate` has teeth: a misspelt option, operator type, OTTL function, metric condition or
+    component in the agent config fails with a message naming it."""
+    cfg = copy.deepcopy(_load(CONFIGS["agent"]))
+    mutate(cfg)
+    broken = tmp_path / "agent.yaml"
+    broken.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = _validate(otelcol, [broken], tmp_path)
+    assert proc.returncode != 0
+    assert expected in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -27,6 +27,7 @@ from servers import (
     INSTALL_HINT,
     capture_server,
     free_port,
+    git_repo,
     prom_alerts,
     prom_query,
     shipped_alertmanager_config,
@@ -134,19 +135,6 @@ def _dashboards() -> Any:
     return module
 
 
-def _git_repo(path: Path) -> Path:
-    """A work repo on main whose origin is a local bare repo (so a force push harms nothing)."""
-    bare, work = path / "origin.git", path / "work"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
-           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
-    for args in (["git", "init", "-q", "--bare", str(bare)], ["git", "init", "-q", "-b", "main", str(work)],
-                 ["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", "init"],
-                 ["git", "-C", str(work), "remote", "add", "origin", str(bare)],
-                 ["git", "-C", str(work), "push", "-q", "origin", "main"]):
-        subprocess.run(args, check=True, env=env, capture_output=True)
-    return work
-
-
 def _start_worker(tmp: Path, role: str, repo: Path, ledger: Path, notify_url: str) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     work = tmp / f"worker-{role}"
@@ -186,7 +174,7 @@ def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
     (shipped routes) -> incident receiver; every panel and recording-rule query returns data."""
     from cmdscope.incidents import IncidentStore, make_server
 
-    repo = _git_repo(tmp_path)
+    repo = git_repo(tmp_path)
     ledger = tmp_path / "ledger.jsonl"
     incidents_dir = tmp_path / "incidents"
     store = IncidentStore(incidents_dir, ledger=ledger, records=10)
