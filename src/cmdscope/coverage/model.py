@@ -115,10 +115,11 @@ def _settle(out: SessionCoverage, call: ToolCall, found: list[dict[str, Any]], u
     for r in found:
         used.add(id(r))
     kinds = {r.get("kind") for r in found}
-    if call.result == "denied_agent":
+    if kinds == {"denial"} and not all(str(r.get("cmdscope.policy.rule", "")).startswith(f"{call.agent}.")
+                                       for r in found):
+        state = "denied_cmdscope"  # cmdscope's guard (the agent then reports an error of its own)
+    elif call.result == "denied_agent" or kinds == {"denial"}:
         state = "denied_agent"  # the hook saw it asked for; the agent's own permissions refused it
-    elif kinds == {"denial"}:
-        state = "denied_cmdscope"
     elif call.result is None and all(r.get("cmdscope.outcome") == "interrupted" for r in found):
         state = "never_ran"
     else:

@@ -1,0 +1,109 @@
+"""Command coverage proven with the real agent CLIs (issue 17): each test drives Claude Code,
+OpenCode or Codex against the scripted model server with cmdscope's hooks installed, through the
+situations that break coverage in practice, then runs ``cmdscope report coverage --min 100`` on
+the agent's own records in the test's HOME and checks every state's count.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conftest import cmdscope_cli, read_ledger
+from model_server import ModelServer
+from test_e2e_agents import cli_or_skip, project
+
+__all__ = ["project"]
+
+# Kills the hook daemon from inside a tool call: between that call's PreToolUse and PostToolUse.
+KILL_HOOKD = "kill -9 $(cat \"$XDG_STATE_HOME\"/cmdscope/hookd-*.sock.lock) && echo hookd-killed"
+
+
+def kill_hookd(state: Path) -> int:
+    """SIGKILL the running hook daemon (its pid is in the socket's lock file); 0 when none runs."""
+    killed = 0
+    for lock in glob.glob(str(state / "cmdscope" / "hookd-*.sock.lock")):
+        try:
+            os.kill(int(Path(lock).read_text() or 0), 9)
+            killed += 1
+        except (ValueError, ProcessLookupError):
+            pass
+    return killed
+
+
+def coverage(agent: str, *dirs: str) -> tuple[int, dict[str, Any]]:
+    done = cmdscope_cli("report", "coverage", "--agent", agent, "--min", "100", "--format", "json", *dirs,
+                        capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def claude_env(home: Path, proj: Path, server: ModelServer) -> dict[str, str]:
+    return {**os.environ, "HOME": str(home), "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-ant-test",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "PWD": str(proj),
+            "CMDSCOPE_HOOKD_IDLE": "30"}
+
+
+def run_claude(claude: Path, args: list[str], proj: Path, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run([str(claude), "-p", *args, "--allowedTools", "Bash", "--output-format", "json"],
+                          cwd=proj, env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def by_command(ledger_path: Path) -> dict[str, dict[str, Any]]:
+    return {r["process.command_line"]: r for r in read_ledger(ledger_path) if r["kind"] in ("command", "denial")}
+
+
+def test_claude_code_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_state: Path) -> None:
+    """Claude Code 2.1: parallel calls, a run_in_background command, a shell `&` (which `-p` refuses
+    as an unapproved ask), a `permissions.deny` rule, a timeout, a cmdscope deny, the daemon killed
+    inside a tool call and between turns, a subagent (Agent tool) running two commands, and a
+    resumed session: 100%, and each refusal counted on the right side."""
+    claude = cli_or_skip("claude")
+    proj, home = project
+    assert cmdscope_cli("integrations", "install", "claude-code", "--dir", str(proj), capture_output=True).returncode == 0
+    settings_path = proj / ".claude" / "settings.json"
+    settings = json.loads(settings_path.read_text())
+    settings["permissions"] = {"deny": ["Bash(curl:*)"]}
+    settings_path.write_text(json.dumps(settings))
+    script: list[Any] = [
+        ["echo par-one", "echo par-two", "echo par-three"],
+        {"command": "sleep 1; echo bg-tool", "run_in_background": True},
+        "sleep 1 & echo bg-shell",
+        "curl http://127.0.0.1:9/denied",
+        {"command": "sleep 60", "timeout": 2000},
+        "rm -rf ~",
+        KILL_HOOKD,
+        "echo after-kill",
+        {"tool": "Agent", "input": {"description": "scripted subagent", "prompt": "SUBAGENT-ONE: run it",
+                                    "subagent_type": "general-purpose"}},
+        "echo resumed-one",
+    ]
+    with ModelServer(script, subagents={"SUBAGENT-ONE": [["echo sub-one", "echo sub-two"]]}) as server:
+        env = claude_env(home, proj, server)
+        first = run_claude(claude, ["run the scripted commands"], proj, env)
+        assert kill_hookd(isolated_state) == 1, "the hook daemon was running between the turns"
+        second = run_claude(claude, ["--resume", first["session_id"], "go on"], proj, env)
+        results = list(server.tool_results)
+    session = first["session_id"]
+    assert second["session_id"] == session and "resumed-one" in results and "sub-two" in results, results
+    assert any("Command timed out" in r for r in results), results
+    code, report = coverage("claude-code", "--claude-dir", str(home / ".claude"))
+    (got,) = report["sessions"]
+    assert code == 0 and report["coverage"] == 1.0, report
+    assert got["session"] == session
+    assert {k: got[k] for k in ("executed", "covered", "missed", "denied_cmdscope", "denied_agent", "never_ran")} == {
+        "executed": 10, "covered": 10, "missed": 0, "denied_cmdscope": 1, "denied_agent": 2, "never_ran": 0}, got
+    assert {c["command"] for c in got["denied_agent_commands"]} == {"sleep 1 & echo bg-shell",
+                                                                    "curl http://127.0.0.1:9/denied"}
+    assert got["unmatched_records"] == []
+    records = by_command(ledger_path)
+    assert {r["session.id"] for r in records.values()} == {session}
+    assert records["sleep 60"]["cmdscope.outcome"] in ("failure", "interrupted")
+    assert records["echo sub-one"]["cmdscope.outcome"] == "success"
