@@ -107,3 +107,45 @@ def test_claude_code_coverage(project: tuple[Path, Path], ledger_path: Path, iso
     assert {r["session.id"] for r in records.values()} == {session}
     assert records["sleep 60"]["cmdscope.outcome"] in ("failure", "interrupted")
     assert records["echo sub-one"]["cmdscope.outcome"] == "success"
+
+
+def test_codex_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_state: Path, tmp_path: Path) -> None:
+    """Codex 0.169 (``codex exec``): two calls in one response, a shell `&`, a command its exec
+    policy forbids (``rules/default.rules``), one still running when the turn ends (unified exec
+    has no timeout: it yields after ``yield_time_ms``), a cmdscope deny, the daemon killed inside a
+    call and between turns, and ``codex exec resume``."""
+    from test_e2e_codex import codex_config, run_codex
+
+    codex = cli_or_skip("codex")
+    proj, home = project
+    codex_home = tmp_path / "codex-home"
+    script: list[Any] = [
+        ["echo par-one", "echo par-two"],
+        "sleep 1 & echo bg-shell",
+        "curl http://127.0.0.1:9/denied",
+        {"command": "sleep 30", "yield_time_ms": 1000},
+        "rm -rf ~",
+        KILL_HOOKD,
+        "echo after-kill",
+        "echo resumed-one",
+    ]
+    with ModelServer(script) as server:
+        codex_config(codex_home, server)
+        (codex_home / "rules").mkdir()
+        (codex_home / "rules" / "default.rules").write_text('prefix_rule(pattern=["curl"], decision="forbidden")\n')
+        assert cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True,
+                            env={"HOME": str(home), "CODEX_HOME": str(codex_home)}).returncode == 0
+        bypass = "--dangerously-bypass-hook-trust"
+        first, _ = run_codex(codex, [bypass, "run the scripted commands"], proj, home, codex_home)
+        assert kill_hookd(isolated_state) == 1, "the hook daemon was running between the turns"
+        second, _ = run_codex(codex, [bypass, "resume", first, "go on"], proj, home, codex_home)
+        results = list(server.tool_results)
+    assert first == second and any("policy forbids" in r for r in results), results
+    code, report = coverage("codex", "--codex-dir", str(codex_home))
+    (got,) = report["sessions"]
+    assert code == 0 and report["coverage"] == 1.0 and got["session"] == first, report
+    assert {k: got[k] for k in ("executed", "covered", "missed", "denied_cmdscope", "denied_agent", "never_ran")} == {
+        "executed": 7, "covered": 7, "missed": 0, "denied_cmdscope": 1, "denied_agent": 1, "never_ran": 0}, got
+    assert [c["command"] for c in got["denied_agent_commands"]] == ["curl http://127.0.0.1:9/denied"]
+    assert got["unmatched_records"] == []
+    assert {r["session.id"] for r in by_command(ledger_path).values()} == {first}
