@@ -87,8 +87,10 @@ def test_claude_code_coverage(project: tuple[Path, Path], ledger_path: Path, iso
     ]
     with ModelServer(script, subagents={"SUBAGENT-ONE": [["echo sub-one", "echo sub-two"]]}) as server:
         env = claude_env(home, proj, server)
+        server.commands = script[:-1]  # the last command is the resumed session's
         first = run_claude(claude, ["run the scripted commands"], proj, env)
         assert kill_hookd(isolated_state) == 1, "the hook daemon was running between the turns"
+        server.commands = script
         second = run_claude(claude, ["--resume", first["session_id"], "go on"], proj, env)
         results = list(server.tool_results)
     session = first["session_id"]
@@ -105,7 +107,7 @@ def test_claude_code_coverage(project: tuple[Path, Path], ledger_path: Path, iso
     assert got["unmatched_records"] == []
     records = by_command(ledger_path)
     assert {r["session.id"] for r in records.values()} == {session}
-    assert records["sleep 60"]["cmdscope.outcome"] in ("failure", "interrupted")
+    assert records["sleep 60"]["cmdscope.outcome"] == "timeout"
     assert records["echo sub-one"]["cmdscope.outcome"] == "success"
 
 
@@ -136,8 +138,10 @@ def test_codex_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_
         assert cmdscope_cli("integrations", "install", "codex", "--user", capture_output=True,
                             env={"HOME": str(home), "CODEX_HOME": str(codex_home)}).returncode == 0
         bypass = "--dangerously-bypass-hook-trust"
+        server.commands = script[:-1]  # the last command is the resumed session's
         first, _ = run_codex(codex, [bypass, "run the scripted commands"], proj, home, codex_home)
         assert kill_hookd(isolated_state) == 1, "the hook daemon was running between the turns"
+        server.commands = script
         second, _ = run_codex(codex, [bypass, "resume", first, "go on"], proj, home, codex_home)
         results = list(server.tool_results)
     assert first == second and any("policy forbids" in r for r in results), results
@@ -148,4 +152,84 @@ def test_codex_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_
         "executed": 7, "covered": 7, "missed": 0, "denied_cmdscope": 1, "denied_agent": 1, "never_ran": 0}, got
     assert [c["command"] for c in got["denied_agent_commands"]] == ["curl http://127.0.0.1:9/denied"]
     assert got["unmatched_records"] == []
-    assert {r["session.id"] for r in by_command(ledger_path).values()} == {first}
+    records = by_command(ledger_path)
+    assert {r["session.id"] for r in records.values()} == {first}
+    assert records["sleep 30"]["cmdscope.outcome"] == "interrupted"  # still running when codex exec ended
+
+
+KILL_BRIDGE = '''import os, signal
+def parent(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+ancestors, pid = set(), os.getppid()
+while pid > 1:
+    ancestors.add(pid)
+    pid = parent(pid)
+for entry in os.listdir("/proc"):
+    try:
+        if entry.isdigit() and parent(int(entry)) in ancestors and \\
+                b"opencode-bridge" in open(f"/proc/{entry}/cmdline", "rb").read():
+            os.kill(int(entry), signal.SIGKILL)
+            print("bridge-killed", entry)
+    except OSError:
+        pass
+'''
+
+
+def test_opencode_coverage(project: tuple[Path, Path], ledger_path: Path, tmp_path: Path) -> None:
+    """OpenCode 1.x: parallel calls, a shell `&`, a `permission.bash` deny rule, a timeout (the bash
+    tool's own ``timeout``), a cmdscope deny, its bridge (OpenCode's hook process: one per OpenCode
+    process, found among this session's own processes) SIGKILLed inside a call, and a second
+    ``opencode run --session`` on the same session."""
+    opencode = cli_or_skip("opencode")
+    proj, home = project
+    killer = tmp_path / "kill_bridge.py"
+    killer.write_text(KILL_BRIDGE)
+    assert cmdscope_cli("integrations", "install", "opencode", "--dir", str(proj), capture_output=True).returncode == 0
+    script: list[Any] = [
+        ["echo par-one", "echo par-two", "echo par-three"],
+        "sleep 1 & echo bg-shell",
+        "curl http://127.0.0.1:9/denied",
+        {"command": "sleep 60", "timeout": 2000},
+        "rm -rf ~",
+        f"python3 {killer}",
+        "echo after-kill",
+        "echo resumed-one",
+    ]
+    with ModelServer(script) as server:
+        config = proj / "opencode.json"
+        config.write_text(json.dumps({
+            "provider": {"scripted": {"npm": "@ai-sdk/openai-compatible", "name": "Scripted",
+                                      "options": {"baseURL": server.url + "/v1", "apiKey": "test"},
+                                      "models": {"m1": {"name": "m1", "tool_call": True}}}},
+            "model": "scripted/m1", "small_model": "scripted/m1",
+            "permission": {"bash": {"*": "allow", "curl *": "deny"}},
+            "autoupdate": False, "share": "disabled"}))
+        env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+               "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_CACHE_HOME": str(home / ".cache"),
+               "OPENCODE_CONFIG": str(config), "OPENCODE_DISABLE_AUTOUPDATE": "1",
+               "OPENCODE_DISABLE_MODELS_FETCH": "1", "PWD": str(proj)}
+
+        def run(*args: str) -> None:
+            done = subprocess.run([str(opencode), "run", "--model", "scripted/m1", *args], cwd=proj, env=env,
+                                  capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+        server.commands = script[:-1]
+        run("run the scripted commands")
+        server.commands = script
+        sessions = {r["session.id"] for r in read_ledger(ledger_path)}
+        assert len(sessions) == 1, sessions
+        run("--session", next(iter(sessions)), "go on")
+        results = list(server.tool_results)
+    assert "resumed-one\n" in results and any("bridge-killed" in r for r in results), results
+    code, report = coverage("opencode", "--opencode-dir", str(home / ".local" / "share" / "opencode"))
+    (got,) = report["sessions"]
+    assert code == 0 and report["coverage"] == 1.0, report
+    assert {k: got[k] for k in ("executed", "covered", "missed", "denied_cmdscope", "denied_agent", "never_ran")} == {
+        "executed": 8, "covered": 8, "missed": 0, "denied_cmdscope": 1, "denied_agent": 1, "never_ran": 0}, got
+    assert [c["command"] for c in got["denied_agent_commands"]] == ["curl http://127.0.0.1:9/denied"]
+    assert got["unmatched_records"] == []
+    records = by_command(ledger_path)
+    assert {r["session.id"] for r in records.values()} == {got["session"]}
+    assert records["sleep 60"]["cmdscope.outcome"] == "timeout"
+    assert records["echo after-kill"]["cmdscope.outcome"] == "success"  # a new bridge recorded it
