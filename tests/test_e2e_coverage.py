@@ -6,16 +6,21 @@ the agent's own records in the test's HOME and checks every state's count.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import cmdscope_cli, read_ledger
+import pytest
+from conftest import ROOT, cmdscope_cli, read_ledger
 from model_server import ModelServer
 from test_e2e_agents import cli_or_skip, project
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+from stress_coverage import kill_daemons
 
 __all__ = ["project"]
 
@@ -23,29 +28,22 @@ __all__ = ["project"]
 KILL_HOOKD = "kill -9 $(cat \"$XDG_STATE_HOME\"/cmdscope/hookd-*.sock.lock) && echo hookd-killed"
 
 
-def kill_hookd(state: Path) -> int:
-    """SIGKILL the running hook daemon (its pid is in the socket's lock file); 0 when none runs."""
-    killed = 0
-    for lock in glob.glob(str(state / "cmdscope" / "hookd-*.sock.lock")):
-        try:
-            os.kill(int(Path(lock).read_text() or 0), 9)
-            killed += 1
-        except (ValueError, ProcessLookupError):
-            pass
-    return killed
+def report_cli(agent: str, *args: str) -> subprocess.CompletedProcess:
+    done = cmdscope_cli("report", "coverage", "--agent", agent, "--min", "100", *args,
+                        capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
 
 
 def coverage(agent: str, *dirs: str) -> tuple[int, dict[str, Any]]:
-    done = cmdscope_cli("report", "coverage", "--agent", agent, "--min", "100", "--format", "json", *dirs,
-                        capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stderr, done.stderr
+    done = report_cli(agent, "--format", "json", *dirs)
     return done.returncode, json.loads(done.stdout)
 
 
 def claude_env(home: Path, proj: Path, server: ModelServer) -> dict[str, str]:
     return {**os.environ, "HOME": str(home), "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-ant-test",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "PWD": str(proj),
-            "CMDSCOPE_HOOKD_IDLE": "30"}
+            "CMDSCOPE_HOOKD_IDLE": "10"}
 
 
 def run_claude(claude: Path, args: list[str], proj: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -60,6 +58,7 @@ def by_command(ledger_path: Path) -> dict[str, dict[str, Any]]:
     return {r["process.command_line"]: r for r in read_ledger(ledger_path) if r["kind"] in ("command", "denial")}
 
 
+@pytest.mark.timeout(600)
 def test_claude_code_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_state: Path) -> None:
     """Claude Code 2.1: parallel calls, a run_in_background command, a shell `&` (which `-p` refuses
     as an unapproved ask), a `permissions.deny` rule, a timeout, a cmdscope deny, the daemon killed
@@ -89,7 +88,7 @@ def test_claude_code_coverage(project: tuple[Path, Path], ledger_path: Path, iso
         env = claude_env(home, proj, server)
         server.commands = script[:-1]  # the last command is the resumed session's
         first = run_claude(claude, ["run the scripted commands"], proj, env)
-        assert kill_hookd(isolated_state) == 1, "the hook daemon was running between the turns"
+        assert kill_daemons(isolated_state) == 1, "the hook daemon was running between the turns"
         server.commands = script
         second = run_claude(claude, ["--resume", first["session_id"], "go on"], proj, env)
         results = list(server.tool_results)
@@ -140,7 +139,7 @@ def test_codex_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_
         bypass = "--dangerously-bypass-hook-trust"
         server.commands = script[:-1]  # the last command is the resumed session's
         first, _ = run_codex(codex, [bypass, "run the scripted commands"], proj, home, codex_home)
-        assert kill_hookd(isolated_state) == 1, "the hook daemon was running between the turns"
+        assert kill_daemons(isolated_state) == 1, "the hook daemon was running between the turns"
         server.commands = script
         second, _ = run_codex(codex, [bypass, "resume", first, "go on"], proj, home, codex_home)
         results = list(server.tool_results)
@@ -155,6 +154,14 @@ def test_codex_coverage(project: tuple[Path, Path], ledger_path: Path, isolated_
     records = by_command(ledger_path)
     assert {r["session.id"] for r in records.values()} == {first}
     assert records["sleep 30"]["cmdscope.outcome"] == "interrupted"  # still running when codex exec ended
+    table = report_cli("codex", "--codex-dir", str(codex_home))
+    assert table.returncode == 0 and "7/7 (100%)" in table.stdout and "coverage: 7/7 = 100.0%" in table.stdout
+    # The same sessions against a ledger that lost everything: each command named, exit 1 under --min.
+    (tmp_path / "empty.jsonl").write_text("")
+    gap = report_cli("codex", "--codex-dir", str(codex_home), "--ledger", str(tmp_path / "empty.jsonl"))
+    assert gap.returncode == 1 and "coverage: 0/7 = 0.0%" in gap.stdout, gap.stdout
+    assert f"MISSED: codex {first}: 'echo after-kill'" in gap.stdout
+    assert f"NEVER RAN: codex {first}: 'rm -rf ~'" in gap.stdout  # blocked by a hook, no denial record
 
 
 KILL_BRIDGE = '''import os, signal
@@ -175,6 +182,7 @@ for entry in os.listdir("/proc"):
 '''
 
 
+@pytest.mark.timeout(900)  # two OpenCode starts: ~3 min on a loaded 2-core machine
 def test_opencode_coverage(project: tuple[Path, Path], ledger_path: Path, tmp_path: Path) -> None:
     """OpenCode 1.x: parallel calls, a shell `&`, a `permission.bash` deny rule, a timeout (the bash
     tool's own ``timeout``), a cmdscope deny, its bridge (OpenCode's hook process: one per OpenCode

@@ -27,6 +27,7 @@ from typing import Any
 from cmdscope.coverage.model import ToolCall
 
 SHELL_TOOLS = ("exec_command", "shell", "local_shell", "container.exec", "shell_command")
+_HOOK_BLOCKED = "Command blocked by PreToolUse hook"
 _AGENT_DENIALS = ("rejected by user", "denied by the sandbox policy", "approval was denied", "not approved",
                   "rejected(", "policy forbids")
 
@@ -98,7 +99,9 @@ def sessions(since_s: float | None = None, root: Path | None = None) -> Iterator
                     output = payload.get("output")
                     text = output if isinstance(output, str) else json.dumps(output)
                     call = calls[payload["call_id"]]
-                    if any(m in text.lower() for m in _AGENT_DENIALS):
+                    if text.startswith(_HOOK_BLOCKED):
+                        call.result = "blocked"  # a PreToolUse hook (cmdscope's deny) stopped it
+                    elif any(m in text.lower() for m in _AGENT_DENIALS):
                         call.result = "denied_agent"
                     elif call.result is None:
                         call.result = "ok"

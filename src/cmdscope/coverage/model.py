@@ -20,7 +20,7 @@ class ToolCall:
     call_id: str | None
     command: str
     start_ns: int | None = None       # when the agent asked for it
-    result: str | None = None         # "ok", "error", "denied_agent", or None (no result)
+    result: str | None = None         # "ok", "error", "denied_agent", "blocked" (by a hook), None (no result)
     source: str = ""                  # transcript file and line, for the report
     subagent: bool = False
 
@@ -93,7 +93,7 @@ def match(calls: Iterable[ToolCall], records: Iterable[Mapping[str, Any]], *, ag
             _settle(out, call, found[:1], used)
         elif call.result == "denied_agent":
             out.calls.append((call, "denied_agent", None))
-        elif call.result is None:
+        elif call.result in (None, "blocked"):  # no result, or a hook stopped it: it did not run
             out.calls.append((call, "never_ran", None))
         else:
             out.calls.append((call, "missed", None))
