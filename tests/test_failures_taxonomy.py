@@ -15,7 +15,9 @@ from cmdscope.failures.taxonomy import TaxonomyError, builtin_taxonomy_path, loa
 REQUIRED = ["test_failure", "build_error", "lint_failure", "typecheck_failure", "dependency_error", "import_error",
             "command_not_found", "file_not_found", "permission_denied", "auth_failure", "network_error",
             "rate_limited", "timeout", "interrupted", "killed", "disk_full", "merge_conflict", "push_rejected",
-            "git_state", "syntax_error", "config_error", "script_assertion", "unknown"]
+            "git_state", "syntax_error", "config_error", "script_assertion", "unknown",
+            # issue 22: things that exist already, databases, bad input data, ports, empty runs, answers
+            "already_exists", "database_error", "invalid_input", "address_in_use", "no_tests", "negative_answer"]
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +105,7 @@ disable: [test_failure.test-phase]
 """)
     tax = load_taxonomy(overlays=[overlay], use_cache=False)
     clf = Classifier(tax)
-    assert tax.version == "1.0.0+team-0.2.0"
+    assert tax.version == "1.1.0+team-0.2.0"
     assert clf.classify(exit_code=2, signal=None, executable="make", argv=["make"], phase=None, outcome="failure",
                         stderr_tail=b"runner lost contact with agent\n").error_type == "flaky_infra"
     assert clf.classify(exit_code=1, signal=None, executable="x", argv=None, phase=None, outcome="failure",
@@ -126,3 +128,51 @@ def test_cached_load_imports_neither_yaml_nor_pydantic(tmp_path: Path) -> None:
     assert first.stdout.split()[0] == "push_rejected"
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert second.stdout.split() == ["push_rejected", "False", "False"]
+
+
+def test_fallback_and_decisive_are_validated(tmp_path: Path) -> None:
+    """`fallback` needs a pattern, `decisive` needs tools and exit codes; errors name the matcher."""
+    for matcher, words in (("{id: x.m, exit_codes: [1], fallback: true}", "fallback"),
+                           ("{id: x.m, exit_codes: [1], decisive: true}", "decisive")):
+        bad = tmp_path / "o.yaml"
+        bad.write_text("overlay: t\nversion: 1.0.0\nclasses:\n  - id: x\n    title: X\n    description: d\n"
+                       f"    remediation: r\n    priority: 1\n    matchers: [{matcher}]\n"
+                       "    examples: [{executable: x, exit_code: 1}]\n")
+        with pytest.raises(TaxonomyError, match=rf"o\.yaml: class x matcher x\.m.*{words}"):
+            load_taxonomy(overlays=[bad], use_cache=False)
+
+
+def test_a_fallback_ranks_after_every_specific_matcher_whatever_its_priority(tmp_path: Path) -> None:
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("""overlay: t
+version: 1.0.0
+classes:
+  - id: ci_summary
+    title: CI summary
+    description: a generic closing line
+    remediation: read above
+    priority: 999
+    matchers:
+      - {id: ci_summary.line, pattern: 'Process completed with exit code', fallback: true}
+    examples:
+      - {executable: sh, exit_code: 1, stderr: "Process completed with exit code 1\\n"}
+""")
+    clf = Classifier(load_taxonomy(overlays=[overlay], use_cache=False))
+    both = clf.classify(exit_code=1, signal=None, executable="sh", argv=None, phase=None, outcome="failure",
+                        stderr_tail=b"Traceback (most recent call last):\nValueError: x\nProcess completed with exit code 1\n")
+    assert both.error_type == "runtime_exception"  # priority 200, but specific
+    alone = clf.classify(exit_code=1, signal=None, executable="sh", argv=None, phase=None, outcome="failure",
+                         stderr_tail=b"Process completed with exit code 1\n")
+    assert alone.error_type == "ci_summary"
+
+
+def test_checkouts_used_side_by_side_keep_their_caches(tmp_path: Path) -> None:
+    """Two taxonomies (base, base + overlay) loaded in turn both stay cached: no recompiles."""
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("overlay: t\nversion: 1.0.0\ndisable: [test_failure.test-phase]\n")
+    load_taxonomy(overlays=[])
+    load_taxonomy(overlays=[overlay])
+    cached = sorted((tmp_path / "cache" / "cmdscope").glob("failure-taxonomy-*.pickle"))
+    assert len(cached) == 2
+    load_taxonomy(overlays=[])
+    assert sorted((tmp_path / "cache" / "cmdscope").glob("failure-taxonomy-*.pickle")) == cached

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cmdscope.guard import Decision, Guard, GuardConfigError, GuardInvariantError, GuardModeError
+from cmdscope.guard.sources import trust
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def test_default_denies_critical_warns_high_allows_rest() -> None:
     d = guard.decide("git push --force origin main", shell=True)
     assert (d.action, d.denied, d.rule_id) == ("deny", True, "default.deny-critical")
     assert d.policy_source == "registry/policies/default.yaml#default@1.0.0"
-    assert d.playbook == "docs/playbooks/git_remote.md#git-push-force-shared"
+    assert d.playbook.endswith("/git_remote.md#git-push-force-shared") and Path(d.playbook.split("#")[0]).is_file()
     assert "git.push-force-shared" in d.message
     d = guard.decide(["git", "reset", "--hard"], shell=False)
     assert (d.action, d.denied, d.severity) == ("warn", False, "high")
@@ -48,7 +49,7 @@ def test_attributes_use_the_telemetry_keys() -> None:
     assert attrs["cmdscope.danger.rule"] == ["fs.rm-recursive-home", "git.reset-hard"]
     assert attrs["cmdscope.danger.severity"] == "critical"
     assert attrs["cmdscope.danger.category"] == ["fs_destroy", "git_worktree"]
-    assert attrs["cmdscope.registry.version"] == "1.0.0"
+    assert attrs["cmdscope.registry.version"] == "1.1.0"
     assert set(attrs) <= {"cmdscope.policy.rule", "cmdscope.policy.source", "cmdscope.policy.action",
                           "cmdscope.policy.mode", "cmdscope.danger.rule", "cmdscope.danger.severity",
                           "cmdscope.danger.category", "cmdscope.registry.version"}
@@ -61,7 +62,7 @@ def test_more_specific_rule_wins_and_deny_beats_warn_at_equal_specificity(
     project.mkdir()
     _policy(project / "policy.yaml", """
   - id: allow-own-force
-    match: {danger_rules: [git.push-force-shared], branch: ["feature/*"]}
+    match: {danger_rules: ["git.push-force*"], push_target: ["feature/*"]}
     action: allow
     message: force pushes are fine on feature work
   - id: warn-terraform
@@ -77,11 +78,13 @@ def test_more_specific_rule_wins_and_deny_beats_warn_at_equal_specificity(
     match: {command: 'git\\s+push'}
     action: deny
 """)
+    trust(str(project / "policy.yaml"))  # it loosens the default: only a trusted file may
     guard = Guard.load()
-    d = guard.decide("git push -f origin main", shell=True, branch="feature/x")
+    d = guard.decide("git push -f origin feature/x", shell=True, branch="main")
     assert (d.action, d.rule_id) == ("allow", "allow-own-force")
     assert d.policy_source.endswith("policy.yaml#team@2.1.0")
-    d = guard.decide("git push -f origin main", shell=True, branch="main")
+    # push_target is the ref pushed to, not the branch checked out
+    d = guard.decide("git push -f origin main", shell=True, branch="feature/x")
     assert (d.action, d.rule_id) == ("deny", "deny-pushes")  # command pattern (8) > min_severity (2)
     d = guard.decide("rm -rf ~", shell=True, branch="feature/x")
     assert (d.action, d.rule_id) == ("deny", "default.deny-critical")
@@ -93,7 +96,8 @@ def test_more_specific_rule_wins_and_deny_beats_warn_at_equal_specificity(
 
 
 def test_env_policy_layer_and_bad_policy_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """CMDSCOPE_POLICY_PATH adds a layer; a bad policy file is one error naming file, rule, field."""
+    """CMDSCOPE_POLICY_PATH adds a layer; a bad policy file is one error naming file, rule, field,
+    and is left out (the default still denies critical) rather than switching the guard off."""
     good = _policy(tmp_path / "p.yaml", """
   - id: silence-env
     match: {danger_rules: [cred.cat-env-file], actor: [alice]}
@@ -104,12 +108,29 @@ def test_env_policy_layer_and_bad_policy_error(tmp_path: Path, monkeypatch: pyte
     assert d.rule_id == "silence-env" and [m.rule_id for m in d.matches] == ["cred.cat-env-file"]
     bad = _policy(tmp_path / "bad.yaml", "  - id: r1\n    action: explode\n")
     monkeypatch.setenv("CMDSCOPE_POLICY_PATH", str(bad))
-    with pytest.raises(GuardConfigError, match=r"bad.yaml: policy rule r1: field 'action'"):
-        Guard.load()
-    typo = _policy(tmp_path / "typo.yaml", "  - id: r2\n    match: {danger_rules: [git.nope]}\n    action: deny\n")
+    guard = Guard.load()
+    assert len(guard.problems) == 1 and "bad.yaml: policy rule r1: field 'action'" in guard.problems[0]
+    assert guard.decide("git push --force origin main", shell=True).denied
+    typo = _policy(tmp_path / "typo.yaml", """
+  - id: r2
+    match: {danger_rules: [git.nope]}
+    action: deny
+  - id: r3
+    match: {danger_rules: ["*"]}
+    action: allow
+""")
     monkeypatch.setenv("CMDSCOPE_POLICY_PATH", str(typo))
-    with pytest.raises(GuardConfigError, match="git.nope' names no dangerous-command rule"):
-        Guard.load()
+    guard = Guard.load()
+    assert "git.nope' names no dangerous-command rule" in guard.problems[0]
+    d = guard.decide("git push --force origin main", shell=True)
+    assert d.denied and d.rule_id == "default.deny-critical"  # r3 went with its broken file
+    assert "guard configuration error" in d.notices()[0]
+    assert d.attributes()["cmdscope.guard.errors"] == list(guard.problems)
+    from cmdscope.guard.loader import build_policy
+    from cmdscope.guard.sources import discover
+
+    with pytest.raises(GuardConfigError, match="git.nope"):  # strict, for `registry lint`
+        build_policy(discover(), [r.id for r in guard.registry.rules])
 
 
 @pytest.mark.parametrize("mode,denied", [("observe", False), ("warn", False), ("enforce", True)])

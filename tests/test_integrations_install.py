@@ -28,7 +28,7 @@ def test_claude_install_twice_leaves_one_entry_and_uninstall_restores(tmp_path: 
     twice = json.loads(settings.read_text())
     assert once == twice
     for event in ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionDenied", "SessionStart", "SessionEnd"):
-        ours = [h for g in twice["hooks"][event] for h in g["hooks"] if h["command"].endswith("hookclient.py claude-code")]
+        ours = [h for g in twice["hooks"][event] for h in g["hooks"] if h["command"].endswith(".cmdscope/hook claude-code")]
         assert len(ours) == 1, event
     assert twice["hooks"]["PostToolUse"][0] == USER_HOOK
     assert cli("uninstall", "claude-code", cwd=tmp_path).returncode == 0
@@ -61,7 +61,7 @@ def test_codex_hooks_json(tmp_path: Path) -> None:
         {"type": "command", "command": data["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "timeout": 30}]}]
     assert data["hooks"]["SessionEnd"][0]["hooks"][0]["timeout"] == 3
     cli("uninstall", "codex", cwd=tmp_path)
-    assert json.loads((tmp_path / ".codex" / "hooks.json").read_text()) == {}
+    assert not (tmp_path / ".codex").exists()  # install created it; uninstall leaves no empty file
 
 
 def test_codex_user_install_follows_codex_home(tmp_path: Path) -> None:
@@ -96,14 +96,14 @@ def test_codex_trust_with_a_codex_without_app_server_names_its_error(tmp_path: P
 
 
 def test_opencode_plugin_file(tmp_path: Path) -> None:
-    """The plugin lands in .opencode/plugin with this interpreter as its bridge command; a foreign file is kept."""
-    import sys
-
+    """The plugin lands in .opencode/plugin running the project's shim as its bridge command; a foreign file is kept."""
     assert cli("install", "opencode", cwd=tmp_path).returncode == 0
     plugin = tmp_path / ".opencode" / "plugin" / "cmdscope.ts"
-    assert json.dumps([sys.executable, "-m", "cmdscope", "hook", "opencode-bridge"]) in plugin.read_text()
+    assert '[new URL("../../.cmdscope/hook", import.meta.url).pathname, "opencode-bridge"]' in plugin.read_text()
     assert "unchanged" in cli("install", "opencode", cwd=tmp_path).stdout
     assert cli("uninstall", "opencode", cwd=tmp_path).returncode == 0 and not plugin.exists()
+    assert not (tmp_path / ".opencode").exists() and not (tmp_path / ".cmdscope").exists()
+    plugin.parent.mkdir(parents=True)
     plugin.write_text("export const Mine = async () => ({})\n")
     assert cli("install", "opencode", cwd=tmp_path).returncode == 2
     assert plugin.read_text().startswith("export const Mine")

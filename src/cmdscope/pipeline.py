@@ -318,7 +318,7 @@ def guard(run: Run) -> None:
             run.record.update(hit[1])
             run.plain_allow = True
             return
-    loaded = Guard.load()
+    loaded = Guard.load(cwd=where)
     decision = loaded.decide(
         command if spec.shell else list(command),
         shell=spec.shell,
@@ -328,6 +328,8 @@ def guard(run: Run) -> None:
         worktree=ctx.worktree,
         git=lambda: git_facts(where),
     )
+    if decision.problems and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
+        raise Denied(_GuardFailure(decision.problems[0]))  # a layer is missing: do not guess
     run.decision = decision
     attributes = decision.attributes()
     run.record.update(attributes)
@@ -360,7 +362,9 @@ def classify(run: Run) -> None:
         phase=rec.get("cmdscope.phase"),
         outcome=rec["cmdscope.outcome"],
         stderr_tail=ex.stderr_tail,
-        stdout_tail=(ex.stdout or b"")[-4096:] if ex.stdout else None,
+        # The runner's bounded stdout tail (when it keeps one), else captured stdout: many tools
+        # print their error there (git conflicts, pytest, make test).
+        stdout_tail=getattr(ex, "stdout_tail", None) or (ex.stdout[-65536:] if ex.stdout else None),
     )
     rec["error.type"] = result.error_type
     if result.pattern_id:
@@ -673,11 +677,13 @@ def run_command(spec: CommandSpec) -> Run:
             if launch is not None and run.plain_allow:
                 remember(_launches, launch, (run.ctx, run.decision, _decision_attributes(run)), 1024)
     except Denied as denied:
+        _announce(denied.decision)
         run.span = otel.start_span(rec["name"], clock.start_ns, environ)
         _ids(rec, run.span)
         denied.record = rec  # type: ignore[attr-defined]
         _finish_denied(run, denied.decision, clock)
         raise
+    _announce(run.decision)
     run.span = span = otel.reserve_span(rec["name"], clock.start_ns, environ, run.packet_state)
     _ids(rec, span)
     ctx = run.ctx or Context()
@@ -719,6 +725,15 @@ def run_command(spec: CommandSpec) -> Run:
             _process(processor, run)
     emit(run)
     return run
+
+
+def _announce(decision: Any) -> None:
+    """The guard's warnings, on stderr before the child starts (docs/guardrails.md)."""
+    notices = getattr(decision, "notices", None)
+    for text in notices() if notices is not None else ():
+        sys.stderr.write(f"cmdscope: {text}\n")
+    if getattr(decision, "problems", None):
+        otel.count_dropped("guard", "broken_layer")
 
 
 # What BEFORE answers for the same inputs, when the guard's answer is a plain allow: the context
@@ -790,7 +805,8 @@ def _process(processor: Processor, run: Run) -> None:
             run.record["process.command_line"] = "[REDACTION FAILED]"
         elif processor is classify:
             run.record["error.type"] = "unknown"
-        elif processor is guard and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
+        elif processor is guard and (os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed"
+                                     or type(exc).__name__ == "GuardModeError"):  # a typo never disarms it
             raise Denied(_GuardFailure(str(exc))) from None
 
 
@@ -834,7 +850,7 @@ def _finish_denied(run: Run, decision: Any, clock: Stopwatch) -> None:
     clock.stamp(rec)
     rec["process.exit.code"] = 126
     rec["cmdscope.outcome"] = "denied"
-    rec["error.type"] = "denied"
+    rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
     if not rec.get("cmdscope.policy.rule"):  # no denial without a rule id, ever
         raise RuntimeError("guard denied a command without a policy rule id")
     redact_fields(run)

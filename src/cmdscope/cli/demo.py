@@ -37,14 +37,19 @@ SCRIPT: list[tuple[str, str, str | None, Any, float | None, str]] = [
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli.args import work_dir
+
     parser = argparse.ArgumentParser(prog="cmdscope demo", description=__doc__)
-    parser.add_argument("--dir", help="where to put the demo repository and ledger (default: a new temp dir)")
+    parser.add_argument("--dir", type=work_dir, help="where to put the demo repository and ledger (default: a new temp dir)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
 
     base = Path(args.dir or tempfile.mkdtemp(prefix="cmdscope-demo-")).resolve()
     repo = base / "repo"
-    repo.mkdir(parents=True, exist_ok=True)
+    try:
+        repo.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"argument --dir: {args.dir}: {exc.strerror}")
     ledger = base / "ledger.jsonl"
     if ledger.exists():
         ledger.unlink()

@@ -18,18 +18,20 @@ def main(argv: list[str]) -> int:
         argv, command = argv[:cut], argv[cut + 1:]
     else:
         command = []
+    from cmdscope.cli import args as args_
+
     p = argparse.ArgumentParser(prog="cmdscope gate", description="Run a governance gate.")
     sub = p.add_subparsers(dest="action", required=True)
     r = sub.add_parser("run", help="run CMD as gate NAME (pass = exit 0)")
-    r.add_argument("name")
+    r.add_argument("name", type=args_.name, help="the gate's name")
     r.add_argument("--required", action="store_true", help="a failed required gate blocks merging")
     r.add_argument("--shell", action="store_true", help="CMD is one shell string")
-    r.add_argument("--timeout", type=float)
-    r.add_argument("--packet")
-    r.add_argument("--actor")
-    r.add_argument("--phase")
-    r.add_argument("--ledger")
-    r.add_argument("--json", action="store_true", help="print the gate record as JSON on stdout")
+    r.add_argument("--timeout", type=float, help="seconds before the gate's command is stopped (fails the gate)")
+    r.add_argument("--packet", help="the work packet the gate belongs to")
+    r.add_argument("--actor", help="who runs the gate (default: $CMDSCOPE_ACTOR)")
+    r.add_argument("--phase", help="the phase the gate belongs to")
+    r.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
+    args_.add_format(r)
     args = p.parse_args(argv)
     if not command:
         raise CliError("no command given (cmdscope gate run NAME -- CMD ARGS...)")

@@ -17,14 +17,16 @@ def main(argv: list[str]) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, command = argv[:cut], argv[cut + 1:]
+    from cmdscope.cli import args as args_
+
     p = argparse.ArgumentParser(prog="cmdscope heartbeat", description="Record a scheduled check-in.")
-    p.add_argument("name")
+    p.add_argument("name", type=args_.name, help="the scheduled job's name")
     p.add_argument("--every", help="expected interval (90s, 10m, 1h, 1d)")
     p.add_argument("--grace", default="0s", help="lateness still counted on time (default 0s)")
     p.add_argument("--fail", action="store_true", help="record a failed check-in (without -- CMD)")
     p.add_argument("--textfile", metavar="DIR", help="also write node_exporter textfile metrics into DIR")
-    p.add_argument("--ledger")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
+    args_.add_format(p)
     args = p.parse_args(argv)
     from cmdscope.sdlc.durations import parse_duration
 

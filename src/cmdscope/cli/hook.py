@@ -29,10 +29,18 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(USAGE)
         return 0 if argv else 2
     target, rest = argv[0], argv[1:]
+    if "-h" in rest or "--help" in rest:  # help only: no daemon, no record, no stdin read
+        sys.stdout.write(USAGE)
+        return 0
     if os.environ.get("CMDSCOPE_DISABLED") == "1" and target in ("claude-code", "codex"):
         return 0
     if target in ("claude-code", "codex"):
-        return _agent_event(target)
+        try:
+            return _agent_event(target)
+        except BaseException as exc:  # noqa: BLE001 - exit 1 would read as "allow": answer on purpose
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+                raise
+            return _internal_error(exc)
     if target == "daemon":
         from cmdscope.integrations.hookclient import socket_path
         from cmdscope.integrations.hookd import serve as serve_daemon
@@ -91,6 +99,17 @@ def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
     finally:
         _flush()
     return (json.dumps(answer) + "\n" if answer is not None else ""), "", 0
+
+
+def _internal_error(exc: BaseException) -> int:
+    """Last resort for the hook path: block (exit 2) with CMDSCOPE_GUARD_FAIL=closed, else
+    allow with a message the user sees. Never a traceback and exit 1."""
+    problem = f"{type(exc).__name__}: {exc}"[:300]
+    if os.environ.get("CMDSCOPE_GUARD_FAIL", "").strip().lower() == "closed":
+        sys.stderr.write(f"cmdscope.hook-error: the hook failed ({problem}); blocked because CMDSCOPE_GUARD_FAIL=closed\n")
+        return 2
+    sys.stdout.write(json.dumps({"systemMessage": f"cmdscope: the hook failed ({problem}); the tool call was allowed"}) + "\n")
+    return 0
 
 
 def _malformed(actor: str, problem: str, session: str | None) -> tuple[str, str, int]:

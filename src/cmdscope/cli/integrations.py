@@ -1,19 +1,25 @@
-"""``cmdscope integrations install|uninstall claude-code|opencode|codex|git [--project|--user]``."""
+"""``cmdscope integrations install|uninstall|status [claude-code|opencode|codex|git] [--project|--user]``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+
+from cmdscope.cli.args import add_format
 from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.integrations.install import TARGETS, InstallError, install, uninstall
+    from cmdscope.integrations.install import TARGETS, InstallError, install, status, uninstall
 
     ap = argparse.ArgumentParser(prog="cmdscope integrations",
-                                 description="Install or remove cmdscope's agent and git integrations.")
-    ap.add_argument("action", choices=("install", "uninstall"))
-    ap.add_argument("target", choices=TARGETS)
+                                 description="Install, remove or check cmdscope's agent and git integrations. "
+                                             "Project installs name no path of this machine in committed files "
+                                             "(see docs/integrations.md#set-up-a-team).")
+    ap.add_argument("action", choices=("install", "uninstall", "status"),
+                    help="install, uninstall, or status (what is installed where, and whether it works here)")
+    ap.add_argument("target", nargs="?", choices=TARGETS, help="the integration (not for status)")
     scope = ap.add_mutually_exclusive_group()
     scope.add_argument("--project", dest="scope", action="store_const", const="project",
                        help="this project (.claude/, .codex/, .opencode/, .git/hooks) [default]")
@@ -21,15 +27,29 @@ def main(argv: list[str]) -> int:
                        help="your user settings (~/.claude, $CODEX_HOME or ~/.codex, ~/.config/opencode)")
     ap.add_argument("--dir", default=".", help="project directory (default: the current one)")
     ap.add_argument("--python", default=None,
-                    help="interpreter the hooks run cmdscope with (default: this one)")
+                    help="interpreter the hooks run cmdscope with (default: this one); must import cmdscope")
     ap.add_argument("--trust", action="store_true",
                     help="codex: also mark the installed hooks trusted in Codex (asks `codex app-server`), "
                          "so `codex exec` runs them without review")
     ap.add_argument("--codex", default="codex", help="the Codex CLI --trust runs (default: codex on PATH)")
+    add_format(ap)
     args = ap.parse_args(argv)
     if args.trust and (args.target != "codex" or args.action != "install"):
         ap.error("--trust applies to 'install codex' only")
     base = Path(args.dir).resolve()
+    if not base.is_dir():
+        ap.error(f"--dir {args.dir}: no such directory")
+    if args.action == "status":
+        rows = status(base)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                extra = f"  {row['command']}" if row.get("command") else ""
+                print(f"{row['integration']:<12} {row['scope']:<8} {row['state']:<14} {row['path']}{extra}")
+        return 1 if any(r["state"].startswith("fails") for r in rows) else 0
+    if args.target is None:
+        ap.error(f"{args.action} needs an integration: one of {', '.join(TARGETS)}")
     try:
         if args.action == "install":
             changes = install(args.target, args.scope or "project", base, args.python)

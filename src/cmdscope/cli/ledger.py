@@ -243,23 +243,30 @@ def _verify_seals(path: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    from typing import get_args
+
+    from cmdscope.cli import args as args_
+    from cmdscope.records import Kind
+
+    KINDS = get_args(Kind)
     parser = argparse.ArgumentParser(prog="cmdscope ledger", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     tail = sub.add_parser("tail", help="the last records")
-    tail.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    tail.add_argument("-n", type=args_.count, default=10, help="how many (default 10)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     query = sub.add_parser("query", help="records matching filters")
-    query.add_argument("--since", help="30m, 1h, 7d, or an ISO date")
-    query.add_argument("--actor")
-    query.add_argument("--packet")
-    query.add_argument("--phase")
-    query.add_argument("--session")
-    query.add_argument("--kind")
-    query.add_argument("--outcome", choices=("success", "failure", "timeout", "interrupted", "error", "denied"))
-    query.add_argument("--limit", type=int, default=0)
+    query.add_argument("--since", type=args_.since, help=args_.SINCE_HELP + " (default: everything)")
+    query.add_argument("--actor", help="only this actor (cmdscope.actor)")
+    query.add_argument("--packet", help="only this work packet")
+    query.add_argument("--phase", help="only this phase")
+    query.add_argument("--session", help="only this session id")
+    query.add_argument("--kind", choices=KINDS, help="only this record kind")
+    query.add_argument("--outcome", choices=("success", "failure", "timeout", "interrupted", "error", "denied"),
+                       help="only this outcome")
+    query.add_argument("--limit", type=args_.count, default=0, help="at most this many records (default 0: all)")
     verify = sub.add_parser("verify", help="check every line against schema v1 (exit 1 on any problem)")
     for p in (tail, query, verify):
         p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
-        p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+        args_.add_format(p)
     args = parser.parse_args(argv)
     return {"tail": cmd_tail, "query": cmd_query, "verify": cmd_verify}[args.action](args)

@@ -13,8 +13,9 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     lst = sub.add_parser("list", help="list the effective rules")
     lst.add_argument("--category", help="only this category")
-    lint = sub.add_parser("lint", help="validate registry files and run every rule's examples")
-    lint.add_argument("paths", nargs="*", help="files or directories (default: the effective registry)")
+    lint = sub.add_parser("lint", help="validate registry and policy files and run every rule's examples")
+    lint.add_argument("paths", nargs="*",
+                      help="registry or policy files, or directories (default: the effective registry and policies)")
     explain = sub.add_parser("explain", help="show one rule")
     explain.add_argument("rule_id")
     args = parser.parse_args(argv)
@@ -44,9 +45,10 @@ def _list(category: str | None) -> int:
 
 
 def _lint(paths: list[str]) -> int:
-    """Validate files; with no paths, the effective registry. Then run examples and near misses."""
-    from cmdscope.guard.loader import build_registry, load_registry_file
-    from cmdscope.guard.sources import discover
+    """Validate files; with no paths, the effective registry and policy layers. Then run
+    examples and near misses, and check that every danger rule a policy names exists."""
+    from cmdscope.guard.loader import build_policy, build_registry, is_policy_file, load_registry_file
+    from cmdscope.guard.sources import USER, discover
 
     sources = discover()
     if paths:
@@ -60,12 +62,16 @@ def _lint(paths: list[str]) -> int:
             else:
                 sys.stderr.write(f"cmdscope registry: {path}: no such file or directory\n")
                 return 2
+        policies = [p for p in files if is_policy_file(p)]
+        files = [p for p in files if p not in policies]
         for path in files:
             load_registry_file(path)
         builtin = set(sources.builtin)
         user = tuple(p for p in files if p not in builtin)
-        sources = type(sources)(sources.builtin, sources.user + user, sources.policies)
+        sources = type(sources)(sources.builtin, sources.user + user,
+                                sources.policies[:1] + tuple((p, USER) for p in policies))
     registry, specs = build_registry(sources)
+    policy = build_policy(sources, [r.id for r in registry.rules])  # raises for the first bad file
     problems = 0
     for rule_id, (spec, path) in specs.items():
         rule = registry.rule(rule_id)
@@ -81,7 +87,8 @@ def _lint(paths: list[str]) -> int:
                 print(f"{path}: rule {rule_id}: field 'near_misses': matches: {near!r}")
     if problems:
         return 1
-    print(f"ok: {len(registry.rules)} rules, registry {registry.version}")
+    print(f"ok: {len(registry.rules)} rules, registry {registry.version}; "
+          f"{len(policy.rules)} policy rules in {len(policy.sources)} file(s)")
     return 0
 
 

@@ -74,6 +74,13 @@ def main(argv: list[str]) -> int:
 
     if os.environ.get("CMDSCOPE_DISABLED") == "1":
         return _bare(command, shell)
+    mode = os.environ.get("CMDSCOPE_GUARD_MODE")
+    if mode and os.environ.get("CMDSCOPE_GUARD") != "off":
+        from cmdscope.guard.sources import MODES
+
+        if mode not in MODES:  # a typo must not turn the guard off: nothing runs
+            sys.stderr.write(f"cmdscope run: CMDSCOPE_GUARD_MODE={mode!r}: must be one of {', '.join(MODES)}\n")
+            return 2
 
     from cmdscope import pipeline, runner
     from cmdscope.sinks.ledger import LedgerError
@@ -105,9 +112,6 @@ def main(argv: list[str]) -> int:
     assert ex is not None
     if ex.start_error:
         sys.stderr.write(f"cmdscope: {ex.start_error}\n")
-    decision = done.decision
-    if decision is not None and getattr(decision, "action", None) == "warn":
-        sys.stderr.write(f"cmdscope: warning: {decision.rule_id}: {decision.message}\n")
     pipeline.close_ledgers()
     _maybe_ship(spec.ledger_path)
     return ex.returncode

@@ -1,8 +1,14 @@
-"""Map a failed command (exit code, signal, tool, phase, output tail) to a taxonomy class.
+"""Map a failed command (exit code, signal, tool, phase, stdout and stderr tails) to a class.
 
 Hot path: called once per failed command. Work is bounded by looking only at the last
 `TEXT_WINDOW` bytes of each stream, an Aho-Corasick keyword pass that picks the few regexes
 worth running, and an early exit on outcome and signal matchers (no text work at all).
+
+Both streams are optional and read alike (tools print their errors on either); a matcher with
+`stream:` looks at one. Among text matchers, specific ones rank before `fallback` ones, then by
+priority; for one matcher stderr is searched before stdout (docs/failures.md, "Precedence").
+The excerpt is redacted before it is cut to `EXCERPT_MAX`, so a cut never splits a secret
+into a piece no redaction pattern recognises.
 """
 
 from __future__ import annotations
@@ -38,15 +44,25 @@ class Classification(NamedTuple):
     phase: str | None = None
 
 
+def _window(tail: bytes) -> bytes:
+    """The last TEXT_WINDOW bytes, starting at a line start: a partial first line (a secret
+    or a split UTF-8 sequence cut in two) is dropped; one line longer than the window is kept
+    whole, up to what the caller passed."""
+    if len(tail) <= TEXT_WINDOW:
+        return tail
+    start = len(tail) - TEXT_WINDOW
+    if tail[start - 1] == 10:  # the window already starts a line
+        return tail[start:]
+    cut = tail.find(b"\n", start)
+    if cut >= 0 and cut + 1 < len(tail):
+        return tail[cut + 1 :]
+    return tail[tail.rfind(b"\n", 0, start) + 1 :]
+
+
 def _decode(tail: bytes | None) -> str:
     if not tail:
         return ""
-    if len(tail) > TEXT_WINDOW:
-        tail = tail[-TEXT_WINDOW:]
-        cut = tail.find(b"\n")  # drop the partial first line (and a split UTF-8 sequence)
-        if 0 <= cut < 512:
-            tail = tail[cut + 1 :]
-    text = tail.decode("utf-8", "replace")
+    text = _window(tail).decode("utf-8", "replace")
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if "\r" in text:
@@ -54,19 +70,24 @@ def _decode(tail: bytes | None) -> str:
     return text
 
 
+def excerpt_of(line: str) -> str:
+    """Redact, then cut: a cut first could leave half a secret no pattern recognises."""
+    from cmdscope.redact import redact
+
+    return redact(line.strip())[:EXCERPT_MAX]
+
+
 def _line_at(text: str, pos: int) -> str:
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
-    line = text[start : end if end >= 0 else len(text)].strip()
-    return line[:EXCERPT_MAX]
+    return excerpt_of(text[start : end if end >= 0 else len(text)])
 
 
 def _last_line(*texts: str) -> str | None:
     for text in texts:
         for line in reversed(text.splitlines()[-20:]):
-            line = line.strip()
-            if line:
-                return line[:EXCERPT_MAX]
+            if line.strip():
+                return excerpt_of(line)
     return None
 
 

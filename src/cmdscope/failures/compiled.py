@@ -26,6 +26,7 @@ class CompiledMatcher:
         "argv_has",
         "class_id",
         "exit_codes",
+        "fallback",
         "flags",
         "id",
         "order",
@@ -43,7 +44,8 @@ class CompiledMatcher:
                  pattern: str | None = None, flags: int = 0, stream: int = STREAM_ANY,
                  exit_codes: frozenset[int] | None = None, signals: frozenset[int] | None = None,
                  outcomes: frozenset[str] | None = None, tools: frozenset[str] | None = None,
-                 argv_has: tuple[str, ...] | None = None, phases: frozenset[str] | None = None) -> None:
+                 argv_has: tuple[str, ...] | None = None, phases: frozenset[str] | None = None,
+                 fallback: bool = False) -> None:
         self.id = id
         self.class_id = class_id
         self.tier = tier
@@ -58,6 +60,7 @@ class CompiledMatcher:
         self.tools = tools
         self.argv_has = argv_has
         self.phases = phases
+        self.fallback = fallback  # ranks after every specific text matcher
         self._regex: re.Pattern[str] | None = None
 
     def __repr__(self) -> str:

@@ -36,6 +36,11 @@ class Matcher(_Strict):
     argv_has: list[str] | None = None
     phases: list[str] | None = None
     priority: int | None = Field(default=None, ge=0, le=10000)
+    # A generic summary line (make's "*** Error 2", pip's closing "No matching distribution",
+    # "failed to push some refs"): it decides only when no specific text matcher matched.
+    fallback: bool = False
+    # The tool documents this exit code as an answer (grep 1 = no match): decided before any text.
+    decisive: bool = False
 
     @field_validator("pattern")
     @classmethod
@@ -63,6 +68,10 @@ class Matcher(_Strict):
             raise ValueError("a matcher needs at least one of pattern, exit_codes, signals, outcomes, tools, phases")
         if self.keywords is not None and self.pattern is None:
             raise ValueError("keywords need a pattern")
+        if self.fallback and self.pattern is None:
+            raise ValueError("fallback applies to text matchers: it needs a pattern")
+        if self.decisive and (self.exit_codes is None or self.tools is None):
+            raise ValueError("a decisive matcher needs exit_codes and tools (a tool's documented exit code)")
         return self
 
 

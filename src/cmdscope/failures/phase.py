@@ -155,6 +155,14 @@ def unwrap(argv: list[str] | tuple[str, ...]) -> list[str]:
                 return [tool, *rest]
             args = rest[i:]
             continue
+        if tool in _SHELLS and len(rest) >= 2 and rest[0] in _SHELL_C_FLAGS:
+            # `bash -c 'pytest -q'` runs pytest; its exit code is pytest's only for one simple
+            # command (a pipeline or list exits with its last command's status): unwrap only then.
+            inner = _simple_command(rest[1])
+            if inner is None:
+                return [tool, *rest]
+            args = inner
+            continue
         if tool == "python":
             for i, arg in enumerate(rest):
                 if arg == "-m" and i + 1 < len(rest):
@@ -164,6 +172,27 @@ def unwrap(argv: list[str] | tuple[str, ...]) -> list[str]:
             return ["python", *rest]
         return [tool, *rest]
     return [_basename(args[0]), *args[1:]] if args else args
+
+
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
+_SHELL_C_FLAGS = frozenset({"-c", "-lc", "-ec", "-ce", "-xc", "-euc", "-eu", "-cl"})
+_SHELL_LISTS = ("|", ";", "&", "<", ">", "`", "$(", "\n", "(", ")", "{", "}")
+
+
+def _simple_command(script: str) -> list[str] | None:
+    """The words of a one-command shell script, or None for pipelines, lists, redirections,
+    substitutions, assignments first or anything shlex cannot split."""
+    if any(mark in script for mark in _SHELL_LISTS):
+        return None
+    import shlex
+
+    try:
+        words = shlex.split(script)
+    except ValueError:
+        return None
+    if not words or "=" in words[0].split("/", 1)[0]:
+        return None
+    return words
 
 
 def _module_tool(module: str) -> str:

@@ -33,8 +33,17 @@ from cmdscope.failures.compiled import (
 TAXONOMY_FILE = "failure-taxonomy.yaml"
 PATH_ENV = "CMDSCOPE_TAXONOMY_PATH"
 # Bump when the compiled structures change so old pickles are ignored.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 4
 _FLAGS = {"IGNORECASE": re.IGNORECASE, "DOTALL": re.DOTALL}
+_CACHE_KEEP = 8  # compiled taxonomies kept in the cache directory
+_KEYWORD_MAX = 10  # characters of a keyword the prefilter looks for
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class TaxonomyError(ValueError):
@@ -108,7 +117,10 @@ def _write_cache(cache_file: Path, compiled: CompiledTaxonomy) -> None:
         with open(tmp, "wb") as fh:
             pickle.dump(compiled, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cache_file)
-        for old in cache_file.parent.glob("failure-taxonomy-*.pickle"):
+        # Keep a few: checkouts or overlay sets used side by side must not evict each other on
+        # every run (each miss costs a yaml + pydantic compile, ~150 ms).
+        cached = sorted(cache_file.parent.glob("failure-taxonomy-*.pickle"), key=_mtime, reverse=True)
+        for old in cached[_CACHE_KEEP:]:
             if old != cache_file:
                 old.unlink(missing_ok=True)
     except OSError:
@@ -259,7 +271,7 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
                 continue
             prio = priorities.get(m.id, m.priority if m.priority is not None else class_prio)
             # The strongest condition decides the tier; a signal matcher may also need a pattern.
-            tier = (TIER_OUTCOME if m.outcomes else TIER_SIGNAL if m.signals
+            tier = (TIER_OUTCOME if m.outcomes else TIER_SIGNAL if m.signals or m.decisive
                     else TIER_TEXT if m.pattern is not None else TIER_CONTEXT)
             flags = re.MULTILINE
             for name in m.flags:
@@ -274,13 +286,15 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
                 tools=frozenset(t.lower() for t in m.tools) if m.tools is not None else None,
                 argv_has=tuple(m.argv_has) if m.argv_has is not None else None,
                 phases=frozenset(m.phases) if m.phases is not None else None,
+                fallback=m.fallback,
             )
             matchers.append(cm)
             if tier == TIER_TEXT:
                 keywords[id(cm)] = m.keywords if m.keywords is not None else derive_keywords(m.pattern, flags)
 
     def strongest_first(group: list[CompiledMatcher]) -> list[CompiledMatcher]:
-        return sorted(group, key=lambda c: (-c.priority, c.order))
+        # Specific evidence before generic fallbacks, then priority, then declaration order.
+        return sorted(group, key=lambda c: (c.fallback, -c.priority, c.order))
 
     text = strongest_first([c for c in matchers if c.tier == TIER_TEXT])
     automaton = ahocorasick.Automaton()
@@ -292,7 +306,9 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
             always.add(index)
             continue
         for word in words:
-            by_word.setdefault(word, []).append(index)
+            # A prefix of a required substring is required too: short keys keep the automaton
+            # (most of the pickle, so most of a cold load) small at little loss of selectivity.
+            by_word.setdefault(word[:_KEYWORD_MAX], []).append(index)
     for word, indices in by_word.items():
         automaton.add_word(word, tuple(indices))
     if by_word:

@@ -22,7 +22,8 @@ from cmdscope.guard.prefilter import passes as _passes
 # Words that turn into a command only after decoding or translation (base64 payloads, recursive
 # deletes spelled in an interpreter): their presence alone sends a command to the parser.
 PAYLOAD_TRIGGERS = frozenset({"base64", "*rmtree*", "*rm_rf*", "*rm_r(*", "*rmsync*", "*rmdirsync*",
-                              "*remove_tree*", "*remove_dir_all*", "find"})
+                              "*remove_tree*", "*remove_dir_all*", "find", "*rm_r *", "*os.walk*",
+                              "*readdirsync*", "printf"})
 
 
 def _is_word_keyword(word: str) -> bool:

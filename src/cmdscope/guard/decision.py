@@ -54,7 +54,7 @@ class Decision:
     """The guard's verdict on one command (plain slots class: built on every command)."""
 
     __slots__ = ("action", "mode", "rule_id", "policy_source", "message", "playbook", "matches",
-                 "severity", "registry_version")
+                 "severity", "registry_version", "ignored", "problems")
 
     def __init__(self, action: str, mode: str, rule_id: str | None, policy_source: str | None,
                  message: str, playbook: str | None, matches: list[Match] | None = None,
@@ -72,6 +72,22 @@ class Decision:
         self.matches = matches if matches is not None else []
         self.severity = severity
         self.registry_version = registry_version
+        self.ignored: str | None = None           # "rule (file)": untrusted project rule that would loosen
+        self.problems: tuple[str, ...] = ()       # policy/registry layers left out (broken files)
+
+    def notices(self) -> list[str]:
+        """What the user must hear before the command runs (stderr, the agent's context)."""
+        out = [f"guard configuration error: {p}; the layers that load still apply" for p in self.problems]
+        if self.ignored:
+            out.append(f"ignored {self.ignored}: an untrusted project policy may tighten, never "
+                       "loosen (trust it with 'cmdscope policy trust')")
+        if self.mode != "observe" and (self.action == "warn" or (self.action == "deny" and self.mode == "warn")):
+            verdict = "warning" if self.action == "warn" else "would be denied (warn mode)"
+            text = f"{verdict}: {self.rule_id}: {self.message}"
+            if self.playbook and self.playbook not in self.message:
+                text += f" (playbook: {self.playbook})"
+            out.append(text)
+        return out
 
     def __repr__(self) -> str:
         return (f"Decision(action={self.action!r}, mode={self.mode!r}, rule_id={self.rule_id!r}, "
@@ -97,4 +113,8 @@ class Decision:
             attrs["cmdscope.danger.category"] = sorted({m.category for m in self.matches})
         if self.severity:
             attrs["cmdscope.danger.severity"] = self.severity
+        if self.ignored:
+            attrs["cmdscope.policy.ignored"] = self.ignored
+        if self.problems:
+            attrs["cmdscope.guard.errors"] = list(self.problems)
         return attrs

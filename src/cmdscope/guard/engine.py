@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from cmdscope.guard.compiled import CompiledRegistry
     from cmdscope.guard.policy import CompiledPolicy
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _LOADED: dict[tuple[Any, ...], Guard] = {}
+REVALIDATE = False  # long-lived processes (the hook daemon): re-check the files on every load
 
 
 def cache_dir() -> str:
@@ -53,7 +54,8 @@ def _write_cache(path: str, key: str, registry: CompiledRegistry, policy: Compil
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         for target, payload in (
             (path, (CACHE_FORMAT, key, registry, policy)),
-            (_front_path(path), (CACHE_FORMAT, key, registry.version, registry.automaton, bool(policy.context_rules))),
+            (_front_path(path), (CACHE_FORMAT, key, registry.version, registry.automaton, bool(policy.context_rules),
+                                 policy.problems)),
         ):
             tmp = f"{target}.{os.getpid()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -68,22 +70,25 @@ def _front_path(path: str) -> str:
     return path[: -len(".pickle")] + ".front.pickle"
 
 
-def _read_front(path: str, key: str) -> tuple[str, Any, bool] | None:
+def _read_front(path: str, key: str) -> tuple[str, Any, bool, tuple[str, ...]] | None:
     try:
         with open(_front_path(path), "rb") as fh:
-            fmt, stored_key, version, automaton, context_rules = load(fh)
+            fmt, stored_key, version, automaton, context_rules, problems = load(fh)
     except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
             ImportError, IndexError):
         return None
-    return (version, automaton, context_rules) if fmt == CACHE_FORMAT and stored_key == key else None
+    return (version, automaton, context_rules, problems) if fmt == CACHE_FORMAT and stored_key == key else None
 
 
 def build(sources: Any) -> tuple[CompiledRegistry, CompiledPolicy]:
-    from cmdscope.guard.loader import build_policy, build_registry, validate_policy_references
+    """The registry and policy; a broken overlay or non-default policy file is left out and
+    named in ``policy.problems`` (the shipped registry and default policy are the floor)."""
+    from cmdscope.guard.loader import build_policy, build_registry
 
-    policy = build_policy(sources)
-    registry, _ = build_registry(sources, extra_keywords=policy.executables)
-    validate_policy_references(policy, registry)
+    keywords = build_policy(sources, None, []).executables  # words the prefilter must pass
+    problems: list[str] = []
+    registry, _ = build_registry(sources, extra_keywords=keywords, problems=problems)
+    policy = build_policy(sources, [r.id for r in registry.rules], problems)
     return registry, policy
 
 
@@ -99,11 +104,14 @@ class Guard:
     """
 
     def __init__(self, registry: CompiledRegistry | None, policy: CompiledPolicy | None, mode: str,
-                 *, front: tuple[str, Any, bool] | None = None, cache: tuple[str, str, Any] | None = None) -> None:
+                 *, front: tuple[str, Any, bool, tuple[str, ...]] | None = None,
+                 cache: tuple[str, str, Any] | None = None) -> None:
         self._registry = registry
         self._policy = policy
         self.mode = mode
-        self._front = front or (registry.version, registry.automaton, bool(policy.context_rules))  # type: ignore[union-attr]
+        self._front = front or (registry.version, registry.automaton, bool(policy.context_rules),  # type: ignore[union-attr]
+                                policy.problems)  # type: ignore[union-attr]
+        self.key = cache[1] if cache else None
         self._cache = cache  # (cache path, key, sources) to load the rest from
 
     def _load_rest(self) -> None:
@@ -131,29 +139,42 @@ class Guard:
         return self._front[0]
 
     @property
+    def problems(self) -> tuple[str, ...]:
+        """Policy and registry files left out because they are broken (one line each)."""
+        return self._front[3]
+
+    @property
     def has_context_rules(self) -> bool:
         """Can a policy rule apply to a command that matches no dangerous-command rule (by
         actor, phase, branch...)? If not, such a command is allowed whatever its context."""
         return bool(self._front[2])
 
     @classmethod
-    def load(cls, *, use_cache: bool = True) -> Guard:
-        """The guard for this process's environment (cached per process and on disk).
+    def load(cls, *, use_cache: bool = True, cwd: str | None = None, revalidate: bool = False) -> Guard:
+        """The guard for this process's environment and ``cwd`` (default: the current
+        directory), cached per process and on disk.
 
-        Honours CMDSCOPE_REGISTRY_PATH, CMDSCOPE_POLICY_PATH, ./.cmdscope/policy.yaml and
-        CMDSCOPE_GUARD_MODE. Raises ``GuardConfigError`` naming file, rule and field for a bad file.
+        Honours CMDSCOPE_REGISTRY_PATH, CMDSCOPE_POLICY_PATH, the project's .cmdscope/policy.yaml
+        (at the git worktree root) and CMDSCOPE_GUARD_MODE. Raises ``GuardModeError`` for an
+        unknown mode and ``GuardConfigError`` when the shipped floor itself is broken; a broken
+        overlay or policy file is left out and listed in :attr:`problems`. ``revalidate``
+        (long-lived processes: the hook daemon) re-reads the files' fingerprint first, so an
+        edited policy applies to the next call.
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
-        env_key = (ENVB.get(_REGISTRY_B), ENVB.get(_POLICY_B), ENVB.get(_MODE_B), os.getcwd())
+        where = cwd or os.getcwd()
+        env_key = (ENVB.get(_REGISTRY_B), ENVB.get(_POLICY_B), ENVB.get(_MODE_B), where)
         guard = _LOADED.get(env_key)
-        if guard is not None and use_cache:
+        if guard is not None and use_cache and not (revalidate or REVALIDATE):
             return guard
         env = os.environ
         mode = env.get(MODE_ENV) or "enforce"
         if mode not in MODES:
             raise GuardModeError(f"{MODE_ENV}={mode!r}: must be one of {', '.join(MODES)}")
-        sources = discover()
+        sources = discover(cwd=where)
         key = fingerprint(sources)
+        if guard is not None and use_cache and guard.key == key:
+            return guard
         path = os.path.join(cache_dir(), f"{key_name(key)}.pickle")
         front = _read_front(path, key) if use_cache else None
         if front is not None:
@@ -165,6 +186,7 @@ class Guard:
                 if use_cache:
                     _write_cache(path, key, *cached)
             guard = cls(cached[0], cached[1], mode)
+            guard.key = key
         _LOADED[env_key] = guard  # per process: the on-disk cache is for the next process
         return guard
 
@@ -176,15 +198,16 @@ class Guard:
                worktree: str | None = None, git: Callable[[], Mapping[str, str]] | None = None) -> Decision:
         """``git``, when given, supplies branch and worktree if they are unset and a policy rule
         needs them (read lazily: most commands never get past the prefilter)."""
-        version, automaton, context_rules = self._front
+        version, automaton, context_rules, problems = self._front
         text = str(command) if shell else " ".join(command)
         matches: list[Match] = []
         executables: set[str] = set()
         passed = passes(automaton, text)
         if not passed and not context_rules:
             # Nothing matched and no policy rule can apply without a match: allow, fast.
-            return Decision("allow", self.mode, None, None, "", None, [], None, version)
+            return _noting(Decision("allow", self.mode, None, None, "", None, [], None, version), problems)
         registry = self.registry
+        invs: list[Any] = []
         if passed:
             invs = registry.invocations(command, shell)
             matches = registry.match_invocations(invs)
@@ -192,25 +215,41 @@ class Guard:
         if git is not None and (branch is None or worktree is None):
             facts = git()
             branch, worktree = branch or facts.get("branch"), worktree or facts.get("worktree")
-        context = {"actor": actor or os.environ.get("CMDSCOPE_ACTOR"),
-                   "phase": phase or os.environ.get("CMDSCOPE_PHASE"),
-                   "branch": branch, "worktree": worktree}
+        context: dict[str, Any] = {"actor": actor or os.environ.get("CMDSCOPE_ACTOR"),
+                                   "phase": phase or os.environ.get("CMDSCOPE_PHASE"),
+                                   "branch": branch, "worktree": worktree}
+        policy = self.policy
+        if policy.push_rules:
+            from cmdscope.guard.policy import push_targets
+
+            context["push_target"] = push_targets(invs, branch)
         severity = max_severity(m.severity for m in matches)
-        selected = self.policy.select(matches, executables, text, context)
+        selected = policy.select(matches, executables, text, context)
         if selected is None:
-            return Decision("allow", self.mode, None, None, "", matches[0].playbook if matches else None,
-                            matches, severity, registry.version)
-        rule, hit = selected
+            return _noting(Decision("allow", self.mode, None, None, "", matches[0].playbook if matches else None,
+                                    matches, severity, registry.version), problems)
+        from cmdscope.guard.playbooks import resolve
+
+        rule, hit = selected.rule, selected.hit
         focus = hit or (matches[0] if matches else None)
-        message = _message(rule.message, rule.id, focus)
-        return Decision(rule.action, self.mode, rule.id, rule.source, message,
-                        focus.playbook if focus else None, matches, severity, registry.version)
+        playbook = resolve(focus.playbook) if focus else None
+        message = _message(rule.message, rule.id, focus, playbook)
+        decision = Decision(rule.action, self.mode, rule.id, rule.source, message,
+                            playbook, matches, severity, registry.version)
+        if selected.ignored is not None:
+            decision.ignored = f"{selected.ignored.id} ({selected.ignored.source})"
+        return _noting(decision, problems)
 
 
-def _message(template: str, policy_rule: str, focus: Match | None) -> str:
+def _noting(decision: Decision, problems: tuple[str, ...]) -> Decision:
+    decision.problems = problems
+    return decision
+
+
+def _message(template: str, policy_rule: str, focus: Match | None, playbook: str | None = None) -> str:
     values = {"policy_rule": policy_rule, "rule_id": focus.rule_id if focus else "",
               "severity": focus.severity if focus else "", "title": focus.title if focus else "",
-              "playbook": focus.playbook if focus else "", "category": focus.category if focus else ""}
+              "playbook": playbook or "", "category": focus.category if focus else ""}
     try:
         return template.format(**values) if template else (
             f"{focus.rule_id} ({focus.severity}): {focus.title}" if focus else policy_rule)

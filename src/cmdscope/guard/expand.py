@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable
 
 from cmdscope.guard.invocation import Invocation
-from cmdscope.guard.shell import MAX_DEPTH, Feed, ShellState, parse_shell
+from cmdscope.guard.shell import MAX_DEPTH, UNRESOLVED, Feed, ShellState, parse_shell
 
 Handler = Callable[[Invocation, ShellState, int], list[Invocation]]
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
@@ -168,10 +168,106 @@ def _nice(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
     return _then(inv, args[i:], state, depth, "nice")
 
 
+def _chrt(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
+    """``chrt [options] PRIORITY COMMAND...`` (``-p`` acts on a pid and runs nothing)."""
+    i = _skip_options(inv.args, "TPD", ("sched-runtime", "sched-period", "sched-deadline"))
+    if any(a in ("-p", "--pid") for a in inv.args[:i]):
+        return [inv]
+    return _then(inv, inv.args[i + 1:], state, depth, "chrt")
+
+
+def _flock(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
+    """``flock [options] FILE COMMAND...`` or ``flock [options] FILE -c 'shell text'``."""
+    args = inv.args
+    i = _skip_options(args, "wE", ("timeout", "conflict-exit-code"))
+    head, rest = args[:i], list(args[i + 1:])
+    code = _option_value(head, "c", "command") or _option_value(tuple(rest), "c", "command")
+    if code is not None:
+        return _shell_payload(inv, code, state.child(), depth, "flock -c")
+    return _then(inv, rest, state, depth, "flock")
+
+
+def _script(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
+    """``script -qc 'shell text' LOGFILE`` runs the text in a shell."""
+    code = _option_value(inv.args, "c", "command")
+    if code is None:
+        return [inv]
+    return _shell_payload(inv, code, state.child(), depth, "script -c")
+
+
+def _option_value(args: tuple[str, ...] | list[str], short: str, long: str) -> str | None:
+    """The value of ``-X v``, ``-abX v``, ``-Xv``, ``--long v`` or ``--long=v``."""
+    for k, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if arg == f"--{long}" and k + 1 < len(args):
+            return args[k + 1]
+        if arg.startswith(f"--{long}="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-") and not arg.startswith("--") and short in arg[1:]:
+            tail = arg[arg.index(short, 1) + 1:]
+            if tail:
+                return tail
+            return args[k + 1] if k + 1 < len(args) else None
+    return None
+
+
+_AWK_SYSTEM = re.compile(r"""\bsystem\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
+
+
+def _awk(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
+    """``awk 'BEGIN{system("cmd")}'``: the literal ``system()`` commands run in a shell."""
+    args = inv.args
+    i = _skip_options(args, "vFf", ("assign", "field-separator", "file"))
+    if any(a == "-f" or a.startswith("--file") for a in args[:i]) or i >= len(args):
+        return [inv]
+    out = [inv]
+    for m in _AWK_SYSTEM.finditer(args[i]):
+        out.extend(_shell_payload(inv, re.sub(r"\\(.)", r"\1", m.group(1)), state.child(), depth, "awk system()"))
+    return out
+
+
+_GIT_SUBCOMMANDS = frozenset({"push", "reset", "clean", "checkout", "restore", "switch", "branch",
+                              "stash", "rebase", "filter-branch", "filter-repo", "rm", "tag",
+                              "update-ref", "reflog", "gc", "worktree"})
+
+
+def _unresolved(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
+    """A command whose name the line does not give (``$RM -rf /``, ``"$(get-cmd)" ...``).
+
+    Judged by what its arguments would do under the programs that take them: git's
+    subcommands, rm's recursive flags, a shell's ``-c``. Rules on ``:unresolved:`` itself
+    flag destructive-looking arguments (DANGER_POLICY rule 2, issue: never silently allowed).
+    """
+    out = [inv]
+    args = inv.args[1:]
+    if not args:
+        return out
+    via = f"unresolved {inv.args[0]}"
+    if args[0] in _GIT_SUBCOMMANDS:
+        out.extend(_then(inv, ["git", *args], state, depth, via))
+    elif args[0] == "-c" and len(args) > 1:
+        out.extend(_shell_payload(inv, args[1], state.child(), depth, via))
+    elif any(re.fullmatch(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive", a) for a in args):
+        out.extend(_then(inv, ["rm", *args], state, depth, via))
+    return out
+
+
+def _sqlite(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
+    """An in-memory database (``:memory:``, or no database file) vanishes with the process:
+    statements against it destroy nothing (DANGER_POLICY definition)."""
+    args = inv.args
+    i = _skip_options(args, "", ("cmd", "init", "separator", "newline", "nullvalue"))
+    if i >= len(args) or args[i] in (":memory:", ""):
+        return [inv.derive(f"{inv.exe}:memory", args, "in-memory")] if i < len(args) else [inv]
+    return [inv]
+
+
 def _xargs(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
     args = inv.args
     i = 0
     replace: str | None = None
+    from_file = False
     while i < len(args) and args[i].startswith("-") and args[i] != "--":
         arg = args[i]
         if arg in ("-I",):
@@ -182,13 +278,21 @@ def _xargs(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
             replace = arg[2:]
         elif arg.startswith("--replace"):
             replace = arg.split("=", 1)[1] if "=" in arg else "{}"
-        elif arg in ("-n", "-P", "-L", "-l", "-d", "-E", "-e", "-s", "-a") :
+        elif arg in ("-a", "--arg-file") or arg.startswith("--arg-file="):
+            from_file = True
+            i += 0 if "=" in arg else 1
+        elif arg in ("-n", "-P", "-L", "-l", "-d", "-E", "-e", "-s"):
             i += 1
         i += 1
     if i < len(args) and args[i] == "--":
         i += 1
     template = list(args[i:]) or ["echo"]
-    items = inv.stdin_text.split() if inv.stdin_text else ["$(xargs-input)"]
+    if inv.stdin_text and not from_file:
+        items = re.split(r"[\s\x00]+", inv.stdin_text.strip("\x00 \n\t"))
+    elif not from_file and re.fullmatch(r"ls(?:\s+-\w+)*(?:\s+\.)?", inv.fed_text.strip()):
+        items = ["*"]  # `ls | xargs ...`: every entry of the working directory
+    else:
+        items = ["$(xargs-input)"]
     runs: list[list[str]] = []
     for item in items[:8]:
         if replace:
@@ -401,6 +505,9 @@ def _interpreter(inv: Invocation, state: ShellState, depth: int) -> list[Invocat
             codes.append(arg[2:])  # python -c'code'
         elif arg.startswith("-") and not arg.startswith("--") and arg[-1:] in ("c", "e") and f"-{arg[-1]}" in flags and k + 1 < len(args):
             codes.append(args[k + 1])  # perl -ne / python -Ic
+    positionals = [a for a in args if not a.startswith("-") or a == "-"]
+    if not codes and inv.stdin_text and (not positionals or positionals[0] == "-"):
+        codes.append(inv.stdin_text)  # `python3 <<EOF`: the program is read from stdin
     out = [inv]
     if inv.exe == "python" and "-m" in args and "-c" not in args:
         k = args.index("-m")
@@ -471,7 +578,10 @@ HANDLERS: dict[str, Handler] = {
     "sudo": _sudo, "doas": _sudo, "env": _env, "command": _command, "builtin": _simple(),
     "exec": _simple("a"), "nohup": _simple(), "time": _simple("fo", ("format", "output")),
     "nice": _nice, "timeout": _timeout, "stdbuf": _simple("ioe"), "ionice": _simple("cnpt"),
-    "unbuffer": _simple(), "caffeinate": _simple("tw"), "chrt": _simple(), "setsid": _simple(),
+    "unbuffer": _simple(), "caffeinate": _simple("tw"), "chrt": _chrt, "setsid": _simple(),
+    "flock": _flock, "script": _script, "awk": _awk, "gawk": _awk, "mawk": _awk, "nawk": _awk,
+    "busybox-awk": _awk, UNRESOLVED: _unresolved, "sqlite3": _sqlite, "duckdb": _sqlite, "firejail": _simple(), "proxychains": _simple("f"),
+    "proxychains4": _simple("f"), "torsocks": _simple(), "fakeroot": _simple(),
     "xargs": _xargs, "find": _find, "parallel": _parallel, "watch": _watch, "su": _su,
     "ssh": _ssh, "docker": _docker, "podman": _docker, "nerdctl": _docker,
     "docker-compose": _docker_compose, "kubectl": _kubectl, "oc": _kubectl,

@@ -16,9 +16,18 @@ _SHELL_CALL = re.compile(
     r"(?:\s*,\s*(" + _LIST + r"))?"
 )
 _BACKTICK = re.compile(r"`([^`]+)`|\bqx\{([^}]*)\}|%x\{([^}]*)\}")
+# The home directory as the languages spell it: deleting it is judged as ``rm -rf ~``.
+_HOME = (r"os\.path\.expanduser\(\s*['\"]~/?['\"]\s*\)|(?:pathlib\.)?Path\.home\(\s*\)|Dir\.home\b|"
+         r"\$ENV\{\s*['\"]?HOME['\"]?\s*\}|process\.env\.HOME\b|os\.homedir\(\s*\)|"
+         r"os\.environ\[\s*['\"]HOME['\"]\s*\]|os\.getenv\(\s*['\"]HOME['\"]\s*\)|ENV\[\s*['\"]HOME['\"]\s*\]")
 _RMTREE = re.compile(
-    r"\b(?:rmtree|rm_rf|rm_r|remove_dir_all|rmSync|rmdirSync|remove_tree|rmtree_p)\s*\(\s*(" + _STR + ")"
+    r"\b(?:rmtree|rm_rf|rm_r|remove_dir_all|rmSync|rmdirSync|remove_tree|rmtree_p|rm_rf!)"
+    r"(?:\s*\(\s*|\s+)(" + _STR + "|" + _HOME + ")"
 )
+# A walk over a tree that removes each file it visits: ``for r, _, fs in os.walk(X): os.remove``.
+_WALK = re.compile(r"\b(?:os\.walk|os\.scandir|glob\.glob|Path\(\s*" + _STR + r"\s*\)\.rglob|"
+                   r"readdirSync|Find\.find|File::Find)\s*\(\s*(" + _STR + "|" + _HOME + ")")
+_REMOVE = re.compile(r"\b(?:os\.remove|os\.unlink|\.unlink\(|unlinkSync|File\.delete|unlink\b)")
 _STR_ITEM = re.compile(_STR)
 
 
@@ -41,5 +50,12 @@ def commands_in_code(code: str) -> list[tuple[str, list[str] | str]]:
     for m in _BACKTICK.finditer(code):
         found.append(("shell", next(g for g in m.groups() if g is not None)))
     for m in _RMTREE.finditer(code):
-        found.append(("argv", ["rm", "-r", "-f", _literal(m.group(1))]))
+        found.append(("argv", ["rm", "-r", "-f", _target(m.group(1))]))
+    if _REMOVE.search(code):
+        for m in _WALK.finditer(code):
+            found.append(("argv", ["rm", "-r", "-f", _target(m.group(1))]))
     return found
+
+
+def _target(token: str) -> str:
+    return _literal(token) if token[:1] in "'\"" else "~"

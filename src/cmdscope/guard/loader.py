@@ -16,7 +16,7 @@ from cmdscope.guard.options import ToolSpec
 from cmdscope.guard.policy import CompiledPolicy, PolicyRule
 from cmdscope.guard.rules import Rule
 from cmdscope.guard.schema import PolicyFile, RegistryFile, RuleSpec
-from cmdscope.guard.sources import Sources
+from cmdscope.guard.sources import DEFAULT, Sources
 from cmdscope.paths import builtin_registry_dir
 
 
@@ -34,6 +34,11 @@ def read_yaml(path: str) -> Any:
             return yaml.safe_load(fh)
     except OSError as exc:
         raise GuardConfigError(f"{display_path(path)}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
+        raise GuardConfigError(f"{display_path(path)}: line {line}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise GuardConfigError(f"{display_path(path)}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -72,6 +77,12 @@ def load_registry_file(path: str) -> RegistryFile:
         raise _explain(path, raw, exc, "rules", "rule") from None
 
 
+def is_policy_file(path: str) -> bool:
+    """Does ``path`` hold a policy (name + version + rules with actions) rather than registry rules?"""
+    raw = read_yaml(path)
+    return isinstance(raw, dict) and "name" in raw and "tools" not in raw and "overrides" not in raw
+
+
 def load_policy_file(path: str) -> PolicyFile:
     raw = read_yaml(path)
     if not isinstance(raw, dict):
@@ -100,9 +111,13 @@ def rule_keywords(spec: RuleSpec) -> list[str]:
     return list(spec.match.executable)
 
 
-def build_registry(sources: Sources, extra_keywords: frozenset[str] = frozenset()
-                   ) -> tuple[CompiledRegistry, dict[str, tuple[RuleSpec, str]]]:
-    """Merge shipped and user registry files into one compiled registry."""
+def build_registry(sources: Sources, extra_keywords: frozenset[str] = frozenset(),
+                   problems: list[str] | None = None) -> tuple[CompiledRegistry, dict[str, tuple[RuleSpec, str]]]:
+    """Merge shipped and user registry files into one compiled registry.
+
+    A broken shipped file raises. A broken user overlay raises too when ``problems`` is None
+    (``registry lint``); otherwise it is left out and its error appended to ``problems``.
+    """
     version: str | None = None
     tools: dict[str, ToolSpec] = {}
     specs: dict[str, tuple[RuleSpec, str]] = {}
@@ -120,17 +135,24 @@ def build_registry(sources: Sources, extra_keywords: frozenset[str] = frozenset(
         raise GuardConfigError(f"{display_path(str(builtin_registry_dir() / 'danger'))}: "
                                "field 'version': no shipped registry file declares the version")
     user_hash = hashlib.sha256()
+    user_files: list[str] = []
     for path in sources.user:
-        data = load_registry_file(path)
+        # Each overlay is merged into copies and kept only if it is whole: a broken one is a
+        # problem the caller reports (or raises, with problems=None), never a guard switched off.
+        trial = (dict(tools), dict(specs), dict(overrides), dict(disabled))
+        try:
+            data = load_registry_file(path)
+            _merge(path, data, *trial, user=True)
+            _check_references(path, *trial)
+        except GuardConfigError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+            continue
+        tools, specs, overrides, disabled = trial
         user_hash.update(Path(path).read_bytes())
-        _merge(path, data, tools, specs, overrides, disabled, user=True)
-    for rule_id, (_sev, path) in overrides.items():
-        if rule_id not in specs:
-            raise GuardConfigError(f"{display_path(path)}: rule {rule_id}: field 'overrides': no such rule")
-    for rule_id, path in disabled.items():
-        if rule_id not in specs:
-            raise GuardConfigError(f"{display_path(path)}: rule {rule_id}: field 'disable': no such rule")
-    effective = version + (f"+user:{user_hash.hexdigest()[:8]}" if sources.user else "")
+        user_files.append(path)
+    effective = version + (f"+user:{user_hash.hexdigest()[:8]}" if user_files else "")
     rules: list[Rule] = []
     keywords: set[str] = set(extra_keywords)
     for rule_id, (spec, path) in specs.items():
@@ -143,8 +165,18 @@ def build_registry(sources: Sources, extra_keywords: frozenset[str] = frozenset(
         rules.append(Rule(fields, tools))
         keywords.update(rule_keywords(spec))
     compiled = CompiledRegistry(effective, rules, tools, keywords,
-                                [display_path(p) for p in (*sources.builtin, *sources.user)])
+                                [display_path(p) for p in (*sources.builtin, *user_files)])
     return compiled, specs
+
+
+def _check_references(path: str, tools: dict[str, ToolSpec], specs: dict[str, tuple[RuleSpec, str]],
+                      overrides: dict[str, tuple[str, str]], disabled: dict[str, str]) -> None:
+    for rule_id, (_sev, where) in overrides.items():
+        if where == path and rule_id not in specs:
+            raise GuardConfigError(f"{display_path(path)}: rule {rule_id}: field 'overrides': no such rule")
+    for rule_id, where in disabled.items():
+        if where == path and rule_id not in specs:
+            raise GuardConfigError(f"{display_path(path)}: rule {rule_id}: field 'disable': no such rule")
 
 
 def _merge(path: str, data: RegistryFile, tools: dict[str, ToolSpec],
@@ -167,32 +199,53 @@ def _merge(path: str, data: RegistryFile, tools: dict[str, ToolSpec],
         disabled[rule_id] = path
 
 
-def build_policy(sources: Sources) -> CompiledPolicy:
+def build_policy(sources: Sources, ids: list[str] | None = None,
+                 problems: list[str] | None = None) -> CompiledPolicy:
+    """Compile the policy layers. ``ids``: the registry's rule ids, to check the danger rules a
+    policy names. A broken shipped default raises; any other broken file raises when
+    ``problems`` is None, else is left out whole (a half-read policy is not the one written)
+    and its error appended to ``problems``: the trusted layers still apply."""
     rules: list[PolicyRule] = []
     labels: list[str] = []
     order = 0
     for path, layer in sources.policies:
-        data = load_policy_file(path)
-        source = f"{display_path(path)}#{data.name}@{data.version}"
+        try:
+            data = load_policy_file(path)
+            source = f"{display_path(path)}#{data.name}@{data.version}"
+            trusted = sources.loosening_allowed(path, layer)
+            seen: set[str] = set()
+            compiled: list[PolicyRule] = []
+            for spec in data.rules:
+                if spec.id in seen:
+                    raise GuardConfigError(f"{display_path(path)}: policy rule {spec.id}: field 'id': duplicate")
+                seen.add(spec.id)
+                compiled.append(PolicyRule(spec.model_dump(), source, layer, order + len(compiled), trusted))
+            if ids is not None:
+                _check_danger_rules(compiled, ids, display_path(path))
+        except GuardConfigError as exc:
+            if problems is None or layer == DEFAULT:
+                raise
+            problems.append(f"{exc} (policy file skipped)")
+            continue
         labels.append(source)
-        seen: set[str] = set()
-        for spec in data.rules:
-            if spec.id in seen:
-                raise GuardConfigError(f"{display_path(path)}: policy rule {spec.id}: field 'id': duplicate")
-            seen.add(spec.id)
-            rules.append(PolicyRule(spec.model_dump(), source, layer, order))
-            order += 1
-    return CompiledPolicy(rules, labels)
+        rules.extend(compiled)
+        order += len(compiled)
+    return CompiledPolicy(rules, labels, problems or [])
 
 
-def validate_policy_references(policy: CompiledPolicy, registry: CompiledRegistry) -> None:
+def _check_danger_rules(rules: list[PolicyRule], ids: list[str], path: str) -> None:
     """A policy naming a danger rule that does not exist is a typo that would silently not apply."""
     from fnmatch import fnmatchcase
 
-    ids = [r.id for r in registry.rules]
-    for rule in policy.rules:
+    for rule in rules:
         for pattern in rule.danger_rules:
             if not any(fnmatchcase(i, pattern) for i in ids):
-                path = rule.source.split("#", 1)[0]
                 raise GuardConfigError(f"{path}: policy rule {rule.id}: field 'match.danger_rules': "
                                        f"{pattern!r} names no dangerous-command rule")
+
+
+def validate_policy_references(policy: CompiledPolicy, registry: CompiledRegistry) -> None:
+    """Raise for the first policy rule naming a danger rule the registry does not have."""
+    ids = [r.id for r in registry.rules]
+    for rule in policy.rules:
+        _check_danger_rules([rule], ids, rule.source.split("#", 1)[0])

@@ -11,6 +11,8 @@ REGENERABLE = frozenset({
     ".pytest_cache", ".venv", "venv", ".terraform", ".mypy_cache", ".ruff_cache", ".tox", ".nox",
     ".nuxt", ".cache", ".parcel-cache", ".turbo", "htmlcov", ".eggs", ".gradle", ".svelte-kit",
     ".angular", "bower_components", ".hypothesis", ".coverage", "tmp", ".tmp",
+    # package-manager caches (rule 5: caches are regenerable)
+    ".npm", "_cacache", ".pnpm-store", ".yarn-cache", ".bun", ".cache-loader",
 })
 SYSTEM_TOP = frozenset({
     "bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "sbin", "srv",
@@ -58,6 +60,13 @@ def classify_path(raw: str) -> str:
             if not parent.startswith("/") and parent in (".", "") and "/" not in path.rstrip("/"):
                 return "cwd"
             return classify_path(parent)
+        if path.startswith("/") and ".." not in path:
+            # /???, /e*, /usr/l*: a pattern over system directories reaches them (rule 5)
+            parent = classify_path(head) if head else "root"
+            if posixpath.normpath(head) + "/" in TMP_ROOTS or parent == "tmp":
+                return "tmp"
+            if parent in ("root", "system"):
+                return "system"
         return "pattern"
     if path.startswith("/"):
         norm = posixpath.normpath(path)
@@ -95,5 +104,5 @@ def _classify_home(rest: str) -> str:
     if any(_is_regenerable_part(p) for p in parts):
         return "regenerable"
     if _GLOB.search(parts[-1]) and parts[-1] not in ("*", ".*"):
-        return "pattern"
+        return "home" if len(parts) == 1 else "pattern"  # ~/???*: every top-level entry
     return "home_top" if len(parts) == 1 or (len(parts) == 2 and parts[1] in ("*", ".*")) else "home_deep"

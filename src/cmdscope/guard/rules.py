@@ -130,6 +130,9 @@ class Rule:
                 return False
         if not self.needs_parse:
             return True
+        args = inv.args
+        if self.subcommands and not any(sub[0] in args for sub in self.subcommands):
+            return False  # cheap before parsing: most of git's rules are for another subcommand
         tool, (flags_any, flags_all, flags_none) = self._tool_for(inv.exe, tools)
         spec = tools.get(tool, DEFAULT_SPEC)
         parsed: ParsedArgs | None = inv.memo.get(tool)
@@ -196,4 +199,8 @@ def _payload(inv: Invocation, parsed: ParsedArgs, spec: ToolSpec, positionals: t
         parts.extend(positionals)
     if inv.stdin_text:
         parts.append(inv.stdin_text)
-    return "\n;\n".join(parts)
+    # SQL string literals are data, not statements: `SELECT 'DROP TABLE ' || name` (rule 9)
+    return _SQL_LITERAL.sub("''", "\n;\n".join(parts))
+
+
+_SQL_LITERAL = re.compile(r"'(?:[^']|'')*'")

@@ -139,6 +139,7 @@ class PolicyMatch(_Strict):
     phase: list[str] | None = None
     branch: list[str] | None = None
     worktree: list[str] | None = None
+    push_target: list[str] | None = None  # branches a `git push` updates (not the checked-out one)
 
     @field_validator("command")
     @classmethod

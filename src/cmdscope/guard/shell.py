@@ -20,6 +20,12 @@ MAX_DEPTH = 6       # payload nesting (bash -c "eval 'ssh h ...'")
 MAX_LOOP_VALUES = 4  # `for x in a b c d e` bodies walked per value, at most this many
 _PARSER: Any = None
 _BACKSLASH = re.compile(r"\\(.)", re.S)
+# Field separator inside a resolved word: ``"$@"``, ``"${arr[@]}"`` and unquoted expansions
+# become several words (split in ``command``), as the shell's word splitting makes them.
+SPLIT = "\x1f"
+UNRESOLVED = ":unresolved:"  # the executable of a command whose name the line does not give
+# What the reference context (DANGER_POLICY: bash, real HOME) gives a few unset variables.
+_DEFAULTS = {"SHELL": "/bin/bash", "BASH": "/bin/bash", "0": "bash"}
 _DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
 
 
@@ -41,6 +47,14 @@ class ShellState:
     aliases: dict[str, str] = field(default_factory=dict)
     functions: dict[str, Any] = field(default_factory=dict)
     calling: tuple[str, ...] = ()
+
+    def set_positional(self, args: list[str]) -> None:
+        """``set -- a b`` or a function call: ``$1``.. ``$9``, ``$@``, ``$*``, ``$#``."""
+        for i in range(1, 10):
+            self.env[str(i)] = args[i - 1] if i <= len(args) else ""
+        self.env["@"] = SPLIT.join(args)
+        self.env["*"] = " ".join(args)
+        self.env["#"] = str(len(args))
 
     def child(self) -> ShellState:
         """State of a child shell (``bash -c``): it inherits variables but not aliases."""
@@ -80,6 +94,7 @@ class _Walker:
         self.depth = depth
         self.out: list[Invocation] = []
         self._subst: list[tuple[set[str], list[str]]] = []
+        self._quoted = 0  # inside "...": no word splitting
 
     # statements -------------------------------------------------------------------------
     def statement(self, node: Any, feed: Feed) -> list[Invocation]:
@@ -127,6 +142,7 @@ class _Walker:
         stdin_text = feed.stdin_text
         redirects = list(feed.redirects)
         continuation: list[Any] = []
+        extra: list[Any] = []
         for child in node.named_children:
             if child is body:
                 continue
@@ -142,8 +158,12 @@ class _Walker:
                 stdin_text = self._herestring(child)
             elif child.type == "file_redirect":
                 redirects.extend(self._redirect_target(child))
+                extra.extend(_redirect_extra(child))
         inner = Feed(feed.fed_by, feed.fed_text, stdin_text, tuple(redirects), feed.sudo, feed.via)
-        produced = self.statement(body, inner) if body is not None else []
+        if body is not None and body.type == "command":
+            produced = self.command(body, inner, extra)  # `rm >/dev/null -rf src`
+        else:
+            produced = self.statement(body, inner) if body is not None else []
         for part in continuation:
             if part.type == "pipeline":
                 produced = self.pipeline(list(part.named_children), feed, produced)
@@ -154,7 +174,7 @@ class _Walker:
     def for_loop(self, node: Any, feed: Feed) -> list[Invocation]:
         var = node.child_by_field_name("variable")
         body = node.child_by_field_name("body")
-        values = [self.word(c) for c in node.children_by_field_name("value")]
+        values = [w for c in node.children_by_field_name("value") for w in self.word(c).split(SPLIT)]
         if body is None:
             return []
         if var is None or not values:
@@ -168,11 +188,21 @@ class _Walker:
     def assign(self, node: Any, env: dict[str, str]) -> None:
         name = node.child_by_field_name("name")
         value = node.child_by_field_name("value")
-        if name is not None:
-            env[_text(name)] = self.word(value) if value is not None else ""
+        if name is None or name.type != "variable_name":
+            return
+        key = _text(name)
+        if value is None:
+            text = ""
+        elif value.type == "array":  # arr=(rm -rf /): one field per element
+            text = SPLIT.join(w for c in value.named_children for w in self.word(c).split(SPLIT))
+        else:
+            text = self.word(value).replace(SPLIT, " ")
+        if any(c.type == "+=" for c in node.children):
+            text = (env.get(key) or self.state.env.get(key) or "") + (SPLIT if value is not None and value.type == "array" else "") + text
+        env[key] = text
 
     # simple commands --------------------------------------------------------------------
-    def command(self, node: Any, feed: Feed) -> list[Invocation]:
+    def command(self, node: Any, feed: Feed, extra: list[Any] | None = None) -> list[Invocation]:
         prefix_env: dict[str, str] = {}
         name_node = None
         arg_nodes: list[Any] = []
@@ -188,8 +218,10 @@ class _Walker:
                 stdin_text = self._herestring(child)
             elif kind == "file_redirect":
                 redirects.extend(self._redirect_target(child))
+                arg_nodes.extend(_redirect_extra(child))
             elif kind not in _GENERIC_SKIP:
                 arg_nodes.append(child)
+        arg_nodes.extend(extra or ())
         self._subst.append((set(), []))
         try:
             name = self.word(name_node.named_children[0]) if name_node and name_node.named_children else ""
@@ -199,10 +231,12 @@ class _Walker:
         if name_node is None:
             self.state.env.update(prefix_env)
             return []
-        first = name_node.named_children[0] if name_node.named_children else None
-        if first is not None and first.type in ("simple_expansion", "expansion") and " " in name.strip():
-            words = name.split()  # unquoted $cmd is split into words: cmd="rm -rf"; $cmd /
-            name, args = words[0], words[1:] + args
+        words = [w for a in [name, *args] for w in a.split(SPLIT)]  # word splitting
+        name, args = words[0], words[1:]
+        if _unresolved(name):
+            name, args = UNRESOLVED, [name, *args]
+        elif executable_base(name) == "git":
+            args = _git_env_config({**self.state.env, **prefix_env}) + args
         fed_by = feed.fed_by | frozenset(subst_exes)
         fed_text = " ".join(filter(None, [feed.fed_text, *subst_texts]))
         cmd_feed = Feed(fed_by, fed_text, stdin_text, tuple(redirects), feed.sudo, feed.via)
@@ -231,6 +265,12 @@ class _Walker:
             return invs
         if name in state.functions:
             return self.call_function(name, args, feed)
+        if name == "set":
+            if "--" in args:
+                state.set_positional(args[args.index("--") + 1:])
+            elif args and not args[0].startswith(("-", "+")):
+                state.set_positional(args)
+            return []
         if name == "eval":
             inv = _invocation("eval", args, feed)
             self.out.append(inv)
@@ -255,9 +295,7 @@ class _Walker:
                 return [inv]
             return []
         saved_env = {k: state.env.get(k) for k in ["@", "*", "#"] + [str(i) for i in range(1, 10)]}
-        for i in range(1, 10):
-            state.env[str(i)] = args[i - 1] if i <= len(args) else ""
-        state.env["@"] = state.env["*"] = " ".join(args)
+        state.set_positional(args)
         state.calling = state.calling + (name,)
         try:
             return self.statement(body, feed)
@@ -277,7 +315,11 @@ class _Walker:
         if kind == "raw_string":
             return _text(node)[1:-1]
         if kind in ("string", "translated_string"):
-            return "".join(self._string_part(c) for c in node.named_children)
+            self._quoted += 1
+            try:
+                return "".join(self._string_part(c) for c in node.named_children)
+            finally:
+                self._quoted -= 1
         if kind == "ansi_c_string":
             return _ansi_c(_text(node)[2:-1])
         if kind == "concatenation":
@@ -286,6 +328,8 @@ class _Walker:
             return self.expansion(node)
         if kind in ("command_substitution", "process_substitution"):
             return self.substitution(node)
+        for sub in _substitutions(node):  # $(( $(cmd) + 1 )), ${x:-$(cmd)}: cmd still runs
+            self.substitution(sub)
         return _text(node)
 
     def _string_part(self, node: Any) -> str:
@@ -294,13 +338,33 @@ class _Walker:
         return self.word(node)
 
     def expansion(self, node: Any) -> str:
+        value = self._expansion_value(node)
+        if SPLIT in value and (self._quoted and not _is_at(node)):
+            value = value.replace(SPLIT, " ")  # "$*", "${a[*]}": one word
+        elif not self._quoted and value[:1] != "$":  # unquoted: split on IFS
+            ifs = self.state.env.get("IFS", " \t\n")
+            if ifs:
+                value = SPLIT.join(w for w in re.split("[" + re.escape(ifs) + "]+", value.replace(SPLIT, ifs[0])) if w)
+        return value
+
+    def _expansion_value(self, node: Any) -> str:
         names = [c for c in node.named_children if c.type in ("variable_name", "special_variable_name")]
+        index = None
         if not names:
-            return _text(node)
+            sub = next((c for c in node.named_children if c.type == "subscript"), None)
+            if sub is None or sub.child_by_field_name("name") is None:
+                return _text(node)
+            names, index = [sub.child_by_field_name("name")], sub.child_by_field_name("index")
         name = _text(names[0])
         if node.type == "expansion" and any(c.type == "#" for c in node.children[:2]):
             return "${#" + name + "}"  # a length, not the value
-        value = self.state.env.get(name)
+        value = self.state.env.get(name, _DEFAULTS.get(name))
+        if value is not None and index is not None and _text(index) not in ("@", "*"):
+            fields = value.split(SPLIT)
+            try:
+                return fields[int(_text(index))]
+            except (ValueError, IndexError):
+                return ""
         if value is not None:
             return value
         if node.type == "expansion":
@@ -336,17 +400,73 @@ class _Walker:
         return "$(" + (produced[0].exe if produced else "") + ")"
 
     def _herestring(self, node: Any) -> str:
-        parts = [self.word(c) for c in node.named_children]
+        parts = [self.word(c).replace(SPLIT, " ") for c in node.named_children]
         return " ".join(parts) + "\n"
 
     def _redirect_target(self, node: Any) -> list[str]:
         ops = {c.type for c in node.children if not c.is_named}
-        if not ops & {">", ">>", ">|", "&>", "&>>"}:
+        reading = "<" in ops  # `nc host < ~/.ssh/id_rsa`: recorded as "<path"
+        if not reading and not ops & {">", ">>", ">|", "&>", "&>>"}:
             return []
         dest = node.child_by_field_name("destination")
         targets = [dest] if dest is not None else [c for c in node.named_children
                                                    if c.type != "file_descriptor"]
-        return [self.word(t) for t in targets[:1]]
+        return [("<" if reading else "") + self.word(t).replace(SPLIT, " ") for t in targets[:1]]
+
+
+def _unresolved(name: str) -> bool:
+    """A command name still holding an unset variable or an opaque substitution."""
+    return "$" in name or "`" in name
+
+
+def executable_base(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
+
+
+def _is_at(node: Any) -> bool:
+    """``$@`` or ``${arr[@]}``: one word per element even inside double quotes."""
+    text = _text(node)
+    return text in ("$@", "${@}") or text.endswith("[@]}")
+
+
+def _substitutions(node: Any) -> list[Any]:
+    """The outermost ``$(...)``/``<(...)`` below ``node`` (arithmetic, array subscripts...)."""
+    found: list[Any] = []
+    stack = list(node.named_children)
+    while stack:
+        child = stack.pop()
+        if child.type in ("command_substitution", "process_substitution"):
+            found.append(child)
+        else:
+            stack.extend(child.named_children)
+    return found
+
+
+_GIT_CONFIG_PAIR = re.compile(r"'([^'=]+)=([^']*)'")
+
+
+def _git_env_config(env: dict[str, str]) -> list[str]:
+    """``GIT_CONFIG_PARAMETERS`` / ``GIT_CONFIG_KEY_n``: config (aliases) git reads from the
+    environment, as ``-c key=value`` options."""
+    out: list[str] = []
+    for key, value in _GIT_CONFIG_PAIR.findall(env.get("GIT_CONFIG_PARAMETERS", "")):
+        out += ["-c", f"{key}={value}"]
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for i in range(min(count, 16)):
+        key = env.get(f"GIT_CONFIG_KEY_{i}")
+        if key:
+            out += ["-c", f"{key}={env.get(f'GIT_CONFIG_VALUE_{i}', '')}"]
+    return out
+
+
+def _redirect_extra(node: Any) -> list[Any]:
+    """Words tree-sitter attaches to a redirect after its target (``>/dev/null -rf src``):
+    bash gives them to the command as arguments."""
+    dests = [c for c in node.named_children if c.type != "file_descriptor"]
+    return dests[1:]
 
 
 def _invocation(name: str, args: list[str], feed: Feed) -> Invocation:
@@ -378,11 +498,7 @@ def _output_text(inv: Invocation) -> str | None:
             args.pop(0)
         return " ".join(args) + "\n"
     if exe == "printf" and args:
-        fmt = args[0]
-        try:
-            return fmt.replace("%s", "{}").format(*args[1:]) if "%s" in fmt else " ".join(args)
-        except (IndexError, ValueError):
-            return " ".join(args)
+        return _printf(args)
     if exe in ("cat", "tee") and inv.stdin_text is not None and not [a for a in args if not a.startswith("-")]:
         return inv.stdin_text
     if exe == "base64" and inv.stdin_text is not None and ({"-d", "--decode", "-D"} & set(args)):
@@ -394,6 +510,32 @@ def _output_text(inv: Invocation) -> str | None:
         except (binascii.Error, ValueError):
             return None
     return None
+
+
+_PRINTF_SPEC = re.compile(r"%(?:%|[-+ #0]*\d*(?:\.\d+)?([sdbqcixXu]))")
+
+
+def _printf(args: list[str]) -> str | None:
+    """What ``printf FMT ARGS...`` prints: escapes decoded, the format reused until the
+    arguments run out (as printf(1) does)."""
+    if args[0] == "-v" or args[0].startswith("-") and args[0] != "--":
+        return None  # -v VAR assigns; other options: unknown
+    if args[0] == "--":
+        args = args[1:]
+    if not args:
+        return None
+    fmt, rest = _ansi_c(args[0]), list(args[1:])
+    out: list[str] = []
+    for _ in range(64):
+        def fill(m: re.Match[str]) -> str:
+            if m.group(0) == "%%":
+                return "%"
+            value = rest.pop(0) if rest else ""
+            return _ansi_c(value) if m.group(1) == "b" else value
+        out.append(_PRINTF_SPEC.sub(fill, fmt))
+        if not rest or not _PRINTF_SPEC.search(fmt.replace("%%", "")):
+            break
+    return "".join(out)
 
 
 def _text(node: Any) -> str:

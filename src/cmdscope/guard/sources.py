@@ -1,4 +1,13 @@
-"""Which registry and policy files are in effect, and a cheap fingerprint of them (no YAML read)."""
+"""Which registry and policy files are in effect, and a cheap fingerprint of them (no YAML read).
+
+Policy layers, by trust: the shipped default (0) and the user's or organisation's
+``CMDSCOPE_POLICY_PATH`` files (2) are trusted. The project's ``.cmdscope/policy.yaml`` (1) is
+found at the root of the git worktree the command runs in (the nearest directory holding
+``.git``, so a nested repository or submodule has its own), or in the directory itself outside
+git. Anyone who can write to the repository (a cloned project, an agent's file tools) can write
+that file, so it may only tighten the trusted layers, unless the user trusted this file's exact
+content with ``cmdscope policy trust`` (like ``direnv allow``: any edit revokes it).
+"""
 
 from __future__ import annotations
 
@@ -23,14 +32,22 @@ _CACHED_CODE = ("compiled.py", "rules.py", "options.py", "policy.py", "analyzers
                 "engine.py")
 
 
+DEFAULT, PROJECT, USER = 0, 1, 2  # policy layers
+LAYER_NAMES = {DEFAULT: "default", PROJECT: "project", USER: "CMDSCOPE_POLICY_PATH"}
+
+
 class Sources:
-    __slots__ = ("builtin", "user", "policies")
+    __slots__ = ("builtin", "user", "policies", "trusted")
 
     def __init__(self, builtin: tuple[str, ...], user: tuple[str, ...],
-                 policies: tuple[tuple[str, int], ...]) -> None:
+                 policies: tuple[tuple[str, int], ...], trusted: frozenset[str] = frozenset()) -> None:
         self.builtin = builtin
         self.user = user
         self.policies = policies  # (path, layer): 0 default, 1 project, 2 CMDSCOPE_POLICY_PATH
+        self.trusted = trusted    # project policy files the user trusted (by content hash)
+
+    def loosening_allowed(self, path: str, layer: int) -> bool:
+        return layer != PROJECT or path in self.trusted
 
     def all_files(self) -> list[str]:
         return [*self.builtin, *self.user, *(p for p, _ in self.policies)]
@@ -48,7 +65,51 @@ def _split(value: str | None) -> list[str]:
     return [part for part in (value or "").split(os.pathsep) if part]
 
 
-def discover(environ: os._Environ[str] | dict[str, str] | None = None) -> Sources:
+def project_root(cwd: str) -> str | None:
+    """The nearest directory at or above ``cwd`` that holds ``.git`` (dir or file: worktrees and
+    submodules have a file), or None outside git."""
+    here = os.path.abspath(cwd)
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def project_policy(cwd: str) -> str | None:
+    """The project policy file that applies to commands run in ``cwd``, if any."""
+    path = os.path.join(project_root(cwd) or os.path.abspath(cwd), PROJECT_POLICY)
+    return path if os.path.isfile(path) else None
+
+
+def trust_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "cmdscope", "trusted-policies")
+
+
+def trust_token(path: str) -> str | None:
+    """sha256 of the file's real path and content: what ``cmdscope policy trust`` records."""
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - Python 3.12+ builds name it _sha2
+        from hashlib import sha256
+    real = os.path.realpath(path)
+    try:
+        with open(real, "rb") as fh:
+            content = fh.read()
+    except OSError:
+        return None
+    return sha256(real.encode("utf-8", "surrogateescape") + b"\0" + content).hexdigest()
+
+
+def is_trusted(path: str) -> bool:
+    token = trust_token(path)
+    return token is not None and os.path.isfile(os.path.join(trust_dir(), token))
+
+
+def discover(environ: os._Environ[str] | dict[str, str] | None = None, cwd: str | None = None) -> Sources:
     env = os.environ if environ is None else environ
     root = builtin_registry_root()
     builtin = _yaml_files(os.path.join(root, "danger"))
@@ -58,14 +119,18 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None) -> Source
     # Only the guard's default policy: registry/policies/ also holds other subsystems' files.
     default = os.path.join(root, "policies", "default.yaml")
     policies = [(default, 0)] if os.path.isfile(default) else []
-    if os.path.isfile(PROJECT_POLICY):
-        policies.append((os.path.abspath(PROJECT_POLICY), 1))
+    trusted: set[str] = set()
+    project = project_policy(cwd or os.getcwd())
+    if project is not None:
+        policies.append((project, PROJECT))
+        if is_trusted(project):
+            trusted.add(project)
     for entry in _split(env.get(POLICY_ENV)):
         if os.path.isdir(entry):
             policies.extend((p, 2) for p in _yaml_files(entry))
         else:
             policies.append((entry, 2))
-    return Sources(tuple(builtin), tuple(user), tuple(policies))
+    return Sources(tuple(builtin), tuple(user), tuple(policies), frozenset(trusted))
 
 
 def fingerprint(sources: Sources) -> str:
@@ -73,7 +138,7 @@ def fingerprint(sources: Sources) -> str:
     stores this whole key and is rebuilt when it differs; the file name is its CRC)."""
     from cmdscope._version import __version__
 
-    parts = [__version__, repr(sources.policies)]
+    parts = [__version__, repr(sources.policies), repr(sorted(sources.trusted))]
     for path in [*sources.all_files(), *(os.path.join(_GUARD_DIR, n) for n in _CACHED_CODE)]:
         try:
             st = os.stat(path)
@@ -85,3 +150,24 @@ def fingerprint(sources: Sources) -> str:
 
 def key_name(key: str) -> str:
     return f"{zlib.crc32(key.encode()):08x}{len(key):x}"
+
+
+def trust(path: str, *, revoke: bool = False) -> str:
+    """Record (or with ``revoke`` forget) that the user trusts ``path`` as it is now; returns
+    the token. Any later edit of the file changes the token, so the trust lapses."""
+    token = trust_token(path)
+    if token is None:
+        raise OSError(f"{path}: cannot read")
+    folder = trust_dir()
+    entry = os.path.join(folder, token)
+    if revoke:
+        try:
+            os.unlink(entry)
+        except FileNotFoundError:
+            pass
+        return token
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(os.path.realpath(path) + "\n")
+    return token

@@ -58,11 +58,11 @@ class ToolCall:
 class Verdict:
     """The decision an integration turns into the agent's answer format."""
 
-    __slots__ = ("action", "message", "playbook", "record", "rule_id", "span_id", "trace_id")
+    __slots__ = ("action", "message", "notices", "playbook", "record", "rule_id", "span_id", "trace_id")
 
     def __init__(self, action: str, rule_id: str | None = None, message: str = "", playbook: str | None = None,
                  record: dict[str, Any] | None = None, span_id: str | None = None,
-                 trace_id: str | None = None) -> None:
+                 trace_id: str | None = None, notices: list[str] | None = None) -> None:
         self.action = action        # allow | warn | deny
         self.rule_id = rule_id
         self.message = message
@@ -70,12 +70,13 @@ class Verdict:
         self.record = record
         self.span_id = span_id
         self.trace_id = trace_id
+        self.notices = notices or []  # the guard's warnings for the agent's context (Decision.notices)
 
     @property
     def reason(self) -> str:
         """``<rule id>: <message> (playbook: <link>)``, the text the agent and its model see."""
         text = f"{self.rule_id}: {self.message}" if self.rule_id else self.message
-        if self.playbook:
+        if self.playbook and self.playbook not in text:  # once per message
             text += f" (playbook: {self.playbook})"
         return text
 
@@ -162,7 +163,8 @@ def before(call: ToolCall, store: Store) -> Verdict:
         decision = denied.decision
         _finish_denial(run, decision, start_ns)
         return Verdict("deny", decision.rule_id, decision.message or "denied by policy",
-                       getattr(decision, "playbook", None), run.record, run.record["span_id"], run.record["trace_id"])
+                       getattr(decision, "playbook", None), run.record, run.record["span_id"], run.record["trace_id"],
+                       _notices(decision))
     decision = run.decision
     rec = run.record
     rec["start_ns"] = start_ns
@@ -172,8 +174,13 @@ def before(call: ToolCall, store: Store) -> Verdict:
     action = getattr(decision, "action", "allow") if decision is not None else "allow"
     if action == "warn":
         return Verdict("warn", decision.rule_id, decision.message, getattr(decision, "playbook", None), rec,
-                       rec["span_id"], rec["trace_id"])
-    return Verdict("allow", record=rec, span_id=rec["span_id"], trace_id=rec["trace_id"])
+                       rec["span_id"], rec["trace_id"], _notices(decision))
+    return Verdict("allow", record=rec, span_id=rec["span_id"], trace_id=rec["trace_id"], notices=_notices(decision))
+
+
+def _notices(decision: Any) -> list[str]:
+    notices = getattr(decision, "notices", None)
+    return notices() if notices is not None else []
 
 
 def after(call: ToolCall, result: Result, store: Store) -> dict[str, Any]:
@@ -221,7 +228,7 @@ def _classify(run: pipeline.Run, result: Result) -> None:
             exit_code=result.exit_code, signal=None, executable=rec.get("process.executable.name", ""),
             argv=run.raw_command.split(), phase=rec.get("cmdscope.phase"), outcome=result.outcome,
             stderr_tail=(result.stderr_tail or "").encode("utf-8", "replace")[-65536:],
-            stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-4096:] or None,
+            stdout_tail=(result.stdout_tail or "").encode("utf-8", "replace")[-65536:] or None,
         )
         rec["error.type"] = c.error_type
         if c.pattern_id:
@@ -299,7 +306,7 @@ def _finish_denial(run: pipeline.Run, decision: Any, start_ns: int) -> None:
                time=pipeline.iso_time(end_ns))
     rec["process.exit.code"] = 126
     rec["cmdscope.outcome"] = "denied"
-    rec["error.type"] = "denied"
+    rec["error.type"] = "policy_denied"  # the taxonomy id (registry/failure-taxonomy.yaml)
     pipeline._process(pipeline.redact_fields, run)
     pipeline.emit(run)
 

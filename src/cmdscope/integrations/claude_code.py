@@ -44,6 +44,8 @@ def parse(raw: bytes) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8", "replace") or "null")
     except ValueError as exc:
         raise BadInput(f"stdin is not JSON ({exc.__class__.__name__}: {exc})") from None
+    except RecursionError:
+        raise BadInput("stdin is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise BadInput(f"stdin is a JSON {type(data).__name__}, expected an object")
     event = data.get("hook_event_name")
@@ -107,15 +109,22 @@ def _response_text(data: dict[str, Any], key: str) -> str | None:
 
 def pre_tool_use_answer(verdict: Any) -> dict[str, Any] | None:
     """The PreToolUse answer for a verdict, in the format Claude Code and Codex share: deny with
-    the reason; warn as context for the agent (no allow, so the user's own rules still apply);
-    nothing for allow."""
+    the reason; a warning (a warn rule, a deny in warn/observe mode, a broken policy layer, an
+    ignored project rule) as ``systemMessage`` for the user and ``additionalContext`` for the
+    model, with no allow, so the user's own rules still apply; nothing for a plain allow."""
+    notices = list(getattr(verdict, "notices", None) or ())
+    if verdict.action == "warn" and not notices:
+        notices = [f"warning: {verdict.reason}"]
     if verdict.action == "deny":
-        return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                       "permissionDecisionReason": verdict.reason}}
-    if verdict.action == "warn":
-        return {"systemMessage": f"cmdscope warning: {verdict.reason}",
-                "hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                       "additionalContext": f"cmdscope policy warning: {verdict.reason}"}}
+        answer: dict[str, Any] = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                                         "permissionDecisionReason": verdict.reason}}
+        if notices:
+            answer["systemMessage"] = "cmdscope: " + "; ".join(notices)
+        return answer
+    if notices:
+        text = "; ".join(notices)
+        return {"systemMessage": f"cmdscope: {text}",
+                "hookSpecificOutput": {"hookEventName": "PreToolUse", "additionalContext": f"cmdscope policy: {text}"}}
     return None
 
 

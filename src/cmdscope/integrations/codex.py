@@ -120,10 +120,14 @@ def handle(data: dict[str, Any], store: agent.Store) -> dict[str, Any] | None:
         item = rollout_item(data)
         code = _exit_code(item, data)
         response = data.get("tool_response")
-        text = response if isinstance(response, str) else None
         outcome = "success" if code in (None, 0) else "failure"
-        agent.after(call, Result(outcome, code, _duration_ms(item),
-                                 text[-4096:] if text and outcome != "success" else None), store)
+        # The output the agent saw is what the failure is classified from: one combined text,
+        # or stdout and stderr apart.
+        err = response if isinstance(response, str) else claude_code._response_text(data, "stderr")
+        out = None if isinstance(response, str) else claude_code._response_text(data, "stdout")
+        failed = outcome != "success"
+        agent.after(call, Result(outcome, code, _duration_ms(item), err[-65536:] if err and failed else None,
+                                 out[-65536:] if out and failed else None), store)
         return None
     if event == "SessionStart":
         if hasattr(store, "sweep"):

@@ -1,8 +1,10 @@
 """``cmdscope hook daemon``: answers hook events from :mod:`cmdscope.integrations.hookclient`.
 
 It keeps the guard, the redactor and the ledger writer warm, so a tool call costs a socket
-round trip instead of importing cmdscope. Requests are handled one at a time; each runs with the
-client's working directory and forwarded environment (``CMDSCOPE_*``, ``OTEL_*``, state and
+round trip instead of importing cmdscope. Each connection is read by its own thread (at most
+``MAX_CLIENTS``, each with ``READ_TIMEOUT_S`` for its whole request), so a stalled client delays
+no one else; requests are then handled one at a time; each runs with the client's working
+directory and forwarded environment (``CMDSCOPE_*``, ``OTEL_*``, state and
 Claude variables), exactly as the per-event handler would in the client's own process, and the
 environment is restored afterwards. The socket lives in the (0700) state directory with mode
 0600. The daemon exits after ``CMDSCOPE_HOOKD_IDLE`` seconds without a request (default 900),
@@ -15,6 +17,8 @@ import json
 import os
 import socket
 import sys
+import threading
+import time
 
 from cmdscope.integrations.hookclient import FORWARD_NAMES, FORWARD_PREFIXES, encode_answer
 
@@ -57,11 +61,55 @@ def handle(request: bytes) -> tuple[int, str, str]:
             os.chdir(cwd)
         except OSError:
             pass
+        _fresh_policy()
         out, err, code = run_agent_event(agent, stdin.encode("utf-8"))
     finally:
         _restore(saved)
         os.chdir(home)
     return code, out, err
+
+
+def _fresh_policy() -> None:
+    """A policy or registry edited while the daemon runs applies to the next call: the guard
+    re-checks its files' fingerprint per request (~30 stats), and the plain-allow answers of
+    the previous policy are forgotten."""
+    from cmdscope import pipeline
+    from cmdscope.guard import engine
+
+    engine.REVALIDATE = True
+    getattr(pipeline, "_plain_allows", {}).clear()
+
+
+MAX_CLIENTS = 32
+READ_TIMEOUT_S = 5.0
+_handling = threading.Lock()  # handle() changes the process's cwd and environment: one at a time
+_clients = threading.BoundedSemaphore(MAX_CLIENTS)
+
+
+def _serve_one(conn: socket.socket) -> None:
+    try:
+        with conn:
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            chunks = []
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return  # the client gave up or stalled: it falls back to its own process
+                conn.settimeout(left)
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            with _handling:
+                answer = encode_answer(*handle(b"".join(chunks)))
+            conn.settimeout(READ_TIMEOUT_S)
+            conn.sendall(answer)
+    except OSError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - keep serving; the client falls back when it gets no answer
+        sys.stderr.write(f"cmdscope hook daemon: {type(exc).__name__}: {exc}\n")
+    finally:
+        _clients.release()
 
 
 def serve(path: str, idle_s: float | None = None) -> int:
@@ -96,20 +144,10 @@ def serve(path: str, idle_s: float | None = None) -> int:
                 conn, _ = server.accept()
             except TimeoutError:
                 return 0
-            with conn:
-                conn.settimeout(30)
-                try:
-                    chunks = []
-                    while True:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        chunks.append(chunk)
-                    conn.sendall(encode_answer(*handle(b"".join(chunks))))
-                except OSError:
-                    continue
-                except Exception as exc:  # noqa: BLE001 - keep serving; the client falls back when it gets no answer
-                    sys.stderr.write(f"cmdscope hook daemon: {type(exc).__name__}: {exc}\n")
+            if not _clients.acquire(blocking=False):
+                conn.close()  # too many at once: this client answers the event in its own process
+                continue
+            threading.Thread(target=_serve_one, args=(conn,), daemon=True).start()
     finally:
         try:
             os.unlink(path)

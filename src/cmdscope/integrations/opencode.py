@@ -72,7 +72,7 @@ class Bridge:
             output = _str(msg.get("output"))
             if exit_code is None and output and _TIMED_OUT in output:
                 outcome = "timeout"  # OpenCode killed it at the bash tool's timeout: no exit code
-            agent.after(call, Result(outcome, exit_code, None, output[-4096:] if output and outcome != "success" else None),
+            agent.after(call, Result(outcome, exit_code, None, output[-65536:] if output and outcome != "success" else None),
                         self.store)
             return {"ok": True}
         if op == "permission":

@@ -32,6 +32,9 @@ def parse_time(value: str, *, now_ns: int, option: str) -> int:
         return now_ns - int(float(match.group(1)) * _UNITS[match.group(2)] * NS)
     if text == "now":
         return now_ns
+    if text in ("today", "yesterday"):  # since midnight UTC (ledger times are UTC)
+        day = int(now_ns // NS // 86400 - (text == "yesterday")) * 86400
+        return day * NS
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -271,11 +271,13 @@ def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli.args import output_file
+
     from cmdscope.reports.common import since_or_report
     from cmdscope.reports.packets import load
 
     p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, type=output_file, help="the HTML file to write")
     p.add_argument("--since", default="30d")
     p.add_argument("--ledger")
     args = p.parse_args(argv)

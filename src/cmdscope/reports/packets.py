@@ -200,12 +200,14 @@ def parse_since(text: str, now_ns: int) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli.args import output_file
+
     p = argparse.ArgumentParser(prog="cmdscope report packets", description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("--since", default="30d")
     p.add_argument("--weekly", action="store_true", help="one row per ISO week with week-over-week change")
     p.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
     p.add_argument("--ledger")
-    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("-o", "--output", type=output_file, help="write to this file instead of stdout")
     args = p.parse_args(argv)
     now = time.time_ns()
     try:

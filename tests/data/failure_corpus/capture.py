@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import families  # the script's directory is on sys.path
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "captured"
 TAIL = 16384
@@ -156,7 +158,7 @@ def define_cases(http_port: int, dead_port: int) -> None:
         "http401": (f"import urllib.request\nurllib.request.urlopen('{base}/401/x')\n", "auth_failure"),
         "http403": (f"import urllib.request\nurllib.request.urlopen('{base}/403/x')\n", "auth_failure"),
         "http429": (f"import urllib.request\nurllib.request.urlopen('{base}/429/x')\n", "rate_limited"),
-        "json-config": ("import json\njson.load(open('conf.json'))\n", "config_error"),
+        "json-config": ("import json\njson.load(open('conf.json'))\n", "invalid_input"),  # malformed data file
         "diskfull": ("with open('/dev/full', 'w') as f:\n    f.write('x' * 100)\n", "disk_full"),
         "argparse-unknown": ("import argparse\np = argparse.ArgumentParser()\np.add_argument('--verbose', action='store_true')\np.parse_args()\n", "usage_error"),
         "argparse-required": ("import argparse\np = argparse.ArgumentParser()\np.add_argument('target')\np.parse_args()\n", "usage_error"),
@@ -336,7 +338,7 @@ def define_cases(http_port: int, dead_port: int) -> None:
     case("pip-no-such-package", "dependency_error", [*pipx, "nosuch-package-xyz"])
     case("pip-no-version", "dependency_error", [*pipx, "pytest==0.0.1"])
     case("pip-missing-requirements", "file_not_found", [*pipx, "-r", "requirements-dev.txt"])
-    case("pip-not-installable", "dependency_error", [*pipx, "."])
+    case("pip-not-installable", "config_error", [*pipx, "."], note="relabelled in 1.1.0: the manifest is missing (cf. cargo-no-manifest)")
     case("pip-bad-requirement", "dependency_error", [*pipx, "foo==="], note="pip reads 'foo===' as a requirement it cannot find")
     case("pip-bad-option", "usage_error", [py, "-m", "pip", "install", "--frob"])
 
@@ -524,14 +526,15 @@ def define_cases(http_port: int, dead_port: int) -> None:
     case("curl-bad-option", "usage_error", ["curl", "--frobnicate"], needs="curl")
     case("node-bad-option", "usage_error", ["node", "--frobnicate"], needs="node")
 
+    # --- a negative answer (no match, differences found) is not a tool failure: negative_answer
     # --- no diagnosis possible: must stay unknown
     case("false", "unknown", ["false"])
-    case("test-f", "unknown", ["test", "-f", "nope.txt"])
-    case("grep-no-match", "unknown", ["grep", "needle", "hay.txt"], {"hay.txt": "straw\n"})
-    case("diff-differs", "unknown", ["diff", "a.txt", "b.txt"], {"a.txt": "one\ntwo\n", "b.txt": "one\nthree\n"})
+    case("test-f", "negative_answer", ["test", "-f", "nope.txt"])
+    case("grep-no-match", "negative_answer", ["grep", "needle", "hay.txt"], {"hay.txt": "straw\n"})
+    case("diff-differs", "negative_answer", ["diff", "a.txt", "b.txt"], {"a.txt": "one\ntwo\n", "b.txt": "one\nthree\n"})
     case("bash-exit-2", "unknown", ["bash", "-c", "echo 'checking release notes'; exit 2"])
-    case("cmp-differs", "unknown", ["cmp", "a.bin", "b.bin"], {"a.bin": "a", "b.bin": "b"})
-    case("sqlite-constraint", "unknown", ["sqlite3", ":memory:", "create table t(x unique); insert into t values(1); insert into t values(1);"], needs="sqlite3")
+    case("cmp-differs", "negative_answer", ["cmp", "a.bin", "b.bin"], {"a.bin": "a", "b.bin": "b"})
+    case("sqlite-constraint", "database_error", ["sqlite3", ":memory:", "create table t(x unique); insert into t values(1); insert into t values(1);"], needs="sqlite3")
 
 
 # ------------------------------------------------------------------ running
@@ -560,6 +563,8 @@ def run_case(c: Case, scratch: Path) -> dict[str, object] | None:
         path = work / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    for rel, mode in c.chmod.items():
+        os.chmod(work / rel, mode)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CMDSCOPE_", "PYTEST_"))}
     env.update({"HOME": str(scratch / "home"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": "1",
                 "GIT_CONFIG_NOSYSTEM": "1", "CARGO_TARGET_DIR": str(scratch / "cargo-target"),
@@ -611,6 +616,8 @@ def main(argv: list[str]) -> int:
     http_port = start_server()
     dead_port = closed_port()
     define_cases(http_port, dead_port)
+    tsc = HERE.parents[2] / "node_modules" / ".bin" / "tsc"
+    families.define(case, PYTHON, http_port, dead_port, str(tsc) if tsc.exists() else None)
     selected = [c for c in CASES if not argv or c.id.startswith(tuple(argv))]
     OUT.mkdir(exist_ok=True)
     skipped = []
@@ -630,9 +637,11 @@ def main(argv: list[str]) -> int:
                 continue
             if result is None:
                 continue
-            argv_shown = [PLACEHOLDER + "/python" if a in (PYTHON, SYSTEM_PY) else a for a in c.argv]
+            root = str(HERE.parents[2]) + "/"
+            argv_shown = [PLACEHOLDER + "/python" if a in (PYTHON, SYSTEM_PY) else a.replace(root, "") for a in c.argv]
             record = {"id": c.id, "label": c.label, "source": "captured", "note": c.note,
-                      "executable": os.path.basename(argv_shown[0]), "argv": argv_shown, "phase": None, **result}
+                      "executable": os.path.basename(argv_shown[0]), "argv": argv_shown, "phase": None,
+                      "family": families.family_of(c.id), **result}
             (OUT / f"{c.id}.json").write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
             written += 1
     print(f"wrote {written} cases to {OUT}; skipped (tool missing): {', '.join(skipped) or 'none'}")
