@@ -8,8 +8,8 @@ It speaks the three wire formats the agents use, streaming as the real APIs do:
 - OpenAI Responses (``POST /v1/responses``, ``event: response.*`` server-sent events), for
   Codex with a custom ``model_providers`` entry (``wire_api = "responses"``).
 
-The script is a list of steps; a step is one shell command, or a list of commands the model
-asks for together (parallel tool calls in one response). A request that offers the shell tool
+The script is a list of steps; a step is one shell command (a string, or a dict of the tool's
+arguments with ``command``), or a list of commands the model asks for together (parallel tool calls in one response). A request that offers the shell tool
 is answered with the calls of the first step whose results the conversation does not hold yet
 (counting tool results, so a multi-turn session continues where the last turn stopped), and
 once every command has a result, with a final text. Requests without the shell tool (titles,
@@ -27,20 +27,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SHELL_TOOLS = ("Bash", "bash", "shell", "local_shell", "exec_command")
-Step = str | list[str]
+Command = str | dict[str, Any]  # a dict: {"command": ..., plus the tool's own arguments, e.g. "timeout"}
+Step = Command | list[Command]
 
 
-def shell_arguments(tool: str, command: str) -> dict[str, Any]:
+def shell_arguments(tool: str, command: Command) -> dict[str, Any]:
     """The tool call's arguments: Codex's ``exec_command`` takes ``cmd``; the others ``command``."""
+    extra = dict(command) if isinstance(command, dict) else {"command": command}
+    text = extra.pop("command")
     if tool == "exec_command":
-        return {"cmd": command}
-    return {"command": command, "description": "scripted command"}
+        return {"cmd": text, **extra}
+    return {"command": text, "description": "scripted command", **extra}
 
 
 @dataclass
 class ModelServer:
     commands: list[Step]
     final_text: str = "All done."
+    # A subagent's own script (Claude Code's Task tool), by a marker in the prompt the main script
+    # gives it; a call of another tool is a dict {"tool": name, "input": arguments}.
+    subagents: dict[str, list[Step]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     tool_results: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -121,19 +127,28 @@ class ModelServer:
 
     # -- the script -----------------------------------------------------------------------------
 
-    def _next_calls(self, tools: list[Any], results: list[str]) -> tuple[str, list[str]] | None:
-        """(tool name, commands) to ask for next, or None for the final answer."""
+    def _next_calls(self, tools: list[Any], results: list[str],
+                    script: list[Step] | None = None) -> list[tuple[str, dict[str, Any]]] | None:
+        """The (tool name, arguments) calls to ask for next, or None for the final answer."""
         names = [t.get("name") or (t.get("function") or {}).get("name") for t in tools or []]
         shell = next((n for n in names if n in SHELL_TOOLS), None)
         if shell is None:
             return None
         answered = 0
-        for step in self.commands:
-            batch = [step] if isinstance(step, str) else list(step)
+        for step in self.commands if script is None else script:
+            batch = list(step) if isinstance(step, list) else [step]
             if answered >= len(results):
-                return shell, batch
+                return [(c["tool"], c["input"]) if isinstance(c, dict) and "tool" in c
+                        else (shell, shell_arguments(shell, c)) for c in batch]
             answered += len(batch)
         return None
+
+    def _subagent_script(self, messages: list[dict[str, Any]]) -> list[Step] | None:
+        """The script of the subagent whose prompt (its first user message) holds a key of ``subagents``."""
+        first = next((m for m in messages if m.get("role") == "user"), None)
+        content = first.get("content") if first else None
+        text = content if isinstance(content, str) else json.dumps(content)
+        return next((script for marker, script in self.subagents.items() if marker in text), None)
 
     def _remember(self, results: list[str]) -> None:
         with self._lock:
@@ -146,14 +161,16 @@ class ModelServer:
     def _anthropic(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         results = _anthropic_tool_results(body.get("messages") or [])
         self._remember(results)
-        step = self._next_calls(body.get("tools") or [], results)
+        sub = self._subagent_script(body.get("messages") or [])
+        step = self._next_calls(body.get("tools") or [], results, sub)
         msg_id = f"msg_{len(self.requests):04d}"
         if step is None:
             blocks: list[dict[str, Any]] = [{"type": "text", "text": self.final_text if body.get("tools") else "ok"}]
             stop = "end_turn"
         else:
-            blocks = [{"type": "tool_use", "id": _call_id("toolu_", len(results) + i), "name": step[0],
-                       "input": shell_arguments(step[0], command)} for i, command in enumerate(step[1])]
+            prefix = "toolu_sub" if sub is not None else "toolu_"
+            blocks = [{"type": "tool_use", "id": _call_id(prefix, len(results) + i), "name": name, "input": args}
+                      for i, (name, args) in enumerate(step)]
             stop = "tool_use"
         if not body.get("stream"):
             payload = {"id": msg_id, "type": "message", "role": "assistant", "model": body.get("model", "scripted"),
@@ -203,8 +220,8 @@ class ModelServer:
             message: dict[str, Any] = {"role": "assistant", "content": text}
         else:
             calls = [{"index": i, "id": _call_id("call_", len(results) + i), "type": "function",
-                      "function": {"name": step[0], "arguments": json.dumps(shell_arguments(step[0], command))}}
-                     for i, command in enumerate(step[1])]
+                      "function": {"name": name, "arguments": json.dumps(args)}}
+                     for i, (name, args) in enumerate(step)]
             deltas = [{"role": "assistant", "content": None, "tool_calls": calls}]
             finish = "tool_calls"
             message = {"role": "assistant", "content": None,
@@ -240,8 +257,8 @@ class ModelServer:
                                              "content": [{"type": "output_text", "text": text, "annotations": []}]}]
         else:
             output = [{"type": "function_call", "id": f"fc_{len(results) + i:04d}", "status": "completed",
-                       "call_id": _call_id("call_", len(results) + i), "name": step[0],
-                       "arguments": json.dumps(shell_arguments(step[0], command))} for i, command in enumerate(step[1])]
+                       "call_id": _call_id("call_", len(results) + i), "name": name,
+                       "arguments": json.dumps(args)} for i, (name, args) in enumerate(step)]
         response = {"id": response_id, "object": "response", "created_at": int(time.time()), "status": "in_progress",
                     "model": body.get("model", "scripted"), "output": []}
         events: list[dict[str, Any]] = [{"type": "response.created", "response": response}]

@@ -9,13 +9,16 @@ Lines used: ``assistant`` messages whose content holds ``{"type": "tool_use", "n
 "id", "input": {"command"}}``, and ``user`` messages holding the matching
 ``{"type": "tool_result", "tool_use_id", "is_error", "content"}``. A result that says the
 permission to use the tool was refused (the agent's own permission rules) means the command
-never ran.
+never ran. Claude Code 2.1.197 runs the ``PreToolUse`` hook before its own ``permissions.deny``
+check and then no hook at all for that call, so the ledger holds it as ``interrupted``; the
+transcript says why, and the report counts it as denied by the agent.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +26,12 @@ from pathlib import Path
 from cmdscope.coverage.model import ToolCall
 
 SHELL_TOOLS = ("Bash",)
-# What Claude Code answers when its own permission system refuses a tool call.
-_AGENT_DENIALS = ("requested permissions to use", "permission to use", "haven't granted it yet",
-                  "was blocked. For security", "denied by the permission settings")
+# What Claude Code answers when its own permission system refuses a tool call: a ``deny`` rule
+# ("Permission to use Bash with command ... has been denied."), or an ``ask`` that ``-p`` cannot
+# put to anyone ("... haven't granted it yet", "... Approve only if you trust it."). A command
+# that ran and failed says "Exit code N" first, whatever its output says about permissions.
+_AGENT_DENIAL = re.compile(r"permission|approv|haven't granted|was blocked\. for security", re.IGNORECASE)
+_RAN = re.compile(r"\s*exit code -?\d+", re.IGNORECASE)
 
 
 def config_dir() -> Path:
@@ -99,7 +105,7 @@ def read(files: list[Path], session: str) -> list[ToolCall]:
                     elif item.get("type") == "tool_result" and item.get("tool_use_id") in calls:
                         call = calls[item["tool_use_id"]]
                         text = _text(item.get("content"))
-                        if item.get("is_error") and any(m in text for m in _AGENT_DENIALS):
+                        if item.get("is_error") and not _RAN.match(text) and _AGENT_DENIAL.search(text):
                             call.result = "denied_agent"
                         else:
                             call.result = "error" if item.get("is_error") else "ok"

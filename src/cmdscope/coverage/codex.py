@@ -5,7 +5,13 @@ used: ``{"type": "session_meta", "payload": {"id"}}`` names the session;
 ``{"type": "response_item", "payload": {"type": "function_call", "name": "exec_command" |
 "shell" | "local_shell", "arguments": "<JSON with cmd or command>", "call_id"}}`` is a call and
 ``{"type": "response_item", "payload": {"type": "function_call_output", "call_id", "output"}}``
-its result. Read only.
+its result. ``{"type": "event_msg", "payload": {"type": "item_completed", "item": {"type":
+"CommandExecution", "id": <call_id>, "status": "completed" | "failed", "exit_code"}}}`` says the
+command ran (and how it ended; a command still running when the turn ends is ``failed`` with
+exit code -1). Codex's own exec policy (``rules/*.rules``, ``decision="forbidden"``) answers
+``exec_command failed: CreateProcess { message: "Rejected(... rejected: policy forbids ...)" }``
+with no ``item_completed``: it never ran. A hook's deny is ``Command blocked by PreToolUse
+hook: <reason>``. Seen with Codex 0.169. Read only.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any
 from cmdscope.coverage.model import ToolCall
 
 SHELL_TOOLS = ("exec_command", "shell", "local_shell", "container.exec", "shell_command")
-_AGENT_DENIALS = ("rejected by user", "denied by the sandbox policy", "approval was denied", "not approved")
+_HOOK_BLOCKED = "Command blocked by PreToolUse hook"
+_AGENT_DENIALS = ("rejected by user", "denied by the sandbox policy", "approval was denied", "not approved",
+                  "rejected(", "policy forbids")
 
 
 def home() -> Path:
@@ -91,7 +99,16 @@ def sessions(since_s: float | None = None, root: Path | None = None) -> Iterator
                     output = payload.get("output")
                     text = output if isinstance(output, str) else json.dumps(output)
                     call = calls[payload["call_id"]]
-                    call.result = "denied_agent" if any(m in text.lower() for m in _AGENT_DENIALS) else "ok"
+                    if text.startswith(_HOOK_BLOCKED):
+                        call.result = "blocked"  # a PreToolUse hook (cmdscope's deny) stopped it
+                    elif any(m in text.lower() for m in _AGENT_DENIALS):
+                        call.result = "denied_agent"
+                    elif call.result is None:
+                        call.result = "ok"
+                elif kind == "item_completed" and isinstance(payload.get("item"), dict):
+                    item = payload["item"]
+                    if item.get("type") == "CommandExecution" and item.get("id") in calls:
+                        calls[item["id"]].result = "ok" if item.get("exit_code") == 0 else "error"
         for call in calls.values():
             call.session = session_id
         if calls:

@@ -20,7 +20,7 @@ class ToolCall:
     call_id: str | None
     command: str
     start_ns: int | None = None       # when the agent asked for it
-    result: str | None = None         # "ok", "error", "denied_agent", or None (no result)
+    result: str | None = None         # "ok", "error", "denied_agent", "blocked" (by a hook), None (no result)
     source: str = ""                  # transcript file and line, for the report
     subagent: bool = False
 
@@ -93,7 +93,7 @@ def match(calls: Iterable[ToolCall], records: Iterable[Mapping[str, Any]], *, ag
             _settle(out, call, found[:1], used)
         elif call.result == "denied_agent":
             out.calls.append((call, "denied_agent", None))
-        elif call.result is None:
+        elif call.result in (None, "blocked"):  # no result, or a hook stopped it: it did not run
             out.calls.append((call, "never_ran", None))
         else:
             out.calls.append((call, "missed", None))
@@ -115,10 +115,11 @@ def _settle(out: SessionCoverage, call: ToolCall, found: list[dict[str, Any]], u
     for r in found:
         used.add(id(r))
     kinds = {r.get("kind") for r in found}
-    if call.result == "denied_agent":
+    if kinds == {"denial"} and not all(str(r.get("cmdscope.policy.rule", "")).startswith(f"{call.agent}.")
+                                       for r in found):
+        state = "denied_cmdscope"  # cmdscope's guard (the agent then reports an error of its own)
+    elif call.result == "denied_agent" or kinds == {"denial"}:
         state = "denied_agent"  # the hook saw it asked for; the agent's own permissions refused it
-    elif kinds == {"denial"}:
-        state = "denied_cmdscope"
     elif call.result is None and all(r.get("cmdscope.outcome") == "interrupted" for r in found):
         state = "never_ran"
     else:

@@ -23,7 +23,11 @@ from typing import Any
 from cmdscope.coverage.model import ToolCall
 
 SHELL_TOOLS = ("bash",)
-_AGENT_DENIALS = ("rejected permission", "permission to use", "permission denied by", "not allowed by permission")
+# OpenCode 1.18's answers when its own permission system refuses a call: a ``deny`` rule ("The user
+# has specified a rule which prevents you from using this specific tool call...") or an ``ask``
+# that ``opencode run`` auto-rejects ("The user rejected permission to use this specific tool call.").
+_AGENT_DENIALS = ("rejected permission", "permission to use", "permission denied by", "not allowed by permission",
+                  "rule which prevents you from using")
 
 
 def data_dir() -> Path:

@@ -149,8 +149,10 @@ def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR) -> dict
                             _response_text(data, "stdout"))
         else:
             code = exit_code_from(data)
-            outcome = "interrupted" if data.get("is_interrupt") else "failure"
             error = data.get("error") if isinstance(data.get("error"), str) else None
+            # Claude Code kills a command at the Bash tool's timeout: "Exit code 143\nCommand timed out after 2s"
+            timed_out = error is not None and "Command timed out" in error
+            outcome = "interrupted" if data.get("is_interrupt") else ("timeout" if timed_out else "failure")
             result = Result(outcome, code, _duration(data), error)
         agent.after(call, result, store)
         return None

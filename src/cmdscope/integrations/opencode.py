@@ -30,6 +30,8 @@ from cmdscope.integrations.pending import MemoryStore
 
 ACTOR = "opencode"
 SHELL_TOOLS = frozenset({"bash", "shell"})
+# What OpenCode 1.18's bash tool appends to the output of a command it killed at its timeout.
+_TIMED_OUT = "shell tool terminated command after exceeding timeout"
 
 
 class Bridge:
@@ -68,6 +70,8 @@ class Bridge:
             if msg.get("interrupted") is True:
                 outcome = "interrupted"
             output = _str(msg.get("output"))
+            if exit_code is None and output and _TIMED_OUT in output:
+                outcome = "timeout"  # OpenCode killed it at the bash tool's timeout: no exit code
             agent.after(call, Result(outcome, exit_code, None, output[-65536:] if output and outcome != "success" else None),
                         self.store)
             return {"ok": True}

@@ -7,6 +7,7 @@
 //   shell.env            injects TRACEPARENT / BAGGAGE / CMDSCOPE_* so commands join the trace
 //   tool.execute.after   records the outcome with metadata.exit (OpenCode's real exit code)
 //   event                records permission requests the user rejected (permission.replied)
+// A bridge killed mid-session is started again on the next request (up to MAX_RESTARTS times).
 // If the bridge cannot start or answer, tool calls are allowed with a warning, unless
 // CMDSCOPE_GUARD_FAIL=closed. See docs/integrations.md.
 import type { Plugin } from "@opencode-ai/plugin"
@@ -17,8 +18,12 @@ import { createInterface } from "node:readline"
 const DEFAULT_COMMAND: string[] = ["cmdscope", "hook", "opencode-bridge"] // cmdscope:command
 const SHELL_TOOLS = new Set(["bash", "shell"])
 const TIMEOUT_MS = Number(process.env.CMDSCOPE_BRIDGE_TIMEOUT_MS ?? "10000")
+const MAX_RESTARTS = 5 // a bridge that keeps dying is broken: stop restarting it
 
-type Answer = { id?: number; action?: "allow" | "warn" | "deny"; reason?: string; env?: Record<string, string>; error?: string }
+type Answer = {
+  id?: number; action?: "allow" | "warn" | "deny"; reason?: string; env?: Record<string, string>; error?: string
+  lost?: boolean // the bridge died before answering
+}
 type Pending = { resolve: (a: Answer) => void; timer: ReturnType<typeof setTimeout> }
 
 function bridgeCommand(): string[] {
@@ -38,6 +43,8 @@ class Bridge {
   private nextId = 1
   private waiting = new Map<number, Pending>()
   private broken: string | undefined
+  private restarts = 0
+  private stopping = false
 
   private start(): ChildProcessWithoutNullStreams | undefined {
     if (this.child || this.broken) return this.child
@@ -45,8 +52,9 @@ class Bridge {
     try {
       const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: process.env })
       child.on("error", (err) => this.fail(`cannot start ${cmd}: ${err.message}`))
-      child.on("exit", (code) => this.fail(`bridge exited with code ${code}`))
+      child.on("exit", (code, signal) => this.exited(child, `bridge exited with ${signal ?? `code ${code}`}`))
       child.stderr.on("data", (chunk) => process.stderr.write(`cmdscope: ${chunk}`))
+      child.stdin.on("error", () => {}) // EPIPE to a killed bridge: its "exit" handles it
       createInterface({ input: child.stdout }).on("line", (line) => {
         let answer: Answer
         try {
@@ -68,17 +76,36 @@ class Bridge {
     return this.child
   }
 
+  // Killed or crashed mid-session: answer whoever waits, and let the next request start a new
+  // bridge (its records of calls already under way are opened afresh by their "after").
+  private exited(child: ChildProcessWithoutNullStreams, why: string): void {
+    if (this.child !== child) return
+    if (this.stopping || ++this.restarts > MAX_RESTARTS) return this.fail(why)
+    this.child = undefined
+    this.answerAll(why, true)
+  }
+
   private fail(why: string): void {
     this.broken = why
     this.child = undefined
+    this.answerAll(why, false)
+  }
+
+  private answerAll(why: string, lost: boolean): void {
     for (const [id, pending] of this.waiting) {
       clearTimeout(pending.timer)
-      pending.resolve({ id, error: why })
+      pending.resolve({ id, error: why, lost })
     }
     this.waiting.clear()
   }
 
-  request(msg: Record<string, unknown>): Promise<Answer> {
+  // A request the bridge died under is sent once more, to the bridge started in its place.
+  async request(msg: Record<string, unknown>): Promise<Answer> {
+    const answer = await this.send(msg)
+    return answer.lost ? this.send(msg) : answer
+  }
+
+  private send(msg: Record<string, unknown>): Promise<Answer> {
     const child = this.start()
     if (!child) return Promise.resolve({ error: this.broken ?? "bridge not running" })
     const id = this.nextId++
@@ -93,6 +120,7 @@ class Bridge {
   }
 
   stop(): void {
+    this.stopping = true
     this.child?.stdin.end()
   }
 }
