@@ -20,10 +20,9 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
-from cmdscope.coverage.model import ToolCall
+from cmdscope.coverage.model import ToolCall, iso_ns
 
 SHELL_TOOLS = ("Bash",)
 # What Claude Code answers when its own permission system refuses a tool call: a ``deny`` rule
@@ -55,13 +54,6 @@ def transcripts(since_s: float | None = None, root: Path | None = None) -> Itera
         yield session, files
 
 
-def _ns(stamp: object) -> int | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
-    except ValueError:
-        return None
 
 
 def _text(content: object) -> str:
@@ -99,7 +91,7 @@ def read(files: list[Path], session: str) -> list[ToolCall]:
                         command = (item.get("input") or {}).get("command")
                         if isinstance(command, str) and isinstance(item.get("id"), str):
                             calls[item["id"]] = ToolCall(
-                                "claude-code", session, item["id"], command, _ns(entry.get("timestamp")),
+                                "claude-code", session, item["id"], command, iso_ns(entry.get("timestamp")),
                                 None, f"{path}:{number}",
                                 subagent=path != files[0] or bool(entry.get("isSidechain")))
                     elif item.get("type") == "tool_result" and item.get("tool_use_id") in calls:

@@ -20,11 +20,10 @@ import json
 import os
 import shlex
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cmdscope.coverage.model import ToolCall
+from cmdscope.coverage.model import ToolCall, iso_ns
 
 SHELL_TOOLS = ("exec_command", "shell", "local_shell", "container.exec", "shell_command")
 _HOOK_BLOCKED = "Command blocked by PreToolUse hook"
@@ -52,13 +51,6 @@ def _command(args: object) -> str | None:
     return cmd if isinstance(cmd, str) else None
 
 
-def _ns(stamp: object) -> int | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
-    except ValueError:
-        return None
 
 
 def sessions(since_s: float | None = None, root: Path | None = None) -> Iterator[tuple[str, list[ToolCall]]]:
@@ -93,7 +85,7 @@ def sessions(since_s: float | None = None, root: Path | None = None) -> Iterator
                     command = _command(payload.get("arguments"))
                     call_id = payload.get("call_id")
                     if command is not None and isinstance(call_id, str):
-                        calls[call_id] = ToolCall("codex", session_id, call_id, command, _ns(entry.get("timestamp")),
+                        calls[call_id] = ToolCall("codex", session_id, call_id, command, iso_ns(entry.get("timestamp")),
                                                   None, f"{path}:{number}")
                 elif kind == "function_call_output" and payload.get("call_id") in calls:
                     output = payload.get("output")

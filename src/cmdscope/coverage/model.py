@@ -59,6 +59,18 @@ class SessionCoverage:
         }
 
 
+def iso_ns(stamp: object) -> int | None:
+    """An agent's ISO timestamp (``2026-01-01T00:00:00.000Z``) in ns since the epoch."""
+    if not isinstance(stamp, str):
+        return None
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        return None
+
+
 def _norm(text: str) -> str:
     return " ".join(text.split())
 
