@@ -50,6 +50,14 @@ def workspace(tmp_path: Path, ledger_path: Path) -> Path:
                  ("--actor", "claude-code", "--", "git", "push", "--force", "origin", "main")):
         cmdscope_cli("run", *args, cwd=repo, capture_output=True)
     cmdscope_cli("heartbeat", "nightly", "--every", "1d", capture_output=True)
+    # the team registry a host's `cmdscope registry sync` is configured with (a local bare repository)
+    team = tmp_path / "team-registry"
+    team.mkdir()
+    (team / "registry.yaml").write_text('version: "2026.12.1"\n')
+    git = ["git", "-C", str(team), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "team registry"], check=True)
     return repo
 
 
@@ -61,7 +69,8 @@ def test_documented_command_runs_as_written(page: str, snippet: str, workspace: 
     argv = shlex.split(command)
     assert argv[0] == "cmdscope"
     home = tmp_path / "home"  # `--user` installs and their uninstalls stay in the test
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "CODEX_HOME": str(home / ".codex")}
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "CODEX_HOME": str(home / ".codex"),
+           "CMDSCOPE_REGISTRY_SYNC_URL": str(tmp_path / "team-registry")}
     done = subprocess.run([PYTHON, "-m", "cmdscope", *argv[1:]], cwd=workspace, capture_output=True, text=True,
                           timeout=120, env=env)
     assert "Traceback" not in done.stderr and "usage:" not in done.stderr, f"{page}: {snippet}\n{done.stderr}"
