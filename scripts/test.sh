@@ -48,6 +48,7 @@ find_python() {
   local found
   found=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -1 || true)
   if [ -z "$found" ]; then found=$(command -v "python$1" || true); fi
+  if [ -n "$found" ]; then found=$(readlink -f "$found"); fi  # a venv needs the real interpreter, not a link to it
   [ -n "$found" ] || { echo "scripts/test.sh: no Python $1 found (pyenv or PATH)" >&2; return 1; }
   echo "$found"
 }

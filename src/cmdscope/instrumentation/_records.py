@@ -96,6 +96,10 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
             from cmdscope.api import CommandDenied
 
             raise CommandDenied(denied.decision, denied.record) from None
+        for problem in getattr(run.decision, "problems", None) or ():
+            # a broken guard layer is said once per process, never silently skipped
+            pipeline._warn_once(f"guard:{problem}", f"cmdscope: guard configuration error: {problem}; "
+                                                     "the layers that load still apply")
         return Pending(run, additions=recorder.child_env(run))
     finally:
         _suppressed.reset(token)
