@@ -196,6 +196,15 @@ class TestPassthrough:
         assert ex.returncode == 124 and ex.outcome == "timeout"
         assert time.monotonic() - t0 < 3
 
+    def test_timeout_holds_without_pidfd(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """On a Python built without os.pidfd_open (seen: a 3.12 build), output closed early and a
+        timeout: the runner polls the child instead of blocking in wait() past the deadline."""
+        monkeypatch.setattr(runner, "_pidfd", lambda pid: -1)
+        t0 = time.monotonic()
+        ex = runner.execute(["sh", "-c", "exec 2>&-; sleep 5"], timeout=0.3)
+        assert ex.returncode == 124 and ex.outcome == "timeout"
+        assert time.monotonic() - t0 < 3
+
     def test_capture_output_like_subprocess_run(self) -> None:
         """capture_output collects both streams fully and keeps the tail for classification."""
         ex = runner.execute(["sh", "-c", "echo out; echo err >&2; exit 4"], capture_output=True)

@@ -374,7 +374,9 @@ def _pump(
                 pidfd = _pidfd(child.pid)
                 if pidfd >= 0:
                     poller.register(pidfd, select.POLLIN)
-            if exited or (not sinks and pidfd < 0):
+            # No output left and no pidfd (a Python or kernel without pidfd_open): block in
+            # wait() only when no deadline has to be kept; else poll the child every 20 ms.
+            if exited or (not sinks and pidfd < 0 and deadline is None):
                 if capture:
                     # Pipes we capture are ours alone: read them to EOF as subprocess.run does.
                     for fd in list(sinks):

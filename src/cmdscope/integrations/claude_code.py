@@ -39,6 +39,22 @@ class BadInput(ValueError):
     """The hook input is not what Claude Code documents; the message names the field."""
 
 
+MAX_DEPTH = 64  # hook events nest a few levels; 3.11's parser stops near 1,000, 3.12's much deeper
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
 def parse(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw.decode("utf-8", "replace") or "null")
@@ -48,6 +64,8 @@ def parse(raw: bytes) -> dict[str, Any]:
         raise BadInput("stdin is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise BadInput(f"stdin is a JSON {type(data).__name__}, expected an object")
+    if _deeper_than(data, MAX_DEPTH):  # the same answer on every Python, whatever its parser's limit
+        raise BadInput("stdin is JSON nested too deeply")
     event = data.get("hook_event_name")
     if not isinstance(event, str):
         raise BadInput("field 'hook_event_name' is missing or not a string")
