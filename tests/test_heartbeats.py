@@ -19,10 +19,12 @@ def test_on_time_late_and_textfile(tmp_path: Path, ledger_path: Path) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     tf = tmp_path / "tf"
-    assert hb("backup", "--every", "0.6s", "--textfile", str(tf)).returncode == 0
-    assert hb("backup", "--every", "0.6s").returncode == 0
-    time.sleep(0.8)
-    assert hb("backup", "--every", "0.6s", "--textfile", str(tf)).returncode == 0
+    # every 2 s: the second check-in is on time however slowly a loaded machine starts it; the
+    # third comes after a 2.5 s pause, late
+    assert hb("backup", "--every", "2s", "--textfile", str(tf)).returncode == 0
+    assert hb("backup", "--every", "2s").returncode == 0
+    time.sleep(2.5)
+    assert hb("backup", "--every", "2s", "--textfile", str(tf)).returncode == 0
     recs = read_ledger(ledger_path)
     assert [r["cmdscope.schedule.on_time"] for r in recs] == [True, True, False]
     assert recs[2]["cmdscope.heartbeat.late_s"] > 0
@@ -43,9 +45,11 @@ def test_command_checkin_passes_exit_code(ledger_path: Path) -> None:
 def test_schedule_report_flags_stale(ledger_path: Path) -> None:
     """The schedule report computes the on-time rate and marks a check stale when no success came
     within every+grace (exit 1)."""
-    hb("fast", "--every", "0.3s")
-    hb("fast", "--every", "0.3s")
-    time.sleep(0.5)
+    # every 1 s with 1 s of grace: the second check-in is on time even when starting a process
+    # takes a second on a loaded machine; 2.5 s later no success came within every + grace
+    hb("fast", "--every", "1s", "--grace", "1s")
+    hb("fast", "--every", "1s", "--grace", "1s")
+    time.sleep(2.5)
     rep = cmdscope_cli("report", "schedule", "--format", "json", capture_output=True, text=True)
     assert rep.returncode == 1
     (check,) = json.loads(rep.stdout)["checks"]

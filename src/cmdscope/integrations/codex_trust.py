@@ -86,7 +86,10 @@ class _AppServer:
 
     def close(self) -> None:
         if self.proc.stdin is not None:
-            self.proc.stdin.close()
+            try:
+                self.proc.stdin.close()  # flushes: the server may be gone already (EPIPE)
+            except OSError:
+                pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
