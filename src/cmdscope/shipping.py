@@ -192,7 +192,7 @@ def record_to_log(record: dict[str, Any], resource: Any) -> Any:
             timestamp=end, observed_timestamp=end, trace_id=span_context.trace_id, span_id=span_context.span_id,
             trace_flags=span_context.trace_flags, severity_text=text, severity_number=SeverityNumber(number),
             body=body, resource=resource, attributes=attrs), scope)
-    log = LogRecord(
+    log = LogRecord(  # type: ignore[call-arg,unused-ignore]  # context/event_name: API >= 1.35
         timestamp=end,
         observed_timestamp=end,
         context=set_span_in_context(NonRecordingSpan(span_context)),
