@@ -7,7 +7,6 @@ host's providers, so command spans nest under the agent's own spans.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +27,14 @@ class Configured:
 
 
 def _setting(value: Any, env: str, default: Any) -> Any:
+    """The argument, else the variable as parsed by cmdscope.settings (a bad value was reported
+    and replaced by its default), else ``default``."""
     if value is not None:
         return value
-    raw = os.environ.get(env)
-    return raw if raw not in (None, "") else default
+    from cmdscope import settings
+
+    parsed = settings.get(env)
+    return parsed if parsed not in (None, "") else default
 
 
 def configure(
@@ -64,8 +67,8 @@ def configure(
 
     from cmdscope._version import __version__
 
-    has_endpoint = bool(endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    has_endpoint = bool(endpoint or _setting(None, "OTEL_EXPORTER_OTLP_ENDPOINT", None)
+                        or _setting(None, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None))
     default_exporter = "otlp" if has_endpoint else "none"
     service = _setting(service_name, "OTEL_SERVICE_NAME", "cmdscope")
     protocol = _setting(protocol, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
@@ -115,11 +118,8 @@ def configure(
 
 def env_timeout_s(default: float) -> float:
     """``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds: the variable is milliseconds per the OTel spec."""
-    raw = os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
-    try:
-        return float(raw) / 1000.0 if raw else default
-    except ValueError:
-        return default
+    millis = _setting(None, "OTEL_EXPORTER_OTLP_TIMEOUT", None)
+    return float(millis) / 1000.0 if millis is not None else default
 
 
 _OTLP = {  # signal -> (URL path, http module, grpc module, class name)
@@ -148,7 +148,7 @@ def make_exporter(signal: str, kind: str, protocol: str | None, endpoint: str | 
         supported = "otlp, prometheus, console, none" if signal == "metrics" else "otlp, console, none"
         raise ValueError(f"OTEL_{signal.upper()}_EXPORTER={kind!r}: cmdscope supports {supported}")
     path, http_module, grpc_module, name = _OTLP[signal]
-    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    protocol = protocol or _setting(None, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     if protocol == "grpc":
         return getattr(import_module(grpc_module), name)(endpoint=endpoint, timeout=timeout)
     url = endpoint.rstrip("/") + path if endpoint else None

@@ -57,7 +57,9 @@ def default_ledger_path_str() -> str:
     key = _env_key("ledger")
     hit = _memo.get(key) if key is not None else None
     if hit is None:
-        hit = os.environ.get("CMDSCOPE_LEDGER") or os.path.join(state_dir_str(), "ledger.jsonl")
+        from cmdscope import settings  # a bad CMDSCOPE_LEDGER (a directory) was reported: the default
+
+        hit = settings.get("CMDSCOPE_LEDGER") or os.path.join(state_dir_str(), "ledger.jsonl")
         if key is not None:
             _memo[key] = hit
     return hit

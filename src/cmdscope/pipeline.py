@@ -26,7 +26,7 @@ TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI pr
 if TYPE_CHECKING:  # typing, dataclasses, shlex and hashlib cost ~25 ms of CLI import time
     from typing import Any, Callable, Mapping, Sequence
 
-from cmdscope import runner
+from cmdscope import runner, settings
 from cmdscope._digest import sha256_hex
 from cmdscope.context import Context, active_packet, git_facts, resolve, with_git
 from cmdscope.paths import default_ledger_path_str
@@ -231,11 +231,11 @@ def on_error(handler: Callable[[Run, Exception], None]) -> Callable[[Processor],
 def fail_closed_if_asked(run: Run, exc: Exception) -> None:
     """A broken guard allows (with a warning) unless ``CMDSCOPE_GUARD_FAIL=closed``; an unknown
     guard mode never allows: a typo must not disarm the guard."""
-    if os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed" or type(exc).__name__ == "GuardModeError":
+    if settings.get("CMDSCOPE_GUARD_FAIL") == "closed" or type(exc).__name__ == "GuardModeError":
         raise Denied(_GuardFailure(str(exc))) from None
 
 
-def blank_free_text(run: Run, exc: Exception) -> None:
+def blank_free_text(run: Run, exc: Exception | None) -> None:
     """A broken redactor blanks every free-text field rather than let a secret through."""
     rec = run.record
     for key, value in rec.items():
@@ -254,6 +254,7 @@ def unknown_error_type(run: Run, exc: Exception) -> None:
 def resolve_context(run: Run) -> None:
     """Who and which packet, before the child starts (its environment carries them). The git
     facts wait for ``context_attributes``; the guard reads them itself if a rule needs them."""
+    settings.announce()  # bad settings, once per process (the CLI said so already)
     run.packet_state = active_packet(run.where)
     run.ctx = resolve(run.spec.cwd, None, git=False, active=run.packet_state, **run.spec.context)  # type: ignore[arg-type]
 
@@ -261,7 +262,11 @@ def resolve_context(run: Run) -> None:
 @on_error(fail_closed_if_asked)
 def guard(run: Run) -> None:
     """Ask the policy engine; a deny in enforce mode stops the command before it starts."""
-    if os.environ.get("CMDSCOPE_GUARD") == "off":
+    found = settings.current()
+    refusal = found.refusal
+    if refusal is not None:  # a setting that decides safety did not parse: never guess
+        raise Denied(_GuardFailure(str(refusal), "cmdscope.settings-error", refusal.name))
+    if not found["CMDSCOPE_GUARD"]:
         return
     try:
         from cmdscope.guard import Guard
@@ -279,7 +284,7 @@ def guard(run: Run) -> None:
         worktree=ctx.worktree,
         git=lambda: git_facts(where),
     )
-    if decision.problems and os.environ.get("CMDSCOPE_GUARD_FAIL") == "closed":
+    if decision.problems and found["CMDSCOPE_GUARD_FAIL"] == "closed":
         raise Denied(_GuardFailure(decision.problems[0]))  # a layer is missing: do not guess
     run.decision = decision
     run.record.update(decision.attributes())
@@ -397,6 +402,9 @@ def _retry_tracker() -> Any:
 
 @on_error(blank_free_text)
 def redact_fields(run: Run) -> None:
+    if settings.current().problem("CMDSCOPE_REDACT_PATTERNS") is not None:
+        blank_free_text(run, None)  # a pattern file the user named is missing: hide, never guess
+        return
     redact_record(run.record)
 
 
@@ -433,7 +441,7 @@ def _process(processor: Processor, run: Run) -> None:
     except Exception as exc:
         name = getattr(processor, "__name__", "processor")
         otel.count_dropped(name, type(exc).__name__)
-        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+        if settings.get("CMDSCOPE_RAISE_INTERNAL"):
             raise
         _warn_once(name, f"cmdscope: {name} failed ({type(exc).__name__}: {exc})")
         handler = getattr(processor, "on_error", None)
@@ -453,8 +461,11 @@ class _GuardFailure:
     severity = None
     matches: list[Any] = []
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, rule_id: str = "cmdscope.guard-error", source: str | None = None) -> None:
         self.message = f"the guard could not decide ({message})"
+        self.rule_id = rule_id
+        if source:
+            self.policy_source = source
 
     def attributes(self) -> dict[str, Any]:
         return {
@@ -527,7 +538,7 @@ def _notifier() -> Any:
     """The immediate notifier when CMDSCOPE_NOTIFY_WEBHOOKS is set (imported only then)."""
     global _notifier_obj
     if _notifier_obj is _NOTIFIER_UNSET:
-        if not os.environ.get("CMDSCOPE_NOTIFY_WEBHOOKS"):
+        if not settings.get("CMDSCOPE_NOTIFY_WEBHOOKS"):
             return None
         from cmdscope.sinks.notify import Notifier
 
@@ -561,7 +572,7 @@ def _guarded(name: str, fn: Callable[[dict[str, Any]], None], rec: dict[str, Any
         fn(rec)
     except Exception as exc:
         otel.count_dropped(name, type(exc).__name__)
-        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+        if settings.get("CMDSCOPE_RAISE_INTERNAL"):
             raise
         _warn_once(name, f"cmdscope: {name} sink failed: {type(exc).__name__}: {exc}")
 

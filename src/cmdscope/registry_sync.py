@@ -31,6 +31,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from cmdscope import settings
 from cmdscope.paths import state_dir_str
 
 SOURCE_ENV = "CMDSCOPE_REGISTRY_SYNC_URL"
@@ -257,7 +258,7 @@ def _prune(versions: str, keep: str) -> None:
 
 
 def configured_source() -> str | None:
-    return os.environ.get(SOURCE_ENV) or read_state().get("source")
+    return settings.get(SOURCE_ENV) or read_state().get("source")
 
 
 def sync(source: str | None = None, *, sha256: str | None = None, ref: str | None = None) -> dict[str, Any]:
@@ -267,7 +268,7 @@ def sync(source: str | None = None, *, sha256: str | None = None, ref: str | Non
         raise SyncError(f"no source: pass --from URL or set {SOURCE_ENV}")
     if os.path.isdir(source):
         source = os.path.abspath(source)
-    pinned = (sha256 or os.environ.get(SHA256_ENV) or "").lower().removeprefix("sha256:") or None
+    pinned = (sha256 or settings.get(SHA256_ENV) or "").lower().removeprefix("sha256:") or None
     state = read_state()
     state.update(source=source, last_attempt=time.time())
     if ref:

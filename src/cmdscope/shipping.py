@@ -19,6 +19,7 @@ TYPE_CHECKING = False  # the CLI imports this module to start a shipper: keep ty
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterator
 
+from cmdscope import settings
 from cmdscope.sinks.ledger import segments
 
 BATCH = 512
@@ -215,7 +216,7 @@ def default_log_exporter(endpoint: str | None = None, protocol: str | None = Non
     """OTLP log exporter, unless ``OTEL_LOGS_EXPORTER=none``."""
     from cmdscope.config import make_exporter
 
-    return make_exporter("logs", os.environ.get("OTEL_LOGS_EXPORTER", "otlp"), protocol, endpoint, timeout)
+    return make_exporter("logs", settings.get("OTEL_LOGS_EXPORTER"), protocol, endpoint, timeout)
 
 
 class ShipStats:
@@ -240,7 +241,7 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_ex
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     stats = stats or ShipStats()
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "cmdscope")})
+    resource = Resource.create({"service.name": settings.get("OTEL_SERVICE_NAME")})
     cp = Checkpoint.load(ledger)
     batch: list[Any] = []
     logs: list[Any] = []

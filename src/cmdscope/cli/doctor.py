@@ -22,15 +22,20 @@ def guard_report(cwd: str | None = None) -> dict[str, Any]:
     """The guard's effective configuration for commands run in ``cwd``."""
     from cmdscope.guard.engine import build
     from cmdscope.guard.loader import display_path
-    from cmdscope.guard.sources import LAYER_NAMES, MODE_ENV, MODES, PROJECT, discover, project_root
+    from cmdscope.guard.sources import LAYER_NAMES, MODE_ENV, PROJECT, discover, project_root
+
+    from cmdscope import settings
 
     where = cwd or os.getcwd()
-    mode = os.environ.get(MODE_ENV) or "enforce"
+    found = settings.current()
+    mode = found[MODE_ENV] or "enforce"
     report: dict[str, Any] = {"cwd": where, "project_root": project_root(where), "mode": mode,
-                              "guard": "off" if os.environ.get("CMDSCOPE_GUARD") == "off" else "on",
+                              "guard": "on" if found["CMDSCOPE_GUARD"] else "off",
                               "layers": [], "overlays": [], "problems": []}
-    if mode not in MODES:
-        report["problems"].append(f"{MODE_ENV}={mode!r}: must be one of {', '.join(MODES)} (cmdscope run refuses to run)")
+    for problem in found.problems:  # every bad setting, as `cmdscope run` would say it
+        report["problems"].append(str(problem) + (" (cmdscope run refuses to run)" if problem.refuses else ""))
+        if problem.refuses:
+            report["fatal"] = True
     sources = discover(cwd=where)
     try:
         registry, policy = build(sources)

@@ -32,13 +32,16 @@ def main(argv: list[str]) -> int:
     if "-h" in rest or "--help" in rest:  # help only: no daemon, no record, no stdin read
         sys.stdout.write(USAGE)
         return 0
-    if os.environ.get("CMDSCOPE_DISABLED") == "1" and target in ("claude-code", "codex"):
+    from cmdscope import settings
+
+    found = settings.current()  # parsed once, never raises: a bad value is a line of the answer
+    if found["CMDSCOPE_DISABLED"] and target in ("claude-code", "codex"):
         return 0
     if target in ("claude-code", "codex"):
         try:
             return _agent_event(target)
         except BaseException as exc:  # noqa: BLE001 - exit 1 would read as "allow": answer on purpose
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or found["CMDSCOPE_RAISE_INTERNAL"]:
                 raise
             return _internal_error(exc)
     if target == "daemon":
@@ -76,6 +79,7 @@ def _agent_event(target: str) -> int:
 def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
     """(stdout, stderr, exit code) of one Claude Code or Codex hook event; used in-process by
     the per-event command and by ``cmdscope hook daemon``."""
+    from cmdscope import settings
     from cmdscope.integrations import claude_code
     from cmdscope.integrations.pending import FileStore
 
@@ -92,21 +96,38 @@ def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
 
             answer = codex.handle(data, FileStore())
     except Exception as exc:  # a bug or an unexpected shape must not block the agent by accident
-        if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+        if settings.get("CMDSCOPE_RAISE_INTERNAL"):
             raise
         session = data.get("session_id") if isinstance(data.get("session_id"), str) else None
         return _malformed(actor, f"{type(exc).__name__}: {exc}", session)
     finally:
         _flush()
-    return (json.dumps(answer) + "\n" if answer is not None else ""), "", 0
+    return (json.dumps(answer) + "\n" if answer is not None else ""), _setting_lines(), 0
+
+
+def _setting_lines() -> str:
+    """One line per bad setting, with every answer (a refusing one also denies the tool call:
+    the pipeline's guard step records the denial, so the agent sees why)."""
+    from cmdscope import settings
+
+    return "".join(settings.announce(write=lambda _line: None, prefix="cmdscope hook", once=False))
 
 
 def _internal_error(exc: BaseException) -> int:
     """Last resort for the hook path: block (exit 2) with CMDSCOPE_GUARD_FAIL=closed, else
     allow with a message the user sees. Never a traceback and exit 1."""
     problem = f"{type(exc).__name__}: {exc}"[:300]
-    if os.environ.get("CMDSCOPE_GUARD_FAIL", "").strip().lower() == "closed":
-        sys.stderr.write(f"cmdscope.hook-error: the hook failed ({problem}); blocked because CMDSCOPE_GUARD_FAIL=closed\n")
+    try:
+        from cmdscope import settings
+
+        refusal = settings.refusal()
+        why = f"{refusal}" if refusal is not None else "CMDSCOPE_GUARD_FAIL=closed"
+        closed = refusal is not None or settings.get("CMDSCOPE_GUARD_FAIL") == "closed"
+    except Exception:  # noqa: BLE001 - the last resort reads the raw variable
+        why = "CMDSCOPE_GUARD_FAIL=closed"
+        closed = os.environ.get("CMDSCOPE_GUARD_FAIL", "").strip().lower() == "closed"
+    if closed:
+        sys.stderr.write(f"cmdscope.hook-error: the hook failed ({problem}); blocked because {why}\n")
         return 2
     sys.stdout.write(json.dumps({"systemMessage": f"cmdscope: the hook failed ({problem}); the tool call was allowed"}) + "\n")
     return 0

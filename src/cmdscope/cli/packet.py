@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -132,7 +131,9 @@ def _commit_hook(args: argparse.Namespace) -> int:
     block git)."""
     from cmdscope.sdlc.commits import record_commit
 
-    if os.environ.get("CMDSCOPE_DISABLED") == "1":
+    from cmdscope import settings
+
+    if settings.get("CMDSCOPE_DISABLED"):
         return 0
     try:
         rec = record_commit(args.repo, args.sha, ledger=args.ledger)

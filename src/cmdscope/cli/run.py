@@ -72,15 +72,18 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cmdscope run: --timeout {opts.get('timeout')!r} is not a number of seconds\n")
         return 2
 
-    if os.environ.get("CMDSCOPE_DISABLED") == "1":
-        return _bare(command, shell)
-    mode = os.environ.get("CMDSCOPE_GUARD_MODE")
-    if mode and os.environ.get("CMDSCOPE_GUARD") != "off":
-        from cmdscope.guard.sources import MODES
+    # Every setting is parsed now, before the command starts: a bad value is one line here and
+    # its default, or (a setting that decides safety) nothing runs. Never an error afterwards.
+    from cmdscope import settings
 
-        if mode not in MODES:  # a typo must not turn the guard off: nothing runs
-            sys.stderr.write(f"cmdscope run: CMDSCOPE_GUARD_MODE={mode!r}: must be one of {', '.join(MODES)}\n")
-            return 2
+    found = settings.current()
+    refusal = found.refusal
+    if refusal is not None:
+        sys.stderr.write(f"cmdscope run: {refusal}\n")
+        return 2
+    settings.announce(found)
+    if found["CMDSCOPE_DISABLED"]:
+        return _bare(command, shell)
 
     from cmdscope import pipeline, runner
     from cmdscope.sinks.ledger import LedgerError
@@ -160,10 +163,12 @@ def _bare(command: list[str], shell: bool) -> int:
 
 def _maybe_ship(ledger_path: str | None) -> None:
     """With an OTLP endpoint configured, hand new records to a detached exporter."""
-    env = os.environ
-    if not (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    from cmdscope import settings
+
+    found = settings.current()
+    if not (found["OTEL_EXPORTER_OTLP_ENDPOINT"] or found["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]):
         return
-    if env.get("OTEL_SDK_DISABLED", "").lower() == "true" or env.get("OTEL_TRACES_EXPORTER") == "none":
+    if found["OTEL_SDK_DISABLED"] == "true" or found["OTEL_TRACES_EXPORTER"] == "none":
         return
     try:
         from cmdscope.shipping import spawn_detached_shipper

@@ -15,7 +15,7 @@ import pickle
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from cmdscope.failures.compiled import (
     STREAM_ANY,
@@ -58,9 +58,14 @@ def builtin_taxonomy_path() -> Path:
 
 def overlay_paths(env: dict[str, str] | None = None) -> list[Path]:
     """The overlay files named by CMDSCOPE_TAXONOMY_PATH, in load order."""
-    raw = (os.environ if env is None else env).get(PATH_ENV, "")
+    if env is None:  # this process's: the entries that exist (cmdscope.settings said which do not)
+        from cmdscope import settings
+
+        entries: Iterable[str] = settings.get(PATH_ENV)
+    else:
+        entries = env.get(PATH_ENV, "").split(os.pathsep)
     files: list[Path] = []
-    for entry in raw.split(os.pathsep):
+    for entry in entries:
         if not entry:
             continue
         path = Path(entry).expanduser()

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Mapping
 
 
+from cmdscope import settings
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
 from cmdscope.guard.prefilter import passes
@@ -240,8 +241,8 @@ class Guard:
         if git is not None and (branch is None or worktree is None):
             facts = git()
             branch, worktree = branch or facts.get("branch"), worktree or facts.get("worktree")
-        context: dict[str, Any] = {"actor": actor or os.environ.get("CMDSCOPE_ACTOR"),
-                                   "phase": phase or os.environ.get("CMDSCOPE_PHASE"),
+        context: dict[str, Any] = {"actor": actor or settings.get("CMDSCOPE_ACTOR"),
+                                   "phase": phase or settings.get("CMDSCOPE_PHASE"),
                                    "branch": branch, "worktree": worktree}
         policy = self.policy
         if policy.push_rules:

@@ -105,10 +105,13 @@ def is_trusted(path: str) -> bool:
 
 def discover(environ: os._Environ[str] | dict[str, str] | None = None, cwd: str | None = None) -> Sources:
     env = os.environ if environ is None else environ
+    from cmdscope import settings  # the paths that exist: a missing one was reported before any command ran
+
+    found = settings.current() if environ is None else settings.load(environ)
     root = builtin_registry_root()
     builtin = _yaml_files(os.path.join(root, "danger"))
     user: list[str] = []
-    for directory in _split(env.get(REGISTRY_ENV)):
+    for directory in found[REGISTRY_ENV]:
         user.extend(_yaml_files(directory) if os.path.isdir(directory) else [directory])
     from cmdscope.paths import synced_registry_dir  # the team registry (cmdscope registry sync)
 
@@ -124,7 +127,7 @@ def discover(environ: os._Environ[str] | dict[str, str] | None = None, cwd: str 
         policies.append((project, PROJECT))
         if is_trusted(project):
             trusted.add(project)
-    for entry in _split(env.get(POLICY_ENV)):
+    for entry in found[POLICY_ENV]:
         if os.path.isdir(entry):
             policies.extend((p, 2) for p in _yaml_files(entry))
         else:

@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from cmdscope import pipeline, runner
+from cmdscope import settings as env_settings
 from cmdscope.instrumentation._suppress import _suppressed
 from cmdscope.sinks import otel
 
@@ -57,7 +58,7 @@ class Pending:
 
 def active() -> bool:
     """Record this child? Not inside cmdscope's own spawns, OTel suppression, or when disabled."""
-    if _suppressed.get() or os.environ.get("CMDSCOPE_DISABLED") == "1":
+    if _suppressed.get() or env_settings.get("CMDSCOPE_DISABLED"):
         return False
     return is_instrumentation_enabled()
 
@@ -138,7 +139,7 @@ def internal_error(where: str, exc: BaseException) -> None:
     """Observability never breaks the host: say it once on stderr; re-raise under tests."""
     global _warned
     otel.count_dropped("instrumentation", type(exc).__name__)
-    if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+    if env_settings.get("CMDSCOPE_RAISE_INTERNAL"):
         raise exc
     if not _warned:
         _warned = True

@@ -23,7 +23,7 @@ import time
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~4 ms to import
 
-from cmdscope import pipeline, runner
+from cmdscope import pipeline, runner, settings
 from cmdscope._digest import sha256_hex
 from cmdscope.redact import redact
 from cmdscope.propagation import format_traceparent, new_span_id, parse_traceparent
@@ -114,8 +114,9 @@ def session_env(agent: str, session: str | None, span_id: str | None = None) -> 
         env["TRACEPARENT"] = format_traceparent(trace, span_id or root)
         env["BAGGAGE"] = f"cmdscope.actor={agent},cmdscope.session={_baggage_value(session)}"
     for name in ("CMDSCOPE_PACKET", "CMDSCOPE_PHASE"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+        value = settings.get(name)
+        if value:
+            env[name] = value
     return env
 
 
@@ -241,7 +242,9 @@ def integration_error(agent: str, problem: str, session: str | None = None) -> d
 
 
 def fail_closed() -> bool:
-    return os.environ.get(FAIL_ENV, "").strip().lower() == "closed"
+    """``CMDSCOPE_GUARD_FAIL=closed``, or a setting that decides safety did not parse (never guess)."""
+    found = settings.current()
+    return found[FAIL_ENV] == "closed" or found.refusal is not None
 
 
 class _AgentDecision:

@@ -56,12 +56,12 @@ def push_commands(remote: str, stdin_text: str) -> list[str]:
 
 
 def pre_push(remote: str, url: str, stdin_text: str) -> int:
-    from cmdscope import pipeline
+    from cmdscope import pipeline, settings
     from cmdscope.integrations import agent
     from cmdscope.integrations.pending import MemoryStore
 
-    actor = os.environ.get("CMDSCOPE_ACTOR") or "git"
-    session = os.environ.get("CMDSCOPE_SESSION")
+    actor = settings.get("CMDSCOPE_ACTOR") or "git"
+    session = settings.get("CMDSCOPE_SESSION")
     status = 0
     try:
         for command in push_commands(remote, stdin_text):

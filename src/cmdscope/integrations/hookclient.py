@@ -97,7 +97,9 @@ def main(argv: list) -> int:
     agent = argv[0] if argv else ""
     raw = sys.stdin.buffer.read()
     path = socket_path()
-    if os.environ.get("CMDSCOPE_HOOKD") != "off":
+    # CMDSCOPE_HOOKD parsed as cmdscope.settings does (this script imports no cmdscope): anything
+    # but an "off" spelling is the default, on; the handler's answer names a bad value.
+    if os.environ.get("CMDSCOPE_HOOKD", "").strip().lower() not in ("off", "0", "false", "no"):
         request = encode_request(agent, os.getcwd(), forwarded_env(), raw.decode("utf-8", "replace"))
         answer = ask(path, request)
         if answer is not None:

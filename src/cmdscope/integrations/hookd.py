@@ -74,9 +74,11 @@ def _fresh_policy() -> None:
     re-checks its files' fingerprint per request (~30 stats), and the plain-allow answers of
     the previous policy are forgotten."""
     from cmdscope import pipeline
+    from cmdscope import settings
     from cmdscope.guard import engine
 
     engine.REVALIDATE = True
+    settings.forget()  # the caller's settings, and the policy paths that exist now
     getattr(pipeline, "_plain_allows", {}).clear()
 
 
@@ -114,7 +116,11 @@ def _serve_one(conn: socket.socket) -> None:
 
 def serve(path: str, idle_s: float | None = None) -> int:
     if idle_s is None:
-        idle_s = float(os.environ.get("CMDSCOPE_HOOKD_IDLE") or 900)
+        from cmdscope import settings
+
+        found = settings.current()
+        settings.announce(found, prefix="cmdscope hook daemon")
+        idle_s = found["CMDSCOPE_HOOKD_IDLE"]
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     import fcntl

@@ -24,6 +24,7 @@ import json
 import os
 from typing import IO, Any
 
+from cmdscope import settings
 from cmdscope.integrations import agent
 from cmdscope.integrations.agent import Result, ToolCall
 from cmdscope.integrations.pending import MemoryStore
@@ -119,7 +120,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
             msg_id = msg.get("id")
             answer = bridge.handle(msg)
         except Exception as exc:
-            if os.environ.get("CMDSCOPE_RAISE_INTERNAL") == "1":
+            if settings.get("CMDSCOPE_RAISE_INTERNAL"):
                 raise
             problem = f"{type(exc).__name__}: {exc}"
             try:

@@ -10,7 +10,6 @@ or compiles a regex.
 
 from __future__ import annotations
 
-import os
 from collections import namedtuple
 from collections.abc import Iterable
 
@@ -167,9 +166,10 @@ class Redactor:
     def _ensure_env(self) -> None:
         if self._load_env and not self._env_loaded:
             self._env_loaded = True  # set first: a bad file raises once per load attempt
-            value = os.environ.get(PATTERNS_ENV, "")
+            from cmdscope import settings  # the files that exist; a missing one blanks free text
+
             try:
-                for path in filter(None, value.split(os.pathsep)):
+                for path in settings.get(PATTERNS_ENV):
                     self.load_patterns_file(path)
             except RedactionConfigError:
                 self._env_loaded = False

@@ -42,7 +42,10 @@ def overlay_dirs(environ: os._Environ[str] | dict[str, str] | None = None) -> li
     from cmdscope.paths import synced_registry_dir
 
     env = os.environ if environ is None else environ
-    roots = [d for d in env.get(REGISTRY_ENV, "").split(os.pathsep) if d and os.path.isdir(d)]
+    from cmdscope import settings  # the entries that exist (a missing one was reported)
+
+    entries = settings.get(REGISTRY_ENV) if environ is None else env.get(REGISTRY_ENV, "").split(os.pathsep)
+    roots = [d for d in entries if d and os.path.isdir(d)]
     synced = synced_registry_dir(env)
     if synced:
         roots.append(synced)

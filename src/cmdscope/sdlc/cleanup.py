@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cmdscope import settings
+
 NS = 1_000_000_000
 
 
@@ -174,8 +176,8 @@ def find_segments(ledger: str, retention_s: float, now: float) -> list[Action]:
     if not segs:
         return []
     shipped = _shipped_inodes(ledger)
-    shipping_on = shipped is not None or bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                                              or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    shipping_on = shipped is not None or bool(settings.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                                              or settings.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
     actions = []
     for seg in segs:
         end = _last_end_ns(seg)

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any, Mapping, Sequence
 
+from cmdscope import settings
 from cmdscope.context import resolve
 from cmdscope.sdlc import emit
 from cmdscope.sdlc.git import GitError, worktree_state
@@ -29,7 +30,7 @@ def _worktree_state(cwd: str | None) -> str | None:
 
 def nudge(name: str, state: str | None, *, stream: Any = None) -> bool:
     """Print one line suggesting a commit after a pass over uncommitted changes."""
-    if state is None or os.environ.get("CMDSCOPE_NUDGE", "1") == "0":
+    if state is None or not settings.get("CMDSCOPE_NUDGE"):
         return False
     out = stream or sys.stderr
     try:

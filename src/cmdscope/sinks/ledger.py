@@ -85,20 +85,17 @@ def default_dumps() -> Callable[[dict[str, Any]], bytes]:
 
 
 def fsync_mode_from_env() -> str:
-    mode = os.environ.get("CMDSCOPE_FSYNC", "batch").strip().lower() or "batch"
-    if mode not in FSYNC_MODES:
-        raise LedgerError(f"CMDSCOPE_FSYNC={mode!r}: expected one of {', '.join(FSYNC_MODES)}")
-    return mode
+    """``CMDSCOPE_FSYNC``, parsed before any command ran (cmdscope.settings; a bad value: batch)."""
+    from cmdscope import settings
+
+    return settings.get("CMDSCOPE_FSYNC")  # type: ignore[no-any-return]
 
 
 def max_bytes_from_env() -> int:
-    raw = os.environ.get("CMDSCOPE_LEDGER_MAX_BYTES")
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        raise LedgerError(f"CMDSCOPE_LEDGER_MAX_BYTES={raw!r}: expected a whole number of bytes") from None
+    """``CMDSCOPE_LEDGER_MAX_BYTES`` (cmdscope.settings; a bad value: the 64 MiB default)."""
+    from cmdscope import settings
+
+    return settings.get("CMDSCOPE_LEDGER_MAX_BYTES")  # type: ignore[no-any-return]
 
 
 def _last_byte(fd: int, size: int) -> bytes:
@@ -127,7 +124,11 @@ class LedgerWriter:
             raise LedgerError(f"fsync={self.fsync!r}: expected one of {', '.join(FSYNC_MODES)}")
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._dumps = dumps or default_dumps()
-        self.seal = seal if seal is not None else os.environ.get("CMDSCOPE_LEDGER_SEAL", "").lower() in ("1", "true", "yes")
+        if seal is None:
+            from cmdscope import settings
+
+            seal = settings.get("CMDSCOPE_LEDGER_SEAL")
+        self.seal = bool(seal)
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._fd = -1

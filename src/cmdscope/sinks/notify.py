@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 import time
@@ -148,8 +147,15 @@ class Notifier:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> Notifier | None:
-        """A notifier for ``CMDSCOPE_NOTIFY_WEBHOOKS``, or None when it is unset or empty."""
-        spec = (os.environ if env is None else env).get(ENV_WEBHOOKS, "")
+        """A notifier for ``CMDSCOPE_NOTIFY_WEBHOOKS``, or None when it is unset or empty. From
+        this process's environment the entries that parsed (cmdscope.settings: a bad entry was
+        reported before the command ran); from an ``env`` given, a bad entry raises ValueError."""
+        if env is None:
+            from cmdscope import settings
+
+            spec = ",".join(settings.get(ENV_WEBHOOKS))
+        else:
+            spec = env.get(ENV_WEBHOOKS, "")
         try:
             hooks = parse_webhooks(spec)
         except ValueError as exc:

@@ -10,6 +10,7 @@ and ``cmdscope ship`` exports it later with the same ids and times.
 from __future__ import annotations
 
 import contextvars
+import os
 import sys
 import threading
 from contextlib import contextmanager
@@ -200,7 +201,12 @@ def _packet_parent(environ: Any, state: Any = _UNREAD) -> tuple[str, str, str] |
         state = active_packet()
     if not state:
         return None
-    override = _env_get(environ, "CMDSCOPE_PACKET")
+    if environ is os.environ:  # this process's: as parsed before the command (cmdscope.settings)
+        from cmdscope import settings
+
+        override = settings.get("CMDSCOPE_PACKET")
+    else:
+        override = _env_get(environ, "CMDSCOPE_PACKET")
     if override and override != state["packet"]:
         return None
     return parse_traceparent(f"00-{state.get('trace_id')}-{state.get('span_id')}-01")

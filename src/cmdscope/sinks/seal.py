@@ -37,8 +37,14 @@ _TAIL = re.compile(rb',"seal_seq":(\d+),"seal_prev":"([0-9a-f]{64})","seal_hash"
 _READ_BACK = 512
 
 
+def _seal_key() -> str | None:
+    from cmdscope import settings
+
+    return settings.get("CMDSCOPE_SEAL_KEY")  # type: ignore[no-any-return]
+
+
 def _hasher() -> Callable[[bytes], str]:
-    key = os.environ.get("CMDSCOPE_SEAL_KEY")
+    key = _seal_key()
     if key:
         secret = key.encode()
         return lambda data: hmac.new(secret, data, hashlib.sha256).hexdigest()
@@ -48,7 +54,7 @@ def _hasher() -> Callable[[bytes], str]:
 def key_id() -> str:
     """Names the key without revealing it: ``sha256`` for an unkeyed chain, else 16 hex digits
     of an HMAC of a fixed label."""
-    key = os.environ.get("CMDSCOPE_SEAL_KEY")
+    key = _seal_key()
     if not key:
         return "sha256"
     return "hmac:" + hmac.new(key.encode(), b"cmdscope-seal-key-id", hashlib.sha256).hexdigest()[:16]
@@ -195,9 +201,11 @@ def expected_sealed(ledger_path: str) -> str | None:
         return f"seal state {state_path(ledger_path)}"
     if os.path.exists(ledger_path + ".anchors"):
         return f"anchors file {ledger_path}.anchors"
-    if os.environ.get("CMDSCOPE_LEDGER_SEAL", "").lower() in ("1", "true", "yes"):
+    from cmdscope import settings
+
+    if settings.get("CMDSCOPE_LEDGER_SEAL"):
         return "CMDSCOPE_LEDGER_SEAL"
-    if os.environ.get("CMDSCOPE_SEAL_KEY"):
+    if _seal_key():
         return "CMDSCOPE_SEAL_KEY"
     return None
 
