@@ -297,7 +297,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _url, None, "OTLP endpoint for traces only"),
     Setting("OTEL_EXPORTER_OTLP_PROTOCOL", _enum("http/protobuf", "grpc"), "http/protobuf", "OTLP transport"),
     Setting("OTEL_EXPORTER_OTLP_TIMEOUT", _millis, None, "export timeout in milliseconds",
-            shown_default="2000 in-process, 5000 for `cmdscope ship`"),
+            shown_default="2000 (`cmdscope.configure()`; `cmdscope ship` takes `--timeout`)"),
     Setting("OTEL_TRACES_EXPORTER", _enum("otlp", "console", "none"), None, "span exporter",
             shown_default="otlp with an endpoint, else none"),
     Setting("OTEL_METRICS_EXPORTER", _enum("otlp", "prometheus", "console", "none"), None, "metric exporter",
@@ -334,7 +334,7 @@ class Problem:
 
     def __str__(self) -> str:
         raw = self.raw if len(self.raw) <= 80 else self.raw[:77] + "..."
-        then = "nothing was run (a setting that decides safety is never guessed)" if self.refuses \
+        then = "refused: nothing runs (a setting that decides safety is never guessed)" if self.refuses \
             else f"using {self.used}"
         return f"{self.name}={raw!r}: {self.reason}; {then}"
 
@@ -454,7 +454,7 @@ def announce(settings: Settings | None = None, write: Callable[[str], Any] | Non
 
 _ON_BAD_TEXT = {
     DEFAULT: "one warning line; the default is used",
-    REFUSE: "**refused**: nothing runs (exit 2; an agent hook blocks)",
+    REFUSE: "**refused**: nothing runs (exit 2; an agent hook denies)",
     REFUSE_IF_CLOSED: "one warning line, the missing entries are left out; **refused** with `CMDSCOPE_GUARD_FAIL=closed`",
 }
 

@@ -78,7 +78,18 @@ def _agent_event(target: str) -> int:
 
 def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
     """(stdout, stderr, exit code) of one Claude Code or Codex hook event; used in-process by
-    the per-event command and by ``cmdscope hook daemon``."""
+    the per-event command and by ``cmdscope hook daemon``. A bad setting is one line of every
+    answer's stderr (a refusing one also denies the tool call: the pipeline's guard step
+    records that denial, so the agent sees why)."""
+    from cmdscope import settings
+
+    settings.announce(write=lambda _line: None)  # said here, in the answer, not again by the pipeline
+    notes = "".join(settings.announce(write=lambda _line: None, prefix="cmdscope hook", once=False))
+    out, err, code = _agent_answer(target, raw)
+    return out, notes + err, code
+
+
+def _agent_answer(target: str, raw: bytes) -> tuple[str, str, int]:
     from cmdscope import settings
     from cmdscope.integrations import claude_code
     from cmdscope.integrations.pending import FileStore
@@ -102,15 +113,7 @@ def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
         return _malformed(actor, f"{type(exc).__name__}: {exc}", session)
     finally:
         _flush()
-    return (json.dumps(answer) + "\n" if answer is not None else ""), _setting_lines(), 0
-
-
-def _setting_lines() -> str:
-    """One line per bad setting, with every answer (a refusing one also denies the tool call:
-    the pipeline's guard step records the denial, so the agent sees why)."""
-    from cmdscope import settings
-
-    return "".join(settings.announce(write=lambda _line: None, prefix="cmdscope hook", once=False))
+    return (json.dumps(answer) + "\n" if answer is not None else ""), "", 0
 
 
 def _internal_error(exc: BaseException) -> int:

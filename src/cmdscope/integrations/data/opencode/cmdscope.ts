@@ -17,7 +17,9 @@ import { createInterface } from "node:readline"
 // Replaced by `cmdscope integrations install opencode` with the interpreter that installed it.
 const DEFAULT_COMMAND: string[] = ["cmdscope", "hook", "opencode-bridge"] // cmdscope:command
 const SHELL_TOOLS = new Set(["bash", "shell"])
-const TIMEOUT_MS = Number(process.env.CMDSCOPE_BRIDGE_TIMEOUT_MS ?? "10000")
+// Not a positive number (unset, "10s", "-1"): the default, never a timer that fires at once.
+const RAW_TIMEOUT_MS = Number(process.env.CMDSCOPE_BRIDGE_TIMEOUT_MS ?? "10000")
+const TIMEOUT_MS = Number.isFinite(RAW_TIMEOUT_MS) && RAW_TIMEOUT_MS > 0 ? RAW_TIMEOUT_MS : 10000
 const MAX_RESTARTS = 5 // a bridge that keeps dying is broken: stop restarting it
 
 type Answer = {
