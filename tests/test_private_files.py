@@ -94,3 +94,30 @@ def test_packet_state_is_private_under_umask_0(tmp_path: Path, isolated_state: P
     for p in [isolated_state, *made]:
         mode = stat.S_IMODE(p.stat().st_mode)
         assert mode & 0o077 == 0, f"{p}: {mode:o}"
+
+
+class TestReportOutputs:
+    """``-o FILE`` writers (``report html``, ``report packets``) write 0600 whatever the umask,
+    replace an existing file (its old mode does not carry over) and never write through a symlink."""
+
+    @pytest.mark.parametrize("report", [["html"], ["packets", "--format", "md"]])
+    def test_output_is_0600_under_umask_0(self, report: list[str], tmp_path: Path, ledger_path: Path,
+                                          victim: Path) -> None:
+        import subprocess
+        import sys
+
+        env = dict(os.environ)
+        assert subprocess.run([sys.executable, "-m", "cmdscope", "run", "--", "true"], env=env,
+                              check=False).returncode == 0
+        fresh, existing, linked = tmp_path / "fresh.out", tmp_path / "existing.out", tmp_path / "linked.out"
+        existing.write_text("old\n")
+        existing.chmod(0o666)
+        linked.symlink_to(victim)
+        for out in (fresh, existing, linked):
+            done = subprocess.run([sys.executable, "-m", "cmdscope", "report", *report, "-o", str(out)], env=env,
+                                  umask=0, capture_output=True, check=False)
+            assert done.returncode == 0, done.stderr
+            st = os.lstat(out)
+            assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, (out, oct(st.st_mode))
+            assert out.read_text().strip()
+        assert victim.read_bytes() == b"precious\n"

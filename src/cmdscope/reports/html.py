@@ -327,11 +327,12 @@ def main(argv: list[str]) -> int:
                         fields=Charts.FIELDS)
     text = render(read.records, since, now)
     read.finish()
-    try:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    from cmdscope.private_files import write_private
+
+    try:  # 0600 whatever the umask: the report quotes command lines of the audit trail
+        write_private(args.output, text.encode("utf-8"))
     except OSError as exc:
-        sys.stderr.write(f"cmdscope report html: cannot write {args.output}: {exc.strerror}\n")
+        sys.stderr.write(f"cmdscope report html: cannot write {args.output}: {exc.strerror or exc}\n")
         return 2
     print(f"wrote {args.output}")
     return 0

@@ -238,8 +238,13 @@ def main(argv: list[str]) -> int:
     read.finish()
     text = render(data, args.format, args.weekly)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        from cmdscope.private_files import write_private
+
+        try:  # 0600 whatever the umask, like every file cmdscope writes
+            write_private(args.output, (text + "\n").encode("utf-8"))
+        except OSError as exc:
+            sys.stderr.write(f"cmdscope report packets: cannot write {args.output}: {exc.strerror or exc}\n")
+            return 2
     else:
         sys.stdout.write(text + "\n")
     return 0
