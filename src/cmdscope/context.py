@@ -140,12 +140,14 @@ def resolve(cwd: str | None = None, environ: Mapping[str, str] | None = None, *,
     ``git=False`` leaves worktree/branch/revision to :func:`with_git` (the runner reads them
     while the child runs); ``active`` is the worktree's packet state when already read.
     """
+    source: Mapping[str, Any]
     if environ is None:  # this process's: parsed before any command ran (cmdscope.settings)
         from cmdscope import settings
 
-        lookup = settings.current().values.get
+        source = settings.current().values
     else:
-        lookup = environ.get
+        source = environ
+    lookup = source.get
     scope = _scope.get()
     values: dict[str, str | None] = {}
     for name in FIELDS:

@@ -387,11 +387,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     guard_on = values["CMDSCOPE_GUARD"] is not False
     closed = values["CMDSCOPE_GUARD_FAIL"] == "closed"
     problems: list[Problem] = []
-    for s, raw, exc in pending:
+    for s, raw, bad in pending:
         refuses = guard_on and (s.on_bad == REFUSE or (s.on_bad == REFUSE_IF_CLOSED and closed))
         if s.name == "CMDSCOPE_GUARD":
             refuses = True
-        problems.append(Problem(s.name, raw, str(exc), exc.used or f"the default, {s.shown_default}", refuses))
+        problems.append(Problem(s.name, raw, str(bad), bad.used or f"the default, {s.shown_default}", refuses))
     return Settings(values, tuple(problems), raw_seen)
 
 
