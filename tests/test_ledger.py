@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmdscope.sinks.ledger import LedgerError, LedgerWriter, ReadStats, read_records, segments
+from cmdscope.sinks.ledger import LedgerWriter, ReadStats, read_records, segments
 from conftest import PYTHON, cmdscope_cli
 
 WRITER = textwrap.dedent("""
