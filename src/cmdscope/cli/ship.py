@@ -21,15 +21,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--status", action="store_true", help="print how many records wait to be shipped")
     args = parser.parse_args(argv)
 
-    from cmdscope import shipping
+    from cmdscope import settings, shipping
 
+    settings.announce(prefix="cmdscope ship")  # a bad OTEL_* value: one line, and its default
     ledger = shipping._ledger(args.ledger)
     if args.status:
         print(f"{shipping.checkpoint_lag(ledger)} record(s) waiting in {ledger}")
         return 0
     protocol = "http/protobuf" if args.protocol == "http" else args.protocol
-    exporter = shipping.default_exporter(args.endpoint, protocol, args.timeout)
-    log_exporter = shipping.default_log_exporter(args.endpoint, protocol, args.timeout)
+    # The parsed base endpoint (a bad one was said above and is not used); a traces endpoint of
+    # its own is left to the SDK, which prefers it for spans.
+    endpoint = args.endpoint or (None if settings.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                                 else settings.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    exporter = shipping.default_exporter(endpoint, protocol, args.timeout)
+    log_exporter = shipping.default_log_exporter(endpoint, protocol, args.timeout)
     stopping = False
 
     def stop(*_: object) -> None:
