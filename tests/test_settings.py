@@ -191,6 +191,16 @@ def test_issue_examples(tmp_path: Path) -> None:
     assert [r["process.exit.code"] for r in read_ledger(tmp_path / "ledger.jsonl")] == [0, 7]
 
 
+def test_other_commands_say_a_bad_setting_once(tmp_path: Path) -> None:
+    """Every other command (here `ledger tail`) says a bad setting in one line and goes on."""
+    env = clean_env(tmp_path)
+    assert run_cli(tmp_path, env, "run", "--", "true").returncode == 0
+    done = run_cli(tmp_path, {**env, "CMDSCOPE_FSYNC": "bogus"}, "ledger", "tail", "-n", "1")
+    assert done.returncode == 0 and b"true" in done.stdout
+    assert done.stderr.decode().splitlines() == [
+        "cmdscope ledger: CMDSCOPE_FSYNC='bogus': must be one of never, batch, always; using the default, batch"]
+
+
 def test_missing_policy_layer_refuses_when_failing_closed(tmp_path: Path) -> None:
     """A policy path that does not exist is a warning, and a refusal with CMDSCOPE_GUARD_FAIL=closed."""
     env = clean_env(tmp_path, CMDSCOPE_POLICY_PATH=str(tmp_path / "nope.yaml"), CMDSCOPE_GUARD_FAIL="closed")

@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     if entry is None:
         sys.stderr.write(f"cmdscope: unknown command {args[0]!r}\n" + _usage())
         return 2
+    if args[0] not in ("run", "hook", "doctor"):  # those say it themselves (in the answer, in the report)
+        from cmdscope import settings
+
+        settings.announce(prefix=f"cmdscope {args[0]}")  # a bad setting: one line, then its default
     module = import_module(entry[0])
     try:
         return int(module.main(args[1:]) or 0)
