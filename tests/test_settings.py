@@ -191,6 +191,23 @@ def test_issue_examples(tmp_path: Path) -> None:
     assert [r["process.exit.code"] for r in read_ledger(tmp_path / "ledger.jsonl")] == [0, 7]
 
 
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_a_ledger_path_that_is_not_a_regular_file_is_the_default(kind: str, tmp_path: Path) -> None:
+    """CMDSCOPE_LEDGER naming a FIFO or a symlink: one line, and the record goes to the default
+    ledger (it would otherwise be refused after the command ran, and lost)."""
+    odd = tmp_path / "odd.jsonl"
+    if kind == "fifo":
+        os.mkfifo(odd)
+    else:
+        odd.symlink_to(tmp_path / "elsewhere.jsonl")
+    done = run_cli(tmp_path, clean_env(tmp_path, CMDSCOPE_LEDGER=str(odd)), "run", "--", "sh", "-c", SCRIPT)
+    assert done.returncode == 7 and done.stderr.decode().count("\n") == 1
+    assert "CMDSCOPE_LEDGER=" in done.stderr.decode() and "not a regular file" in done.stderr.decode()
+    (rec,) = read_ledger(tmp_path / "state" / "cmdscope" / "ledger.jsonl")
+    assert rec["process.exit.code"] == 7
+    assert not (tmp_path / "elsewhere.jsonl").exists()
+
+
 def test_other_commands_say_a_bad_setting_once(tmp_path: Path) -> None:
     """Every other command (here `ledger tail`) says a bad setting in one line and goes on."""
     env = clean_env(tmp_path)

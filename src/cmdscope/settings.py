@@ -175,10 +175,20 @@ def _key(raw: str) -> str:
 
 
 def _path(raw: str) -> str:
-    """file path (not a directory)"""
+    """path of a regular file (or of none yet)"""
+    import stat
+
     _printable(raw, "a path", 4096)
-    if raw.endswith(os.sep) or os.path.isdir(raw):
+    if raw.endswith(os.sep):
         raise Bad("is a directory, not a file")
+    try:
+        mode = os.lstat(raw).st_mode
+    except OSError:
+        return raw  # not there yet: the ledger creates it (a parent it cannot create drops, counted)
+    if stat.S_ISDIR(mode):
+        raise Bad("is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise Bad("is not a regular file (a symlink, FIFO or device is never written through)")
     return raw
 
 
