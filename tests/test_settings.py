@@ -233,6 +233,15 @@ def test_guard_off_makes_guard_settings_moot(tmp_path: Path) -> None:
     assert done.returncode == 7 and done.stderr.decode().count("\n") == 1
 
 
+def test_disabled_stays_out_even_of_bad_settings(tmp_path: Path) -> None:
+    """CMDSCOPE_DISABLED=1 execs the command: a bad guard setting neither refuses nor prints."""
+    env = clean_env(tmp_path, CMDSCOPE_DISABLED="1", CMDSCOPE_GUARD_MODE="enforec", CMDSCOPE_FSYNC="bogus")
+    done = run_cli(tmp_path, env, "run", "--", "sh", "-c", SCRIPT)
+    assert done.returncode == 7 and done.stderr == b""
+    assert (tmp_path / "work" / "f").read_text() == "ran\n"
+    assert read_ledger(tmp_path / "ledger.jsonl") == []
+
+
 def test_library_records_a_denial_for_a_refusing_setting(tmp_path: Path, ledger_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process (the library, the auto-instrumentation): a bad safety setting is a denial

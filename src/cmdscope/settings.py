@@ -407,13 +407,14 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         except Bad as exc:
             values[s.name] = s.default if exc.partial is None else exc.partial
             pending.append((s, raw, exc))
-    guard_on = values["CMDSCOPE_GUARD"] is not False
+    active = values["CMDSCOPE_DISABLED"] is not True  # disabled: cmdscope stays out, refuses nothing
+    guard_on = active and values["CMDSCOPE_GUARD"] is not False
     closed = values["CMDSCOPE_GUARD_FAIL"] == "closed"
     problems: list[Problem] = []
     for s, raw, bad in pending:
         refuses = guard_on and (s.on_bad == REFUSE or (s.on_bad == REFUSE_IF_CLOSED and closed))
         if s.name == "CMDSCOPE_GUARD":
-            refuses = True
+            refuses = active
         problems.append(Problem(s.name, raw, str(bad), bad.used or f"the default, {s.shown_default}", refuses))
     return Settings(values, tuple(problems), raw_seen)
 

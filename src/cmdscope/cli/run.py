@@ -77,13 +77,13 @@ def main(argv: list[str]) -> int:
     from cmdscope import settings
 
     found = settings.current()
+    if found["CMDSCOPE_DISABLED"]:  # cmdscope stays out entirely: not even a line about settings
+        return _bare(command, shell)
     refusal = found.refusal
     if refusal is not None:
         sys.stderr.write(f"cmdscope run: {refusal}\n")
         return 2
     settings.announce(found)
-    if found["CMDSCOPE_DISABLED"]:
-        return _bare(command, shell)
 
     from cmdscope import pipeline, runner
     from cmdscope.sinks.ledger import LedgerError

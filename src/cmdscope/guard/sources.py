@@ -55,10 +55,6 @@ class Sources:
         return [*self.builtin, *self.user, *(p for p, _ in self.policies)]
 
 
-def _split(value: str | None) -> list[str]:
-    return [part for part in (value or "").split(os.pathsep) if part]
-
-
 def project_root(cwd: str) -> str | None:
     """The nearest directory at or above ``cwd`` that holds ``.git`` (dir or file: worktrees and
     submodules have a file), or None outside git."""
