@@ -26,9 +26,9 @@ REVALIDATE = False  # long-lived processes (the hook daemon): re-check the files
 _DAMAGED = (LookupError, TypeError, ValueError, AttributeError)  # cache data of another shape
 
 
-def cache_dir() -> str:
+def cache_dir(environ: Mapping[str, str] | None = None) -> str:
     """``<state dir>/guard-cache`` (cmdscope.paths.state_dir, without importing pathlib)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = (os.environ if environ is None else environ).get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "cmdscope", "guard-cache")
 
 
@@ -149,7 +149,8 @@ class Guard:
         return bool(self._front[2])
 
     @classmethod
-    def load(cls, *, use_cache: bool = True, cwd: str | None = None, revalidate: bool = False) -> Guard:
+    def load(cls, *, use_cache: bool = True, cwd: str | None = None, revalidate: bool = False,
+             environ: Mapping[str, str] | None = None) -> Guard:
         """The guard for this process's environment and ``cwd`` (default: the current
         directory), cached per process and on disk.
 
@@ -158,7 +159,8 @@ class Guard:
         unknown mode and ``GuardConfigError`` when the shipped floor itself is broken; a broken
         overlay or policy file is left out and listed in :attr:`problems`. ``revalidate``
         (long-lived processes: the hook daemon) re-reads the files' fingerprint first, so an
-        edited policy applies to the next call.
+        edited policy applies to the next call. ``environ``: where the variables are read
+        (default os.environ; the hook daemon passes each client's).
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
         if cwd:
@@ -168,19 +170,24 @@ class Guard:
                 where = os.getcwd()
             except OSError:  # the working directory was removed: no project policy can be read there
                 where = ""
-        env_key = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B), os.environb.get(_MODE_B), where)
+        if environ is None:
+            env_key: tuple[Any, ...] = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B),
+                                        os.environb.get(_MODE_B), where)
+        else:
+            env_key = (environ.get(REGISTRY_ENV), environ.get(POLICY_ENV), environ.get(MODE_ENV), where,
+                       environ.get("XDG_STATE_HOME"), environ.get("HOME"))
         guard = _LOADED.get(env_key)
         if guard is not None and use_cache and not (revalidate or REVALIDATE):
             return guard
-        env = os.environ
+        env = os.environ if environ is None else environ
         mode = env.get(MODE_ENV) or "enforce"
         if mode not in MODES:
             raise GuardModeError(f"{MODE_ENV}={mode!r}: must be one of {', '.join(MODES)}")
-        sources = discover(cwd=where)
+        sources = discover(env, cwd=where)
         key = fingerprint(sources)
         if guard is not None and use_cache and guard.key == key:
             return guard
-        path = os.path.join(cache_dir(), f"{key_name(key)}.json")
+        path = os.path.join(cache_dir(env), f"{key_name(key)}.json")
         front = _read_front(path, key) if use_cache else None
         if front is not None:
             guard = cls(None, None, mode, front=front, cache=(path, key, sources))
@@ -200,7 +207,8 @@ class Guard:
 
     def decide(self, command: str | list[str] | tuple[str, ...], *, shell: bool,
                actor: str | None = None, phase: str | None = None, branch: str | None = None,
-               worktree: str | None = None, git: Callable[[], Mapping[str, str]] | None = None) -> Decision:
+               worktree: str | None = None, git: Callable[[], Mapping[str, str]] | None = None,
+               environ: Mapping[str, str] | None = None) -> Decision:
         """``git``, when given, supplies branch and worktree if they are unset and a policy rule
         needs them (read lazily: most commands never get past the prefilter)."""
         version, automaton, context_rules, problems = self._front
@@ -220,8 +228,9 @@ class Guard:
         if git is not None and (branch is None or worktree is None):
             facts = git()
             branch, worktree = branch or facts.get("branch"), worktree or facts.get("worktree")
-        context: dict[str, Any] = {"actor": actor or os.environ.get("CMDSCOPE_ACTOR"),
-                                   "phase": phase or os.environ.get("CMDSCOPE_PHASE"),
+        env = os.environ if environ is None else environ
+        context: dict[str, Any] = {"actor": actor or env.get("CMDSCOPE_ACTOR"),
+                                   "phase": phase or env.get("CMDSCOPE_PHASE"),
                                    "branch": branch, "worktree": worktree}
         policy = self.policy
         if policy.push_rules:
