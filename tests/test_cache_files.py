@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,12 +90,16 @@ class TestCacheFile:
         assert cache_files.load(str(path), "k") is None
         assert not marker.exists()
 
-    def test_the_stdlib_scanner_agrees_with_json(self) -> None:
+    def test_the_stdlib_scanner_agrees_with_json(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The decoder the CLI uses (json's C scanner, without the json package) reads what
-        json reads."""
+        json reads, and refuses what is not JSON (NaN included) with a ValueError."""
+        monkeypatch.delitem(sys.modules, "orjson", raising=False)  # the CLI's decoder, not orjson
         doc = {"s": "é\u2028\\\"\n", "i": -3, "f": 1.5, "l": [None, True, False, []], "d": {"": {}}}
         raw = json.dumps(doc).encode()
         assert cache_files.loads(raw) == json.loads(raw) == doc
+        for bad in (b"{", b"[1,", b'"abc', b'{"a": NaN}', b"[Infinity]", b"[1] x", b""):
+            with pytest.raises(ValueError):
+                cache_files.loads(bad)
 
     def test_the_key_follows_contents(self, tmp_path: Path) -> None:
         """Same size and mtime, different bytes: a different key."""

@@ -134,7 +134,7 @@ def loads(raw: bytes) -> Any:
         except ImportError:  # pragma: no cover - a build without the C accelerator
             import json
 
-            return json.loads(text)
+            return json.loads(text, parse_constant=_ScanContext.parse_constant)
         _scan = make_scanner(_ScanContext())  # type: ignore[arg-type]
     start = len(text) - len(text.lstrip())
     try:
@@ -142,7 +142,7 @@ def loads(raw: bytes) -> Any:
     except Exception:  # noqa: BLE001 - damaged text: the json package names the error (the
         import json  # C scanner alone cannot: it raises the package's JSONDecodeError)
 
-        return json.loads(text)
+        return json.loads(text, parse_constant=_ScanContext.parse_constant)
     if text[end:].strip():
         raise ValueError("extra data after the JSON value")
     return value
