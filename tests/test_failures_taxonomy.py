@@ -172,7 +172,7 @@ def test_checkouts_used_side_by_side_keep_their_caches(tmp_path: Path) -> None:
     overlay.write_text("overlay: t\nversion: 1.0.0\ndisable: [test_failure.test-phase]\n")
     load_taxonomy(overlays=[])
     load_taxonomy(overlays=[overlay])
-    cached = sorted((tmp_path / "cache" / "cmdscope").glob("failure-taxonomy-*.pickle"))
+    cached = sorted((tmp_path / "cache" / "cmdscope").glob("failure-taxonomy-*.json"))
     assert len(cached) == 2
     load_taxonomy(overlays=[])
-    assert sorted((tmp_path / "cache" / "cmdscope").glob("failure-taxonomy-*.pickle")) == cached
+    assert sorted((tmp_path / "cache" / "cmdscope").glob("failure-taxonomy-*.json")) == cached

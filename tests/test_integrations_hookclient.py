@@ -82,3 +82,112 @@ def test_bad_input_through_the_daemon_is_still_allowed_with_warning(socket_path:
     assert done.returncode == 0 and "systemMessage" in json.loads(done.stdout)
     closed = client(b"nope", env={"CMDSCOPE_GUARD_FAIL": "closed"})
     assert closed.returncode == 2 and b"cmdscope.hook-input" in closed.stderr
+
+
+PROJECT_POLICY = ("name: project\nversion: 1.0.0\nrules:\n  - id: no-make-here\n"
+                  "    match: {executable: [make]}\n    action: deny\n")
+
+
+def _repo(path: Path, policy: bool) -> Path:
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    if policy:
+        (path / ".cmdscope").mkdir()
+        (path / ".cmdscope" / "policy.yaml").write_text(PROJECT_POLICY)
+    return path
+
+
+def _pre_in(repo: Path, call_id: str, event: str = "PreToolUse") -> bytes:
+    return json.dumps({"session_id": f"s-{repo.name}", "cwd": str(repo), "hook_event_name": event,
+                       "tool_name": "Bash", "tool_input": {"command": "make deploy"},
+                       "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
+                       "tool_use_id": call_id}).encode()
+
+
+def test_concurrent_requests_get_their_own_directory_environment_and_policy(socket_path: Path,
+                                                                            tmp_path: Path) -> None:
+    """Two hooks at once through the real daemon, in different repositories with different
+    CMDSCOPE_* settings and ledgers: each call is decided by its own repository's policy and
+    recorded with its own context in its own ledger; the daemon's working directory is the
+    same afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client(pre("ls", "warm"))
+    wait_for(socket_path)
+    daemon = int(Path(str(socket_path) + ".lock").read_text())
+    cwd_before = os.readlink(f"/proc/{daemon}/cwd")
+    strict, plain = _repo(tmp_path / "strict", True), _repo(tmp_path / "plain", False)
+    sides = {
+        strict: {"CMDSCOPE_LEDGER": str(tmp_path / "strict.jsonl"), "CMDSCOPE_PHASE": "review",
+                 "CMDSCOPE_PACKET": "pkt-strict", "CMDSCOPE_ACTOR": "alice"},
+        plain: {"CMDSCOPE_LEDGER": str(tmp_path / "plain.jsonl"), "CMDSCOPE_PHASE": "build",
+                "CMDSCOPE_PACKET": "pkt-plain", "CMDSCOPE_ACTOR": "bob"},
+    }
+
+    def hook(repo: Path, data: bytes) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-S", str(CLIENT), "claude-code"], input=data, capture_output=True,
+                              cwd=repo, timeout=60, check=False,
+                              env={**os.environ, "CMDSCOPE_HOOKD_IDLE": "20", **sides[repo]})
+
+    def call(job: tuple[Path, int]) -> tuple[Path, subprocess.CompletedProcess]:
+        repo, i = job
+        done = hook(repo, _pre_in(repo, f"{repo.name}-{i}"))
+        if b'"deny"' not in done.stdout:  # the agent ran it: the after event closes the record
+            assert hook(repo, _pre_in(repo, f"{repo.name}-{i}", "PostToolUse")).returncode == 0
+        return repo, done
+
+    jobs = [(repo, i) for i in range(6) for repo in sides]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(call, jobs))
+    for repo, done in results:
+        assert done.returncode == 0, done.stderr
+        denied = b'"permissionDecision": "deny"' in done.stdout
+        assert denied == (repo == strict), (repo, done.stdout)
+    for repo, env in sides.items():
+        records = read_ledger(Path(env["CMDSCOPE_LEDGER"]))
+        assert len(records) == 6
+        assert {r["cmdscope.phase"] for r in records} == {env["CMDSCOPE_PHASE"]}
+        assert {r["cmdscope.packet"] for r in records} == {env["CMDSCOPE_PACKET"]}
+        assert {r["cmdscope.worktree"] for r in records} == {str(repo)}
+        assert {r["kind"] for r in records} == ({"denial"} if repo == strict else {"command"})
+    assert os.readlink(f"/proc/{daemon}/cwd") == cwd_before
+
+
+def test_the_handler_leaves_the_process_environment_and_directory_alone(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests handled on threads never show up in the daemon's os.environ or working
+    directory, not even while they run (another thread watches)."""
+    import threading
+
+    from cmdscope.integrations import hookd
+
+    repo = _repo(tmp_path / "strict", True)
+    env_before, cwd_before = dict(os.environ), os.getcwd()
+    request = json.dumps({"agent": "claude-code", "cwd": str(repo), "stdin": _pre_in(repo, "x").decode(),
+                          "env": {"CMDSCOPE_PHASE": "review", "CMDSCOPE_LEDGER": str(tmp_path / "r.jsonl"),
+                                  "XDG_STATE_HOME": str(tmp_path / "client-state")}}).encode()
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if os.environ.get("CMDSCOPE_PHASE") or os.getcwd() != cwd_before:
+                seen.append(f"{os.environ.get('CMDSCOPE_PHASE')} {os.getcwd()}")
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        answers = []
+        workers = [threading.Thread(target=lambda: answers.append(hookd.handle(request))) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen == []
+    assert dict(os.environ) == env_before and os.getcwd() == cwd_before
+    assert all('"deny"' in out for _code, out, _err in answers) and len(answers) == 4
+    records = read_ledger(tmp_path / "r.jsonl")
+    assert len(records) == 4 and {r["cmdscope.phase"] for r in records} == {"review"}

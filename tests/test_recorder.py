@@ -266,9 +266,9 @@ def _repo_with_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str
     return git
 
 
-class TestRedactionMemo:
+class TestRedactionRules:
     def test_a_new_pattern_applies_to_a_text_seen_before(self) -> None:
-        """The memo of redacted texts is dropped when the rules change."""
+        """A pattern added after a text was redacted applies to that text next time."""
         from cmdscope import redact
 
         text = "deploy --ticket ZZ-SECRET-4242"

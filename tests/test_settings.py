@@ -125,6 +125,23 @@ class TestTheList:
 
         assert settings._GUARD_MODES == MODES and settings._FSYNC_MODES == FSYNC_MODES
 
+    def test_the_public_environment_gives_the_same_settings(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``os.environb._data`` (a CPython internal read for speed) and its public fallback agree,
+        and the memo sees a change made through ``os.environ``."""
+        monkeypatch.setenv("CMDSCOPE_ACTOR", "fast-path")
+        monkeypatch.setenv("CMDSCOPE_FSYNC", "bogus")
+        settings.forget()
+        fast = settings.current()
+        assert fast["CMDSCOPE_ACTOR"] == "fast-path"
+        monkeypatch.setattr(settings, "_ENVIRON_B", os.environb)
+        settings.forget()
+        public = settings.current()
+        assert public.values == fast.values
+        assert [str(p) for p in public.problems] == [str(p) for p in fast.problems]
+        monkeypatch.setenv("CMDSCOPE_ACTOR", "changed")
+        assert settings.get("CMDSCOPE_ACTOR") == "changed"
+        settings.forget()
+
     def test_docs_table_is_generated_from_the_list(self) -> None:
         """docs/reliability.md holds the table markdown_table() makes (regenerate with
         python scripts/gen_settings_table.py)."""

@@ -12,8 +12,6 @@ import contextvars
 import os
 from contextlib import contextmanager
 
-
-from cmdscope.memo import remember
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
 if TYPE_CHECKING:  # dataclasses and typing cost ~20 ms of import on the per-command CLI path
@@ -169,15 +167,8 @@ def with_git(ctx: Context, cwd: str | None) -> Context:
         facts = git_facts(cwd or os.getcwd())  # read every time: a commit between commands shows
     except OSError:  # the working directory was removed
         facts = {}
-    key = (ctx, facts.get("worktree"), facts.get("branch"), facts.get("revision"))
-    merged = _with_git.get(key)
-    if merged is None:
-        merged = remember(_with_git, key, ctx.merged(worktree=ctx.worktree or key[1], branch=ctx.branch or key[2],
-                                                     revision=ctx.revision or key[3]), 256)
-    return merged
-
-
-_with_git: dict[tuple[Context, str | None, str | None, str | None], Context] = {}
+    return ctx.merged(worktree=ctx.worktree or facts.get("worktree"), branch=ctx.branch or facts.get("branch"),
+                      revision=ctx.revision or facts.get("revision"))
 
 
 # --- the active packet of a worktree (``cmdscope packet start``) ----------------------------

@@ -11,6 +11,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 PACKAGE_DIR_STR = os.path.dirname(os.path.realpath(__file__))
@@ -65,6 +66,18 @@ def default_ledger_path_str() -> str:
     return hit
 
 
+def ledger_path_in(environ: Mapping[str, str]) -> str:
+    """The default ledger path for a process with environment ``environ`` (the hook daemon
+    records each client's command in that client's ledger)."""
+    return environ.get("CMDSCOPE_LEDGER") or os.path.join(state_dir_in(environ), "ledger.jsonl")
+
+
+def state_dir_in(environ: Mapping[str, str]) -> str:
+    """``state_dir_str()`` for a process with environment ``environ``."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return os.path.join(environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"), "cmdscope")
+
+
 def default_ledger_path() -> Path:
     from pathlib import Path
 
@@ -79,7 +92,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(name)
 
 
-def synced_registry_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> str | None:
+def synced_registry_dir(environ: Mapping[str, str] | None = None) -> str | None:
     """The team registry activated by ``cmdscope registry sync`` (resolved: the path names the
     version, so caches keyed on paths see a new one), or None when none is active."""
     env = os.environ if environ is None else environ

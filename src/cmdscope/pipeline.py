@@ -58,6 +58,7 @@ class CommandSpec:
         context: dict[str, str | None] | None = None,
         ledger_path: str | None = None,
         retry_of: str | None = None,
+        origin_env: Mapping[str, str] | None = None,
     ) -> None:
         self.command = command
         self.shell = shell
@@ -73,6 +74,18 @@ class CommandSpec:
         self.context = context if context is not None else {}
         self.ledger_path = ledger_path
         self.retry_of = retry_of
+        # The environment the command was asked for in, when not this process's (the hook
+        # daemon answers for many clients): context, guard settings and policy files come from
+        # it; None: os.environ. ``env`` is only the child's.
+        self.origin_env = origin_env
+
+    def environ(self) -> Mapping[str, str]:
+        """The environment this command's settings come from (see ``origin_env``)."""
+        return os.environ if self.origin_env is None else self.origin_env
+
+    def settings(self) -> settings.Settings:
+        """This command's parsed ``CMDSCOPE_*``/``OTEL_*`` settings."""
+        return settings.of(self.origin_env)
 
     def argv(self) -> list[str]:
         if self.shell:
@@ -231,7 +244,7 @@ def on_error(handler: Callable[[Run, Exception], None]) -> Callable[[Processor],
 def fail_closed_if_asked(run: Run, exc: Exception) -> None:
     """A broken guard allows (with a warning) unless ``CMDSCOPE_GUARD_FAIL=closed``; an unknown
     guard mode never allows: a typo must not disarm the guard."""
-    if settings.get("CMDSCOPE_GUARD_FAIL") == "closed" or type(exc).__name__ == "GuardModeError":
+    if run.spec.settings()["CMDSCOPE_GUARD_FAIL"] == "closed" or type(exc).__name__ == "GuardModeError":
         raise Denied(_GuardFailure(str(exc))) from None
 
 
@@ -254,15 +267,16 @@ def unknown_error_type(run: Run, exc: Exception) -> None:
 def resolve_context(run: Run) -> None:
     """Who and which packet, before the child starts (its environment carries them). The git
     facts wait for ``context_attributes``; the guard reads them itself if a rule needs them."""
-    settings.announce()  # bad settings, once per process (the CLI said so already)
+    if run.spec.origin_env is None:  # the hook daemon says a caller's bad settings in its answer
+        settings.announce()  # bad settings, once per process (the CLI said so already)
     run.packet_state = active_packet(run.where)
-    run.ctx = resolve(run.spec.cwd, None, git=False, active=run.packet_state, **run.spec.context)  # type: ignore[arg-type]
+    run.ctx = resolve(run.spec.cwd, run.spec.origin_env, git=False, active=run.packet_state, **run.spec.context)  # type: ignore[arg-type]
 
 
 @on_error(fail_closed_if_asked)
 def guard(run: Run) -> None:
     """Ask the policy engine; a deny in enforce mode stops the command before it starts."""
-    found = settings.current()
+    found = run.spec.settings()
     refusal = found.refusal
     if refusal is not None:  # a setting that decides safety did not parse: never guess
         raise Denied(_GuardFailure(str(refusal), "cmdscope.settings-error", refusal.name))
@@ -275,7 +289,7 @@ def guard(run: Run) -> None:
     ctx = run.ctx or Context()
     spec = run.spec
     where = run.where
-    decision = Guard.load(cwd=where).decide(
+    decision = Guard.load(cwd=where, environ=spec.origin_env).decide(
         clean_text(str(spec.command)) if spec.shell else list(spec.command),
         shell=spec.shell,
         actor=ctx.actor,
@@ -283,6 +297,7 @@ def guard(run: Run) -> None:
         branch=ctx.branch,
         worktree=ctx.worktree,
         git=lambda: git_facts(where),
+        environ=spec.environ(),
     )
     if decision.problems and found["CMDSCOPE_GUARD_FAIL"] == "closed":
         raise Denied(_GuardFailure(decision.problems[0]))  # a layer is missing: do not guess
@@ -328,7 +343,7 @@ def check_retry_state(run: Run) -> None:
     session, packet = rec.get("session.id"), rec.get("cmdscope.packet")
     if not (session or packet) or rec.get("kind") != "command":
         return  # no scope a streak could live in
-    tracker = _retry_tracker()
+    tracker = _retry_tracker(run.spec)
     if tracker is not None:
         run.may_retry = tracker.may_have_failed(rec["cmdscope.command.hash"], session, packet)
 
@@ -374,7 +389,7 @@ def count_retries(run: Run) -> None:
     if not (session or packet) or (not failed and run.may_retry is False):
         count, retry_of = 0, None  # no scope to count in, or a success that ends no streak
     else:
-        tracker = _retry_tracker()
+        tracker = _retry_tracker(run.spec)
         if tracker is None:
             return
         count, retry_of = tracker.observe(
@@ -387,13 +402,14 @@ def count_retries(run: Run) -> None:
 _trackers: dict[str, Any] = {}
 
 
-def _retry_tracker() -> Any:
+def _retry_tracker(spec: CommandSpec) -> Any:
     try:
         from cmdscope.failures.retry import RetryTracker  # not the package: it imports the classifier
-        from cmdscope.paths import state_dir_str
+        from cmdscope.paths import state_dir_in, state_dir_str
     except ImportError:
         return None
-    where = os.path.join(state_dir_str(), "retries")
+    state = state_dir_str() if spec.origin_env is None else state_dir_in(spec.origin_env)
+    where = os.path.join(state, "retries")
     tracker = _trackers.get(where)
     if tracker is None:
         tracker = _trackers[where] = RetryTracker(where)
@@ -402,7 +418,7 @@ def _retry_tracker() -> Any:
 
 @on_error(blank_free_text)
 def redact_fields(run: Run) -> None:
-    if settings.current().problem("CMDSCOPE_REDACT_PATTERNS") is not None:
+    if run.spec.settings().problem("CMDSCOPE_REDACT_PATTERNS") is not None:
         blank_free_text(run, None)  # a pattern file the user named is missing: hide, never guess
         return
     redact_record(run.record)

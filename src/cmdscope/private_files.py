@@ -66,6 +66,33 @@ def open_private(path: str | os.PathLike[str], flags: int, mode: int = 0o600) ->
     return fd
 
 
+def read_private(path: str | os.PathLike[str], limit: int = 64 * 1024 * 1024) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a symlink) owned by this user and
+    writable by no one else, in a directory of the same kind; else ``UnsafePathError`` (or the
+    ``OSError`` of a missing file). What a cache holds decides what the guard allows: a file
+    another user could have written or swapped is never read."""
+    path = os.fspath(path)
+    where = os.path.dirname(path) or "."
+    st = os.stat(where, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise UnsafePathError(f"{where}: not a private directory; refusing to read from it")
+    fd = os.open(path, os.O_RDONLY | _FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise UnsafePathError(f"{path}: not a private regular file; refusing to read it")
+        if st.st_size > limit:
+            raise UnsafePathError(f"{path}: larger than {limit} bytes")
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, max(st.st_size, 65536))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` atomically with a new 0600 file holding ``data``."""
     path = os.fspath(path)

@@ -433,6 +433,11 @@ def current() -> Settings:
     return hit
 
 
+def of(environ: Mapping[str, str] | None) -> Settings:
+    """The settings of ``environ`` (a hook client's, forwarded to the daemon), else this process's."""
+    return current() if environ is None or environ is os.environ else load(environ)
+
+
 def forget() -> None:
     """Re-read on the next call (path settings look at the file system: a long-lived process
     such as the hook daemon calls this per request)."""

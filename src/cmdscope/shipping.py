@@ -17,6 +17,7 @@ import sys
 import time
 TYPE_CHECKING = False  # the CLI imports this module to start a shipper: keep typing/dataclasses off it
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Callable, Iterator
 
 from cmdscope import settings
@@ -382,7 +383,7 @@ def _previous_wait(ledger: str) -> float:
         return 0.0
 
 
-def spawn_detached_shipper(ledger: str | None) -> bool:
+def spawn_detached_shipper(ledger: str | None, environ: Mapping[str, str] | None = None) -> bool:
     """Start ``cmdscope ship --once`` in the background unless one already holds the lock, or
     the endpoint failed recently (the records wait in the ledger; ``cmdscope ship`` or the next
     command after the back-off sends them)."""
@@ -403,6 +404,7 @@ def spawn_detached_shipper(ledger: str | None) -> bool:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
+        env=None if environ is None else dict(environ),
     )
     return True
 

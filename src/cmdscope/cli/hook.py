@@ -19,6 +19,10 @@ import json
 import os
 import sys
 
+TYPE_CHECKING = False  # typing costs ~4 ms per hook process
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 USAGE = ("usage: cmdscope hook claude-code|codex      (hook event JSON on stdin)\n"
          "       cmdscope hook opencode-bridge | daemon [--socket PATH]\n"
          "       cmdscope hook git-pre-push REMOTE URL | git-post-commit\n")
@@ -76,43 +80,51 @@ def _agent_event(target: str) -> int:
     return code
 
 
-def run_agent_event(target: str, raw: bytes) -> tuple[str, str, int]:
+def run_agent_event(target: str, raw: bytes, *, environ: Mapping[str, str] | None = None,
+                    cwd: str | None = None) -> tuple[str, str, int]:
     """(stdout, stderr, exit code) of one Claude Code or Codex hook event; used in-process by
-    the per-event command and by ``cmdscope hook daemon``. A bad setting is one line of every
-    answer's stderr (a refusing one also denies the tool call: the pipeline's guard step
-    records that denial, so the agent sees why)."""
+    the per-event command and by ``cmdscope hook daemon``, which passes the hook process's
+    ``environ`` and ``cwd`` (default: this process's; nothing here reads the daemon's own).
+    A bad setting is one line of every answer's stderr (a refusing one also denies the tool
+    call: the pipeline's guard step records that denial, so the agent sees why)."""
     from cmdscope import settings
 
-    settings.announce(write=lambda _line: None)  # said here, in the answer, not again by the pipeline
-    notes = "".join(settings.announce(write=lambda _line: None, prefix="cmdscope hook", once=False))
-    out, err, code = _agent_answer(target, raw)
+    found = settings.of(environ)
+    if environ is None:
+        settings.announce(found, write=lambda _line: None)  # said here, in the answer, not again by the pipeline
+    notes = "".join(settings.announce(found, write=lambda _line: None, prefix="cmdscope hook", once=False))
+    out, err, code = _agent_answer(target, raw, environ, cwd)
     return out, notes + err, code
 
 
-def _agent_answer(target: str, raw: bytes) -> tuple[str, str, int]:
+def _agent_answer(target: str, raw: bytes, environ: Mapping[str, str] | None,
+                  cwd: str | None) -> tuple[str, str, int]:
     from cmdscope import settings
+
     from cmdscope.integrations import claude_code
     from cmdscope.integrations.pending import FileStore
 
+    found = settings.of(environ)
     actor = claude_code.ACTOR if target == "claude-code" else "codex"
     try:
         data = claude_code.parse(raw)
     except claude_code.BadInput as exc:
-        return _malformed(actor, str(exc), None)
+        return _malformed(actor, str(exc), None, environ)
+    store = FileStore(environ=environ)
     try:
         if target == "claude-code":
-            answer = claude_code.handle(data, FileStore())
+            answer = claude_code.handle(data, store, environ=environ, cwd=cwd)
         else:
             from cmdscope.integrations import codex
 
-            answer = codex.handle(data, FileStore())
+            answer = codex.handle(data, store, environ=environ, cwd=cwd)
     except Exception as exc:  # a bug or an unexpected shape must not block the agent by accident
-        if settings.get("CMDSCOPE_RAISE_INTERNAL"):
+        if found["CMDSCOPE_RAISE_INTERNAL"]:
             raise
         session = data.get("session_id") if isinstance(data.get("session_id"), str) else None
-        return _malformed(actor, f"{type(exc).__name__}: {exc}", session)
+        return _malformed(actor, f"{type(exc).__name__}: {exc}", session, environ)
     finally:
-        _flush()
+        _flush(environ)
     return (json.dumps(answer) + "\n" if answer is not None else ""), "", 0
 
 
@@ -136,22 +148,28 @@ def _internal_error(exc: BaseException) -> int:
     return 0
 
 
-def _malformed(actor: str, problem: str, session: str | None) -> tuple[str, str, int]:
+def _malformed(actor: str, problem: str, session: str | None,
+               environ: Mapping[str, str] | None = None) -> tuple[str, str, int]:
     from cmdscope.integrations import agent, claude_code
 
     err = ""
     try:
-        agent.integration_error(actor, problem, session)
+        agent.integration_error(actor, problem, session, environ)
     except Exception as exc:  # noqa: BLE001 - the ledger itself is broken: still answer the agent
         err = f"cmdscope hook: could not record the integration error ({exc})\n"
-    _flush()
-    answer, text, code = claude_code.malformed_answer(problem)
+    _flush(environ)
+    answer, text, code = claude_code.malformed_answer(problem, environ)
     return (json.dumps(answer) + "\n" if answer is not None else ""), err + text, code
 
 
-def _flush() -> None:
+def _flush(environ: Mapping[str, str] | None = None) -> None:
     from cmdscope import pipeline
     from cmdscope.cli.run import _maybe_ship
 
     pipeline.close_ledgers()
-    _maybe_ship(None)
+    if environ is None:
+        _maybe_ship(None)
+    else:
+        from cmdscope.paths import ledger_path_in
+
+        _maybe_ship(ledger_path_in(environ), environ)

@@ -9,7 +9,7 @@ Usage (the runner calls this after every command whose outcome is not ``success`
     c.error_type, c.pattern_id, c.excerpt, c.taxonomy_version
 
 The taxonomy (``registry/failure-taxonomy.yaml`` plus ``CMDSCOPE_TAXONOMY_PATH`` overlays) is
-loaded on the first ``classify`` call from a pickle cache; importing this package is cheap (no
+loaded on the first ``classify`` call from its plain-data cache; importing this package is cheap (no
 yaml, no pydantic). Classes and precedence: docs/failures.md.
 """
 

@@ -2,20 +2,16 @@
 
 Sources: the shipped `registry/failure-taxonomy.yaml`, then user overlays: every `*.yaml` /
 `*.yml` file in the directories listed in `CMDSCOPE_TAXONOMY_PATH` (os.pathsep separated), in
-order. The compiled taxonomy is pickled under `$XDG_CACHE_HOME/cmdscope/` keyed by the sources'
-paths, sizes and mtimes, so a CLI process that finds a valid cache imports neither yaml nor
-pydantic (about 1 ms instead of about 150 ms).
+order. The compiled taxonomy is cached as plain data (:mod:`cmdscope.cache_files`: JSON,
+private to the user, keyed by the contents of every source file) under
+`$XDG_CACHE_HOME/cmdscope/`, so a CLI process that finds a valid cache imports neither yaml nor
+pydantic (a few milliseconds instead of about 150 ms).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import re
-import sys
-from pathlib import Path
-from typing import Any, Iterable
 
 from cmdscope.failures.compiled import (
     STREAM_ANY,
@@ -30,20 +26,21 @@ from cmdscope.failures.compiled import (
     CompiledTaxonomy,
 )
 
+TYPE_CHECKING = False  # typing costs ~4 ms per CLI process; pathlib ~4 ms, so paths are strings here
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
 TAXONOMY_FILE = "failure-taxonomy.yaml"
 PATH_ENV = "CMDSCOPE_TAXONOMY_PATH"
-# Bump when the compiled structures change so old pickles are ignored.
-_CACHE_FORMAT = 4
+# Bump when the compiled structures change so old caches are ignored.
+_CACHE_FORMAT = 5
 _FLAGS = {"IGNORECASE": re.IGNORECASE, "DOTALL": re.DOTALL}
 _CACHE_KEEP = 8  # compiled taxonomies kept in the cache directory
+_CACHE_PREFIX = "failure-taxonomy"
 _KEYWORD_MAX = 10  # characters of a keyword the prefilter looks for
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_CODE = ("compiled.py", "taxonomy.py", "model.py")  # code the cached data's meaning depends on
 
 
 class TaxonomyError(ValueError):
@@ -51,85 +48,105 @@ class TaxonomyError(ValueError):
 
 
 def builtin_taxonomy_path() -> Path:
-    from cmdscope.paths import builtin_registry_dir
+    from pathlib import Path
 
-    return builtin_registry_dir() / TAXONOMY_FILE
+    return Path(_builtin_path())
+
+
+def _builtin_path() -> str:
+    """The shipped taxonomy (``cmdscope.paths.builtin_registry_dir()``, without pathlib)."""
+    return os.path.join(os.path.dirname(os.path.realpath(_HERE)), "_registry", TAXONOMY_FILE)
 
 
 def overlay_paths(env: dict[str, str] | None = None) -> list[Path]:
     """The overlay files named by CMDSCOPE_TAXONOMY_PATH, in load order."""
+    from pathlib import Path
+
+    return [Path(p) for p in _overlay_files(env)]
+
+
+def _overlay_files(env: Any = None) -> list[str]:
     if env is None:  # this process's: the entries that exist (cmdscope.settings said which do not)
         from cmdscope import settings
 
-        entries: Iterable[str] = settings.get(PATH_ENV)
+        entries = list(settings.get(PATH_ENV))
     else:
         entries = env.get(PATH_ENV, "").split(os.pathsep)
-    files: list[Path] = []
+    files: list[str] = []
     for entry in entries:
         if not entry:
             continue
-        path = Path(entry).expanduser()
-        if path.is_file():
+        path = os.path.expanduser(entry)
+        if os.path.isfile(path):
             files.append(path)
-        elif path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        elif os.path.isdir(path):
+            files.extend(sorted(os.path.join(path, n) for n in os.listdir(path)
+                                if n.endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(path, n))))
     return files
 
 
 def cache_dir() -> Path:
+    from pathlib import Path
+
+    return Path(_cache_dir())
+
+
+def _cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "cmdscope"
+    return os.path.join(base, "cmdscope")
 
 
-def _cache_key(sources: list[Path]) -> str:
-    digest = hashlib.sha256(f"{_CACHE_FORMAT}|{sys.version_info[:2]}".encode())
-    for path in sources:
-        st = path.stat()
-        digest.update(f"|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return digest.hexdigest()[:24]
+def _cache_key(sources: list[str]) -> str:
+    """Every source file's real path and contents, plus the code that reads the cache."""
+    from cmdscope import cache_files
+    from cmdscope._version import __version__
+
+    code = []
+    for name in _CODE:
+        try:
+            st = os.stat(os.path.join(_HERE, name))
+            code.append(f"{name}\0{st.st_mtime_ns}\0{st.st_size}")
+        except OSError:
+            code.append(f"{name}\0missing")
+    return cache_files.content_key([os.path.realpath(p) for p in sources],
+                                   f"taxonomy {_CACHE_FORMAT}", __version__, *code)
 
 
-def load_taxonomy(*, base: Path | None = None, overlays: list[Path] | None = None,
+def load_taxonomy(*, base: Path | str | None = None, overlays: list[Path] | list[str] | None = None,
                   use_cache: bool = True) -> CompiledTaxonomy:
     """The effective compiled taxonomy (base file plus overlays), from the cache when valid."""
-    base_path = base if base is not None else builtin_taxonomy_path()
-    overlay_files = overlay_paths() if overlays is None else overlays
+    from cmdscope import cache_files
+
+    base_path = os.fspath(base) if base is not None else _builtin_path()
+    overlay_files = _overlay_files() if overlays is None else [os.fspath(p) for p in overlays]
     sources = [base_path, *overlay_files]
-    try:
-        key = _cache_key(sources)
-    except OSError as exc:
-        raise TaxonomyError(f"{exc.filename}: cannot read taxonomy file ({exc.strerror})") from None
-    cache_file = cache_dir() / f"failure-taxonomy-{key}.pickle"
-    if use_cache:
+    for path in sources:
         try:
-            with open(cache_file, "rb") as fh:
-                cached = pickle.load(fh)
-            if isinstance(cached, CompiledTaxonomy):
-                return cached
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-            pass
-    compiled = compile_taxonomy(base_path, overlay_files)
-    if use_cache:
-        _write_cache(cache_file, compiled)
+            os.stat(path)
+        except OSError as exc:
+            raise TaxonomyError(f"{exc.filename}: cannot read taxonomy file ({exc.strerror})") from None
+    if not use_cache:
+        return _compile_files(base_path, overlay_files)
+    key = _cache_key(sources)
+    cache_file = os.path.join(_cache_dir(), cache_files.file_name(_CACHE_PREFIX, key))
+    data = cache_files.load(cache_file, key)
+    if data is not None:
+        try:
+            return CompiledTaxonomy.from_data(data)
+        except (LookupError, TypeError, ValueError, AttributeError):
+            pass  # another shape (damaged or crafted): rebuilt from the files below
+    compiled = _compile_files(base_path, overlay_files)
+    cache_files.store(cache_file, key, compiled.to_data())
+    # Keep a few: checkouts or overlay sets used side by side must not evict each other on
+    # every run (each miss costs a yaml + pydantic compile, ~150 ms).
+    cache_files.prune(_cache_dir(), _CACHE_PREFIX, _CACHE_KEEP)
     return compiled
 
 
-def _write_cache(cache_file: Path, compiled: CompiledTaxonomy) -> None:
-    # Best effort: a read-only home must not break classification.
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(compiled, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache_file)
-        # Keep a few: checkouts or overlay sets used side by side must not evict each other on
-        # every run (each miss costs a yaml + pydantic compile, ~150 ms).
-        cached = sorted(cache_file.parent.glob("failure-taxonomy-*.pickle"), key=_mtime, reverse=True)
-        for old in cached[_CACHE_KEEP:]:
-            if old != cache_file:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass
+def _compile_files(base_path: str, overlay_files: list[str]) -> CompiledTaxonomy:
+    from pathlib import Path
+
+    return compile_taxonomy(Path(base_path), [Path(p) for p in overlay_files])
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -257,8 +274,6 @@ def _claim(owner: dict[str, Path], matcher_id: str, path: Path) -> None:
 
 def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]], disabled: set[str],
              priorities: dict[str, int]) -> CompiledTaxonomy:
-    import ahocorasick
-
     infos: dict[str, ClassInfo] = {}
     matchers: list[CompiledMatcher] = []
     keywords: dict[int, list[str] | None] = {}
@@ -302,7 +317,6 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
         return sorted(group, key=lambda c: (c.fallback, -c.priority, c.order))
 
     text = strongest_first([c for c in matchers if c.tier == TIER_TEXT])
-    automaton = ahocorasick.Automaton()
     by_word: dict[str, list[int]] = {}
     always: set[int] = set()
     for index, cm in enumerate(text):
@@ -312,12 +326,8 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
             continue
         for word in words:
             # A prefix of a required substring is required too: short keys keep the automaton
-            # (most of the pickle, so most of a cold load) small at little loss of selectivity.
+            # (most of the cache, so most of a cold load) small at little loss of selectivity.
             by_word.setdefault(word[:_KEYWORD_MAX], []).append(index)
-    for word, indices in by_word.items():
-        automaton.add_word(word, tuple(indices))
-    if by_word:
-        automaton.make_automaton()
     return CompiledTaxonomy(
         version=version,
         sources=sources,
@@ -326,7 +336,7 @@ def _compile(version: str, sources: list[str], classes: dict[str, dict[str, Any]
         signal_matchers=strongest_first([c for c in matchers if c.tier == TIER_SIGNAL]),
         context_matchers=strongest_first([c for c in matchers if c.tier == TIER_CONTEXT]),
         text_matchers=text,
-        automaton=automaton if by_word else None,
+        keywords={word: tuple(indices) for word, indices in by_word.items()},
         always=frozenset(always),
     )
 

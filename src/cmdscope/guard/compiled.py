@@ -1,7 +1,8 @@
 """The compiled dangerous-command registry: keyword prefilter, shell walk, rule matching.
 
-This is what the per-command hot path holds. It is pickled into the registry cache, so it must
-import nothing heavy: tree-sitter is imported only when the prefilter lets a command through.
+This is what the per-command hot path holds. It is rebuilt from the guard's plain-data cache
+(:meth:`CompiledRegistry.from_data`), so it must import nothing heavy: tree-sitter is imported
+only when the prefilter lets a command through.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cmdscope.guard.options import ToolSpec
 from cmdscope.guard.rules import Rule
 
 from cmdscope.guard.prefilter import STRIP as _STRIP
+from cmdscope.guard.prefilter import build_automaton
 from cmdscope.guard.prefilter import passes as _passes
 
 
@@ -31,11 +33,38 @@ def _is_word_keyword(word: str) -> bool:
     return all(ch.isalnum() or ch in "_-" for ch in word)
 
 
+def keyword_table(keywords: set[str] | frozenset[str]) -> list[list[Any]]:
+    """``[word, must-start-a-word, must-end-a-word]`` rows of the prefilter, sorted by word."""
+    strict: dict[str, tuple[bool, bool]] = {}
+    for word in set(keywords) | PAYLOAD_TRIGGERS:
+        # ``*token*``: a substring on the starred sides (GITHUB_TOKEN); plain words stand alone.
+        left_star, right_star = word.startswith("*"), word.endswith("*")
+        word = word.strip("*").lower().translate(_STRIP)
+        if not word:
+            continue
+        whole = _is_word_keyword(word)
+        left, right = whole and not left_star, whole and not right_star
+        if word in strict:  # the same word from two rules: the looser boundary wins
+            left, right = left and strict[word][0], right and strict[word][1]
+        strict[word] = (left, right)
+    return [[word, left, right] for word, (left, right) in sorted(strict.items())]
+
+
+_RULE_FIELDS = ("id", "title", "category", "severity", "rationale", "playbook", "source")
+
+
+def _matching_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What :class:`Rule` reads of a validated rule (no examples; unset match fields left out,
+    as ``Rule`` reads them with ``get``): the cache stays under half the size."""
+    out = {key: data[key] for key in _RULE_FIELDS if key in data}
+    out["match"] = {key: value for key, value in data["match"].items() if value is not None}
+    return out
+
+
 class CompiledRegistry:
     def __init__(self, version: str, rules: list[Rule], tools: dict[str, ToolSpec],
-                 keywords: set[str], sources: list[str]) -> None:
-        import ahocorasick
-
+                 keywords: set[str] | frozenset[str], sources: list[str],
+                 *, table: list[list[Any]] | None = None) -> None:
         self.version = version
         self.rules = rules
         self.tools = tools
@@ -50,23 +79,30 @@ class CompiledRegistry:
                 self.by_exe[exe] = self.by_exe.get(exe, ()) + (rule,)
         self.any_exe = tuple(any_exe)
         self.line_rules = tuple(r for r in rules if r.line_requires)
-        automaton = ahocorasick.Automaton()
-        strict: dict[str, tuple[bool, bool]] = {}
-        for word in set(keywords) | PAYLOAD_TRIGGERS:
-            # ``*token*``: a substring on the starred sides (GITHUB_TOKEN); plain words stand alone.
-            left_star, right_star = word.startswith("*"), word.endswith("*")
-            word = word.strip("*").lower().translate(_STRIP)
-            if not word:
-                continue
-            whole = _is_word_keyword(word)
-            left, right = whole and not left_star, whole and not right_star
-            if word in strict:  # the same word from two rules: the looser boundary wins
-                left, right = left and strict[word][0], right and strict[word][1]
-            strict[word] = (left, right)
-        for word, (left, right) in sorted(strict.items()):
-            automaton.add_word(word, (len(word), left, right))
-        automaton.make_automaton()
-        self.automaton = automaton
+        self.keyword_table = keyword_table(keywords) if table is None else table
+        self.automaton = build_automaton(self.keyword_table)
+
+    # plain data (the guard's cache) -------------------------------------------------------
+    def to_data(self) -> dict[str, Any]:
+        return {"version": self.version, "sources": list(self.sources),
+                "tools": {name: spec.to_data() for name, spec in self.tools.items()},
+                "rules": [_matching_fields(rule.data) for rule in self.rules], "keywords": self.keyword_table}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> CompiledRegistry:
+        """The registry :meth:`to_data` described; LookupError, TypeError or ValueError for
+        data of another shape (the caller rebuilds from the registry files)."""
+        version, sources = data["version"], data["sources"]
+        if type(version) is not str or not all(type(s) is str for s in sources):
+            raise TypeError("bad registry version or sources")
+        tools = {name: ToolSpec.from_data(spec) for name, spec in data["tools"].items()}
+        rules = []
+        for fields in data["rules"]:
+            if (type(fields) is not dict or type(fields.get("id")) is not str or type(fields.get("match")) is not dict
+                    or fields.get("severity") not in SEVERITY_RANK):
+                raise TypeError("bad rule")
+            rules.append(Rule(fields, tools))
+        return cls(version, rules, tools, frozenset(), list(sources), table=data["keywords"])
 
     # prefilter --------------------------------------------------------------------------
     def prefilter(self, text: str) -> bool:
@@ -109,9 +145,3 @@ class CompiledRegistry:
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 
-try:  # the C unpickler itself: the ``pickle`` module around it costs ~2 ms of every CLI process
-    from _pickle import UnpicklingError, load
-except ImportError:  # pragma: no cover - other Python builds
-    from pickle import UnpicklingError, load
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
     from typing import Any, Callable, Mapping
 
 
-from cmdscope import settings
+from cmdscope import cache_files, settings
 from cmdscope.guard.decision import Decision, Match, max_severity
 from cmdscope.guard.errors import GuardModeError
-from cmdscope.guard.prefilter import passes
+from cmdscope.guard.prefilter import build_automaton, passes
 from cmdscope.guard.sources import (MODE_ENV, MODES, POLICY_ENV, REGISTRY_ENV, discover, fingerprint,
                                      key_name)
 
@@ -24,80 +20,63 @@ if TYPE_CHECKING:
     from cmdscope.guard.compiled import CompiledRegistry
     from cmdscope.guard.policy import CompiledPolicy
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # bump when the plain data's shape changes
 _LOADED: dict[tuple[Any, ...], Guard] = {}
 REVALIDATE = False  # long-lived processes (the hook daemon): re-check the files on every load
+_DAMAGED = (LookupError, TypeError, ValueError, AttributeError)  # cache data of another shape
 
 
-def cache_dir() -> str:
+def cache_dir(environ: Mapping[str, str] | None = None) -> str:
     """``<state dir>/guard-cache`` (cmdscope.paths.state_dir, without importing pathlib)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = (os.environ if environ is None else environ).get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "cmdscope", "guard-cache")
 
 
-def _open_trusted(path: str) -> Any:
-    """``path`` opened for reading only if it is a regular file (no symlink) owned by us and
-    writable by nobody else, in a directory of the same kind; else OSError. Loading a cache
-    file runs what it holds: another user must not be able to put one there."""
-    import stat
-
-    where = os.path.dirname(path)
-    st = os.stat(where, follow_symlinks=False)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        raise PermissionError(f"{where}: not a private directory")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        os.close(fd)
-        raise PermissionError(f"{path}: not a private file")
-    return os.fdopen(fd, "rb")
+def _stored_key(key: str) -> str:
+    return f"guard {CACHE_FORMAT}\n{key}"
 
 
 def _read_cache(path: str, key: str) -> tuple[CompiledRegistry, CompiledPolicy] | None:
-    try:
-        with _open_trusted(path) as fh:
-            fmt, stored_key, registry, policy = load(fh)
-    except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError):
+    """The compiled registry and policy from the cache's plain data, or None (missing, not
+    private, another key, or damaged: the caller rebuilds from the files)."""
+    data = cache_files.load(path, _stored_key(key))
+    if data is None:
         return None
-    return (registry, policy) if fmt == CACHE_FORMAT and stored_key == key else None
+    from cmdscope.guard.compiled import CompiledRegistry
+    from cmdscope.guard.policy import CompiledPolicy
+
+    try:
+        return CompiledRegistry.from_data(data["registry"]), CompiledPolicy.from_data(data["policy"])
+    except _DAMAGED:
+        return None
 
 
 def _write_cache(path: str, key: str, registry: CompiledRegistry, policy: CompiledPolicy) -> None:
-    """Two files: the whole compiled registry and policy, and beside it the *front* (registry
-    version, prefilter automaton, whether any policy rule applies without a danger match), which
-    is all a command that matches no keyword needs (~3 KB to unpickle instead of ~100 KB)."""
-    import pickle
-
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        os.chmod(os.path.dirname(path), 0o700)  # makedirs' mode is subject to the umask
-        for target, payload in (
-            (path, (CACHE_FORMAT, key, registry, policy)),
-            (_front_path(path), (CACHE_FORMAT, key, registry.version, registry.automaton, bool(policy.context_rules),
-                                 policy.problems)),
-        ):
-            tmp = f"{target}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, target)
-    except OSError:
-        pass  # a read-only state dir only costs the next process a rebuild
+    """Two files: the whole compiled registry and policy as plain data, and beside it the
+    *front* (registry version, prefilter keywords, whether any policy rule applies without a
+    danger match, the problems), which is all a command that matches no keyword needs."""
+    stored = _stored_key(key)
+    cache_files.store(path, stored, {"registry": registry.to_data(), "policy": policy.to_data()})
+    cache_files.store(_front_path(path), stored, {
+        "version": registry.version, "keywords": registry.keyword_table,
+        "context_rules": bool(policy.context_rules), "problems": list(policy.problems)})
 
 
 def _front_path(path: str) -> str:
-    return path[: -len(".pickle")] + ".front.pickle"
+    return path[: -len(".json")] + ".front.json"
 
 
 def _read_front(path: str, key: str) -> tuple[str, Any, bool, tuple[str, ...]] | None:
-    try:
-        with _open_trusted(_front_path(path)) as fh:
-            fmt, stored_key, version, automaton, context_rules, problems = load(fh)
-    except (OSError, EOFError, UnpicklingError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError):
+    data = cache_files.load(_front_path(path), _stored_key(key))
+    if data is None:
         return None
-    return (version, automaton, context_rules, problems) if fmt == CACHE_FORMAT and stored_key == key else None
+    try:
+        version, context_rules, problems = data["version"], data["context_rules"], tuple(data["problems"])
+        if type(version) is not str or type(context_rules) is not bool or not all(type(p) is str for p in problems):
+            return None
+        return version, build_automaton(data["keywords"]), context_rules, problems
+    except _DAMAGED:
+        return None
 
 
 def build(sources: Any) -> tuple[CompiledRegistry, CompiledPolicy]:
@@ -120,7 +99,7 @@ class Guard:
     """Decide allow / warn / deny for one command. Build with :meth:`load`.
 
     Loaded from the cache's front file, a guard holds only the prefilter; the compiled registry
-    and policy are unpickled the first time a command gets past the prefilter.
+    and policy are read from the cache the first time a command gets past the prefilter.
     """
 
     def __init__(self, registry: CompiledRegistry | None, policy: CompiledPolicy | None, mode: str,
@@ -170,7 +149,8 @@ class Guard:
         return bool(self._front[2])
 
     @classmethod
-    def load(cls, *, use_cache: bool = True, cwd: str | None = None, revalidate: bool = False) -> Guard:
+    def load(cls, *, use_cache: bool = True, cwd: str | None = None, revalidate: bool = False,
+             environ: Mapping[str, str] | None = None) -> Guard:
         """The guard for this process's environment and ``cwd`` (default: the current
         directory), cached per process and on disk.
 
@@ -179,7 +159,8 @@ class Guard:
         unknown mode and ``GuardConfigError`` when the shipped floor itself is broken; a broken
         overlay or policy file is left out and listed in :attr:`problems`. ``revalidate``
         (long-lived processes: the hook daemon) re-reads the files' fingerprint first, so an
-        edited policy applies to the next call.
+        edited policy applies to the next call. ``environ``: where the variables are read
+        (default os.environ; the hook daemon passes each client's).
         """
         # The per-process key, read from the encoded environment (no decoding: ~1 us, not ~8).
         if cwd:
@@ -189,19 +170,24 @@ class Guard:
                 where = os.getcwd()
             except OSError:  # the working directory was removed: no project policy can be read there
                 where = ""
-        env_key = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B), os.environb.get(_MODE_B), where)
+        if environ is None:
+            env_key: tuple[Any, ...] = (os.environb.get(_REGISTRY_B), os.environb.get(_POLICY_B),
+                                        os.environb.get(_MODE_B), where)
+        else:
+            env_key = (environ.get(REGISTRY_ENV), environ.get(POLICY_ENV), environ.get(MODE_ENV), where,
+                       environ.get("XDG_STATE_HOME"), environ.get("HOME"))
         guard = _LOADED.get(env_key)
         if guard is not None and use_cache and not (revalidate or REVALIDATE):
             return guard
-        env = os.environ
+        env = os.environ if environ is None else environ
         mode = env.get(MODE_ENV) or "enforce"
         if mode not in MODES:
             raise GuardModeError(f"{MODE_ENV}={mode!r}: must be one of {', '.join(MODES)}")
-        sources = discover(cwd=where)
+        sources = discover(env, cwd=where)
         key = fingerprint(sources)
         if guard is not None and use_cache and guard.key == key:
             return guard
-        path = os.path.join(cache_dir(), f"{key_name(key)}.pickle")
+        path = os.path.join(cache_dir(env), f"{key_name(key)}.json")
         front = _read_front(path, key) if use_cache else None
         if front is not None:
             guard = cls(None, None, mode, front=front, cache=(path, key, sources))
@@ -209,8 +195,8 @@ class Guard:
             cached = _read_cache(path, key) if use_cache else None
             if cached is None:
                 cached = build(sources)
-                if use_cache:
-                    _write_cache(path, key, *cached)
+            if use_cache:  # both files: the front was missing, damaged or not ours
+                _write_cache(path, key, *cached)
             guard = cls(cached[0], cached[1], mode)
             guard.key = key
         _LOADED[env_key] = guard  # per process: the on-disk cache is for the next process
@@ -221,7 +207,8 @@ class Guard:
 
     def decide(self, command: str | list[str] | tuple[str, ...], *, shell: bool,
                actor: str | None = None, phase: str | None = None, branch: str | None = None,
-               worktree: str | None = None, git: Callable[[], Mapping[str, str]] | None = None) -> Decision:
+               worktree: str | None = None, git: Callable[[], Mapping[str, str]] | None = None,
+               environ: Mapping[str, str] | None = None) -> Decision:
         """``git``, when given, supplies branch and worktree if they are unset and a policy rule
         needs them (read lazily: most commands never get past the prefilter)."""
         version, automaton, context_rules, problems = self._front
@@ -241,8 +228,9 @@ class Guard:
         if git is not None and (branch is None or worktree is None):
             facts = git()
             branch, worktree = branch or facts.get("branch"), worktree or facts.get("worktree")
-        context: dict[str, Any] = {"actor": actor or settings.get("CMDSCOPE_ACTOR"),
-                                   "phase": phase or settings.get("CMDSCOPE_PHASE"),
+        found = settings.of(environ)
+        context: dict[str, Any] = {"actor": actor or found["CMDSCOPE_ACTOR"],
+                                   "phase": phase or found["CMDSCOPE_PHASE"],
                                    "branch": branch, "worktree": worktree}
         policy = self.policy
         if policy.push_rules:

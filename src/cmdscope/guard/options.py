@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
+if TYPE_CHECKING:
+    from typing import Any
+
 
 
 class ToolSpec:
@@ -23,12 +27,25 @@ class ToolSpec:
         self.payload_opts = payload_opts    # options whose value is code (``psql -c``)
         self.payload_positionals = payload_positionals  # positionals are code (``redis-cli FLUSHALL``)
 
-    def __getstate__(self) -> tuple:
-        return tuple(getattr(self, k) for k in self.__slots__)
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for the guard's cache (:meth:`from_data` reads it back)."""
+        return {"long": sorted(self.long), "value_short": sorted(self.value_short),
+                "value_long": sorted(self.value_long), "aliases": dict(self.aliases),
+                "bundling": self.bundling, "options": self.options,
+                "payload_opts": sorted(self.payload_opts), "payload_positionals": self.payload_positionals}
 
-    def __setstate__(self, state: tuple) -> None:
-        for key, value in zip(self.__slots__, state):
-            setattr(self, key, value)
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ToolSpec:
+        """TypeError or KeyError for data of another shape (a damaged cache: rebuilt)."""
+        sets = {key: data[key] for key in ("long", "value_short", "value_long", "payload_opts")}
+        aliases, flags = data["aliases"], (data["bundling"], data["options"], data["payload_positionals"])
+        if (not all(type(v) is list and all(type(w) is str for w in v) for v in sets.values())
+                or type(aliases) is not dict or not all(type(v) is str for v in aliases.values())
+                or not all(type(f) is bool for f in flags)):
+            raise TypeError("bad tool spec")
+        return cls(long=frozenset(sets["long"]), value_short=frozenset(sets["value_short"]),
+                   value_long=frozenset(sets["value_long"]), aliases=aliases, bundling=flags[0],
+                   options=flags[1], payload_opts=frozenset(sets["payload_opts"]), payload_positionals=flags[2])
 
     def canonical(self, flag: str) -> str:
         return self.aliases.get(flag, flag)

@@ -30,6 +30,9 @@ ACTION_RANK = {"allow": 0, "warn": 1, "deny": 2}
 
 class PolicyRule:
     def __init__(self, data: dict[str, Any], source: str, layer: int, order: int, trusted: bool = True) -> None:
+        self.data = data  # the validated rule (plain data): what the guard's cache stores
+        self.layer = layer
+        self.order = order
         m = data.get("match") or {}
         self.id: str = data["id"]
         self.action: str = data["action"]
@@ -113,6 +116,25 @@ class CompiledPolicy:
         self.trusted_rules = tuple(r for r in self.rules if r.trusted)
         self.untrusted_rules = tuple(r for r in self.rules if not r.trusted)
         self.push_rules = any(r.push_target for r in rules)
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for the guard's cache (:meth:`from_data` reads it back)."""
+        return {"rules": [[r.data, r.source, r.layer, r.order, r.trusted] for r in self.rules],
+                "sources": list(self.sources), "problems": list(self.problems)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> CompiledPolicy:
+        """LookupError, TypeError or ValueError for data of another shape (rebuilt)."""
+        rules = []
+        for fields, source, layer, order, trusted in data["rules"]:
+            if (type(fields) is not dict or type(source) is not str or type(layer) is not int
+                    or type(order) is not int or type(trusted) is not bool):
+                raise TypeError("bad policy rule")
+            rules.append(PolicyRule(fields, source, layer, order, trusted))
+        sources, problems = data["sources"], data["problems"]
+        if not all(type(s) is str for s in [*sources, *problems]):
+            raise TypeError("bad policy sources")
+        return cls(rules, list(sources), list(problems))
 
     def select(self, matches: list[Match], executables: set[str], text: str,
                context: dict[str, Any]) -> Selection | None:

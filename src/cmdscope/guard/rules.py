@@ -1,4 +1,4 @@
-"""Compiled dangerous-command rules: plain picklable objects, regexes compiled on first use."""
+"""Compiled dangerous-command rules: built from plain data, regexes compiled on first use."""
 
 from __future__ import annotations
 
@@ -24,13 +24,6 @@ class LazyRegex:
         self.flags = flags
         self._compiled: re.Pattern[str] | None = None
 
-    def __getstate__(self) -> tuple[str, int]:
-        return (self.pattern, self.flags)
-
-    def __setstate__(self, state: tuple[str, int]) -> None:
-        self.pattern, self.flags = state
-        self._compiled = None
-
     def search(self, text: str) -> bool:
         if self._compiled is None:
             self._compiled = re.compile(self.pattern, self.flags)
@@ -45,6 +38,7 @@ class Rule:
     """One dangerous-command rule in matching form. Every condition given must hold."""
 
     def __init__(self, data: dict[str, Any], tools: dict[str, ToolSpec]) -> None:
+        self.data = data  # the validated rule (plain data): what the guard's cache stores
         m = data["match"]
         self.id: str = data["id"]
         self.title: str = data["title"]
@@ -57,18 +51,14 @@ class Rule:
         self.subcommands: tuple[tuple[str, ...], ...] = tuple(
             tuple(s.split()) for s in (m.get("subcommand") or ()))
         # Each executable reads its options by its own table (``git push`` vs ``rm``): the rule's
-        # flags are canonicalised per executable at compile time.
-        tool = m.get("tool")
-        sub0 = self.subcommands[0][0] if self.subcommands else ""
+        # flags are canonicalised per executable when a command first runs it (_tool_for), so
+        # loading the registry from its cache builds no flag sets.
+        self._sub0 = self.subcommands[0][0] if self.subcommands else ""
         self._raw_flags = (tuple(m.get("flags_any") or ()), tuple(m.get("flags_all") or ()),
                            tuple(m.get("flags_none") or ()))
         self.tool_by_exe: dict[str, str] = {}
         self.flags_by_exe: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
-        for exe in self.executables:
-            key = tool or (f"{exe} {sub0}" if sub0 and f"{exe} {sub0}" in tools else exe)
-            self.tool_by_exe[exe] = key
-            self.flags_by_exe[exe] = self._canonical_flags(tools.get(key, DEFAULT_SPEC))
-        self.fixed_tool = tool
+        self.fixed_tool: str | None = m.get("tool")
         self.args_any = frozenset(m.get("args_any") or ())
         self.args_regex = _rx(m.get("args_regex"))
         self.args_none_regex = _rx(m.get("args_none_regex"))
@@ -107,8 +97,14 @@ class Rule:
         key = self.tool_by_exe.get(exe)
         if key is not None:
             return key, self.flags_by_exe[exe]
-        key = self.fixed_tool or exe
-        return key, self._canonical_flags(tools.get(key, DEFAULT_SPEC))
+        sub = f"{exe} {self._sub0}"
+        own = exe in self.executables
+        key = self.fixed_tool or (sub if own and self._sub0 and sub in tools else exe)
+        flags = self._canonical_flags(tools.get(key, DEFAULT_SPEC))
+        if own:  # one of the rule's executables: the same answer every time
+            self.flags_by_exe[exe] = flags
+            self.tool_by_exe[exe] = key
+        return key, flags
 
     def to_match(self) -> Match:
         return Match(self.id, self.category, self.severity, self.rationale, self.playbook, self.title)

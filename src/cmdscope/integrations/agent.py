@@ -33,6 +33,7 @@ FAIL_ENV = "CMDSCOPE_GUARD_FAIL"  # "closed": input the hook cannot read denies 
 
 
 if TYPE_CHECKING:  # typing and dataclasses cost ~15 ms of import on a per-tool-call path
+    from collections.abc import Mapping
     from typing import Any, Protocol
 
     class Store(Protocol):
@@ -44,16 +45,23 @@ if TYPE_CHECKING:  # typing and dataclasses cost ~15 ms of import on a per-tool-
 class ToolCall:
     """One command an agent is about to run (or ran), in agent-neutral terms."""
 
-    __slots__ = ("agent", "call_id", "command", "cwd", "session", "tool")
+    __slots__ = ("agent", "call_id", "command", "cwd", "environ", "session", "tool")
 
     def __init__(self, agent: str, session: str | None, call_id: str | None, command: str,
-                 cwd: str | None = None, tool: str | None = None) -> None:
+                 cwd: str | None = None, tool: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
         self.agent = agent          # cmdscope.actor: claude-code, codex, opencode
         self.session = session
         self.call_id = call_id      # gen_ai.tool.call.id
         self.command = command      # the shell command line, as the agent gave it
         self.cwd = cwd
         self.tool = tool
+        # The environment of the hook process that saw the call (None: this process's): the
+        # hook daemon answers for many clients and hands each its own, never via os.environ.
+        self.environ = environ
+
+    def settings(self) -> Mapping[str, str]:
+        return os.environ if self.environ is None else self.environ
 
 
 class Verdict:
@@ -103,8 +111,10 @@ def session_trace_id(agent: str, session: str | None) -> str | None:
     return sha256_hex(f"cmdscope:{agent}:{session}".encode())[:32]
 
 
-def session_env(agent: str, session: str | None, span_id: str | None = None) -> dict[str, str]:
+def session_env(agent: str, session: str | None, span_id: str | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Variables that make commands the agent runs join its session, trace and packet."""
+    found = settings.of(environ)
     env = {"CMDSCOPE_ACTOR": agent}
     if session:
         env["CMDSCOPE_SESSION"] = session
@@ -114,7 +124,7 @@ def session_env(agent: str, session: str | None, span_id: str | None = None) -> 
         env["TRACEPARENT"] = format_traceparent(trace, span_id or root)
         env["BAGGAGE"] = f"cmdscope.actor={agent},cmdscope.session={_baggage_value(session)}"
     for name in ("CMDSCOPE_PACKET", "CMDSCOPE_PHASE"):
-        value = settings.get(name)
+        value = found[name]
         if value:
             env[name] = value
     return env
@@ -127,17 +137,24 @@ def _baggage_value(text: str) -> str:
 
 
 def _spec(call: ToolCall) -> pipeline.CommandSpec:
+    ledger = None
+    if call.environ is not None:  # the client's ledger, not the daemon's
+        from cmdscope.paths import ledger_path_in
+
+        ledger = ledger_path_in(call.environ)
     return pipeline.CommandSpec(
         command=call.command or "",
         shell=True,
         cwd=call.cwd if call.cwd and os.path.isdir(call.cwd) else None,
         context={"actor": call.agent, "session": call.session},
+        ledger_path=ledger,
+        origin_env=call.environ,
     )
 
 
 def _span(call: ToolCall) -> SpanHandle:
     """The command's span ids: in the agent session's trace, else under ``TRACEPARENT``."""
-    env_parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+    env_parent = parse_traceparent(call.settings().get("TRACEPARENT"))
     trace = session_trace_id(call.agent, call.session)
     if env_parent and not trace:
         return SpanHandle(env_parent[0], new_span_id(), env_parent[1], env_parent[2])
@@ -209,14 +226,15 @@ def user_denial(call: ToolCall, rule_id: str, source: str, message: str) -> dict
     return pipeline.RECORDER.deny(run, _AgentDecision(rule_id, source, message))
 
 
-def end_session(agent: str, session: str | None, store: Store) -> int:
+def end_session(agent: str, session: str | None, store: Store, environ: Mapping[str, str] | None = None) -> int:
     """Close every command of the session that never got an *after* event, as interrupted."""
     if not session:
         return 0
     closed = 0
+    spec = _spec(ToolCall(agent, session, None, "", environ=environ))
     for rec in store.take_session(agent, session):
         end_ns = time.time_ns()
-        run = _CLOSING.resume(pipeline.CommandSpec(command="", shell=True), rec)
+        run = _CLOSING.resume(spec, rec)
         rec["error.type"] = "interrupted"
         rec["cmdscope.exit_code.known"] = False
         _CLOSING.finish(run, runner.Execution(None, "interrupted", int(rec.get("start_ns") or end_ns), end_ns))
@@ -224,8 +242,10 @@ def end_session(agent: str, session: str | None, store: Store) -> int:
     return closed
 
 
-def integration_error(agent: str, problem: str, session: str | None = None) -> dict[str, Any]:
-    """Record hook input that could not be understood (never its raw text: it may hold secrets)."""
+def integration_error(agent: str, problem: str, session: str | None = None,
+                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Record hook input that could not be understood (never its raw text: it may hold secrets).
+    ``environ``: the hook process's, when it is not this one (its ledger is the one written)."""
     now = time.time_ns()
     rec = pipeline.new_record("integration_error", f"{agent} hook")
     span = SpanHandle(session_trace_id(agent, session) or os.urandom(16).hex(), new_span_id(), None, "01")
@@ -238,12 +258,17 @@ def integration_error(agent: str, problem: str, session: str | None = None) -> d
     rec["error.type"] = "integration_error"
     rec["cmdscope.error.excerpt"] = pipeline.clean_text(redact(problem))[:500]  # redact, then cut
     rec["host.name"] = pipeline.HOST
-    return pipeline.RECORDER.write(rec, span, None, pipeline.count_command)
+    ledger = None
+    if environ is not None:
+        from cmdscope.paths import ledger_path_in
+
+        ledger = ledger_path_in(environ)
+    return pipeline.RECORDER.write(rec, span, ledger, pipeline.count_command)
 
 
-def fail_closed() -> bool:
+def fail_closed(environ: Mapping[str, str] | None = None) -> bool:
     """``CMDSCOPE_GUARD_FAIL=closed``, or a setting that decides safety did not parse (never guess)."""
-    found = settings.current()
+    found = settings.of(environ)
     return found[FAIL_ENV] == "closed" or found.refusal is not None
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cmdscope.integrations import agent
@@ -85,16 +86,19 @@ def command_of(data: dict[str, Any]) -> str | None:
     return command if isinstance(command, str) else None
 
 
-def tool_call(data: dict[str, Any], actor: str = ACTOR) -> ToolCall | None:
+def tool_call(data: dict[str, Any], actor: str = ACTOR, *, environ: Mapping[str, str] | None = None,
+              cwd: str | None = None) -> ToolCall | None:
+    """The call an event describes; ``environ`` and ``cwd``: the hook process's, when it is not
+    this one (the daemon), ``cwd`` used when the event names none."""
     command = command_of(data)
     if command is None:
         return None
     session = data.get("session_id")
     call_id = data.get("tool_use_id")
-    cwd = data.get("cwd")
+    where = data.get("cwd")
     return ToolCall(actor, session if isinstance(session, str) else None,
                     call_id if isinstance(call_id, str) else None, command,
-                    cwd if isinstance(cwd, str) else None, str(data.get("tool_name") or ""))
+                    where if isinstance(where, str) else cwd, str(data.get("tool_name") or ""), environ)
 
 
 def exit_code_from(data: dict[str, Any]) -> int | None:
@@ -146,16 +150,18 @@ def pre_tool_use_answer(verdict: Any) -> dict[str, Any] | None:
     return None
 
 
-def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR) -> dict[str, Any] | None:
-    """The answer for one event (None: print nothing, which Claude reads as 'no opinion')."""
+def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR, *,
+           environ: Mapping[str, str] | None = None, cwd: str | None = None) -> dict[str, Any] | None:
+    """The answer for one event (None: print nothing, which Claude reads as 'no opinion').
+    ``environ``/``cwd``: the hook process's when the caller is the daemon (default: this one's)."""
     event = data["hook_event_name"]
     if event == "PreToolUse":
-        call = tool_call(data, actor)
+        call = tool_call(data, actor, environ=environ, cwd=cwd)
         if call is None:
             return None  # a tool that runs no command: nothing to decide
         return pre_tool_use_answer(agent.before(call, store))
     if event in ("PostToolUse", "PostToolUseFailure"):
-        call = tool_call(data, actor)
+        call = tool_call(data, actor, environ=environ, cwd=cwd)
         if call is None:
             return None
         if event == "PostToolUse":
@@ -175,43 +181,43 @@ def handle(data: dict[str, Any], store: agent.Store, actor: str = ACTOR) -> dict
         agent.after(call, result, store)
         return None
     if event == "PermissionDenied":
-        call = tool_call(data, actor)
+        call = tool_call(data, actor, environ=environ, cwd=cwd)
         if call is not None:
             reason = data["reason"] if isinstance(data.get("reason"), str) else "denied by the agent's permissions"
             agent.user_denial(call, f"{actor}.permission", f"{actor} permissions", reason)
         return None
     if event == "SessionStart":
-        _export_session_env(data, actor)
+        _export_session_env(data, actor, environ)
         if hasattr(store, "sweep"):
             store.sweep()
         return None
     if event == "SessionEnd":
         session = data.get("session_id")
-        agent.end_session(actor, session if isinstance(session, str) else None, store)
+        agent.end_session(actor, session if isinstance(session, str) else None, store, environ)
         return None
     return None  # an event we do not handle: stay out of the way
 
 
-def _export_session_env(data: dict[str, Any], actor: str) -> None:
+def _export_session_env(data: dict[str, Any], actor: str, environ: Mapping[str, str] | None = None) -> None:
     """Append the session's propagation variables to ``CLAUDE_ENV_FILE`` (a sourced shell file)."""
-    path = os.environ.get("CLAUDE_ENV_FILE")
+    path = (os.environ if environ is None else environ).get("CLAUDE_ENV_FILE")
     session = data.get("session_id")
     if not path or not isinstance(session, str):
         return
     import shlex
 
-    lines = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in agent.session_env(actor, session).items())
+    lines = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in agent.session_env(actor, session, environ=environ).items())
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(lines)
 
 
-def malformed_answer(problem: str) -> tuple[dict[str, Any] | None, str, int]:
+def malformed_answer(problem: str, environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any] | None, str, int]:
     """(stdout JSON, stderr text, exit code) for input we could not read.
 
     Fails open (allow plus a warning the user sees) unless ``CMDSCOPE_GUARD_FAIL=closed``; then
     exit code 2, which Claude Code (and Codex) treat as "block, and show stderr as the reason".
     """
-    if agent.fail_closed():
+    if agent.fail_closed(environ):
         return None, (f"cmdscope.hook-input: could not read the hook input ({problem}); "
                       f"blocked because {agent.FAIL_ENV}=closed\n"), 2
     return {"systemMessage": f"cmdscope: could not read the hook input ({problem}); the tool call was allowed"}, "", 0

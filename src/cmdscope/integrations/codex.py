@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cmdscope.integrations import agent, claude_code
@@ -106,15 +107,17 @@ def exit_code_from(data: dict[str, Any]) -> int | None:
     return _exit_code(rollout_item(data), data)
 
 
-def handle(data: dict[str, Any], store: agent.Store) -> dict[str, Any] | None:
+def handle(data: dict[str, Any], store: agent.Store, *, environ: Mapping[str, str] | None = None,
+           cwd: str | None = None) -> dict[str, Any] | None:
+    """The answer for one event; ``environ``/``cwd`` as for ``claude_code.handle``."""
     event = data["hook_event_name"]
     if event == "PreToolUse":
-        call = claude_code.tool_call(data, ACTOR)
+        call = claude_code.tool_call(data, ACTOR, environ=environ, cwd=cwd)
         if call is None:
             return None
         return claude_code.pre_tool_use_answer(agent.before(call, store))
     if event == "PostToolUse":
-        call = claude_code.tool_call(data, ACTOR)
+        call = claude_code.tool_call(data, ACTOR, environ=environ, cwd=cwd)
         if call is None:
             return None
         item = rollout_item(data)
@@ -135,6 +138,6 @@ def handle(data: dict[str, Any], store: agent.Store) -> dict[str, Any] | None:
         return None
     if event == "SessionEnd":
         session = data.get("session_id")
-        agent.end_session(ACTOR, session if isinstance(session, str) else None, store)
+        agent.end_session(ACTOR, session if isinstance(session, str) else None, store, environ)
         return None
     return None

@@ -3,10 +3,13 @@
 It keeps the guard, the redactor and the ledger writer warm, so a tool call costs a socket
 round trip instead of importing cmdscope. Each connection is read by its own thread (at most
 ``MAX_CLIENTS``, each with ``READ_TIMEOUT_S`` for its whole request), so a stalled client delays
-no one else; requests are then handled one at a time; each runs with the client's working
-directory and forwarded environment (``CMDSCOPE_*``, ``OTEL_*``, state and
-Claude variables), exactly as the per-event handler would in the client's own process, and the
-environment is restored afterwards. The socket lives in the (0700) state directory with mode
+no one else. Each request is handled with the client's working directory and forwarded
+environment (``CMDSCOPE_*``, ``OTEL_*``, state and Claude variables) passed to the handler
+explicitly (:func:`request_environ`): context, guard mode and policy files, the ledger, the
+pending-call store and the exporter come from them, as the per-event handler would in the
+client's own process. The daemon never changes its own ``os.environ`` or working directory,
+so concurrent requests cannot see each other's. The process-wide parts (the redaction rules,
+the taxonomy) are the daemon's, loaded once. The socket lives in the (0700) state directory with mode
 0600. The daemon exits after ``CMDSCOPE_HOOKD_IDLE`` seconds without a request (default 900),
 or when another daemon already owns the socket.
 """
@@ -23,25 +26,17 @@ import time
 from cmdscope.integrations.hookclient import FORWARD_NAMES, FORWARD_PREFIXES, encode_answer
 
 
-def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
-    """Make os.environ carry exactly the client's forwarded variables; returns what to restore."""
-    saved: dict[str, str | None] = {}
-    for key in list(os.environ):
-        if (key.startswith(FORWARD_PREFIXES) or key in FORWARD_NAMES) and key not in env:
-            saved[key] = os.environ.pop(key)
+_PATH_VARS = ("CMDSCOPE_LEDGER", "XDG_STATE_HOME")  # relative to the client's directory
+
+
+def request_environ(env: dict[str, str], cwd: str) -> dict[str, str]:
+    """The environment a request is handled in: the daemon's own, with every forwarded
+    variable replaced by the client's (set or unset as the client has it)."""
+    out = {k: v for k, v in os.environ.items() if not (k.startswith(FORWARD_PREFIXES) or k in FORWARD_NAMES)}
     for key, value in env.items():
         if isinstance(key, str) and isinstance(value, str) and (key.startswith(FORWARD_PREFIXES) or key in FORWARD_NAMES):
-            saved.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
-    return saved
-
-
-def _restore(saved: dict[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+            out[key] = os.path.join(cwd, value) if key in _PATH_VARS and value else value
+    return out
 
 
 def handle(request: bytes) -> tuple[int, str, str]:
@@ -50,41 +45,20 @@ def handle(request: bytes) -> tuple[int, str, str]:
     try:
         msg = json.loads(request)
         agent, cwd, env, stdin = msg["agent"], msg["cwd"], msg["env"], msg["stdin"]
-        if agent not in ("claude-code", "codex") or not isinstance(env, dict) or not isinstance(stdin, str):
+        if (agent not in ("claude-code", "codex") or not isinstance(env, dict) or not isinstance(stdin, str)
+                or not isinstance(cwd, str) or not os.path.isabs(cwd)):
             raise ValueError("bad request")
     except (ValueError, KeyError, TypeError) as exc:
         return 0, "", f"cmdscope hook daemon: bad request ({exc})\n"
-    home = os.getcwd()
-    saved = _apply_env(env)
-    try:
-        try:
-            os.chdir(cwd)
-        except OSError:
-            pass
-        _fresh_policy()
-        out, err, code = run_agent_event(agent, stdin.encode("utf-8"))
-    finally:
-        _restore(saved)
-        os.chdir(home)
+    out, err, code = run_agent_event(agent, stdin.encode("utf-8"), environ=request_environ(env, cwd), cwd=cwd)
     return code, out, err
-
-
-def _fresh_policy() -> None:
-    """A policy or registry edited while the daemon runs applies to the next call: the guard
-    re-checks its files' fingerprint per request (~30 stats), and the plain-allow answers of
-    the previous policy are forgotten."""
-    from cmdscope import pipeline
-    from cmdscope import settings
-    from cmdscope.guard import engine
-
-    engine.REVALIDATE = True
-    settings.forget()  # the caller's settings, and the policy paths that exist now
-    getattr(pipeline, "_plain_allows", {}).clear()
 
 
 MAX_CLIENTS = 32
 READ_TIMEOUT_S = 5.0
-_handling = threading.Lock()  # handle() changes the process's cwd and environment: one at a time
+# One request at a time: each ends by flushing and closing the ledger writers it used, which
+# the requests share. (Nothing process-wide is changed per request.)
+_handling = threading.Lock()
 _clients = threading.BoundedSemaphore(MAX_CLIENTS)
 
 
@@ -121,6 +95,11 @@ def serve(path: str, idle_s: float | None = None) -> int:
         found = settings.current()
         settings.announce(found, prefix="cmdscope hook daemon")
         idle_s = found["CMDSCOPE_HOOKD_IDLE"]
+    from cmdscope.guard import engine
+
+    # Long-lived: a policy or registry edited while the daemon runs applies to the next call
+    # (the guard re-checks its files' fingerprint per load, ~30 stats).
+    engine.REVALIDATE = True
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     import fcntl

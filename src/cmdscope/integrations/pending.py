@@ -19,6 +19,7 @@ import time
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~4 ms to import
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 STALE_SECONDS = 24 * 3600
@@ -31,9 +32,10 @@ def _key(call_id: str) -> str:
 
 
 class FileStore:
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *,
+                 environ: Mapping[str, str] | None = None) -> None:
         if root is None:
-            base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+            base = (os.environ if environ is None else environ).get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
             root = os.path.join(base, "cmdscope", "pending")  # = paths.state_dir(), without pathlib
         self.root = os.fspath(root)
 

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process; namedtuple is already loaded
 
-from cmdscope.memo import remember
 from cmdscope.redaction import entropy
 from cmdscope.redaction.rules import ASSIGN, BLOCK, USERPASS, WHOLE, Rule
 from cmdscope.redaction.values import (
@@ -52,8 +51,6 @@ _Compiled = namedtuple("_Compiled", "regex groups on_lower")
 
 # What may stand before a `NAME=value` that starts a dotenv-style line.
 _LINE_START_WORDS = frozenset({"", "env", "arg", "set"})
-_MEMO_TEXT = 512
-_MEMO_ENTRIES = 4096
 
 
 def check_name(name: str) -> str:
@@ -82,8 +79,6 @@ class Redactor:
         self._load_env = load_env
         self._env_loaded = False
         self._use_generic = generic  # False: only the rules given (lint runs one rule at a time)
-        # Results for short texts: a worktree path, a branch, an actor recur on every command.
-        self._memo: dict[str, str] = {}
         self.generation = 0  # bumped whenever the rules change (callers key their own memos on it)
 
     def _ensure_rules(self) -> None:
@@ -125,7 +120,6 @@ class Redactor:
         self._rules.append(Rule(name, tuple(k.lower() for k in keywords), regex, 0, None))
         self._compiled.append(_compile(regex, 0, compiled))
         self._automaton = None
-        self._memo = {}  # a new dict: a redaction racing this change cannot store into it
         self.generation += 1
 
     def reset_patterns(self) -> None:
@@ -135,7 +129,6 @@ class Redactor:
         del self._compiled[self._builtin_count:]
         self._automaton = None
         self._env_loaded = False
-        self._memo = {}  # a new dict: a redaction racing this change cannot store into it
         self.generation += 1
 
     def load_patterns_file(self, path: str) -> None:
@@ -335,25 +328,17 @@ class Redactor:
         return bool(self.find(text))
 
     def redact(self, text: str) -> str:
-        memo = self._memo
-        done = memo.get(text)
-        if done is not None:
-            return done
         spans = self.find(text)
         if not spans:
-            out = text
-        else:
-            parts: list[str] = []
-            pos = 0
-            for span in spans:
-                parts.append(text[pos:span.start])
-                parts.append(f"{MARK_PREFIX}{span.name}]")
-                pos = span.end
-            parts.append(text[pos:])
-            out = "".join(parts)
-        if len(text) <= _MEMO_TEXT and self._memo is memo:  # not cleared by a rule change meanwhile
-            remember(memo, text, out, _MEMO_ENTRIES)
-        return out
+            return text
+        parts: list[str] = []
+        pos = 0
+        for span in spans:
+            parts.append(text[pos:span.start])
+            parts.append(f"{MARK_PREFIX}{span.name}]")
+            pos = span.end
+        parts.append(text[pos:])
+        return "".join(parts)
 
 
 def _compile(pattern: str, flags: int, compiled: re.Pattern[str] | None = None) -> _Compiled:

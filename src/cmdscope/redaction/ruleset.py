@@ -2,8 +2,9 @@
 
 Rules are data (``registry/redaction/*.yaml``, validated by :mod:`cmdscope.redaction.schema`).
 Reading YAML and pydantic costs tens of milliseconds, far too much per command, so the compiled
-rule rows are cached with ``marshal`` under the state directory, keyed by every file's path,
-mtime and size: a command pays a few ``stat`` calls and one small read.
+rule rows are cached as plain data (:mod:`cmdscope.cache_files`: JSON, private to the user)
+under the state directory, keyed by every rule file's path and contents: a command pays one
+read and digest per rule file and one small JSON read.
 
 Overlays use the danger registry's mechanism: each directory in ``CMDSCOPE_REGISTRY_PATH`` may
 hold a ``redaction/`` directory, and so does the registry activated by ``cmdscope registry sync``.
@@ -12,19 +13,20 @@ An overlay adds rules and may ``disable`` shipped ones by name.
 
 from __future__ import annotations
 
-import marshal
 import os
-import zlib
 
 from cmdscope.paths import yaml_files as _yaml_files
 from cmdscope.redaction.rules import GUARDS, VALUE_MODES, Rule
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
+    from typing import Any
+
     from cmdscope.redaction.schema import RedactionFile, RedactionRuleSpec
 
 REGISTRY_ENV = "CMDSCOPE_REGISTRY_PATH"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+_CACHE_KEEP = 8  # rule sets kept side by side (checkouts, overlays)
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CODE = ("rules.py", "ruleset.py", "schema.py")
 
@@ -61,44 +63,48 @@ def rule_files(environ: os._Environ[str] | dict[str, str] | None = None) -> tupl
 
 
 def _key(files: list[str]) -> str:
+    from cmdscope import cache_files
     from cmdscope.paths import file_stamps
 
-    return "\n".join([str(CACHE_FORMAT), *file_stamps([*files, *(os.path.join(_HERE, n) for n in _CODE)])])
+    code = file_stamps([os.path.join(_HERE, n) for n in _CODE])  # the code reading the rows
+    return cache_files.content_key(files, f"redaction {CACHE_FORMAT}", *code)
 
 
-def _cache_path(key: str) -> str:
+def _cache_dir() -> str:
     from cmdscope.paths import state_dir_str
 
-    return os.path.join(state_dir_str(), "redaction-cache", f"{zlib.crc32(key.encode()):08x}.marshal")
+    return os.path.join(state_dir_str(), "redaction-cache")
 
 
-def _to_rules(rows: list[tuple]) -> tuple[Rule, ...]:
-    return tuple(Rule(name, tuple(kws), pattern, flags, GUARDS[guard] if guard else None, value,
-                      tuple(command))
-                 for name, kws, pattern, flags, guard, value, command in rows)
+def _to_rules(rows: list[tuple[Any, ...]] | list[list[Any]]) -> tuple[Rule, ...]:
+    """Rules from rows (cached plain data included): TypeError, ValueError or KeyError for a
+    row of another shape."""
+    out = []
+    for name, kws, pattern, flags, guard, value, command in rows:
+        if (type(name) is not str or type(pattern) is not str or type(flags) is not int or type(value) is not int
+                or not all(type(k) is str for k in kws) or not all(type(c) is str for c in command)
+                or not (guard is None or type(guard) is str)):
+            raise TypeError("bad redaction rule row")
+        out.append(Rule(name, tuple(kws), pattern, flags, GUARDS[guard] if guard else None, value, tuple(command)))
+    return tuple(out)
 
 
 def load_rules(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[Rule, ...]:
     """The effective rules, from the cache when no file changed since it was written."""
+    from cmdscope import cache_files
+
     shipped, overlay = rule_files(environ)
     key = _key(shipped + overlay)
-    path = _cache_path(key)
-    try:
-        with open(path, "rb") as fh:
-            stored_key, rows = marshal.load(fh)
-        if stored_key == key:
+    path = os.path.join(_cache_dir(), cache_files.file_name("rules", key))
+    rows = cache_files.load(path, key)
+    if rows is not None:
+        try:
             return _to_rules(rows)
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
+        except (TypeError, ValueError, LookupError):
+            pass  # another shape (damaged or crafted): rebuilt from the files below
     rows = compile_rows(shipped, overlay)
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            marshal.dump((key, rows), fh)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only state dir costs a re-read next time, never a failure
+    cache_files.store(path, key, rows)
+    cache_files.prune(_cache_dir(), "rules", _CACHE_KEEP)
     return _to_rules(rows)
 
 
