@@ -1,10 +1,14 @@
 """Spawn the real child and leave its behaviour exactly as if it ran bare.
 
-- stdin and stdout are inherited untouched. stderr is relayed byte for byte through a pipe (a
+- stdin is inherited untouched. stderr is relayed byte for byte through a pipe (a
   pseudo-terminal when our stderr is a terminal, so the child still sees a tty) while the last
   64 KiB are kept for the failure classifier: memory stays bounded whatever the child prints.
-- The loop waits on the stderr pipe, and on a pidfd once the child outlives the first 20 ms, so
-  a grandchild that keeps stderr open (``cmd &``) never holds us after the child itself has
+- stdout, by what ours is: a terminal is inherited untouched (no tail); a regular file too, and
+  after a failure the last 8 KiB the child appended are read back (the offset is shared with
+  the child); a pipe or socket is relayed like stderr through a pipe, its last 8 KiB kept, and
+  when our reader goes away the relay closes so the child gets EPIPE/SIGPIPE as it would bare.
+- The loop waits on the relayed pipes, and on a pidfd once the child outlives the first 20 ms, so
+  a grandchild that keeps them open (``cmd &``) never holds us after the child itself has
   exited. A short command's exit is told by its output closing: no pidfd to close after it.
 - Exit codes follow the shell: the child's own code; 128+N for death by signal N; 124 on timeout
   (like ``timeout(1)``); 127 command not found and 126 not executable, with outcome ``error``.
@@ -19,6 +23,7 @@ import errno
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -31,7 +36,7 @@ if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import on the per-com
     Child = subprocess.Popen[bytes]
 
 TAIL_BYTES = 64 * 1024
-STDOUT_TAIL_BYTES = 4096
+STDOUT_TAIL_BYTES = 8192  # what the classifier reads of stdout (failures.classify.TEXT_WINDOW)
 KILL_GRACE_S = 2.0
 _READ = 65536
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
@@ -92,6 +97,10 @@ class _Tail:
         self.truncated = False
 
     def add(self, data: bytes) -> None:
+        if len(data) >= self.cap:  # a full chunk replaces the tail: no copy of what it drops
+            self.truncated = self.truncated or len(data) > self.cap or bool(self.buf)
+            self.buf[:] = data[-self.cap:]
+            return
         self.buf += data
         if len(self.buf) > 2 * self.cap:
             del self.buf[: len(self.buf) - self.cap]
@@ -168,24 +177,43 @@ def execute(
     """Run ``argv`` to completion. Never raises for the child's failures; see the module doc."""
     start_ns = time.time_ns()
     relay_stderr = not capture_output and stderr is None
-    # ``2>&1``: our stdout and stderr are one file. The child then writes both into the relay,
-    # so their order is kept, and the tail the classifier reads holds both.
+    # Our own stdout, when the child inherits it: a terminal is left alone, a regular file too
+    # (its tail is read back after a failure), a pipe or socket is relayed (the child sees a pipe).
+    out_kind = _kind(1) if not capture_output and stdout is None else None
+    out_start = _file_start(1) if out_kind == "file" else None
+    # ``2>&1``: our stdout and stderr are one file. Into a regular file the child writes both
+    # itself (bare order, bare file) and the tail is read back; otherwise the child writes both
+    # into the relay, so their order is kept, and the tail the classifier reads holds both.
     # (Not on a terminal: a full-screen program must keep the real terminal as its stdout.)
-    merged = relay_stderr and stdout is None and not _isatty(1) and _same_file(1, 2)
+    same = relay_stderr and stdout is None and out_kind != "tty" and _same_file(1, 2)
+    merged_file = same and out_start is not None and _readable(1)
+    if merged_file:
+        relay_stderr = False
+    merged = same and not merged_file
+    relay_stdout = out_kind == "pipe" and not merged
     pty_pair = _open_pty_for_stderr() if relay_stderr and _isatty(2) else None
-    err_r = err_w = -1
+    relays: list[_Relay] = []
+    ends: list[int] = []  # the child's ends, closed here once it has them
+    err_w = out_w = -1
     if relay_stderr:
-        if pty_pair:
-            err_r, err_w = pty_pair
+        err_r, err_w = pty_pair if pty_pair else os.pipe()
+        relays.append(_Relay(err_r, 2, tail_bytes))
+        ends.append(err_w)
+    if relay_stdout:
+        try:
+            out_r, out_w = os.pipe()
+        except OSError:  # out of descriptors: the child writes to our stdout itself
+            relay_stdout = False
         else:
-            err_r, err_w = os.pipe()
+            relays.append(_Relay(out_r, 1, STDOUT_TAIL_BYTES))
+            ends.append(out_w)
     try:
         child: Child = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=env,  # str or bytes mapping, passed to Popen as is (no copy)
             stdin=stdin,
-            stdout=subprocess.PIPE if capture_output else (err_w if merged else stdout),
+            stdout=subprocess.PIPE if capture_output else (err_w if merged else out_w if relay_stdout else stdout),
             stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
             start_new_session=start_new_session,
             # Under a timeout the child leads its own process group, so the kill reaches the
@@ -193,13 +221,13 @@ def execute(
             process_group=0 if timeout is not None and not start_new_session else None,
         )
     except OSError as exc:
-        if err_r >= 0:
-            os.close(err_r)
+        for relay in relays:
+            os.close(relay.fd)
         code, message = _start_error(exc, str(argv[0]) if argv else "")
         return Execution(code, ERROR, start_ns, time.time_ns(), start_error=message)
     finally:
-        if err_w >= 0:
-            os.close(err_w)
+        for fd in ends:
+            os.close(fd)
     forwarded: list[int] = []
     group = timeout is not None and not start_new_session
     foreground = _give_terminal(child.pid) if group else None  # job control keeps working
@@ -209,14 +237,15 @@ def execute(
     try:
         if on_start is not None:
             on_start(child.pid)
-        timed_out, tails, captured, err_closed = _pump(child, err_r, capture_output, deadline, tail_bytes, group)
+        timed_out, captured = _pump(child, relays, capture_output, deadline, group)
     finally:
         if restore is not None:
             restore()
         if foreground is not None:
             _take_terminal_back(foreground)
-        if err_r >= 0 and not err_closed:
-            os.close(err_r)
+        for relay in relays:
+            if not relay.closed:
+                os.close(relay.fd)
     rc = child.returncode
     assert rc is not None  # _pump waited for it
     end_ns = time.time_ns()
@@ -230,9 +259,19 @@ def execute(
         outcome = SUCCESS
     else:
         outcome = FAILURE
-    err_tail = tails
+    err_tail = relays[0].tail if relay_stderr else None
+    out_tail: bytes | None = None
+    if relay_stdout:
+        out_tail = relays[-1].tail.value()
+    elif merged and err_tail is not None:
+        out_tail = err_tail.value()
+    elif out_start is not None and outcome != SUCCESS:
+        # Only a failure is classified: a success never reads its output file back.
+        out_tail = _file_tail(1, out_start, tail_bytes if merged_file else STDOUT_TAIL_BYTES)
+        if merged_file and out_tail is not None:
+            err_tail = _Tail(tail_bytes)
+            err_tail.add(out_tail)
     stderr_bytes = captured[1] if capture_output else None
-    merged_tail = tails.value() if merged and tails else None
     if capture_output and stderr_bytes is not None:
         err_tail = _Tail(tail_bytes)
         err_tail.add(stderr_bytes)
@@ -248,8 +287,101 @@ def execute(
         stdout=captured[0] if capture_output else None,
         stderr=stderr_bytes,
         forwarded=forwarded,
-        stdout_tail=merged_tail,
+        stdout_tail=out_tail,
     )
+
+
+class _Relay:
+    """One stream relayed from the child's pipe (``fd``) to ours (``dest``), its tail kept."""
+
+    __slots__ = ("fd", "dest", "tail", "closed")
+
+    def __init__(self, fd: int, dest: int, cap: int) -> None:
+        self.fd = fd
+        self.dest = dest
+        self.tail = _Tail(cap)
+        self.closed = False  # the read end was closed here (our reader went away, or handed on)
+
+
+def _kind(fd: int) -> str | None:
+    """What our ``fd`` is, for what the runner does with it: "tty", "file" (regular), "pipe"
+    (a pipe or a socket), or None (anything else: /dev/null, a closed descriptor)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return "pipe"
+    return "tty" if stat.S_ISCHR(mode) and _isatty(fd) else None
+
+
+def _file_start(fd: int) -> int | None:
+    """Where the child's first byte to our regular-file ``fd`` will land: the end of the file
+    when it is opened to append (``>>``), else the shared offset; None if it cannot be told."""
+    try:
+        if _fcntl().fcntl(fd, _fcntl().F_GETFL) & os.O_APPEND:
+            return os.fstat(fd).st_size
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return os.access(f"/proc/self/fd/{fd}", os.R_OK)
+    except (OSError, ValueError):
+        return False
+
+
+def _file_tail(fd: int, start: int, cap: int) -> bytes | None:
+    """The last ``cap`` bytes the child wrote to our regular-file ``fd`` since ``start``: the
+    descriptor's offset is shared with the child, so it ends where the child's last write did.
+    Read through a read-only reopening (``/proc/self/fd``), else ``fd`` itself when it is open
+    for reading too; None when neither can read it."""
+    try:
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        if end <= start:
+            return b""
+        begin = max(start, end - cap)
+        target = os.fstat(fd)
+    except OSError:
+        return None
+    reader = -1
+    try:
+        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+        seen = os.fstat(reader)
+        if (seen.st_dev, seen.st_ino) != (target.st_dev, target.st_ino):
+            os.close(reader)
+            reader = -1
+    except OSError:
+        reader = -1
+    try:
+        return _pread_all(reader if reader >= 0 else fd, end - begin, begin)
+    except OSError:
+        return None
+    finally:
+        if reader >= 0:
+            os.close(reader)
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    parts = []
+    while size > 0:
+        data = os.pread(fd, size, offset)
+        if not data:
+            break
+        parts.append(data)
+        size -= len(data)
+        offset += len(data)
+    return b"".join(parts)
+
+
+def _fcntl() -> Any:
+    import fcntl
+
+    return fcntl
 
 
 def _same_file(a: int, b: int) -> bool:
@@ -308,25 +440,19 @@ def _isatty(fd: int) -> bool:
 
 def _pump(
     child: Child,
-    err_r: int,
+    relays: list[_Relay],
     capture: bool,
     deadline: float | None,
-    tail_bytes: int,
     group: bool = False,
-) -> tuple[bool, _Tail | None, tuple[bytes | None, bytes | None], bool]:
+) -> tuple[bool, tuple[bytes | None, bytes | None]]:
     """Relay/collect output until the child exits; kill it (its process group with ``group``)
-    at the (monotonic) deadline. The last item: the relay's read end was closed here, because
-    our own stderr's reader went away (the child then gets EPIPE/SIGPIPE, as it would bare)."""
-    tail = _Tail(tail_bytes) if err_r >= 0 else None
+    at the (monotonic) deadline. A relay whose reader went away (EPIPE on our stream) has its
+    read end closed here, so the child's next write gets EPIPE/SIGPIPE, as it would bare."""
     sinks: dict[int, Callable[[bytes], None]] = {}
     chunks: dict[int, list[bytes]] = {}
-    err_closed = False
-    if err_r >= 0:
-        def relay(data: bytes) -> None:
-            tail.add(data)  # type: ignore[union-attr]
-            if not _write_all(2, data):
-                raise _ReaderGone
-        sinks[err_r] = relay
+    by_fd = {relay.fd: relay for relay in relays}
+    for relay in relays:
+        sinks[relay.fd] = _relay_sink(relay)
     if capture:
         for stream in (child.stdout, child.stderr):
             fd = stream.fileno()  # type: ignore[union-attr]
@@ -359,8 +485,8 @@ def _pump(
                 try:
                     more = bool(ev & select.POLLIN) and _read_into(fd, sinks[fd])
                 except _ReaderGone:
-                    more, err_closed = False, True
-                    os.close(fd)
+                    more = False
+                    _close_relay(by_fd[fd])
                 if not more:
                     poller.unregister(fd)
                     del sinks[fd]
@@ -383,10 +509,8 @@ def _pump(
                         while _read_into(fd, sinks[fd]):
                             pass
                 else:
-                    try:
-                        _drain(sinks)
-                    except _ReaderGone:
-                        pass
+                    for fd in _drain(sinks):
+                        _close_relay(by_fd[fd])
                 child.wait()
                 break
             now = time.monotonic()
@@ -409,11 +533,28 @@ def _pump(
         child.stderr.close()  # type: ignore[union-attr]
     if timed_out and group:  # what the group started and left behind goes with it
         _signal(child, signal.SIGKILL, group)
-    return timed_out, tail, captured, err_closed
+    return timed_out, captured
+
+
+def _relay_sink(relay: _Relay) -> Callable[[bytes], None]:
+    tail, dest = relay.tail, relay.dest
+
+    def sink(data: bytes) -> None:
+        tail.add(data)
+        if not _write_all(dest, data):
+            raise _ReaderGone
+
+    return sink
+
+
+def _close_relay(relay: _Relay) -> None:
+    if not relay.closed:
+        relay.closed = True
+        os.close(relay.fd)
 
 
 class _ReaderGone(Exception):
-    """Our stderr's reader is gone (EPIPE): stop relaying, so the child learns it too."""
+    """Our stream's reader is gone (EPIPE): stop relaying, so the child learns it too."""
 
 
 def _wait_ms(deadline: float | None, killed_at: float | None, pidfd: int) -> int:
@@ -441,13 +582,19 @@ def _read_into(fd: int, sink: Callable[[bytes], None]) -> bool:
     return True
 
 
-def _drain(sinks: dict[int, Callable[[bytes], None]]) -> None:
-    """After the child exited: take what is already buffered, never wait for grandchildren."""
+def _drain(sinks: dict[int, Callable[[bytes], None]]) -> list[int]:
+    """After the child exited: take what is already buffered, never wait for grandchildren.
+    Returns the relays whose reader went away meanwhile."""
+    gone = []
     for fd, sink in sinks.items():
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0)
-            if not ready or not _read_into(fd, sink):
-                break
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], 0)
+                if not ready or not _read_into(fd, sink):
+                    break
+        except _ReaderGone:
+            gone.append(fd)
+    return gone
 
 
 def _pidfd(pid: int) -> int:
