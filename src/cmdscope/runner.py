@@ -509,8 +509,12 @@ def _pump(
                         while _read_into(fd, sinks[fd]):
                             pass
                 else:
-                    for fd in _drain(sinks):
+                    gone, held = _drain(sinks)
+                    for fd in gone:
                         _close_relay(by_fd[fd])
+                    for fd in held:
+                        if not (timed_out and group):  # else the kill below ends the writers
+                            _hand_on(by_fd[fd])
                 child.wait()
                 break
             now = time.monotonic()
@@ -582,19 +586,41 @@ def _read_into(fd: int, sink: Callable[[bytes], None]) -> bool:
     return True
 
 
-def _drain(sinks: dict[int, Callable[[bytes], None]]) -> list[int]:
+def _drain(sinks: dict[int, Callable[[bytes], None]]) -> tuple[list[int], list[int]]:
     """After the child exited: take what is already buffered, never wait for grandchildren.
-    Returns the relays whose reader went away meanwhile."""
-    gone = []
+    Returns the relays whose reader went away meanwhile, and those still open for writing (a
+    grandchild has them)."""
+    gone, held = [], []
     for fd, sink in sinks.items():
         try:
             while True:
                 ready, _, _ = select.select([fd], [], [], 0)
-                if not ready or not _read_into(fd, sink):
+                if not ready:
+                    held.append(fd)
+                    break
+                if not _read_into(fd, sink):
                     break
         except _ReaderGone:
             gone.append(fd)
-    return gone
+    return gone, held
+
+
+def _hand_on(relay: _Relay) -> None:
+    """A grandchild still writes into the relay after the child exited (``server &``): bare, it
+    would write to our stream itself. ``cat`` carries on relaying until the last writer or our
+    reader goes (then the grandchild gets EPIPE/SIGPIPE as bare), so we need not wait for it;
+    in a session of its own, like a background job it outlives our terminal's signals."""
+    try:
+        proc = subprocess.Popen(["cat"], stdin=relay.fd, stdout=relay.dest, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError:
+        return  # no cat: the read end closes with us, as before
+    # Not waited for; kept referenced (no "still running" warning) and reaped by a later call.
+    _HANDED_ON[:] = [p for p in _HANDED_ON if p.poll() is None]
+    _HANDED_ON.append(proc)
+
+
+_HANDED_ON: list[Child] = []
 
 
 def _pidfd(pid: int) -> int:
