@@ -12,7 +12,6 @@ import pty
 import select
 import socket
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 

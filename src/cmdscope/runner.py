@@ -79,7 +79,8 @@ class Execution:
         self.stderr = stderr
         self.start_error = start_error
         self.forwarded = forwarded if forwarded is not None else []
-        # The last bytes of stdout for the classifier, when they were seen (captured output).
+        # The last bytes of stdout for the classifier, when they were seen (captured, relayed
+        # from a pipe, or read back from a file after a failure; never from a terminal).
         self.stdout_tail = stdout_tail if stdout_tail is not None or stdout is None else stdout[-STDOUT_TAIL_BYTES:]
 
     def __repr__(self) -> str:
