@@ -288,6 +288,29 @@ def test_write_only_file_read_back_through_proc(tmp_path: Path, env: dict[str, s
     assert _one(ledger_path)["error.type"] == "git_state"
 
 
+def test_file_tail_falls_back_to_a_read_write_fd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /proc reopening (another OS, or denied): a read-write stdout is read through itself
+    (pread: the shared offset does not move); a write-only one gives no tail, never an error."""
+    from cmdscope import runner
+
+    def no_proc(path: object, *args: object, **kw: object) -> int:
+        raise PermissionError(13, "denied", str(path))
+
+    for flags, expected in ((os.O_RDWR, b"new line\n"), (os.O_WRONLY, None)):
+        out = tmp_path / f"f{flags}"
+        out.write_bytes(b"old line\n")
+        fd = os.open(out, flags | os.O_APPEND)
+        try:
+            start = runner._file_start(fd)
+            os.write(fd, b"new line\n")
+            with monkeypatch.context() as m:
+                m.setattr(runner.os, "open", no_proc)
+                assert runner._file_tail(fd, start, 8192) == expected  # type: ignore[arg-type]
+            assert os.lseek(fd, 0, os.SEEK_CUR) == 18
+        finally:
+            os.close(fd)
+
+
 def test_merged_into_a_file_child_sees_the_file(tmp_path: Path, env: dict[str, str], ledger_path: Path) -> None:
     """`>log 2>&1`: both streams go straight to the file (no relay), order as bare, and the
     classifier reads both from it."""
