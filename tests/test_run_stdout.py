@@ -13,6 +13,7 @@ import select
 import socket
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,35 @@ def test_grandchild_output_after_the_child_exits_still_arrives(env: dict[str, st
     outs = [subprocess.run(argv, env=env, capture_output=True, timeout=60)
             for argv in (["sh", "-c", script], [*CLI, "sh", "-c", script])]
     assert [(o.stdout, o.stderr) for o in outs] == [(b"now\nlate\n", b"late-err\n")] * 2
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter (R, S, Z...), None when it is gone."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat_line.rsplit(")", 1)[1].split()[0]
+
+
+def test_timeout_fires_while_the_reader_stalls(tmp_path: Path, env: dict[str, str], ledger_path: Path) -> None:
+    """`cmdscope run --timeout 1 -- yes | (sleep; cat)`: bare, timeout(1) ends yes at the deadline
+    though nobody reads; a relay waiting on the stalled reader must not hold the deadline back."""
+    pidfile = tmp_path / "pid"
+    proc = subprocess.Popen([PYTHON, "-m", "cmdscope", "run", "--timeout", "1", "--", "sh", "-c",
+                             f"echo $$ > {pidfile}; exec yes"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    give_up = time.monotonic() + 60  # liveness only: the deadline is 1 s
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < give_up:
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    while _state(pid) not in ("Z", None) and time.monotonic() < give_up:
+        time.sleep(0.1)  # nobody reads meanwhile: the relay is stalled on a full pipe
+    assert _state(pid) in ("Z", None), "the child outlived its deadline while the reader stalled"
+    assert proc.stdout.read().startswith(b"y\ny\n")
+    assert proc.wait(timeout=60) == 124
+    assert _one(ledger_path)["cmdscope.outcome"] == "timeout"
 
 
 # ---------------------------------------------------------------- stdout is a regular file

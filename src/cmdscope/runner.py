@@ -114,7 +114,7 @@ class _Tail:
         return bytes(self.buf)
 
 
-def _write_all(fd: int, data: bytes) -> bool:
+def _write_all(fd: int, data: bytes | memoryview) -> bool:
     """Relay to our own stream; a closed or broken stream must not stop us draining the child."""
     view = memoryview(data)
     while view:
@@ -452,8 +452,10 @@ def _pump(
     sinks: dict[int, Callable[[bytes], None]] = {}
     chunks: dict[int, list[bytes]] = {}
     by_fd = {relay.fd: relay for relay in relays}
+    clock = _Clock(child, deadline, group)
     for relay in relays:
-        sinks[relay.fd] = _relay_sink(relay)
+        # Under a deadline a write to a stalled reader must not keep the timeout from firing.
+        sinks[relay.fd] = _relay_sink(relay, clock.tick if deadline is not None else None)
     if capture:
         for stream in (child.stdout, child.stderr):
             fd = stream.fileno()  # type: ignore[union-attr]
@@ -468,11 +470,9 @@ def _pump(
         poller.register(fd, select.POLLIN)
     if pidfd >= 0:
         poller.register(pidfd, select.POLLIN)
-    timed_out = False
-    killed_at: float | None = None
     try:
         while True:
-            wait_ms = _wait_ms(deadline, killed_at, pidfd)
+            wait_ms = _wait_ms(deadline, clock.killed_at, pidfd)
             try:
                 events = poller.poll(wait_ms)
             except InterruptedError:
@@ -514,18 +514,11 @@ def _pump(
                     for fd in gone:
                         _close_relay(by_fd[fd])
                     for fd in held:
-                        if not (timed_out and group):  # else the kill below ends the writers
+                        if not (clock.timed_out and group):  # else the kill below ends the writers
                             _hand_on(by_fd[fd])
                 child.wait()
                 break
-            now = time.monotonic()
-            if deadline is not None and not timed_out and now >= deadline:
-                timed_out = True
-                killed_at = now
-                _signal(child, signal.SIGTERM, group)
-            elif killed_at is not None and now - killed_at >= KILL_GRACE_S:
-                _signal(child, signal.SIGKILL, group)
-                killed_at = float("inf")
+            clock.tick()
     finally:
         if pidfd >= 0:
             os.close(pidfd)
@@ -536,20 +529,75 @@ def _pump(
         captured = (b"".join(chunks[out_fd]), b"".join(chunks[err_fd]))
         child.stdout.close()  # type: ignore[union-attr]
         child.stderr.close()  # type: ignore[union-attr]
-    if timed_out and group:  # what the group started and left behind goes with it
+    if clock.timed_out and group:  # what the group started and left behind goes with it
         _signal(child, signal.SIGKILL, group)
-    return timed_out, captured
+    return clock.timed_out, captured
 
 
-def _relay_sink(relay: _Relay) -> Callable[[bytes], None]:
+class _Clock:
+    """The deadline: TERM (to the group with ``group``) when it passes, KILL after the grace."""
+
+    __slots__ = ("child", "deadline", "group", "killed_at", "timed_out")
+
+    def __init__(self, child: Child, deadline: float | None, group: bool) -> None:
+        self.child, self.deadline, self.group = child, deadline, group
+        self.timed_out = False
+        self.killed_at: float | None = None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and not self.timed_out and now >= self.deadline:
+            self.timed_out = True
+            self.killed_at = now
+            _signal(self.child, signal.SIGTERM, self.group)
+        elif self.killed_at is not None and now - self.killed_at >= KILL_GRACE_S:
+            _signal(self.child, signal.SIGKILL, self.group)
+            self.killed_at = float("inf")
+
+
+def _relay_sink(relay: _Relay, tick: Callable[[], None] | None) -> Callable[[bytes], None]:
     tail, dest = relay.tail, relay.dest
+    nowait = [tick is not None and _NOWAIT]
 
     def sink(data: bytes) -> None:
         tail.add(data)
-        if not _write_all(dest, data):
+        view = memoryview(data)
+        if nowait[0] and tick is not None:
+            left = _write_nowait(dest, view, tick)
+            if left is None:
+                raise _ReaderGone
+            if left:  # a tty, a socket, an older kernel: written as without a deadline
+                nowait[0] = False
+            view = left
+        if view and not _write_all(dest, view):
             raise _ReaderGone
 
     return sink
+
+
+def _write_nowait(fd: int, view: memoryview, tick: Callable[[], None]) -> memoryview | None:
+    """Write without ever blocking in the kernel (``RWF_NOWAIT``: our descriptor's flags are
+    shared with other processes and stay as they are), calling ``tick`` while the reader
+    stalls, so a deadline still fires. Returns what is left when the kernel cannot write this
+    descriptor so (empty when all was written), None when the reader is gone."""
+    while view:
+        try:
+            n = os.pwritev(fd, [view], -1, os.RWF_NOWAIT)
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            select.select([], [fd], [], 0.1)
+            tick()
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ESPIPE, errno.ENOSYS):
+                return view
+            return None
+        view = view[n:]
+    return view
+
+
+_NOWAIT = hasattr(os, "RWF_NOWAIT") and hasattr(os, "pwritev")
 
 
 def _close_relay(relay: _Relay) -> None:
