@@ -7,6 +7,8 @@
   after a failure the last 8 KiB the child appended are read back (the offset is shared with
   the child); a pipe or socket is relayed like stderr through a pipe, its last 8 KiB kept, and
   when our reader goes away the relay closes so the child gets EPIPE/SIGPIPE as it would bare.
+  Under a timeout a relay's writes never block (``RWF_NOWAIT``), so a stalled reader cannot
+  hold the deadline back. A grandchild still writing when the child exits is handed to ``cat``.
 - The loop waits on the relayed pipes, and on a pidfd once the child outlives the first 20 ms, so
   a grandchild that keeps them open (``cmd &``) never holds us after the child itself has
   exited. A short command's exit is told by its output closing: no pidfd to close after it.
