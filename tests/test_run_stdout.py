@@ -354,6 +354,40 @@ def test_merged_into_a_file_child_sees_the_file(tmp_path: Path, env: dict[str, s
     assert _one(ledger_path)["error.type"] == "git_state"
 
 
+def test_merged_into_an_unreadable_file_falls_back_to_the_relay(tmp_path: Path) -> None:
+    """`>log 2>&1` where the log cannot be read back: both streams go through the one relay (the
+    order kept), so the classifier still has their tail."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        from cmdscope import runner
+        runner._readable = lambda fd: False
+        report = os.dup(1)
+        fd = os.open({str(tmp_path / "log")!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        ex = runner.execute(["sh", "-c", "echo out; echo 'fatal: not a git repository' >&2; exit 128"])
+        os.write(report, repr((ex.returncode, ex.stdout_tail, ex.stderr_tail)).encode())
+    """)
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, timeout=60, check=True)
+    both = b"out\nfatal: not a git repository\n"
+    assert done.stdout == repr((128, both, both)).encode()
+    assert (tmp_path / "log").read_bytes() == both
+
+
+def test_pipe_stdout_beside_a_tty_stderr(env: dict[str, str]) -> None:
+    """`cmdscope run -- cmd | less` at a terminal: stdout a pipe (relayed), stderr a terminal
+    (a pseudo-terminal relay, as since issue 15): the child sees a pipe and a tty, as bare."""
+    seen = []
+    for argv in ([PYTHON, "-c", KINDS], [*CLI, PYTHON, "-c", KINDS]):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        out, _ = proc.communicate(timeout=60)
+        os.close(master)
+        seen.append(out)
+    assert seen[0] == seen[1] == b"kinds pipe tty\n"
+
+
 # ---------------------------------------------------------------- stdout is a terminal
 
 
