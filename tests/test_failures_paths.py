@@ -78,8 +78,6 @@ def test_terminal_escapes_do_not_hide_error_lines() -> None:
     assert c.error_type == "config_error" and "\x1b" not in (c.excerpt or "")
 
 
-@pytest.mark.skip(reason="the runner keeps a stdout tail for captured output and for 2>&1, not yet for a "
-                         "separate stdout pipe or file (issue 22 item 1, open)")
 def test_cmdscope_run_classifies_from_stdout(tmp_path: Path, ledger_path: Path) -> None:
     """`cmdscope run -- git merge` with a conflict: git says so on stdout, which the user still sees."""
     _conflicted_repo(tmp_path)

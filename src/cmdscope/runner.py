@@ -1,10 +1,16 @@
 """Spawn the real child and leave its behaviour exactly as if it ran bare.
 
-- stdin and stdout are inherited untouched. stderr is relayed byte for byte through a pipe (a
+- stdin is inherited untouched. stderr is relayed byte for byte through a pipe (a
   pseudo-terminal when our stderr is a terminal, so the child still sees a tty) while the last
   64 KiB are kept for the failure classifier: memory stays bounded whatever the child prints.
-- The loop waits on the stderr pipe, and on a pidfd once the child outlives the first 20 ms, so
-  a grandchild that keeps stderr open (``cmd &``) never holds us after the child itself has
+- stdout, by what ours is: a terminal is inherited untouched (no tail); a regular file too, and
+  after a failure the last 8 KiB the child appended are read back (the offset is shared with
+  the child); a pipe or socket is relayed like stderr through a pipe, its last 8 KiB kept, and
+  when our reader goes away the relay closes so the child gets EPIPE/SIGPIPE as it would bare.
+  Under a timeout a relay's writes never block (``RWF_NOWAIT``), so a stalled reader cannot
+  hold the deadline back. A grandchild still writing when the child exits is handed to ``cat``.
+- The loop waits on the relayed pipes, and on a pidfd once the child outlives the first 20 ms, so
+  a grandchild that keeps them open (``cmd &``) never holds us after the child itself has
   exited. A short command's exit is told by its output closing: no pidfd to close after it.
 - Exit codes follow the shell: the child's own code; 128+N for death by signal N; 124 on timeout
   (like ``timeout(1)``); 127 command not found and 126 not executable, with outcome ``error``.
@@ -19,6 +25,7 @@ import errno
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -31,7 +38,7 @@ if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import on the per-com
     Child = subprocess.Popen[bytes]
 
 TAIL_BYTES = 64 * 1024
-STDOUT_TAIL_BYTES = 4096
+STDOUT_TAIL_BYTES = 8192  # what the classifier reads of stdout (failures.classify.TEXT_WINDOW)
 KILL_GRACE_S = 2.0
 _READ = 65536
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
@@ -74,7 +81,8 @@ class Execution:
         self.stderr = stderr
         self.start_error = start_error
         self.forwarded = forwarded if forwarded is not None else []
-        # The last bytes of stdout for the classifier, when they were seen (captured output).
+        # The last bytes of stdout for the classifier, when they were seen (captured, relayed
+        # from a pipe, or read back from a file after a failure; never from a terminal).
         self.stdout_tail = stdout_tail if stdout_tail is not None or stdout is None else stdout[-STDOUT_TAIL_BYTES:]
 
     def __repr__(self) -> str:
@@ -92,6 +100,10 @@ class _Tail:
         self.truncated = False
 
     def add(self, data: bytes) -> None:
+        if len(data) >= self.cap:  # a full chunk replaces the tail: no copy of what it drops
+            self.truncated = self.truncated or len(data) > self.cap or bool(self.buf)
+            self.buf[:] = data[-self.cap:]
+            return
         self.buf += data
         if len(self.buf) > 2 * self.cap:
             del self.buf[: len(self.buf) - self.cap]
@@ -104,7 +116,7 @@ class _Tail:
         return bytes(self.buf)
 
 
-def _write_all(fd: int, data: bytes) -> bool:
+def _write_all(fd: int, data: bytes | memoryview) -> bool:
     """Relay to our own stream; a closed or broken stream must not stop us draining the child."""
     view = memoryview(data)
     while view:
@@ -168,24 +180,43 @@ def execute(
     """Run ``argv`` to completion. Never raises for the child's failures; see the module doc."""
     start_ns = time.time_ns()
     relay_stderr = not capture_output and stderr is None
-    # ``2>&1``: our stdout and stderr are one file. The child then writes both into the relay,
-    # so their order is kept, and the tail the classifier reads holds both.
+    # Our own stdout, when the child inherits it: a terminal is left alone, a regular file too
+    # (its tail is read back after a failure), a pipe or socket is relayed (the child sees a pipe).
+    out_kind = _kind(1) if not capture_output and stdout is None else None
+    out_start = _file_start(1) if out_kind == "file" else None
+    # ``2>&1``: our stdout and stderr are one file. Into a regular file the child writes both
+    # itself (bare order, bare file) and the tail is read back; otherwise the child writes both
+    # into the relay, so their order is kept, and the tail the classifier reads holds both.
     # (Not on a terminal: a full-screen program must keep the real terminal as its stdout.)
-    merged = relay_stderr and stdout is None and not _isatty(1) and _same_file(1, 2)
+    same = relay_stderr and stdout is None and out_kind != "tty" and _same_file(1, 2)
+    merged_file = same and out_start is not None and _readable(1)
+    if merged_file:
+        relay_stderr = False
+    merged = same and not merged_file
+    relay_stdout = out_kind == "pipe" and not merged
     pty_pair = _open_pty_for_stderr() if relay_stderr and _isatty(2) else None
-    err_r = err_w = -1
+    relays: list[_Relay] = []
+    ends: list[int] = []  # the child's ends, closed here once it has them
+    err_w = out_w = -1
     if relay_stderr:
-        if pty_pair:
-            err_r, err_w = pty_pair
+        err_r, err_w = pty_pair if pty_pair else os.pipe()
+        relays.append(_Relay(err_r, 2, tail_bytes))
+        ends.append(err_w)
+    if relay_stdout:
+        try:
+            out_r, out_w = os.pipe()
+        except OSError:  # out of descriptors: the child writes to our stdout itself
+            relay_stdout = False
         else:
-            err_r, err_w = os.pipe()
+            relays.append(_Relay(out_r, 1, STDOUT_TAIL_BYTES))
+            ends.append(out_w)
     try:
         child: Child = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=env,  # str or bytes mapping, passed to Popen as is (no copy)
             stdin=stdin,
-            stdout=subprocess.PIPE if capture_output else (err_w if merged else stdout),
+            stdout=subprocess.PIPE if capture_output else (err_w if merged else out_w if relay_stdout else stdout),
             stderr=subprocess.PIPE if capture_output else (err_w if relay_stderr else stderr),
             start_new_session=start_new_session,
             # Under a timeout the child leads its own process group, so the kill reaches the
@@ -193,13 +224,13 @@ def execute(
             process_group=0 if timeout is not None and not start_new_session else None,
         )
     except OSError as exc:
-        if err_r >= 0:
-            os.close(err_r)
+        for relay in relays:
+            os.close(relay.fd)
         code, message = _start_error(exc, str(argv[0]) if argv else "")
         return Execution(code, ERROR, start_ns, time.time_ns(), start_error=message)
     finally:
-        if err_w >= 0:
-            os.close(err_w)
+        for fd in ends:
+            os.close(fd)
     forwarded: list[int] = []
     group = timeout is not None and not start_new_session
     foreground = _give_terminal(child.pid) if group else None  # job control keeps working
@@ -209,14 +240,15 @@ def execute(
     try:
         if on_start is not None:
             on_start(child.pid)
-        timed_out, tails, captured, err_closed = _pump(child, err_r, capture_output, deadline, tail_bytes, group)
+        timed_out, captured = _pump(child, relays, capture_output, deadline, group)
     finally:
         if restore is not None:
             restore()
         if foreground is not None:
             _take_terminal_back(foreground)
-        if err_r >= 0 and not err_closed:
-            os.close(err_r)
+        for relay in relays:
+            if not relay.closed:
+                os.close(relay.fd)
     rc = child.returncode
     assert rc is not None  # _pump waited for it
     end_ns = time.time_ns()
@@ -230,9 +262,19 @@ def execute(
         outcome = SUCCESS
     else:
         outcome = FAILURE
-    err_tail = tails
+    err_tail = relays[0].tail if relay_stderr else None
+    out_tail: bytes | None = None
+    if relay_stdout:
+        out_tail = relays[-1].tail.value()
+    elif merged and err_tail is not None:
+        out_tail = err_tail.value()
+    elif out_start is not None and outcome != SUCCESS:
+        # Only a failure is classified: a success never reads its output file back.
+        out_tail = _file_tail(1, out_start, tail_bytes if merged_file else STDOUT_TAIL_BYTES)
+        if merged_file and out_tail is not None:
+            err_tail = _Tail(tail_bytes)
+            err_tail.add(out_tail)
     stderr_bytes = captured[1] if capture_output else None
-    merged_tail = tails.value() if merged and tails else None
     if capture_output and stderr_bytes is not None:
         err_tail = _Tail(tail_bytes)
         err_tail.add(stderr_bytes)
@@ -248,8 +290,101 @@ def execute(
         stdout=captured[0] if capture_output else None,
         stderr=stderr_bytes,
         forwarded=forwarded,
-        stdout_tail=merged_tail,
+        stdout_tail=out_tail,
     )
+
+
+class _Relay:
+    """One stream relayed from the child's pipe (``fd``) to ours (``dest``), its tail kept."""
+
+    __slots__ = ("fd", "dest", "tail", "closed")
+
+    def __init__(self, fd: int, dest: int, cap: int) -> None:
+        self.fd = fd
+        self.dest = dest
+        self.tail = _Tail(cap)
+        self.closed = False  # the read end was closed here (our reader went away, or handed on)
+
+
+def _kind(fd: int) -> str | None:
+    """What our ``fd`` is, for what the runner does with it: "tty", "file" (regular), "pipe"
+    (a pipe or a socket), or None (anything else: /dev/null, a closed descriptor)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return "pipe"
+    return "tty" if stat.S_ISCHR(mode) and _isatty(fd) else None
+
+
+def _file_start(fd: int) -> int | None:
+    """Where the child's first byte to our regular-file ``fd`` will land: the end of the file
+    when it is opened to append (``>>``), else the shared offset; None if it cannot be told."""
+    try:
+        if _fcntl().fcntl(fd, _fcntl().F_GETFL) & os.O_APPEND:
+            return os.fstat(fd).st_size
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return os.access(f"/proc/self/fd/{fd}", os.R_OK)
+    except (OSError, ValueError):
+        return False
+
+
+def _file_tail(fd: int, start: int, cap: int) -> bytes | None:
+    """The last ``cap`` bytes the child wrote to our regular-file ``fd`` since ``start``: the
+    descriptor's offset is shared with the child, so it ends where the child's last write did.
+    Read through a read-only reopening (``/proc/self/fd``), else ``fd`` itself when it is open
+    for reading too; None when neither can read it."""
+    try:
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        if end <= start:
+            return b""
+        begin = max(start, end - cap)
+        target = os.fstat(fd)
+    except OSError:
+        return None
+    reader = -1
+    try:
+        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+        seen = os.fstat(reader)
+        if (seen.st_dev, seen.st_ino) != (target.st_dev, target.st_ino):
+            os.close(reader)
+            reader = -1
+    except OSError:
+        reader = -1
+    try:
+        return _pread_all(reader if reader >= 0 else fd, end - begin, begin)
+    except OSError:
+        return None
+    finally:
+        if reader >= 0:
+            os.close(reader)
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    parts = []
+    while size > 0:
+        data = os.pread(fd, size, offset)
+        if not data:
+            break
+        parts.append(data)
+        size -= len(data)
+        offset += len(data)
+    return b"".join(parts)
+
+
+def _fcntl() -> Any:
+    import fcntl
+
+    return fcntl
 
 
 def _same_file(a: int, b: int) -> bool:
@@ -308,25 +443,21 @@ def _isatty(fd: int) -> bool:
 
 def _pump(
     child: Child,
-    err_r: int,
+    relays: list[_Relay],
     capture: bool,
     deadline: float | None,
-    tail_bytes: int,
     group: bool = False,
-) -> tuple[bool, _Tail | None, tuple[bytes | None, bytes | None], bool]:
+) -> tuple[bool, tuple[bytes | None, bytes | None]]:
     """Relay/collect output until the child exits; kill it (its process group with ``group``)
-    at the (monotonic) deadline. The last item: the relay's read end was closed here, because
-    our own stderr's reader went away (the child then gets EPIPE/SIGPIPE, as it would bare)."""
-    tail = _Tail(tail_bytes) if err_r >= 0 else None
+    at the (monotonic) deadline. A relay whose reader went away (EPIPE on our stream) has its
+    read end closed here, so the child's next write gets EPIPE/SIGPIPE, as it would bare."""
     sinks: dict[int, Callable[[bytes], None]] = {}
     chunks: dict[int, list[bytes]] = {}
-    err_closed = False
-    if err_r >= 0:
-        def relay(data: bytes) -> None:
-            tail.add(data)  # type: ignore[union-attr]
-            if not _write_all(2, data):
-                raise _ReaderGone
-        sinks[err_r] = relay
+    by_fd = {relay.fd: relay for relay in relays}
+    clock = _Clock(child, deadline, group)
+    for relay in relays:
+        # Under a deadline a write to a stalled reader must not keep the timeout from firing.
+        sinks[relay.fd] = _relay_sink(relay, clock.tick if deadline is not None else None)
     if capture:
         for stream in (child.stdout, child.stderr):
             fd = stream.fileno()  # type: ignore[union-attr]
@@ -341,11 +472,9 @@ def _pump(
         poller.register(fd, select.POLLIN)
     if pidfd >= 0:
         poller.register(pidfd, select.POLLIN)
-    timed_out = False
-    killed_at: float | None = None
     try:
         while True:
-            wait_ms = _wait_ms(deadline, killed_at, pidfd)
+            wait_ms = _wait_ms(deadline, clock.killed_at, pidfd)
             try:
                 events = poller.poll(wait_ms)
             except InterruptedError:
@@ -359,8 +488,8 @@ def _pump(
                 try:
                     more = bool(ev & select.POLLIN) and _read_into(fd, sinks[fd])
                 except _ReaderGone:
-                    more, err_closed = False, True
-                    os.close(fd)
+                    more = False
+                    _close_relay(by_fd[fd])
                 if not more:
                     poller.unregister(fd)
                     del sinks[fd]
@@ -383,20 +512,15 @@ def _pump(
                         while _read_into(fd, sinks[fd]):
                             pass
                 else:
-                    try:
-                        _drain(sinks)
-                    except _ReaderGone:
-                        pass
+                    gone, held = _drain(sinks)
+                    for fd in gone:
+                        _close_relay(by_fd[fd])
+                    for fd in held:
+                        if not (clock.timed_out and group):  # else the kill below ends the writers
+                            _hand_on(by_fd[fd])
                 child.wait()
                 break
-            now = time.monotonic()
-            if deadline is not None and not timed_out and now >= deadline:
-                timed_out = True
-                killed_at = now
-                _signal(child, signal.SIGTERM, group)
-            elif killed_at is not None and now - killed_at >= KILL_GRACE_S:
-                _signal(child, signal.SIGKILL, group)
-                killed_at = float("inf")
+            clock.tick()
     finally:
         if pidfd >= 0:
             os.close(pidfd)
@@ -407,13 +531,85 @@ def _pump(
         captured = (b"".join(chunks[out_fd]), b"".join(chunks[err_fd]))
         child.stdout.close()  # type: ignore[union-attr]
         child.stderr.close()  # type: ignore[union-attr]
-    if timed_out and group:  # what the group started and left behind goes with it
+    if clock.timed_out and group:  # what the group started and left behind goes with it
         _signal(child, signal.SIGKILL, group)
-    return timed_out, tail, captured, err_closed
+    return clock.timed_out, captured
+
+
+class _Clock:
+    """The deadline: TERM (to the group with ``group``) when it passes, KILL after the grace."""
+
+    __slots__ = ("child", "deadline", "group", "killed_at", "timed_out")
+
+    def __init__(self, child: Child, deadline: float | None, group: bool) -> None:
+        self.child, self.deadline, self.group = child, deadline, group
+        self.timed_out = False
+        self.killed_at: float | None = None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and not self.timed_out and now >= self.deadline:
+            self.timed_out = True
+            self.killed_at = now
+            _signal(self.child, signal.SIGTERM, self.group)
+        elif self.killed_at is not None and now - self.killed_at >= KILL_GRACE_S:
+            _signal(self.child, signal.SIGKILL, self.group)
+            self.killed_at = float("inf")
+
+
+def _relay_sink(relay: _Relay, tick: Callable[[], None] | None) -> Callable[[bytes], None]:
+    tail, dest = relay.tail, relay.dest
+    nowait = [tick is not None and _NOWAIT]
+
+    def sink(data: bytes) -> None:
+        tail.add(data)
+        view = memoryview(data)
+        if nowait[0] and tick is not None:
+            left = _write_nowait(dest, view, tick)
+            if left is None:
+                raise _ReaderGone
+            if left:  # a tty, a socket, an older kernel: written as without a deadline
+                nowait[0] = False
+            view = left
+        if view and not _write_all(dest, view):
+            raise _ReaderGone
+
+    return sink
+
+
+def _write_nowait(fd: int, view: memoryview, tick: Callable[[], None]) -> memoryview | None:
+    """Write without ever blocking in the kernel (``RWF_NOWAIT``: our descriptor's flags are
+    shared with other processes and stay as they are), calling ``tick`` while the reader
+    stalls, so a deadline still fires. Returns what is left when the kernel cannot write this
+    descriptor so (empty when all was written), None when the reader is gone."""
+    while view:
+        try:
+            n = os.pwritev(fd, [view], -1, os.RWF_NOWAIT)
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            select.select([], [fd], [], 0.1)
+            tick()
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ESPIPE, errno.ENOSYS):
+                return view
+            return None
+        view = view[n:]
+    return view
+
+
+_NOWAIT = hasattr(os, "RWF_NOWAIT") and hasattr(os, "pwritev")
+
+
+def _close_relay(relay: _Relay) -> None:
+    if not relay.closed:
+        relay.closed = True
+        os.close(relay.fd)
 
 
 class _ReaderGone(Exception):
-    """Our stderr's reader is gone (EPIPE): stop relaying, so the child learns it too."""
+    """Our stream's reader is gone (EPIPE): stop relaying, so the child learns it too."""
 
 
 def _wait_ms(deadline: float | None, killed_at: float | None, pidfd: int) -> int:
@@ -441,13 +637,41 @@ def _read_into(fd: int, sink: Callable[[bytes], None]) -> bool:
     return True
 
 
-def _drain(sinks: dict[int, Callable[[bytes], None]]) -> None:
-    """After the child exited: take what is already buffered, never wait for grandchildren."""
+def _drain(sinks: dict[int, Callable[[bytes], None]]) -> tuple[list[int], list[int]]:
+    """After the child exited: take what is already buffered, never wait for grandchildren.
+    Returns the relays whose reader went away meanwhile, and those still open for writing (a
+    grandchild has them)."""
+    gone, held = [], []
     for fd, sink in sinks.items():
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0)
-            if not ready or not _read_into(fd, sink):
-                break
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], 0)
+                if not ready:
+                    held.append(fd)
+                    break
+                if not _read_into(fd, sink):
+                    break
+        except _ReaderGone:
+            gone.append(fd)
+    return gone, held
+
+
+def _hand_on(relay: _Relay) -> None:
+    """A grandchild still writes into the relay after the child exited (``server &``): bare, it
+    would write to our stream itself. ``cat`` carries on relaying until the last writer or our
+    reader goes (then the grandchild gets EPIPE/SIGPIPE as bare), so we need not wait for it;
+    in a session of its own, like a background job it outlives our terminal's signals."""
+    try:
+        proc = subprocess.Popen(["cat"], stdin=relay.fd, stdout=relay.dest, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError:
+        return  # no cat: the read end closes with us, as before
+    # Not waited for; kept referenced (no "still running" warning) and reaped by a later call.
+    _HANDED_ON[:] = [p for p in _HANDED_ON if p.poll() is None]
+    _HANDED_ON.append(proc)
+
+
+_HANDED_ON: list[Child] = []
 
 
 def _pidfd(pid: int) -> int:
