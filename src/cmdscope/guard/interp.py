@@ -31,6 +31,12 @@ Found = list[tuple[str, "list[str] | str"]]
 _OPEN, _CLOSE = "\x01", "\x02"  # a string literal in the skeleton: \x01<index>\x02
 _LIT = re.compile("\x01(\\d+)\x02")
 _PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
+_PY_PREFIX = re.compile(r"(?<![\w$])[rRbBuUfF]{1,2}$")
+_SPECIAL = re.compile(r"[\'\"`#/qQ%]")
+# Nothing in the code can delete or run anything: most one-liners (json.load, print) stop here.
+_INTEREST = re.compile(r"rmtree|rm_r|rm\b|rmSync|rmdir|remove|unlink|delete|rimraf|emptyDir|del\.sync|system|"
+                       r"exec|spawn|popen|run\b|call\b|check_|Popen|getoutput|capture|passthru|proc_open|eval|"
+                       r"Function|runIn|[`]|qx|%x|array_map|array_walk|call_user_func|Deno\.run")
 _PERL_Q = re.compile(r"(?<![\w$@%&>-])(qq|qw|qx|q)\s*([^\w\s])")
 _RUBY_PCT = re.compile(r"(?<![\w)\]])%([qQwWxi])([^\w\s])")
 
@@ -56,9 +62,9 @@ _TREE = (r"(?:shutil\.)?rmtree|FileUtils\.(?:rm_rf|rm_r|remove_dir|remove_entry(
          r"remove_entry)|rm_rf|rm_r|remove_tree|File::Path::(?:rmtree|remove_tree)|remove_dir_all|"
          r"(?:fse?|fsExtra|fs_extra)\.(?:removeSync|remove|emptyDirSync|emptyDir)|removeSync|emptyDirSync|"
          r"rimraf(?:\.sync|Sync)?|del(?:\.sync|eteSync)")
-_NODE_RM = r"rmSync|rmdirSync|(?<=\.)rm|(?<=\.)rmdir|(?<=\.)rmdirAsync"
+_NODE_RM = r"rmSync|rmdirSync|Deno\.removeSync|Deno\.remove|(?<=\.)rm|(?<=\.)rmdir|(?<=\.)rmdirAsync"
 _FILE = (r"os\.remove|os\.unlink|unlinkSync|(?<=\.)unlink|File\.(?:delete|unlink)|"
-         r"FileUtils\.(?:rm|rm_f|remove|remove_file|safe_unlink)|unlink|Deno\.removeSync|Deno\.remove")
+         r"FileUtils\.(?:rm|rm_f|remove|remove_file|safe_unlink)|unlink")
 _RUN = (r"os\.system|os\.popen|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spawnp?|system|exec|"
         r"shell_exec|passthru|proc_open|popen|pcntl_exec|getoutput|getstatusoutput|execSync|"
         r"execFileSync|execFile|spawnSync|spawn|run|call|check_call|check_output|Popen|"
@@ -66,11 +72,13 @@ _RUN = (r"os\.system|os\.popen|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|os\.posix_spaw
         r"create_subprocess_(?:shell|exec)|Deno\.run|Bun\.spawnSync|Bun\.spawn|\$")
 _EVAL = r"eval|exec|instance_eval|class_eval|module_eval|runInThisContext|runInNewContext|Function"
 _CALL = re.compile(
-    r"(?<![\w$@%])(?P<obj>(?:[A-Za-z_][\w]*(?:\.|::|->))*)"
+    r"(?<![\w$@%])"
     r"(?P<name>" + "|".join((_TREE, _NODE_RM, _FILE, _RUN, _EVAL)) + r")"
     r"(?P<open>\s*\(|\s+(?=[\x01\w$<\[(*%@:'\"`/~.-])|(?=\x01))")
+# The object a method is called on (``subprocess.`` before ``run``), read backwards from the name.
+_OBJ = re.compile(r"(?:[A-Za-z_]\w*(?:\.|::|->))+$")
 _TREE_RE = re.compile(r"^(?:" + _TREE + r")$")
-_NODE_RM_RE = re.compile(r"^(?:rmSync|rmdirSync|rm|rmdir|rmdirAsync)$")
+_NODE_RM_RE = re.compile(r"^(?:rmSync|rmdirSync|Deno\.removeSync|Deno\.remove|rm|rmdir|rmdirAsync)$")
 _FILE_RE = re.compile(r"^(?:" + _FILE.replace("(?<=\\.)", "") + r")$")
 _RUN_RE = re.compile(r"^(?:" + _RUN + r")$")
 _EVAL_RE = re.compile(r"^(?:" + _EVAL + r")$")
@@ -98,18 +106,31 @@ _ARGV = re.compile(r"(?P<one>sys\.argv|process\.argv|\$argv|\$_SERVER\[\x01\d+\x
                    r"shift(?:\(\s*\))?|ARGV\.first|\$\*\[0\]")
 _STMT_END = re.compile(r"[;\n}]|\b(?:if|unless|for|foreach|while|until|or|and|do)\b|\|\||&&")
 MAX_DEPTH = 3
+_NAME_EXPR = re.compile(r"[$@]?[A-Za-z_]\w*")
+_ANGLE_EXPR = re.compile(r"<([^<>\s;]+)>")
+_CALL_EXPR = re.compile(r"(?P<fn>[\w.:]+(?:->\w+)?)\s*(?:\((?P<a>.*)\)|\s+(?P<b>.+)|\[(?P<c>.*)\])", re.S)
+_PATH_GLOB_EXPR = re.compile(r"(?:pathlib\.)?Path\((.*)\)\.(?:r?glob|iterdir)\((.*)\)")
+_LIT_ANY = re.compile(r"\x01(\d+)\x02")
+_OPTION_ARG = re.compile(r"\s*\{.*\}\s*|\s*(?:recursive|force|secure|verbose|noop|keep_root|"
+                         r"safe|error|result)\b.*|\s*(?:True|False|true|false)\s*", re.S)
+_KEYWORD_ARG = re.compile(r"\s*\w+\s*=[^=]")
 
 
 def commands_in_code(code: str, lang: str = "", depth: int = 0, argv: list[str] | tuple[str, ...] = ()) -> Found:
     """``("shell", "cmd string")`` or ``("argv", [...])`` for each command the code would run;
     deletions come back as the ``rm`` argv that does the same. ``argv``: the arguments given to
     the program after the code (``sys.argv[1:]``, ``@ARGV``, ``ARGV``)."""
+    if not _INTEREST.search(code):
+        return []
     skeleton, lits, ticks = _split(code, lang)
     reader = _Reader(skeleton, lits, lang, tuple(argv))
     found: Found = []
     unknown_delete = False
     for m in _CALL.finditer(skeleton):
-        name, obj = m.group("name"), m.group("obj")
+        name = m.group("name")
+        start = m.start()
+        before = _OBJ.search(skeleton, max(0, start - 60), start) if start and skeleton[start - 1] in ".:>" else None
+        obj = before.group(0) if before else ""
         args_text = _args_after(skeleton, m.end("name"), m.group("open"), lang)
         if args_text is None:
             continue
@@ -152,9 +173,9 @@ def commands_in_code(code: str, lang: str = "", depth: int = 0, argv: list[str] 
                 found.append(("argv", ["rm", "-r", "-f", target] if _whole_dir(target) else ["rm", "-f", target]))
         elif _RUN_RE.match(full) or _RUN_RE.match(name):
             if name in ("run", "call", "exec", "spawn", "popen"):
-                before = skeleton[max(0, m.start() - 40):m.start()]
-                if before.endswith("."):  # a method of an expression: require('child_process').exec
-                    req = re.search(r"require\(\s*\x01(\d+)\x02\s*\)\.$", before)
+                window = skeleton[max(0, m.start() - 40):m.start()]
+                if not obj and window.endswith("."):  # a method of an expression: require('child_process').exec
+                    req = re.search(r"require\(\s*\x01(\d+)\x02\s*\)\.$", window)
                     if not (req and lits[int(req.group(1))].endswith("child_process")):
                         continue
                 elif not (_runner_context(obj, name, lang) or re.search(
@@ -247,7 +268,7 @@ class _Reader:
         if m:
             return self.lit(m.group(1))
         if _HOME.fullmatch(expr):
-            inner = re.search(r"\x01(\d+)\x02", expr)
+            inner = _LIT_ANY.search(expr)
             if inner and expr.startswith(("os.path.expanduser", "File.expand_path")):
                 return self.lit(inner.group(1))
             if inner and "require" not in expr and self.lits[int(inner.group(1))] not in ("HOME", "USERPROFILE"):
@@ -270,10 +291,10 @@ class _Reader:
                 return list(self.argv) if m.group("all") else (self.argv[0] if self.argv else None)
             k = int(index) - offset
             return self.argv[k] if 0 <= k < len(self.argv) else None
-        if re.fullmatch(r"[$@]?[A-Za-z_]\w*", expr):
+        if _NAME_EXPR.fullmatch(expr):
             name = expr.lstrip("$@")
             return self.vars.get(name)
-        m = re.fullmatch(r"<([^<>\s;]+)>", expr)
+        m = _ANGLE_EXPR.fullmatch(expr)
         if m and self.lang in ("perl", ""):
             return m.group(1)
         for op in (r"\s\.\s", r"\+", r"(?<![*/])/(?![*/])"):
@@ -284,7 +305,7 @@ class _Reader:
                     sep = "/" if op.startswith("(?<!") else ""
                     return sep.join(str(v).rstrip("/") if sep else str(v) for v in values)
                 return None
-        m = re.fullmatch(r"(?P<fn>[\w.:]+(?:->\w+)?)\s*(?:\((?P<a>.*)\)|\s+(?P<b>.+)|\[(?P<c>.*)\])", expr, re.S)
+        m = _CALL_EXPR.fullmatch(expr)
         if m:
             fn = m.group("fn")
             inner = m.group("a") if m.group("a") is not None else (m.group("b") or m.group("c") or "")
@@ -293,7 +314,7 @@ class _Reader:
             if inner is not None:
                 args = [self.value(a, depth + 1) for a in _split_args(inner)]
                 return self._call(fn, args, m.group("c") is not None)
-        m = re.fullmatch(r"(?:pathlib\.)?Path\((.*)\)\.(?:r?glob|iterdir)\((.*)\)", expr)
+        m = _PATH_GLOB_EXPR.fullmatch(expr)
         if m:
             base = self.value(m.group(1), depth + 1) if m.group(1).strip() else "."
             pattern = self.value(m.group(2), depth + 1) if m.group(2).strip() else "*"
@@ -327,10 +348,9 @@ class _Reader:
         """Every path a delete call is given (lists flattened); [] when any is unknown."""
         out: list[str] = []
         for arg in _split_args(args_text):
-            if re.fullmatch(r"\s*\{.*\}\s*|\s*(?:recursive|force|secure|verbose|noop|keep_root|"
-                            r"safe|error|result)\b.*|\s*(?:True|False|true|false)\s*", arg, re.S):
+            if _OPTION_ARG.fullmatch(arg):
                 continue  # option hashes: {recursive: true}, secure: true, ignore_errors=True
-            if re.match(r"\s*\w+\s*=[^=]", arg):
+            if _KEYWORD_ARG.match(arg):
                 continue  # keyword argument
             value = self.value(arg)
             values = value if isinstance(value, list) else [value]
@@ -402,12 +422,17 @@ def _matching(text: str, i: int) -> int:
     return -1
 
 
+_SEPS: dict[str, re.Pattern[str]] = {}
+
+
 def _split_top(text: str, sep: str) -> list[str]:
     """``text`` split at ``sep`` (a regex) outside brackets."""
+    pattern = _SEPS.get(sep) or _SEPS.setdefault(sep, re.compile(sep))
+    if not pattern.search(text):
+        return [text]
     parts: list[str] = []
     depth = 0
     last = 0
-    pattern = re.compile(sep)
     k = 0
     while k < len(text):
         ch = text[k]
@@ -456,6 +481,13 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[str]]:
     i, n = 0, len(code)
     hash_comments = lang in ("python", "ruby", "perl", "")
     while i < n:
+        m = _SPECIAL.search(code, i)
+        j = m.start() if m else n
+        if j > i:  # plain code up to the next character that may open a literal or comment
+            out.append(code[i:j])
+            i = j
+            if i >= n:
+                break
         ch = code[i]
         if lang in ("perl", "") or lang == "ruby":
             pm = (_PERL_Q if lang != "ruby" else _RUBY_PCT).match(code, i) if ch in "qQ%" else None
@@ -493,12 +525,10 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[str]]:
                 buf.append(code[j])
                 j += 1
             body = "".join(buf)
-            if lang in ("python", ""):  # r"...", b'...', f"...": the prefix is part of the literal
-                k = len(out)
-                while k > 0 and len(out) - k < 2 and out[k - 1] in "rRbBuUfF":
-                    k -= 1
-                if k < len(out) and (k == 0 or not (out[k - 1].isalnum() or out[k - 1] in "_$")):
-                    del out[k:]
+            if lang in ("python", "") and out:  # r"...", b'...', f"...": the prefix is part of the literal
+                prefix = _PY_PREFIX.search(out[-1])
+                if prefix:
+                    out[-1] = out[-1][:prefix.start()]
             if ch == "`" and lang != "node":
                 ticks.append(body)
             out.append("\x01%d\x02" % len(lits))
