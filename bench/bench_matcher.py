@@ -52,18 +52,33 @@ ONE_LINERS = [
 
 
 def cold_load_ms(env: dict[str, str]) -> tuple[float, float]:
-    code = ("import time; t0=time.perf_counter(); import cmdscope; t=time.perf_counter(); "
+    code = ("import time; t0=time.perf_counter(); import cmdscope; t=time.perf_counter(); c=time.process_time(); "
             "from cmdscope.guard import Guard; g=Guard.load(); "
-            "d=g.decide('ls -la', shell=True); e=time.perf_counter(); print((e-t)*1000, (t-t0)*1000); "
+            "d=g.decide('ls -la', shell=True); e=time.perf_counter(); f=time.process_time(); "
+            "print((e-t)*1000, (t-t0)*1000, (f-c)*1000); "
             "import sys; print(int(any(m in sys.modules for m in ('pydantic','yaml','tree_sitter'))))")
-    runs, pkg, heavy = [], [], 0
-    for _ in range(7):
+    # The same-run baseline: a fresh interpreter importing json (a stdlib package of similar size).
+    base_code = ("import time; t=time.perf_counter(); c=time.process_time(); import json; "
+                 "print((time.perf_counter()-t)*1000, (time.process_time()-c)*1000)")
+    runs, pkg, cpu, base, base_cpu, heavy = [], [], [], [], [], 0
+    for _ in range(9):
+        out = subprocess.run([sys.executable, "-c", base_code], env=env, capture_output=True, text=True, check=True)
+        wall_ms, cpu_ms = out.stdout.split()
+        base.append(float(wall_ms))
+        base_cpu.append(float(cpu_ms))
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        value, pkg_ms, heavy_flag = out.stdout.split()
+        value, pkg_ms, cpu_ms, heavy_flag = out.stdout.split()
         runs.append(float(value))
         pkg.append(float(pkg_ms))
+        cpu.append(float(cpu_ms))
         heavy |= int(heavy_flag)
+    COLD.update(cpu_ms=round(statistics.median(cpu), 2),
+                ratio_vs_import_json=round(statistics.median(runs) / statistics.median(base), 2),
+                cpu_ratio_vs_import_json=round(statistics.median(cpu) / max(statistics.median(base_cpu), 1e-3), 2))
     return statistics.median(runs), statistics.median(pkg), heavy
+
+
+COLD: dict[str, float] = {}
 
 
 def per_command(fn, commands: list, rounds: int) -> list[float]:
@@ -162,6 +177,7 @@ def main() -> int:
         "commands": len(MIX), "rounds": rounds, "reach_parser": f"{passed}/{len(MIX)}",
         "cold_guard_import_load_decide_ms": round(load_ms, 2),
         "cold_import_cmdscope_package_ms": round(pkg_ms, 2),
+        "cold_guard": COLD,
         "heavy_modules_imported": bool(heavy),
         "baseline_shlex_split_us": {"median": round(b_med, 2), "p99": round(b_p99, 2)},
         "decide_shell_us": {"median": round(g_med, 2), "p99": round(g_p99, 2),
