@@ -183,16 +183,15 @@ def commands_in_code(code: str, lang: str = "", depth: int = 0, argv: list[str] 
                     continue
             found.extend(reader.command(args_text))
     for m in _METHOD.finditer(skeleton):
-        target = reader.path(m.group("arg"))
         if m.group("name") == "rmdir":
             continue
-        if target is None:
+        path = reader.path(m.group("arg"))
+        if path is None:
             unknown_delete = True
-            continue
-        if m.group("name") in ("rmtree", "rm_rf") or (m.group("ctor") == "Dir" and m.group("name") == "delete"):
-            found.append(("argv", ["rm", "-r", "-f", target]))
+        elif m.group("name") in ("rmtree", "rm_rf"):
+            found.append(("argv", ["rm", "-r", "-f", path]))
         else:
-            found.append(("argv", ["rm", "-f", target]))
+            found.append(("argv", ["rm", "-f", path]))
     for m in _AS_VALUE.finditer(skeleton):
         if m.group(1) is None or lits[int(m.group(1))] in ("unlink", "rmdir", "File::Path::rmtree"):
             unknown_delete = True
@@ -268,10 +267,10 @@ class _Reader:
         if m:
             return self.lit(m.group(1))
         if _HOME.fullmatch(expr):
-            inner = _LIT_ANY.search(expr)
-            if inner and expr.startswith(("os.path.expanduser", "File.expand_path")):
-                return self.lit(inner.group(1))
-            if inner and "require" not in expr and self.lits[int(inner.group(1))] not in ("HOME", "USERPROFILE"):
+            lit_m = _LIT_ANY.search(expr)
+            if lit_m and expr.startswith(("os.path.expanduser", "File.expand_path")):
+                return self.lit(lit_m.group(1))
+            if lit_m and "require" not in expr and self.lits[int(lit_m.group(1))] not in ("HOME", "USERPROFILE"):
                 return None  # another environment variable
             return "~"
         if _CWD.match(expr):
@@ -372,13 +371,14 @@ class _Reader:
         first = values[0]
         if isinstance(first, list):
             return [("argv", [v if isinstance(v, str) else "$(unknown)" for v in first])]
+        head = str(first)
         rest = [v for v in values[1:] if isinstance(v, (str, list))]
         if rest and isinstance(rest[0], list):
-            return [("argv", [first] + [v if isinstance(v, str) else "$(unknown)" for v in rest[0]])]
+            return [("argv", [head] + [v if isinstance(v, str) else "$(unknown)" for v in rest[0]])]
         strings = [v for v in rest if isinstance(v, str)]
         if strings:
-            return [("argv", [first] + strings)]
-        return [("shell", first)]
+            return [("argv", [head] + strings)]
+        return [("shell", head)]
 
     def enumerated(self, skeleton: str, m: re.Match[str]) -> list[str]:
         """The directory pattern an enumeration visits (``src/*``), when it is literal."""
