@@ -47,6 +47,16 @@ def ids(command: str) -> list[str]:
     ("import os; os.execvp('rm', ['rm', '-rf', '/'])", "python", [("argv", ["rm", "rm", "-rf", "/"])]),
     ('exec("import shutil; shutil.rmtree(\'src\')")', "python", [("argv", ["rm", "-r", "-f", "src"])]),
     ("array_map('unlink', glob('src/*'));", "php", [("argv", ["rm", "-r", "-f", "src/*"])]),
+    ("import tempfile, os; d = tempfile.mkdtemp(); os.system(f'rm -rf {d}')", "python",
+     [("shell", f"rm -rf {MKTEMP_SENTINEL}")]),
+    ("import os, sys; os.system(f'rm -rf {sys.argv[1]}')", "python", [("shell", "rm -rf $UNKNOWN")]),
+    ('my $d = "src"; system("rm -rf $d")', "perl", [("shell", "rm -rf src")]),
+    ("my $d = 'src'; system('rm -rf $d')", "perl", [("shell", "rm -rf $d")]),
+    ('d = Dir.mktmpdir; system("rm -rf #{d}")', "ruby", [("shell", f"rm -rf {MKTEMP_SENTINEL}")]),
+    ("subprocess.check_call('git clean -fdx'.split())", "python", [("argv", ["git", "clean", "-fdx"])]),
+    ("os.system('rm -rf %s' % 'src')", "python", [("shell", "rm -rf src")]),
+    ("os.system('rm -rf {}'.format(d))", "python", [("shell", "rm -rf $UNKNOWN")]),
+    ("import os; [os.unlink(f) for f in os.listdir()]", "python", [("argv", ["rm", "-r", "-f", "./*"])]),
     ("echo `rm -rf /`;", "php", [("shell", "rm -rf /")]),
 ])
 def test_library_calls_become_the_equivalent_command(code: str, lang: str, expected: list[object]) -> None:

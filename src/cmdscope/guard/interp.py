@@ -104,6 +104,16 @@ _NAME_FILTER = re.compile(r"\.(?:endswith|startswith|suffix|stem|match|search|te
 _ARGV = re.compile(r"(?P<one>sys\.argv|process\.argv|\$argv|\$_SERVER\[\x01\d+\x02\])\[(?P<i>\d+)\]|"
                    r"(?:\$ARGV|ARGV)\[(?P<i2>\d+)\]|(?P<all>@ARGV|ARGV|sys\.argv\[1:\]|process\.argv\.slice\(1\))|"
                    r"shift(?:\(\s*\))?|ARGV\.first|\$\*\[0\]")
+_METHOD_ON_LIT = re.compile(r"\x01(\d+)\x02\.(split|format)\((.*)\)", re.S)
+_HOME_IN_STRING = re.compile(r"\$ENV\{HOME\}|#\{\s*Dir\.home\s*\}|#\{\s*ENV\[.HOME.\]\s*\}|"
+                             r"\$\{\s*(?:os\.homedir\(\)|process\.env\.HOME)\s*\}")
+_INTERPOLATION = {
+    "python": re.compile(r"(?<!\{)\{([^{}:!]+)(?:[:!][^{}]*)?\}"),
+    "node": re.compile(r"\$\{([^{}]+)\}"),
+    "ruby": re.compile(r"#\{([^{}]+)\}"),
+    "perl": re.compile(r"[$@]\{(\w+)\}|[$@](\w+)"),
+    "php": re.compile(r"\{\$(\w+)\}|\$(\w+)"),
+}
 _STMT_END = re.compile(r"[;\n}]|\b(?:if|unless|for|foreach|while|until|or|and|do)\b|\|\||&&")
 MAX_DEPTH = 3
 _NAME_EXPR = re.compile(r"[$@]?[A-Za-z_]\w*")
@@ -122,8 +132,8 @@ def commands_in_code(code: str, lang: str = "", depth: int = 0, argv: list[str] 
     the program after the code (``sys.argv[1:]``, ``@ARGV``, ``ARGV``)."""
     if not _INTEREST.search(code):
         return []
-    skeleton, lits, ticks = _split(code, lang)
-    reader = _Reader(skeleton, lits, lang, tuple(argv))
+    skeleton, lits, ticks, interp = _split(code, lang)
+    reader = _Reader(skeleton, lits, lang, tuple(argv), interp)
     found: Found = []
     unknown_delete = False
     for m in _CALL.finditer(skeleton):
@@ -200,8 +210,8 @@ def commands_in_code(code: str, lang: str = "", depth: int = 0, argv: list[str] 
             for target in reader.enumerated(skeleton, m):
                 found.append(("argv", ["rm", "-r", "-f", target]))
     if lang in ("perl", "ruby", "php", ""):
-        for text in ticks:
-            found.append(("shell", text))
+        for index in ticks:
+            found.append(("shell", reader.lit(str(index))))
     return found
 
 
@@ -215,6 +225,17 @@ def _runner_context(obj: str, name: str, lang: str) -> bool:
     if name in ("exec", "spawn", "popen"):
         return lang in ("perl", "ruby", "php", "node", "")
     return False
+
+
+def _fill(placeholder: re.Pattern[str], text: str, values: list[object]) -> str:
+    """``text`` with each placeholder replaced by the next value ($UNKNOWN when not a string)."""
+    it = iter(values)
+
+    def one(_m: re.Match[str]) -> str:
+        value = next(it, None)
+        return value if isinstance(value, str) else "$UNKNOWN"
+
+    return placeholder.sub(one, text)
 
 
 def _tree_glob(pattern: str) -> str:
@@ -233,10 +254,12 @@ def _whole_dir(target: str) -> bool:
 class _Reader:
     """Values of argument expressions in the skeleton: a path string, a list, or None (unknown)."""
 
-    def __init__(self, skeleton: str, lits: list[str], lang: str, argv: tuple[str, ...] = ()) -> None:
+    def __init__(self, skeleton: str, lits: list[str], lang: str, argv: tuple[str, ...] = (),
+                 interp: set[int] | None = None) -> None:
         self.lits = lits
         self.lang = lang
         self.argv = argv
+        self.interp = interp or set()
         self.vars: dict[str, object] = {}
         for m in re.finditer(r"(?:(?<=[;\n{(:])|^)\s*(?:my\s+|our\s+|local\s+|const\s+|let\s+|var\s+)?"
                              r"[$@]?([A-Za-z_]\w*)\s*(?::[^=;\n]+)?=(?![=~>])\s*([^;\n]+)", skeleton):
@@ -252,8 +275,21 @@ class _Reader:
     def lit(self, index: str) -> str:
         text = self.lits[int(index)]
         # Interpolated home inside a string: "$ENV{HOME}/x", "#{Dir.home}/x", `${os.homedir()}/x`.
-        return re.sub(r"\$ENV\{HOME\}|#\{\s*Dir\.home\s*\}|#\{\s*ENV\[.HOME.\]\s*\}|"
-                      r"\$\{\s*(?:os\.homedir\(\)|process\.env\.HOME)\s*\}", "~", text)
+        text = _HOME_IN_STRING.sub("~", text)
+        if int(index) not in self.interp:
+            return text
+        # Variables interpolated into the string: their value when it is known here, else a
+        # value nobody can judge (an f-string's {d} is a mkdtemp() directory or is opaque).
+        pattern = _INTERPOLATION.get(self.lang)
+        if pattern is None:
+            return text
+
+        def resolve(m: re.Match[str]) -> str:
+            name = next(g for g in m.groups() if g is not None).strip()
+            value = self.vars.get(name) if re.fullmatch(r"\w+", name) else None
+            return value if isinstance(value, str) else "$UNKNOWN"
+
+        return pattern.sub(resolve, text)
 
     def value(self, expr: str, depth: int = 0) -> object:
         expr = expr.strip().rstrip(",").strip()
@@ -296,6 +332,18 @@ class _Reader:
         m = _ANGLE_EXPR.fullmatch(expr)
         if m and self.lang in ("perl", ""):
             return m.group(1)
+        m = _METHOD_ON_LIT.fullmatch(expr)
+        if m:  # "git clean -fdx".split(), "rm -rf {}".format(d)
+            text = self.lit(m.group(1))
+            if m.group(2) == "split":
+                return text.split() if not m.group(3).strip() else None
+            return _fill(re.compile(r"\{[^{}]*\}"), text, [self.value(a, depth + 1) for a in _split_args(m.group(3))])
+        parts = _split_top(expr, r"\s%\s")
+        if len(parts) == 2 and _LIT.fullmatch(parts[0].strip()):  # "rm -rf %s" % d
+            right = parts[1].strip()
+            operands = _split_args(right[1:-1]) if right[:1] == "(" and right[-1:] == ")" else [right]
+            fmt = self.lit(_LIT.fullmatch(parts[0].strip()).group(1))  # type: ignore[union-attr]
+            return _fill(re.compile(r"%[sdr]"), fmt, [self.value(a, depth + 1) for a in operands])
         for op in (r"\s\.\s", r"\+", r"(?<![*/])/(?![*/])"):
             parts = _split_top(expr, op)
             if len(parts) > 1:
@@ -328,6 +376,8 @@ class _Reader:
             return strs[0] if strs else None
         if not args or any(not isinstance(a, str) for a in args):
             return None
+        if fn == "shlex.split" and len(strs) == 1:
+            return strs[0].split()
         if short in ("join", "catfile", "catdir", "resolve") or fn in ("File.join", "path.join", "os.path.join"):
             return "/".join(s.rstrip("/") if i < len(strs) - 1 else s for i, s in enumerate(strs))
         if short in ("Path", "PurePath", "Pathname", "new", "expanduser", "abspath", "realpath",
@@ -398,7 +448,7 @@ class _Reader:
         if fn in ("find", "File::Find::find", "Find.find") and len(args) > 1 and self.lang == "perl":
             args = args[1:]  # File::Find's find(\&wanted, DIR)
         if not args:
-            return []
+            return ["./*"] if fn in ("os.listdir", "os.scandir") and inner is not None else []
         value = self.value(args[0])
         if not isinstance(value, str):
             return []
@@ -473,11 +523,13 @@ def _args_after(skeleton: str, end: int, opener: str, lang: str) -> str | None:
     return text if text.strip() else ""
 
 
-def _split(code: str, lang: str) -> tuple[str, list[str], list[str]]:
-    """(skeleton, literals, backtick/qx/%x bodies). Comments are dropped from the skeleton."""
+def _split(code: str, lang: str) -> tuple[str, list[str], list[int], set[int]]:
+    """(skeleton, literals, indices of backtick/qx/%x literals, indices of literals that
+    interpolate variables). Comments are dropped from the skeleton."""
     out: list[str] = []
     lits: list[str] = []
-    ticks: list[str] = []
+    ticks: list[int] = []
+    interp: set[int] = set()
     i, n = 0, len(code)
     hash_comments = lang in ("python", "ruby", "perl", "")
     while i < n:
@@ -500,13 +552,16 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[str]]:
                 body = code[pm.end():j]
                 kind = pm.group(1)
                 if kind in ("qx", "x"):
-                    ticks.append(body)
+                    ticks.append(len(lits))
+                    interp.add(len(lits))
                     out.append("\x01%d\x02" % len(lits))
                     lits.append(body)
                 elif kind in ("qw", "w", "W", "i"):
                     out.append("[" + ", ".join("\x01%d\x02" % (len(lits) + k) for k in range(len(body.split()))) + "]")
                     lits.extend(body.split())
                 else:
+                    if kind in ("qq", "Q"):
+                        interp.add(len(lits))
                     out.append("\x01%d\x02" % len(lits))
                     lits.append(body)
                 i = j + 1
@@ -529,8 +584,12 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[str]]:
                 prefix = _PY_PREFIX.search(out[-1])
                 if prefix:
                     out[-1] = out[-1][:prefix.start()]
-            if ch == "`" and lang != "node":
-                ticks.append(body)
+                    if "f" in prefix.group(0).lower():
+                        interp.add(len(lits))
+            elif (ch == "`" and lang != "python") or (ch == '"' and lang in ("perl", "ruby", "php")):
+                interp.add(len(lits))
+            if ch == "`" and lang not in ("node", "python"):
+                ticks.append(len(lits))
             out.append("\x01%d\x02" % len(lits))
             lits.append(body)
             i = j + len(quote)
@@ -546,4 +605,4 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[str]]:
             continue
         out.append(ch)
         i += 1
-    return "".join(out), lits, ticks
+    return "".join(out), lits, ticks, interp
