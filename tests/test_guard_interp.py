@@ -57,6 +57,10 @@ def ids(command: str) -> list[str]:
     ("os.system('rm -rf %s' % 'src')", "python", [("shell", "rm -rf src")]),
     ("os.system('rm -rf {}'.format(d))", "python", [("shell", "rm -rf $UNKNOWN")]),
     ("import os; [os.unlink(f) for f in os.listdir()]", "python", [("argv", ["rm", "-r", "-f", "./*"])]),
+    ("require('fs').rmSync(require('path').join(require('os').homedir(), 'p'), {recursive: true})", "node",
+     [("argv", ["rm", "-r", "-f", "~/p"])]),
+    ("__import__('os').system('rm -rf ' + os.environ['HOME'])", "python", [("shell", "rm -rf ~")]),
+    ("os.system('git push --force origin ' + branch)", "python", [("shell", "git push --force origin $UNKNOWN")]),
     ("echo `rm -rf /`;", "php", [("shell", "rm -rf /")]),
 ])
 def test_library_calls_become_the_equivalent_command(code: str, lang: str, expected: list[object]) -> None:

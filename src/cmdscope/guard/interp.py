@@ -104,6 +104,7 @@ _NAME_FILTER = re.compile(r"\.(?:endswith|startswith|suffix|stem|match|search|te
 _ARGV = re.compile(r"(?P<one>sys\.argv|process\.argv|\$argv|\$_SERVER\[\x01\d+\x02\])\[(?P<i>\d+)\]|"
                    r"(?:\$ARGV|ARGV)\[(?P<i2>\d+)\]|(?P<all>@ARGV|ARGV|sys\.argv\[1:\]|process\.argv\.slice\(1\))|"
                    r"shift(?:\(\s*\))?|ARGV\.first|\$\*\[0\]")
+_REQUIRE = re.compile(r"(?<![\w.])(?:require|__import__)\(\s*\x01(\d+)\x02\s*\)\.")
 _METHOD_ON_LIT = re.compile(r"\x01(\d+)\x02\.(split|format)\((.*)\)", re.S)
 _HOME_IN_STRING = re.compile(r"\$ENV\{HOME\}|#\{\s*Dir\.home\s*\}|#\{\s*ENV\[.HOME.\]\s*\}|"
                              r"\$\{\s*(?:os\.homedir\(\)|process\.env\.HOME)\s*\}")
@@ -133,6 +134,8 @@ def commands_in_code(code: str, lang: str = "", depth: int = 0, argv: list[str] 
     if not _INTEREST.search(code):
         return []
     skeleton, lits, ticks, interp = _split(code, lang)
+    if "require" in skeleton or "__import__" in skeleton:  # require('fs').rmSync -> fs.rmSync
+        skeleton = _REQUIRE.sub(lambda m: lits[int(m.group(1))].rsplit(":", 1)[-1] + ".", skeleton)
     reader = _Reader(skeleton, lits, lang, tuple(argv), interp)
     found: Found = []
     unknown_delete = False
@@ -348,10 +351,12 @@ class _Reader:
             parts = _split_top(expr, op)
             if len(parts) > 1:
                 values = [self.value(p, depth + 1) for p in parts]
-                if all(isinstance(v, str) for v in values):
-                    sep = "/" if op.startswith("(?<!") else ""
-                    return sep.join(str(v).rstrip("/") if sep else str(v) for v in values)
-                return None
+                if not any(isinstance(v, str) for v in values):
+                    return None
+                # An unknown part stays visible: 'git push --force origin ' + branch.
+                strs = [v if isinstance(v, str) else "$UNKNOWN" for v in values]
+                sep = "/" if op.startswith("(?<!") else ""
+                return sep.join(v.rstrip("/") for v in strs) if sep else "".join(strs)
         m = _CALL_EXPR.fullmatch(expr)
         if m:
             fn = m.group("fn")
@@ -404,7 +409,7 @@ class _Reader:
             value = self.value(arg)
             values = value if isinstance(value, list) else [value]
             for v in values:
-                if not isinstance(v, str):
+                if not isinstance(v, str) or "$UNKNOWN" in v:
                     return []
                 out.append(v)
         return out
