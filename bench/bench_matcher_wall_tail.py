@@ -14,6 +14,10 @@ import sys
 import tempfile
 import time
 
+if len(sys.argv) not in (2, 4) or (len(sys.argv) == 2 and sys.argv[1] != "--child") or (
+        len(sys.argv) == 4 and not sys.argv[3].isdigit()):
+    print("usage: bench_matcher_wall_tail.py BEFORE/src AFTER/src PAIRS", file=sys.stderr)
+    raise SystemExit(2)
 if sys.argv[1] == "--child":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_matcher import MIX
