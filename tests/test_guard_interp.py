@@ -80,6 +80,7 @@ def test_library_calls_become_the_equivalent_command(code: str, lang: str, expec
     ("import os; os.rmdir('src')", "python"),
     ("x = [1, 2]; x.remove(1)", "python"),
     ("/re/.exec('rm -rf /')", "node"),
+    ("fs.readdirSync('src').filter(f => f.endsWith('.map')).forEach(f => fs.unlinkSync('src/' + f))", "node"),
 ])
 def test_mentions_and_non_deleting_calls_are_not_commands(code: str, lang: str) -> None:
     assert commands_in_code(code, lang) == []

@@ -98,9 +98,9 @@ _ENUM = re.compile(
     r"|(?<![\w$.])(?:pathlib\.)?Path\((?P<parg>[^()]*)\)\.(?P<meth>r?glob|iterdir)\((?P<marg>[^()]*)\)"
     r"|<(?P<pat>[^<>\s;]*[*?][^<>\s;]*)>")
 # A loop that filters the entries by name deletes some of them, not the directory's contents.
-_NAME_FILTER = re.compile(r"\.(?:endswith|startswith|suffix|stem|match|search|test|includes|filter|end_with\?|"
-                          r"start_with\?|extname)\b|fnmatch|extname|=~|\bgrep\b|\bpreg_match|\bstr_ends_with|"
-                          r"\bname\s*==|\.ext\b")
+_NAME_FILTER = re.compile(r"\.(?:endswith|startswith|endsWith|startsWith|suffix|stem|match|search|test|"
+                          r"includes|filter|end_with\?|start_with\?|extname)\b|fnmatch|extname|=~|\bgrep\b|"
+                          r"\bpreg_match|\bstr_ends_with|\bname\s*==|\.ext\b")
 _ARGV = re.compile(r"(?P<one>sys\.argv|process\.argv|\$argv|\$_SERVER\[\x01\d+\x02\])\[(?P<i>\d+)\]|"
                    r"(?:\$ARGV|ARGV)\[(?P<i2>\d+)\]|(?P<all>@ARGV|ARGV|sys\.argv\[1:\]|process\.argv\.slice\(1\))|"
                    r"shift(?:\(\s*\))?|ARGV\.first|\$\*\[0\]")
