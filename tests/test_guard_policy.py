@@ -49,7 +49,7 @@ def test_attributes_use_the_telemetry_keys() -> None:
     assert attrs["cmdscope.danger.rule"] == ["fs.rm-recursive-home", "git.reset-hard"]
     assert attrs["cmdscope.danger.severity"] == "critical"
     assert attrs["cmdscope.danger.category"] == ["fs_destroy", "git_worktree"]
-    assert attrs["cmdscope.registry.version"] == "1.1.0"
+    assert attrs["cmdscope.registry.version"] == "1.2.0"
     assert set(attrs) <= {"cmdscope.policy.rule", "cmdscope.policy.source", "cmdscope.policy.action",
                           "cmdscope.policy.mode", "cmdscope.danger.rule", "cmdscope.danger.severity",
                           "cmdscope.danger.category", "cmdscope.registry.version"}

@@ -25,7 +25,9 @@ from cmdscope.guard.prefilter import passes as _passes
 # deletes spelled in an interpreter): their presence alone sends a command to the parser.
 PAYLOAD_TRIGGERS = frozenset({"base64", "*rmtree*", "*rm_rf*", "*rm_r(*", "*rmsync*", "*rmdirsync*",
                               "*remove_tree*", "*remove_dir_all*", "find", "*rm_r *", "*os.walk*",
-                              "*readdirsync*", "printf"})
+                              "*readdirsync*", "printf", "*unlink*", "*os.remove*", "*file.delete*",
+                              "*fileutils*", "*removesync*", "*emptydir*", "*rimraf*", "*remove_entry*",
+                              "*remove_dir*", "*.rm(*", "*.rmdir(*"})
 
 
 def _is_word_keyword(word: str) -> bool:

@@ -17,6 +17,7 @@ from cmdscope.guard.shell import MAX_DEPTH, UNRESOLVED, Feed, ShellState, parse_
 Handler = Callable[[Invocation, ShellState, int], list[Invocation]]
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox"})
 _PYTHON = re.compile(r"^python[0-9.]*$|^pypy[0-9.]*$")
+_VERSIONED = re.compile(r"^(perl|ruby|php|node)[0-9][0-9.]*$")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -27,6 +28,9 @@ def executable_name(word: str) -> str:
         return "python"
     if name in ("nodejs",):
         return "node"
+    versioned = _VERSIONED.match(name)  # perl5.36, ruby3.2, php8.1, node18
+    if versioned:
+        return versioned.group(1)
     return name
 
 
@@ -492,19 +496,27 @@ _CODE_FLAGS = {"python": ("-c",), "node": ("-e", "--eval", "-p", "--print"), "pe
                "ruby": ("-e",), "php": ("-r",), "deno": ("eval",), "bun": ("-e", "--eval")}
 
 
+_LANG = {"python": "python", "node": "node", "perl": "perl", "ruby": "ruby", "php": "php", "bun": "node",
+         "deno": "node"}
+
+
 def _interpreter(inv: Invocation, state: ShellState, depth: int) -> list[Invocation]:
     from cmdscope.guard.interp import commands_in_code
 
     flags = _CODE_FLAGS.get(inv.exe, ())
     codes: list[str] = []
     args = inv.args
+    script_args: tuple[str, ...] = ()
     for k, arg in enumerate(args):
         if arg in flags and k + 1 < len(args):
             codes.append(args[k + 1])
+            script_args = tuple(a for a in args[k + 2:] if a != "--")
         elif len(arg) > 2 and arg[:2] in flags and not arg.startswith("--"):
             codes.append(arg[2:])  # python -c'code'
+            script_args = tuple(a for a in args[k + 1:] if a != "--")
         elif arg.startswith("-") and not arg.startswith("--") and arg[-1:] in ("c", "e") and f"-{arg[-1]}" in flags and k + 1 < len(args):
             codes.append(args[k + 1])  # perl -ne / python -Ic
+            script_args = tuple(a for a in args[k + 2:] if a != "--")
     positionals = [a for a in args if not a.startswith("-") or a == "-"]
     if not codes and inv.stdin_text and (not positionals or positionals[0] == "-"):
         codes.append(inv.stdin_text)  # `python3 <<EOF`: the program is read from stdin
@@ -514,7 +526,7 @@ def _interpreter(inv: Invocation, state: ShellState, depth: int) -> list[Invocat
         if k + 1 < len(args):  # python -m twine upload: the module is the program
             out.extend(_then(inv, args[k + 1:], state, depth, "python -m"))
     for code in codes:
-        for kind, payload in commands_in_code(code):
+        for kind, payload in commands_in_code(code, _LANG.get(inv.exe, ""), argv=script_args):
             if kind == "shell":
                 out.extend(_shell_payload(inv, str(payload), ShellState(), depth, f"{inv.exe} one-liner"))
             elif payload:
@@ -586,7 +598,7 @@ HANDLERS: dict[str, Handler] = {
     "ssh": _ssh, "docker": _docker, "podman": _docker, "nerdctl": _docker,
     "docker-compose": _docker_compose, "kubectl": _kubectl, "oc": _kubectl,
     "python": _interpreter, "node": _interpreter, "perl": _interpreter, "ruby": _interpreter,
-    "php": _interpreter, "bun": _interpreter, "git": _git,
+    "php": _interpreter, "bun": _interpreter, "deno": _interpreter, "git": _git,
     **{name: _shell for name in SHELLS},
 }
 
