@@ -1,0 +1,356 @@
+"""Claude Code's native OpenTelemetry (no cmdscope hooks) turned into cmdscope's schema by the
+shipped overlay collector-config/agent-native.yaml, on the real Collector distribution.
+
+- the pin: the installed Claude Code still emits the event names and attributes the overlay's
+  header pins (real CLI, scripted model server, decoding OTLP receiver);
+- the mapping and the dedupe rule: the real events captured from that CLI
+  (tests/data/claude-code-native-events.json) sent to agent Collectors running the overlay:
+  records with the schema's keys, the command redacted, counted once, and dropped when the hooks
+  win (CMDSCOPE_NATIVE_COMMANDS=off, or the resource attribute cmdscope.hooks);
+- end to end: the real CLI with CLAUDE_CODE_ENABLE_TELEMETRY=1 exporting to the agent Collector,
+  gateway, a real Prometheus with the shipped rules: cmdscope_commands_total with the right
+  outcomes and the failure-rate alert raised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from collector_stack import BUILD_TIMEOUT, CONFIG_DIR, Collector, agent_collector, ensure_built, gateway_collector, wait_for
+from model_server import ModelServer
+from otlp_receiver import DecodedLog, OtlpReceiver
+from servers import INSTALL_HINT, free_port, prom_alerts, prom_query, start_prometheus, tools_available
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / "node_modules" / ".bin"
+OVERLAY = CONFIG_DIR / "agent-native.yaml"
+CAPTURED = json.loads((Path(__file__).parent / "data" / "claude-code-native-events.json").read_text())
+RULES = sorted((ROOT / "alerting" / "rules").glob("*.yaml"))
+SECRET = "hunter2native"
+
+
+def pinned_version() -> str:
+    match = re.search(r"^# Pinned: Claude Code (\S+) ", OVERLAY.read_text(), re.M)
+    assert match, "agent-native.yaml must pin the Claude Code version in its header"
+    return match.group(1)
+
+
+def claude_or_skip() -> Path:
+    path = BIN / "claude"
+    if not path.exists():
+        pytest.skip("claude CLI not installed: `npm install` at the repository root (scripts/test.sh runs it)")
+    return path
+
+
+def telemetry_env(home: Path, proj: Path, model_url: str, otlp_http: str, **extra: str) -> dict[str, str]:
+    """Claude Code with its native telemetry on (logs over OTLP/HTTP, tool details) and no hooks."""
+    return {**os.environ, "HOME": str(home), "ANTHROPIC_BASE_URL": model_url, "ANTHROPIC_API_KEY": "sk-ant-test",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "PWD": str(proj),
+            "CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_LOGS_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http,
+            "OTEL_LOGS_EXPORT_INTERVAL": "300", "OTEL_LOG_TOOL_DETAILS": "1", **extra}
+
+
+def run_claude(claude: Path, tmp: Path, commands: list[Any], otlp_http: str, *args: str,
+               timeout: float = 300) -> tuple[dict[str, Any], list[str], Path]:
+    home, proj = tmp / "home", tmp / "proj"
+    home.mkdir(parents=True, exist_ok=True)
+    proj.mkdir(exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    with ModelServer(commands) as server:
+        done = subprocess.run([str(claude), "-p", "run the scripted commands", "--output-format", "json", *args],
+                              cwd=proj, env=telemetry_env(home, proj, server.url, otlp_http), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        results = list(server.tool_results)
+    assert not (proj / ".claude" / "settings.json").exists(), "no cmdscope hooks in these tests"
+    return json.loads(done.stdout), results, proj
+
+
+# -- the pin --------------------------------------------------------------------------------------
+
+def test_claude_code_native_events_match_the_pin(tmp_path: Path) -> None:
+    """The installed Claude Code is the pinned version and emits, for a succeeding, a failing and a
+    refused Bash call, exactly the bodies and attribute keys agent-native.yaml maps (and the
+    captured fixture holds)."""
+    claude = claude_or_skip()
+    pkg = json.loads((ROOT / "package.json").read_text())["devDependencies"]["@anthropic-ai/claude-code"]
+    assert pinned_version() == pkg == CAPTURED["claude_code_version"], "re-capture and re-pin for a new Claude Code"
+    receiver = OtlpReceiver().start()
+    try:
+        result, _, _ = run_claude(claude, tmp_path, ["echo pin-ok", "ls /definitely/not/here", "touch refused"],
+                                  receiver.endpoint, "--allowedTools", "Bash", "--disallowedTools", "Bash(touch:*)")
+        logs: list[DecodedLog] = wait_for(
+            lambda: (got := [r for r in receiver.received.log_records if r.attributes.get("tool_name") == "Bash"])
+            and len(got) >= 5 and got, 30, what="Claude Code's tool events")
+    finally:
+        receiver.stop()
+    assert {r.resource.get("service.name") for r in logs} == {"claude-code"}
+    assert {r.resource.get("service.version") for r in logs} == {pinned_version()}
+    assert {r.scope for r in logs} == {"com.anthropic.claude_code.events"}
+    results = [r for r in logs if r.body == "claude_code.tool_result"]
+    decisions = [r for r in logs if r.body == "claude_code.tool_decision"]
+    assert [r.attributes["success"] for r in results] == ["true", "false"]  # strings, as pinned
+    assert sorted(r.attributes["decision"] for r in decisions) == ["accept", "accept", "reject"]
+    common = {"session.id", "tool_name", "tool_use_id", "tool_parameters"}
+    assert {r.attributes["session.id"] for r in logs} == {result["session_id"]}
+    for rec in results:
+        assert common | {"success", "duration_ms", "tool_input"} <= set(rec.attributes), rec.attributes
+        assert int(rec.attributes["duration_ms"]) >= 0
+    assert results[1].attributes["error_type"] == "ShellError"
+    params = json.loads(results[1].attributes["tool_parameters"])
+    assert params["bash_command"] == "ls" and params["full_command"] == "ls /definitely/not/here"
+    reject = next(r for r in decisions if r.attributes["decision"] == "reject")
+    assert common | {"source"} <= set(reject.attributes)
+    assert reject.attributes["tool_use_id"] not in {r.attributes["tool_use_id"] for r in results}  # never ran
+    # the fixture the collector tests replay has the same shape
+    for key in ("with_tool_details", "without_tool_details"):
+        for event in CAPTURED[key]:
+            assert event["body"] in ("claude_code.tool_result", "claude_code.tool_decision")
+            same = results if event["body"] == "claude_code.tool_result" else decisions
+            assert set(event["attributes"]) <= set().union(*(r.attributes for r in same)) | {"error", "error_type",
+                                                                                            "tool_result_size_bytes"}
+
+
+# -- the real Collector: mapping and dedupe ---------------------------------------------------------
+
+def _any(value: Any) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def send_events(otlp_http: str, events: list[dict[str, Any]], session: str,
+                resource_extra: dict[str, str] | None = None) -> None:
+    """POST captured Claude Code events (session id replaced) as one OTLP/HTTP protobuf request."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    for key, value in {**events[0]["resource"], **(resource_extra or {})}.items():
+        rl.resource.attributes.append(KeyValue(key=key, value=_any(value)))
+    sl = rl.scope_logs.add()
+    sl.scope.name = events[0]["scope"]
+    now = time.time_ns()
+    for event in events:
+        attrs = {**event["attributes"], "session.id": session}
+        sl.log_records.append(LogRecord(time_unix_nano=now, observed_time_unix_nano=now, body=_any(event["body"]),
+                                        attributes=[KeyValue(key=k, value=_any(v)) for k, v in attrs.items()]))
+    request = urllib.request.Request(f"{otlp_http}/v1/logs", data=req.SerializeToString(), method="POST",
+                                     headers={"Content-Type": "application/x-protobuf"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Prometheus text exposition -> {(name, labels): value}."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)', line)
+        if not m or line.startswith("#"):
+            continue
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def by_label(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, label: str,
+             **match: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (metric, labels), value in samples.items():
+        d = dict(labels)
+        if metric == name and all(d.get(k) == v for k, v in match.items()):
+            out[d.get(label, "")] = out.get(d.get(label, ""), 0.0) + value
+    return out
+
+
+@pytest.fixture(scope="module")
+def native_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A gateway (logs to a decoding receiver, Prometheus pull endpoint scraped directly) and two
+    agents with the overlay: one counting native commands, one with CMDSCOPE_NATIVE_COMMANDS=off."""
+    ensure_built()
+    tmp = tmp_path_factory.mktemp("native")
+    logs = OtlpReceiver().start()
+    started: list[Collector] = []
+    try:
+        gw = gateway_collector(tmp, traces_endpoint=f"127.0.0.1:{free_port()}", logs_endpoint=logs.endpoint,
+                               remote_write=f"http://127.0.0.1:{free_port()}/api/v1/write",
+                               storage=tmp / "gw-state", remote_ledger=tmp / "remote.jsonl")
+        started.append(gw.start())
+        gateway = [f"127.0.0.1:{gw.ports['grpc']}"]
+        counting = agent_collector(tmp, ledger=tmp / "l1" / "ledger.jsonl", gateway_endpoints=gateway,
+                                   storage=tmp / "a1-state", name="agent-native", overlays=("agent-native.yaml",))
+        started.append(counting.start())
+        off = agent_collector(tmp, ledger=tmp / "l2" / "ledger.jsonl", gateway_endpoints=gateway,
+                              storage=tmp / "a2-state", name="agent-hooks", overlays=("agent-native.yaml",),
+                              extra_env={"CMDSCOPE_NATIVE_COMMANDS": "off"})
+        started.append(off.start())
+        yield {"gateway": gw, "counting": counting, "off": off, "logs": logs}
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        logs.stop()
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT)
+def test_native_events_become_cmdscope_records_and_metrics_once(native_stack: dict[str, Any]) -> None:
+    """The captured events of one session (success with a password in the command, failure,
+    timeout, refused call) become records with the schema's keys, the command redacted and the
+    raw call input gone, and count once in cmdscope_commands_total / _duration / _denials with
+    the outcome labels; the same events are dropped when the hooks win: from an agent with
+    CMDSCOPE_NATIVE_COMMANDS=off, and from a process whose resource says cmdscope.hooks."""
+    gw, logs = native_stack["gateway"], native_stack["logs"]
+    http = lambda agent: f"http://127.0.0.1:{agent.ports['http']}"  # noqa: E731
+    send_events(http(native_stack["counting"]), CAPTURED["with_tool_details"], "sess-native")
+    send_events(http(native_stack["counting"]), CAPTURED["without_tool_details"], "sess-native-bare")
+    send_events(http(native_stack["counting"]), CAPTURED["with_tool_details"], "sess-hooked", {"cmdscope.hooks": "on"})
+    send_events(http(native_stack["off"]), CAPTURED["with_tool_details"], "sess-flag-off")
+    prom = f"http://127.0.0.1:{gw.ports['prom']}/metrics"
+
+    def commands() -> dict[str, float]:
+        return by_label(scrape(prom), "cmdscope_commands_total", "cmdscope_outcome", cmdscope_actor="claude-code")
+    wait_for(lambda: sum(commands().values()) >= 6, 60, what="native-derived cmdscope_commands_total")
+    records = wait_for(lambda: (r := [x for x in logs.received.log_records if x.attributes.get("record_id")])
+                       and len(r) >= 7 and r, 60, what="native records at the gateway")
+    time.sleep(3)  # a second copy (the hooked session, the other agent) would have arrived by now
+    samples = scrape(prom)
+    # with tool details: success, failure, timeout (and a refused call: a denial, not a run);
+    # without: success and two failures (no timeout parameter to compare with, the 1 s timeout
+    # is below the 120 s default)
+    assert commands() == {"success": 2.0, "failure": 3.0, "timeout": 1.0}, commands()
+    assert by_label(samples, "cmdscope_denials_total", "cmdscope_policy_rule", cmdscope_actor="claude-code") == \
+        {"claude-code.permissions": 1.0}
+    execs = by_label(samples, "cmdscope_commands_total", "process_executable_name", cmdscope_actor="claude-code")
+    assert execs == {"echo": 1.0, "ls": 1.0, "sleep": 1.0, "other": 3.0}, execs  # bare events: no command
+    jobs = by_label(samples, "cmdscope_commands_total", "job", cmdscope_actor="claude-code")
+    assert set(jobs) == {"cmdscope-native"}, jobs
+    counts = by_label(samples, "cmdscope_command_duration_seconds_count", "cmdscope_outcome", cmdscope_actor="claude-code")
+    assert counts == {"success": 2.0, "failure": 3.0, "timeout": 1.0}
+    assert by_label(samples, "cmdscope_command_duration_seconds_bucket", "le", cmdscope_actor="claude-code",
+                    cmdscope_outcome="timeout")["2.5"] == 1.0  # ~1 s
+
+    sessions = {r.attributes.get("session.id") for r in records}
+    assert sessions == {"sess-native", "sess-native-bare"}, sessions  # the hooked and flag-off ones dropped
+    assert len(records) == 7  # 4 + 3 calls, each once (accepted decisions are not records)
+    mine = {r.attributes["gen_ai.tool.call.id"]: r.attributes for r in records
+            if r.attributes["session.id"] == "sess-native"}
+    by_cmd = {a.get("process.command_line"): a for a in mine.values()}
+    ok = by_cmd["echo native-ok --password=[REDACTED]"]
+    assert ok["cmdscope.outcome"] == "success" and ok["kind"] == "command" and ok["cmdscope.actor"] == "claude-code"
+    assert re.fullmatch(r"[0-9a-f]{32}", ok["record_id"]) and 0 < ok["duration_s"] < 60
+    assert by_cmd["ls /definitely/not/here"]["cmdscope.outcome"] == "failure"
+    assert by_cmd["ls /definitely/not/here"]["error.type"] == "unknown"
+    assert by_cmd["sleep 5"]["cmdscope.outcome"] == "timeout" and by_cmd["sleep 5"]["error.type"] == "timeout"
+    denial = by_cmd["touch rejected-file"]
+    assert denial["kind"] == "denial" and denial["cmdscope.outcome"] == "denied"
+    assert denial["cmdscope.policy.source"] == "claude-code config"
+    everything = json.dumps([r.attributes for r in logs.received.log_records])
+    assert SECRET not in everything, "the raw command left the agent Collector"
+    assert "tool_input" not in everything and "tool_parameters" not in everything
+    for rec in records:  # only schema keys (docs/telemetry.md) and the envelope on a record
+        assert set(rec.attributes) <= _schema_keys() | {"record_id", "kind", "name", "duration_s"}, rec.attributes
+
+
+def _schema_keys() -> set[str]:
+    text = (ROOT / "docs" / "telemetry.md").read_text()
+    return set(re.findall(r"^\| `([a-z_]+(?:\.[a-z_]+)+)` \|", text, re.M))
+
+
+# -- end to end: real CLI -> agent -> gateway -> Prometheus -> the shipped alert -------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT)
+@pytest.mark.skipif(not tools_available(), reason=f"prometheus not installed: {INSTALL_HINT}")
+def test_claude_code_native_telemetry_reaches_prometheus_and_raises_the_failure_alert(tmp_path: Path) -> None:
+    """The real Claude Code CLI, telemetry on, NO cmdscope hooks, exports to the agent Collector
+    (agent.yaml + agent-native.yaml); the gateway remote-writes into a real Prometheus evaluating
+    the shipped rules. A succeeding, a timed-out and 24 failing Bash calls show up as
+    cmdscope_commands_total{cmdscope_actor="claude-code"} with their outcome labels, and
+    CmdscopeCommandFailureRateHigh is raised for claude-code."""
+    claude = claude_or_skip()
+    ensure_built()
+    logs = OtlpReceiver().start()
+    started: list[Any] = []
+    try:
+        prom = start_prometheus(tmp_path, scrape_targets=[], rule_files=RULES, remote_write_receiver=True)
+        started.append(prom)
+        gw = gateway_collector(tmp_path, traces_endpoint=f"127.0.0.1:{free_port()}", logs_endpoint=logs.endpoint,
+                               remote_write=f"{prom.url}/api/v1/write", storage=tmp_path / "gw-state",
+                               remote_ledger=tmp_path / "remote.jsonl")
+        started.append(gw.start())
+        agent = agent_collector(tmp_path, ledger=tmp_path / "ledger" / "ledger.jsonl",
+                                gateway_endpoints=[f"127.0.0.1:{gw.ports['grpc']}"], storage=tmp_path / "agent-state",
+                                overlays=("agent-native.yaml",))
+        started.append(agent.start())
+        failing = "ls /definitely/not/here || (sleep 0.25; exit 2)"  # spread over time: several samples
+        script: list[Any] = ["echo native-e2e-ok", {"command": "sleep 5", "timeout": 1000}] + [failing] * 24
+        t0 = time.monotonic()
+        result, tool_results, _ = run_claude(claude, tmp_path, script, f"http://127.0.0.1:{agent.ports['http']}",
+                                             "--allowedTools", "Bash")
+        session_s = time.monotonic() - t0
+        assert len(tool_results) == 26, tool_results
+        assert not (tmp_path / "ledger" / "ledger.jsonl").exists(), "no cmdscope record: hooks are not installed"
+
+        def outcomes() -> dict[str, float]:
+            series = prom_query(prom.url, 'sum by (cmdscope_outcome) (cmdscope_commands_total{cmdscope_actor="claude-code"})')
+            return {s["metric"]["cmdscope_outcome"]: float(s["value"][1]) for s in series}
+        wait_for(lambda: outcomes() == {"success": 1.0, "timeout": 1.0, "failure": 24.0}, 120,
+                 what=f"the native commands in Prometheus (last: {outcomes()})", interval=1)
+        series = prom_query(prom.url, 'cmdscope_commands_total{cmdscope_actor="claude-code"}')
+        assert {s["metric"]["process_executable_name"] for s in series} == {"echo", "sleep", "ls"}
+        assert {s["metric"]["cmdscope_phase"] for s in series} == {"none"}
+        durations = prom_query(prom.url, 'sum(cmdscope_command_duration_seconds_count{cmdscope_actor="claude-code"})')
+        assert float(durations[0]["value"][1]) == 26
+
+        def raised() -> list[dict[str, Any]]:
+            return [a for a in prom_alerts(prom.url) if a["labels"]["alertname"] == "CmdscopeCommandFailureRateHigh"
+                    and a["labels"].get("cmdscope_actor") == "claude-code"]
+        alerts = wait_for(raised, 120, what="CmdscopeCommandFailureRateHigh for claude-code", interval=1)
+        assert {a["labels"]["severity"] for a in alerts} <= {"warning", "critical"}
+        assert all(a["state"] in ("pending", "firing") for a in alerts)
+        # the records: one per call, the session's id, at the gateway's log store
+        recs = [r.attributes for r in logs.received.log_records if r.attributes.get("kind") == "command"]
+        assert len(recs) == 26 and {r["session.id"] for r in recs} == {result["session_id"]}
+        print(f"\nnative e2e: 26 Bash calls in {session_s:.1f} s; alert states "
+              f"{sorted((a['labels']['severity'], a['state']) for a in alerts)}")
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        logs.stop()
+
+
+def test_overlay_header_pins_what_it_maps() -> None:
+    """Every Claude Code attribute the overlay reads is named in its pinned header."""
+    text = OVERLAY.read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    cfg = yaml.safe_load(text)
+    read = set()
+    for proc in cfg["processors"].values():
+        blob = json.dumps(proc)
+        read |= set(re.findall(r'(?<!resource\.)attributes\[\\"([^\\"]+)\\"\]', blob))
+    native = read - _schema_keys() - {"record_id", "kind", "name", "duration_s", "service.name", "service.instance.id",
+                                      "signal_to_metrics.service.instance.id"}
+    assert native == {"tool_name", "tool_use_id", "tool_parameters", "success", "duration_ms", "decision",
+                      "source"}, native
+    for key in native:
+        assert key in header, key
