@@ -292,7 +292,19 @@ def test_claude_code_native_telemetry_reaches_prometheus_and_raises_the_failure_
     logs = OtlpReceiver().start()
     started: list[Any] = []
     try:
-        prom = start_prometheus(tmp_path, scrape_targets=[], rule_files=RULES, remote_write_receiver=True)
+        # the shipped rules, plus a copy of the alert rules with `for` cut to 2 s (expressions
+        # untouched): the shipped alert goes pending, the copy shows the same expression firing
+        alerts_file = ROOT / "alerting" / "rules" / "cmdscope-alerts.yaml"
+        short = yaml.safe_load(alerts_file.read_text())
+        for group in short["groups"]:
+            group["name"] += "-short-for"
+            for rule in group["rules"]:
+                if "for" in rule:
+                    rule["for"] = "2s"
+                rule.setdefault("labels", {})["test_copy"] = "short-for"
+        (tmp_path / "short-for.yaml").write_text(yaml.safe_dump(short))
+        prom = start_prometheus(tmp_path, scrape_targets=[], rule_files=[*RULES, tmp_path / "short-for.yaml"],
+                                remote_write_receiver=True)
         started.append(prom)
         gw = gateway_collector(tmp_path, traces_endpoint=f"127.0.0.1:{free_port()}", logs_endpoint=logs.endpoint,
                                remote_write=f"{prom.url}/api/v1/write", storage=tmp_path / "gw-state",
@@ -302,8 +314,9 @@ def test_claude_code_native_telemetry_reaches_prometheus_and_raises_the_failure_
                                 gateway_endpoints=[f"127.0.0.1:{gw.ports['grpc']}"], storage=tmp_path / "agent-state",
                                 overlays=("agent-native.yaml",))
         started.append(agent.start())
-        failing = "ls /definitely/not/here || (sleep 0.25; exit 2)"  # spread over time: several samples
-        script: list[Any] = ["echo native-e2e-ok", {"command": "sleep 5", "timeout": 1000}] + [failing] * 24
+        # the failing calls take 0.25 s each, so the counter has several samples in Prometheus
+        failing = [f"ls /definitely/not/here/{i} || (sleep 0.25; exit 2)" for i in range(24)]
+        script: list[Any] = ["echo native-e2e-ok", {"command": "sleep 5", "timeout": 1000}, *failing]
         t0 = time.monotonic()
         result, tool_results, _ = run_claude(claude, tmp_path, script, f"http://127.0.0.1:{agent.ports['http']}",
                                              "--allowedTools", "Bash")
@@ -322,12 +335,16 @@ def test_claude_code_native_telemetry_reaches_prometheus_and_raises_the_failure_
         durations = prom_query(prom.url, 'sum(cmdscope_command_duration_seconds_count{cmdscope_actor="claude-code"})')
         assert float(durations[0]["value"][1]) == 26
 
-        def raised() -> list[dict[str, Any]]:
+        def raised(copy: bool) -> list[dict[str, Any]]:
             return [a for a in prom_alerts(prom.url) if a["labels"]["alertname"] == "CmdscopeCommandFailureRateHigh"
-                    and a["labels"].get("cmdscope_actor") == "claude-code"]
-        alerts = wait_for(raised, 120, what="CmdscopeCommandFailureRateHigh for claude-code", interval=1)
-        assert {a["labels"]["severity"] for a in alerts} <= {"warning", "critical"}
-        assert all(a["state"] in ("pending", "firing") for a in alerts)
+                    and a["labels"].get("cmdscope_actor") == "claude-code" and ("test_copy" in a["labels"]) == copy]
+        # 25 of 26 failed: over both thresholds (25% warning, 50% critical)
+        alerts = wait_for(lambda: len(raised(False)) == 2 and raised(False), 120,
+                          what="the shipped CmdscopeCommandFailureRateHigh for claude-code", interval=1)
+        assert {a["labels"]["severity"] for a in alerts} == {"warning", "critical"}
+        assert all(a["state"] in ("pending", "firing") for a in alerts)  # `for: 15m`: pending here
+        wait_for(lambda: {a["state"] for a in raised(True)} == {"firing"} and len(raised(True)) == 2, 60,
+                 what="the same expression firing with `for` cut to 2 s", interval=1)
         # the records: one per call, the session's id, at the gateway's log store
         recs = [r.attributes for r in logs.received.log_records if r.attributes.get("kind") == "command"]
         assert len(recs) == 26 and {r["session.id"] for r in recs} == {result["session_id"]}
