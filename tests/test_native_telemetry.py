@@ -35,13 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / "node_modules" / ".bin"
 OVERLAY = CONFIG_DIR / "agent-native.yaml"
 CAPTURED = json.loads((Path(__file__).parent / "data" / "claude-code-native-events.json").read_text())
+CODEX_CAPTURED = json.loads((Path(__file__).parent / "data" / "codex-native-events.json").read_text())
 RULES = sorted((ROOT / "alerting" / "rules").glob("*.yaml"))
 SECRET = "hunter2native"
 
 
-def pinned_version() -> str:
-    match = re.search(r"^# Pinned: Claude Code (\S+) ", OVERLAY.read_text(), re.M)
-    assert match, "agent-native.yaml must pin the Claude Code version in its header"
+def pinned_version(agent: str = "Claude Code") -> str:
+    match = re.search(rf"^# Pinned: {agent} (\S+) ", OVERLAY.read_text(), re.M)
+    assert match, f"agent-native.yaml must pin the {agent} version in its header"
     return match.group(1)
 
 
@@ -137,8 +138,8 @@ def _any(value: Any) -> Any:
 
 
 def send_events(otlp_http: str, events: list[dict[str, Any]], session: str,
-                resource_extra: dict[str, str] | None = None) -> None:
-    """POST captured Claude Code events (session id replaced) as one OTLP/HTTP protobuf request."""
+                resource_extra: dict[str, str] | None = None, session_key: str = "session.id") -> None:
+    """POST captured events (session id replaced) as one OTLP/HTTP protobuf request."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import KeyValue
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
@@ -151,9 +152,12 @@ def send_events(otlp_http: str, events: list[dict[str, Any]], session: str,
     sl.scope.name = events[0]["scope"]
     now = time.time_ns()
     for event in events:
-        attrs = {**event["attributes"], "session.id": session}
-        sl.log_records.append(LogRecord(time_unix_nano=now, observed_time_unix_nano=now, body=_any(event["body"]),
-                                        attributes=[KeyValue(key=k, value=_any(v)) for k, v in attrs.items()]))
+        attrs = {**event["attributes"], session_key: session}
+        record = LogRecord(time_unix_nano=now, observed_time_unix_nano=now,
+                           attributes=[KeyValue(key=k, value=_any(v)) for k, v in attrs.items()])
+        if event["body"] is not None:
+            record.body.CopyFrom(_any(event["body"]))
+        sl.log_records.append(record)
     request = urllib.request.Request(f"{otlp_http}/v1/logs", data=req.SerializeToString(), method="POST",
                                      headers={"Content-Type": "application/x-protobuf"})
     with urllib.request.urlopen(request, timeout=10) as resp:
@@ -230,7 +234,8 @@ def test_native_events_become_cmdscope_records_and_metrics_once(native_stack: di
     def commands() -> dict[str, float]:
         return by_label(scrape(prom), "cmdscope_commands_total", "cmdscope_outcome", cmdscope_actor="claude-code")
     wait_for(lambda: sum(commands().values()) >= 6, 60, what="native-derived cmdscope_commands_total")
-    records = wait_for(lambda: (r := [x for x in logs.received.log_records if x.attributes.get("record_id")])
+    records = wait_for(lambda: (r := [x for x in logs.received.log_records if x.attributes.get("record_id")
+                                      and x.attributes.get("cmdscope.actor") == "claude-code"])
                        and len(r) >= 7 and r, 60, what="native records at the gateway")
     time.sleep(3)  # a second copy (the hooked session, the other agent) would have arrived by now
     samples = scrape(prom)
@@ -269,6 +274,106 @@ def test_native_events_become_cmdscope_records_and_metrics_once(native_stack: di
     assert "tool_input" not in everything and "tool_parameters" not in everything
     for rec in records:  # only schema keys (docs/telemetry.md) and the envelope on a record
         assert set(rec.attributes) <= _schema_keys() | {"record_id", "kind", "name", "duration_s"}, rec.attributes
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT)
+def test_codex_native_events_become_cmdscope_records_and_metrics_once(native_stack: dict[str, Any]) -> None:
+    """Codex 0.169's captured events: finished exec_command calls become command records with the
+    exit code read from the output (Codex says success "true" for an exit 2), the forbidden one a
+    denial, the one still running when the call returned nothing; counted once, dropped when the
+    hooks win; arguments and output (unredacted) never leave the agent."""
+    gw, logs = native_stack["gateway"], native_stack["logs"]
+    http = lambda agent: f"http://127.0.0.1:{agent.ports['http']}"  # noqa: E731
+    events = CODEX_CAPTURED["events"]
+    send_events(http(native_stack["counting"]), events, "conv-native", session_key="conversation.id")
+    send_events(http(native_stack["counting"]), events, "conv-hooked", {"cmdscope.hooks": "on"},
+                session_key="conversation.id")
+    send_events(http(native_stack["off"]), events, "conv-flag-off", session_key="conversation.id")
+    prom = f"http://127.0.0.1:{gw.ports['prom']}/metrics"
+
+    def commands() -> dict[str, float]:
+        return by_label(scrape(prom), "cmdscope_commands_total", "cmdscope_outcome", cmdscope_actor="codex")
+    wait_for(lambda: sum(commands().values()) >= 4, 60, what="native-derived cmdscope_commands_total for codex")
+    records = wait_for(lambda: (r := [x.attributes for x in logs.received.log_records if x.attributes.get("record_id")
+                                      and x.attributes.get("cmdscope.actor") == "codex"]) and len(r) >= 5 and r,
+                       60, what="codex records at the gateway")
+    time.sleep(3)
+    samples = scrape(prom)
+    assert commands() == {"success": 2.0, "failure": 2.0}, commands()
+    assert by_label(samples, "cmdscope_denials_total", "cmdscope_policy_rule", cmdscope_actor="codex") == \
+        {"codex.exec-policy": 1.0}
+    assert by_label(samples, "cmdscope_commands_total", "process_executable_name", cmdscope_actor="codex") == \
+        {"echo": 1.0, "ls": 2.0, "sleep": 1.0}
+    assert set(by_label(samples, "cmdscope_commands_total", "instance", cmdscope_actor="codex")) == {"vm"}  # host.name
+    assert len(records) == 5 and {r["session.id"] for r in records} == {"conv-native"}
+    by_cmd = {r.get("process.command_line"): r for r in records}
+    assert by_cmd["echo codex-ok --password=[REDACTED]"]["process.exit.code"] == 0
+    failed = by_cmd["/bin/ls /definitely/not/here"]
+    assert failed["process.exit.code"] == 2 and failed["cmdscope.outcome"] == "failure"
+    assert failed["process.executable.name"] == "ls"
+    denial = by_cmd["curl http://127.0.0.1:9/x"]
+    assert denial["kind"] == "denial" and denial["cmdscope.policy.rule"] == "codex.exec-policy"
+    assert "sleep 3" not in by_cmd  # still running when the call returned: no outcome yet
+    everything = json.dumps([r.attributes for r in logs.received.log_records])
+    assert "hunter2codex" not in everything and "Process exited" not in everything
+    for rec in records:
+        assert set(rec) <= _schema_keys() | {"record_id", "kind", "name", "duration_s"}, rec
+
+
+def test_codex_native_events_match_the_pin(tmp_path: Path) -> None:
+    """The installed Codex is the pinned version and its exec_command events have the keys and
+    the output shapes the overlay reads (exit code in the output text, success "true" for a
+    non-zero exit, a forbidden command as a failed call without a decision)."""
+    codex = BIN / "codex"
+    if not codex.exists():
+        pytest.skip("codex CLI not installed: `npm install` at the repository root")
+    pkg = json.loads((ROOT / "package.json").read_text())["devDependencies"]["@openai/codex"]
+    assert pinned_version("Codex") == pkg == CODEX_CAPTURED["codex_version"], "re-capture and re-pin for a new Codex"
+    home, proj, codex_home = tmp_path / "home", tmp_path / "proj", tmp_path / "codex-home"
+    for d in (home, proj, codex_home / "rules"):
+        d.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    (codex_home / "rules" / "default.rules").write_text('prefix_rule(pattern=["curl"], decision="forbidden")\n')
+    receiver = OtlpReceiver().start()
+    try:
+        with ModelServer(["echo pin-ok", "ls /definitely/not/here", "curl http://127.0.0.1:9/x"]) as server:
+            (codex_home / "config.toml").write_text(f"""model = "scripted"
+model_provider = "scripted"
+check_for_update_on_startup = false
+
+[model_providers.scripted]
+name = "Scripted"
+base_url = "{server.url}/v1"
+wire_api = "responses"
+
+[otel]
+exporter = {{ otlp-http = {{ endpoint = "{receiver.endpoint}/v1/logs", protocol = "binary" }} }}
+""")
+            env = {**os.environ, "HOME": str(home), "CODEX_HOME": str(codex_home), "PWD": str(proj)}
+            env.pop("OPENAI_API_KEY", None)
+            done = subprocess.run([str(codex), "exec", "--json", "--sandbox", "danger-full-access", "run them"],
+                                  cwd=proj, env=env, capture_output=True, text=True, timeout=240,
+                                  stdin=subprocess.DEVNULL, check=False)
+            assert done.returncode == 0, done.stderr[-2000:]
+        results = wait_for(lambda: (r := [x for x in receiver.received.log_records
+                                          if x.attributes.get("event.name") == "codex.tool_result"]) and len(r) >= 3 and r,
+                           30, what="Codex's tool_result events")
+    finally:
+        receiver.stop()
+    assert {r.resource["service.version"] for r in results} == {pinned_version("Codex")}
+    assert {r.resource["service.name"] for r in results} == {"codex_exec"} and all(r.resource.get("host.name") for r in results)
+    by_cmd = {json.loads(r.attributes["arguments"])["cmd"]: r.attributes for r in results}
+    for attrs in by_cmd.values():
+        assert {"tool_name", "call_id", "duration_ms", "success", "arguments", "output", "conversation.id"} <= set(attrs)
+        assert attrs["tool_name"] == "exec_command"
+    assert re.search(r"Process exited with code 0\b", by_cmd["echo pin-ok"]["output"])
+    failing = by_cmd["ls /definitely/not/here"]
+    assert failing["success"] == "true" and re.search(r"Process exited with code 2\b", failing["output"])
+    forbidden = by_cmd["curl http://127.0.0.1:9/x"]
+    assert forbidden["success"] == "false" and "rejected: policy forbids" in forbidden["output"]
+    decided = {r.attributes["call_id"] for r in receiver.received.log_records
+               if r.attributes.get("event.name") == "codex.tool_decision"}
+    assert forbidden["call_id"] not in decided
 
 
 def _schema_keys() -> set[str]:
@@ -367,7 +472,7 @@ def test_overlay_header_pins_what_it_maps() -> None:
         read |= set(re.findall(r'(?<!resource\.)attributes\[\\"([^\\"]+)\\"\]', blob))
     native = read - _schema_keys() - {"record_id", "kind", "name", "duration_s", "service.name", "service.instance.id",
                                       "signal_to_metrics.service.instance.id"}
-    assert native == {"tool_name", "tool_use_id", "tool_parameters", "success", "duration_ms", "decision",
-                      "source"}, native
+    assert native == {"tool_name", "tool_use_id", "tool_parameters", "success", "duration_ms", "decision", "source",
+                      "event.name", "arguments", "output", "conversation.id", "call_id"}, native
     for key in native:
         assert key in header, key
