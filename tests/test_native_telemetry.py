@@ -391,7 +391,8 @@ def test_claude_code_native_telemetry_reaches_prometheus_and_raises_the_failure_
     (agent.yaml + agent-native.yaml); the gateway remote-writes into a real Prometheus evaluating
     the shipped rules. A succeeding, a timed-out and 24 failing Bash calls show up as
     cmdscope_commands_total{cmdscope_actor="claude-code"} with their outcome labels, and
-    CmdscopeCommandFailureRateHigh is raised for claude-code."""
+    CmdscopeCommandFailureRateHigh is raised for claude-code at both severities: pending under
+    the shipped `for: 15m`, and firing in a copy of the alert rules whose `for` is cut to 2 s."""
     claude = claude_or_skip()
     ensure_built()
     logs = OtlpReceiver().start()
