@@ -320,6 +320,55 @@ def test_codex_native_events_become_cmdscope_records_and_metrics_once(native_sta
         assert set(rec) <= _schema_keys() | {"record_id", "kind", "name", "duration_s"}, rec
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT)
+def test_claude_code_with_hooks_and_native_telemetry_counts_each_call_once(native_stack: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
+    """Both signals from one real Claude Code session: cmdscope's hooks installed (ledger tailed
+    by the agent) and its native telemetry on, marked with OTEL_RESOURCE_ATTRIBUTES=cmdscope.hooks=on,
+    to an agent that counts native commands of other processes: each call is counted once, from
+    the hook's ledger record (job cmdscope-ledger); no native-derived sample is added."""
+    from conftest import cmdscope_cli
+
+    claude = claude_or_skip()
+    gw, agent = native_stack["gateway"], native_stack["counting"]
+    ledger = Path(agent.env["CMDSCOPE_LEDGER"])
+    prom = f"http://127.0.0.1:{gw.ports['prom']}/metrics"
+
+    def count(job: str) -> float:
+        return sum(by_label(scrape(prom), "cmdscope_commands_total", "cmdscope_outcome", cmdscope_actor="claude-code",
+                            job=job).values())
+    native_before = count("cmdscope-native")
+    home, proj = tmp_path / "home", tmp_path / "proj"
+    home.mkdir()
+    proj.mkdir()
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    assert cmdscope_cli("integrations", "install", "claude-code", "--dir", str(proj), capture_output=True).returncode == 0
+    with ModelServer(["echo both-ok", "ls /definitely/not/here/both"]) as server:
+        env = telemetry_env(home, proj, server.url, f"http://127.0.0.1:{agent.ports['http']}",
+                            OTEL_RESOURCE_ATTRIBUTES="cmdscope.hooks=on", CMDSCOPE_LEDGER=str(ledger),
+                            CMDSCOPE_HOOKD_IDLE="10")
+        done = subprocess.run([str(claude), "-p", "run the scripted commands", "--allowedTools", "Bash",
+                               "--output-format", "json"], cwd=proj, env=env, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL, check=False)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    session = json.loads(done.stdout)["session_id"]
+    mine = [r for r in _ledger(ledger) if r.get("session.id") == session]
+    assert sorted(r["cmdscope.outcome"] for r in mine) == ["failure", "success"], mine
+    wait_for(lambda: count("cmdscope-ledger") >= 2, 60, what="the hook records' metrics")
+    time.sleep(5)  # Claude Code's native events (exported every 300 ms) have long arrived by now
+    assert count("cmdscope-ledger") == 2
+    assert count("cmdscope-native") == native_before, "a hooked call was counted again from native telemetry"
+    native_records = [r for r in native_stack["logs"].received.log_records
+                      if r.attributes.get("session.id") == session and r.attributes.get("record_id")
+                      and r.resource.get("service.name") == "claude-code"]
+    assert native_records == []
+
+
+def _ledger(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
 def test_codex_native_events_match_the_pin(tmp_path: Path) -> None:
     """The installed Codex is the pinned version and its exec_command events have the keys and
     the output shapes the overlay reads (exit code in the output text, success "true" for a
