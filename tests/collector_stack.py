@@ -154,9 +154,10 @@ class Collector(Proc):
     ports: dict[str, int] = field(default_factory=dict)
 
 
-def collector(name: str, config: Path, workdir: Path, env: dict[str, str], sets: dict[str, Any],
+def collector(name: str, config: Path | list[Path], workdir: Path, env: dict[str, str], sets: dict[str, Any],
               health_port: int) -> Collector:
-    args = [str(OTELCOL), f"--config={config}"]
+    configs = config if isinstance(config, list) else [config]
+    args = [str(OTELCOL), *(f"--config={c}" for c in configs)]
     for key, value in sets.items():
         args.append(f"--set={key}={json.dumps(value) if not isinstance(value, str) else value}")
     health = f"http://127.0.0.1:{health_port}/"
@@ -165,10 +166,12 @@ def collector(name: str, config: Path, workdir: Path, env: dict[str, str], sets:
 
 
 def agent_collector(workdir: Path, *, ledger: Path, gateway_endpoints: list[str], storage: Path,
-                    name: str = "agent", extra_sets: dict[str, Any] | None = None) -> Collector:
+                    name: str = "agent", extra_sets: dict[str, Any] | None = None,
+                    overlays: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> Collector:
     """The shipped agent.yaml on free ports, tailing ``ledger``, exporting to the gateway(s)
     without TLS (loopback). With several gateway endpoints the agent's loadbalancing exporter
-    routes by trace id (gateway.yaml is then run as several instances)."""
+    routes by trace id (gateway.yaml is then run as several instances). ``overlays`` are shipped
+    overlay files laid over agent.yaml (``"agent-native.yaml"``)."""
     storage.mkdir(parents=True, exist_ok=True)
     ports = {"grpc": free_port(), "http": free_port(), "health": free_port()}
     sets: dict[str, Any] = {
@@ -180,8 +183,9 @@ def agent_collector(workdir: Path, *, ledger: Path, gateway_endpoints: list[str]
     }
     sets.update(extra_sets or {})
     env = {"CMDSCOPE_LEDGER": str(ledger), "CMDSCOPE_OTELCOL_STORAGE": str(storage),
-           "CMDSCOPE_GATEWAY_ENDPOINT": gateway_endpoints[0]}
-    proc = collector(name, CONFIG_DIR / "agent.yaml", workdir, env, sets, ports["health"])
+           "CMDSCOPE_GATEWAY_ENDPOINT": gateway_endpoints[0], **(extra_env or {})}
+    proc = collector(name, [CONFIG_DIR / "agent.yaml", *(CONFIG_DIR / o for o in overlays)], workdir, env, sets,
+                     ports["health"])
     proc.ports = ports
     return proc
 

@@ -41,9 +41,18 @@ class DecodedSpan:
 
 
 @dataclass
+class DecodedLog:
+    body: Any
+    scope: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+
+
+@dataclass
 class Received:
     spans: list[DecodedSpan] = field(default_factory=list)
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)  # attributes of each log record
+    log_records: list[DecodedLog] = field(default_factory=list)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,7 +75,14 @@ class OtlpReceiver:
                 pass
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # Node's OTLP exporter
+                    body = b""
+                    while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                    self.rfile.readline()
+                else:
+                    body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 if self.path == "/v1/traces":
@@ -89,9 +105,13 @@ class OtlpReceiver:
                     with received.lock:
                         received.requests += 1
                         for rl in req.resource_logs:
+                            res = {kv.key: any_value(kv.value) for kv in rl.resource.attributes}
                             for sl in rl.scope_logs:
                                 for lr in sl.log_records:
                                     received.logs.append({kv.key: any_value(kv.value) for kv in lr.attributes})
+                                    received.log_records.append(DecodedLog(
+                                        any_value(lr.body) if lr.HasField("body") else None, sl.scope.name,
+                                        {kv.key: any_value(kv.value) for kv in lr.attributes}, res))
                     payload = b""
                 else:
                     self.send_response(404)

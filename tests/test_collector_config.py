@@ -153,6 +153,40 @@ def test_config_is_structurally_valid(name: str) -> None:
     assert validate(_load(CONFIGS[name])) == []
 
 
+def _merged(*names: str) -> dict[str, Any]:
+    """Configs laid over each other as the Collector does with several --config: maps merge key by
+    key, anything else (lists included) is replaced by the later file's value."""
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merge(base.get(k), v) if k in base else v for k, v in over.items()}}
+        return over
+    out: dict[str, Any] = {}
+    for name in names:
+        out = merge(out, _load(CONFIG_DIR / f"{name}.yaml"))
+    return out
+
+
+def test_native_overlay_is_structurally_valid() -> None:
+    """agent.yaml + agent-native.yaml: valid as a whole; the native events go through the same
+    redaction as everything else on the logs pipeline (after they are converted), and their metrics
+    through the one definition of the schema's metrics (signaltometrics/ledger)."""
+    cfg = _merged("agent", "agent-native")
+    assert validate(cfg) == []
+    pipes = cfg["service"]["pipelines"]
+    logs = pipes["logs"]["processors"]
+    assert logs[0] == "memory_limiter" and logs[-2:] == ["redaction/secrets", "transform/command_line"]
+    assert logs.index("transform/native_claude_code") < logs.index("redaction/secrets")
+    assert pipes["logs"]["receivers"] == _load(CONFIGS["agent"])["service"]["pipelines"]["logs"]["receivers"]
+    native = pipes["logs/native_metrics"]
+    assert native["exporters"] == ["signaltometrics/ledger"] and "transform/ledger_labels" in native["processors"]
+    assert "transform/ledger_scope" in pipes["metrics/ledger"]["processors"]
+    # hooks win: both native paths drop the events when CMDSCOPE_NATIVE_COMMANDS=off or cmdscope.hooks is set
+    for fid in ("filter/native_duplicates", "filter/native_commands"):
+        text = " ".join(cfg["processors"][fid]["logs"]["log_record"])
+        assert '"${env:CMDSCOPE_NATIVE_COMMANDS:-on}" == "off"' in text and 'resource.attributes["cmdscope.hooks"]' in text
+    assert pipes["logs"]["processors"].index("filter/native_duplicates") < logs.index("transform/native_claude_code")
+
+
 @pytest.mark.parametrize(("mutate", "expected"), [
     (lambda c: c["service"]["pipelines"]["traces"]["exporters"].append("otlp/nowhere"),
      "service.pipelines.traces.exporters: otlp/nowhere is not defined"),
@@ -306,7 +340,7 @@ def test_readme_states_minimum_version_and_processors() -> None:
     """collector-config/README.md names the pinned minimum release and explains every processor."""
     text = (CONFIG_DIR / "README.md").read_text()
     assert f"otelcol-contrib {COMPONENTS['release']}" in text
-    for path in CONFIGS.values():
+    for path in [*CONFIGS.values(), CONFIG_DIR / "agent-native.yaml"]:
         for cid in _load(path).get("processors", {}):
             assert f"`{cid}`" in text, cid
 
@@ -330,7 +364,8 @@ def _validate(otelcol: Path, configs: list[Path], tmp_path: Path) -> subprocess.
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT)
-@pytest.mark.parametrize("configs", [["agent"], ["gateway"], ["agent", "agent-loadbalancing"]], ids="+".join)
+@pytest.mark.parametrize("configs", [["agent"], ["gateway"], ["agent", "agent-loadbalancing"], ["agent", "agent-native"]],
+                         ids="+".join)
 def test_otelcol_validate(configs: list[str], otelcol: Path, tmp_path: Path) -> None:
     """The real Collector (`otelcol-cmdscope validate`, the contrib component modules at one
     release) accepts every shipped config, with the environment variables they read."""
