@@ -11,7 +11,7 @@ from importlib import import_module
 
 # name -> (module, one-line help)
 REPORTS: dict[str, tuple[str, str]] = {
-    "failures": ("cmdscope.reports.failures", "failure classes, retries and time to green (--daily for per-day top classes)"),
+    "failures": ("cmdscope.reports.failures", "failure classes, retries and time to green (--daily per-day top classes, --weekly time to green week over week)"),
     "packets": ("cmdscope.reports.packets", "work packets per packet or week, with a Mann-Kendall trend test"),
     "commits": ("cmdscope.reports.commits", "atomic commit cadence: validated slices per commit"),
     "schedule": ("cmdscope.reports.schedule", "on-time rate of heartbeats and audits"),
