@@ -403,15 +403,7 @@ def main(argv: list[str]) -> int:
         elif args.weekly:  # reports/time_to_green.py
             from cmdscope.reports import time_to_green as ttg
 
-            until = parse_time(args.until, now_ns=now, option="--until") if args.until else now
-            rollup = ttg.WeeklyTimeToGreen(until)
-            records = read_records(ledger, since_ns=rollup.read_start, until_ns=until, stats=stats,
-                                   progress=progress, fields=ttg.FIELDS)
-            for rec in records:
-                rollup.add(rec)
-            report = rollup.report(top=args.top, now_ns=now)
-            report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
-                                "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+            report = ttg.from_ledger(ledger, args.until, now_ns=now, top=args.top, stats=stats, progress=progress)
             text = ttg.render_weekly(report, args.format) if args.format != "json" else None
         else:
             since = parse_time(args.since, now_ns=now, option="--since")

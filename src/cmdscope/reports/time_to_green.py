@@ -229,6 +229,24 @@ def weekly(records: Iterable[Mapping[str, Any]], until_ns: int, *, top: int = 0,
     return rollup.report(top=top, now_ns=now_ns)
 
 
+def from_ledger(ledger: Any, until: str | None, *, now_ns: int, top: int = 0, stats: Any = None,
+                progress: Any = None) -> dict[str, Any]:
+    """``report failures --weekly``: one streaming pass over the ledger from the lookback start
+    to ``until`` (``--until``'s text, default now). Raises ReportError on a bad ``until``."""
+    from cmdscope.reports.common import ReadStats, parse_time, read_records
+
+    stats = stats if stats is not None else ReadStats()
+    end = parse_time(until, now_ns=now_ns, option="--until") if until else now_ns
+    rollup = WeeklyTimeToGreen(end)
+    for rec in read_records(ledger, since_ns=rollup.read_start, until_ns=end, stats=stats, progress=progress,
+                            fields=FIELDS):
+        rollup.add(rec)
+    report = rollup.report(top=top, now_ns=now_ns)
+    report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                        "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+    return report
+
+
 # ------------------------------------------------------------------------------ rendering
 
 
