@@ -267,8 +267,12 @@ def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for row in [*report["classes"], report["totals"]]:
         last, this, change = row["last_week"], row["this_week"], row["change"]
-        moved = "-" if change is None else (("+" if change["median_s"] >= 0 else "-")
-                                            + _duration(abs(change["median_s"])))
+        if change is None:
+            moved = "-"
+        elif change["median_s"] == 0:
+            moved = "0s"
+        else:
+            moved = ("+" if change["median_s"] > 0 else "-") + _duration(abs(change["median_s"]))
         rows.append([row["class"], f"{_duration(last['median_s'])} ({last['recovered']})",
                      f"{_duration(this['median_s'])} ({this['recovered']})", moved,
                      f"{last['unrecovered']} -> {this['unrecovered']}", _p(row["test"]), row["direction"]])
