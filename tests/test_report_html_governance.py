@@ -106,6 +106,10 @@ def test_html_report_shows_ratings_governance_and_weekly_time_to_green(tmp_path:
     assert weekly["command_not_found"][-1] == "no significant change"
     assert "(all classes)" in weekly
 
+    plain = tmp_path / "plain.html"
+    assert cmdscope_cli("report", "html", "-o", str(plain), "--no-governance", capture_output=True).returncode == 0
+    assert 'id="ratings"' not in plain.read_text() and 'data-chart="failure-classes"' in plain.read_text()
+
 
 def test_bad_policy_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "gov.yaml"

@@ -424,6 +424,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--ledger")
     p.add_argument("--policy", help="governance policy for the ratings' weights and the governance targets "
                    "(default: the shipped one)")
+    p.add_argument("--no-governance", action="store_true",
+                   help="leave out the ratings, governance and weekly time-to-green sections (they decode every "
+                        "command record of the last two rating windows or three weeks, whichever is longer)")
     args = p.parse_args(argv)
     now = time.time_ns()
     since = since_or_report(args.since, "cmdscope report html", now)
@@ -437,7 +440,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"cmdscope report html: {exc}\n")
         return 2
-    sections = governance_sections(args.ledger, policy, now)
+    sections = [] if args.no_governance else governance_sections(args.ledger, policy, now)
     read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES,
                         fields=Charts.FIELDS)
     text = render(read.records, since, now, sections)

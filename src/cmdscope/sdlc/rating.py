@@ -144,74 +144,92 @@ def ttg_trend(now: list[float], before: list[float], alpha: float = 0.05) -> str
 # --- one pass --------------------------------------------------------------------------------
 
 
-def _subjects(rec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for scope, key in (("repository", "cmdscope.worktree"), ("packet", "cmdscope.packet"), ("actor", "cmdscope.actor")):
-        value = rec.get(key)
-        if isinstance(value, str) and value:
-            out.append((scope, value))
-    return out
-
-
 class Tallier:
     """Counters per (scope, subject) for the previous window [start, split) and the current
     [split, end), fed one record at a time (``add``), so a report can share its ledger pass.
-    Records without a repository are counted under ``all_repository`` for that scope."""
+    Records without a repository are counted under ``all_repository`` for that scope. A record's
+    facts are read once and applied to each of its (up to three) subjects."""
 
     def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
         self.start_ns, self.split_ns, self.end_ns = start_ns, split_ns, end_ns
         self.all_repository = all_repository
         self.tallies: dict[tuple[str, str], tuple[Tally, Tally]] = {}
-        self.streaks: dict[tuple[str, str, str], int] = {}  # (scope, subject, command hash) -> first failure
+        # ((scope, subject), command hash) -> first failure of the open streak
+        self.streaks: dict[tuple[tuple[str, str], str], int] = {}
 
-    def _get(self, key: tuple[str, str]) -> tuple[Tally, Tally]:
-        if key not in self.tallies:
-            self.tallies[key] = (Tally(), Tally())
-        return self.tallies[key]
+    def _sides(self, rec: Mapping[str, Any], side: int) -> list[tuple[tuple[str, str], Tally]]:
+        """(subject, its tally for the record's window) for the repository, packet and actor."""
+        tallies = self.tallies
+        worktree = rec.get("cmdscope.worktree")
+        keys = [("repository", worktree if isinstance(worktree, str) and worktree else self.all_repository)]
+        packet, actor = rec.get("cmdscope.packet"), rec.get("cmdscope.actor")
+        if isinstance(packet, str) and packet:
+            keys.append(("packet", packet))
+        if isinstance(actor, str) and actor:
+            keys.append(("actor", actor))
+        out = []
+        for key in keys:
+            pair = tallies.get(key)
+            if pair is None:
+                pair = tallies[key] = (Tally(), Tally())
+            out.append((key, pair[side]))
+        return out
 
     def add(self, rec: Mapping[str, Any]) -> None:
         end = rec.get("end_ns")
         if not isinstance(end, int) or not self.start_ns <= end < self.end_ns:
             return
-        current = end >= self.split_ns
-        subjects = _subjects(rec) or [("repository", self.all_repository)]
-        if not any(s == "repository" for s, _ in subjects):
-            subjects.append(("repository", self.all_repository))
+        side = 1 if end >= self.split_ns else 0
         kind = rec.get("kind")
-        streaks = self.streaks
-        for key in subjects:
-            t = self._get(key)[1 if current else 0]
-            if kind in ("command", "function"):
-                outcome = rec.get("cmdscope.outcome")
-                if outcome in (*FAILED, "success"):
+        if kind in _COMMAND_KINDS:
+            outcome = rec.get("cmdscope.outcome")
+            failed = outcome in _FAILED
+            counted = failed or outcome == "success"
+            guard = bool(rec.get("cmdscope.danger.rule"))
+            h = rec.get("cmdscope.command.hash")
+            streaks = self.streaks
+            for key, t in self._sides(rec, side):
+                if counted:
                     t.commands += 1
-                    t.failed += outcome in FAILED
-                if rec.get("cmdscope.danger.rule"):
+                    t.failed += failed
+                if guard:
                     t.guard_events += 1
-                h = rec.get("cmdscope.command.hash")
                 if isinstance(h, str):
-                    sk = (key[0], key[1], h)
-                    if outcome in FAILED:
-                        streaks.setdefault(sk, end)
-                    elif outcome == "success" and sk in streaks:
-                        first = streaks.pop(sk)  # time to green counts in the window it went green
-                        if len(t.ttg) < _SAMPLE:
+                    if failed:
+                        streaks.setdefault((key, h), end)
+                    elif counted and streaks:
+                        first = streaks.pop((key, h), None)  # time to green counts in the window it went green
+                        if first is not None and len(t.ttg) < _SAMPLE:
                             t.ttg.append((end - first) / NS)
-            elif kind == "denial":
+        elif kind == "denial":
+            for _, t in self._sides(rec, side):
                 t.guard_events += 1
-            elif kind == "gate":
+        elif kind == "gate":
+            passed = rec.get("cmdscope.gate.result") == "pass"
+            for _, t in self._sides(rec, side):
                 t.gates += 1
-                t.gates_passed += rec.get("cmdscope.gate.result") == "pass"
-            elif kind == "commit":
+                t.gates_passed += passed
+        elif kind == "commit":
+            atomic = bool(rec.get("cmdscope.commit.atomic"))
+            for _, t in self._sides(rec, side):
                 t.commits += 1
-                t.atomic += bool(rec.get("cmdscope.commit.atomic"))
-            elif kind in ("heartbeat", "audit"):
+                t.atomic += atomic
+        elif kind in ("heartbeat", "audit"):
+            on_time = bool(rec.get("cmdscope.schedule.on_time"))
+            for _, t in self._sides(rec, side):
                 t.runs += 1
-                t.on_time += bool(rec.get("cmdscope.schedule.on_time"))
-            elif kind == "pipeline" and "cmdscope.merge.result" in rec:
-                if rec.get("cicd.pipeline.result") == "success" and rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
+                t.on_time += on_time
+        elif kind == "pipeline" and "cmdscope.merge.result" in rec:
+            if rec.get("cicd.pipeline.result") == "success" and \
+                    rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
+                auto = rec.get("cmdscope.merge.result") == "auto"
+                for _, t in self._sides(rec, side):
                     t.green += 1
-                    t.auto += rec.get("cmdscope.merge.result") == "auto"
+                    t.auto += auto
+
+
+_COMMAND_KINDS = frozenset({"command", "function"})
+_FAILED = frozenset(FAILED)
 
 
 def tally(records: Iterable[Mapping[str, Any]], start_ns: int, split_ns: int, end_ns: int,
