@@ -432,15 +432,17 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report html", now)
     if since is None:
         return 2
-    from cmdscope.sdlc.governance import load_policy
-    from cmdscope.sdlc.yamlfile import ConfigError
+    sections: list[str] = []
+    if not args.no_governance:  # the policy (pydantic) is loaded only for these sections
+        from cmdscope.sdlc.governance import load_policy
+        from cmdscope.sdlc.yamlfile import ConfigError
 
-    try:
-        policy = load_policy(args.policy)
-    except ConfigError as exc:
-        sys.stderr.write(f"cmdscope report html: {exc}\n")
-        return 2
-    sections = [] if args.no_governance else governance_sections(args.ledger, policy, now)
+        try:
+            policy = load_policy(args.policy)
+        except ConfigError as exc:
+            sys.stderr.write(f"cmdscope report html: {exc}\n")
+            return 2
+        sections = governance_sections(args.ledger, policy, now)
     read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES,
                         fields=Charts.FIELDS)
     text = render(read.records, since, now, sections)
