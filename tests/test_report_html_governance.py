@@ -120,6 +120,18 @@ def test_bad_policy_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "r.html").exists()
 
 
+def test_unreadable_ledger_is_one_line(tmp_path: Path) -> None:
+    """A ledger in a directory that does not exist: one line naming it, exit 2, for the
+    governance commands and every report behind `cmdscope report`."""
+    missing = str(tmp_path / "no-such-dir" / "ledger.jsonl")
+    for args in (["rate"], ["report", "html", "-o", str(tmp_path / "r.html")], ["report", "governance"],
+                 ["report", "packets"], ["report", "failures", "--weekly"]):
+        out = cmdscope_cli(*args, "--ledger", missing, capture_output=True, text=True)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.splitlines() == [f"cmdscope {' '.join(args[:2]) if args[0] == 'report' else 'rate'}: "
+                                           f"ledger {missing}: no such file or directory"], args
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
                     reason="needs the Debian 'chromium' package")
 def test_sections_open_without_console_errors(tmp_path: Path, ledger_path: Path) -> None:

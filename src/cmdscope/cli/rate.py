@@ -45,7 +45,11 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("cmdscope rate: --since must lie in the past, e.g. 7d\n")
         return 2
     scopes = args.scope or list(rt.SCOPES)
-    rows = [r for r in rt.rate_ledger(args.ledger, split, now, policy.rating.weights) if r["scope"] in scopes]
+    try:
+        rows = [r for r in rt.rate_ledger(args.ledger, split, now, policy.rating.weights) if r["scope"] in scopes]
+    except ReportError as exc:  # the ledger cannot be read
+        sys.stderr.write(f"cmdscope rate: {exc}\n")
+        return 2
     rt.record_metrics(rows)
     if args.textfile is not None:
         from cmdscope.private_files import write_private
