@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--days", type=int, default=14, help="days for --daily (default 14)")
     parser.add_argument("--weekly", action="store_true",
                         help="time to green per class, this week against last week (trailing 7-day weeks "
-                             "ending at --until), with a Mann-Whitney U test")
+                             "ending at --until; --since does not apply), with a Mann-Whitney U test")
     parser.add_argument("--ledger", type=Path, default=None, help="ledger path (default $CMDSCOPE_LEDGER or the state dir)")
     return parser
 
