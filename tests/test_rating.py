@@ -41,6 +41,23 @@ class TestTests:
         assert ttg_trend([100, 200, 150, 120, 180, 160], [1, 2, 3, 2, 1, 2]) == "down"
         assert ttg_trend([5, 6, 7, 8], [6, 5, 8, 7]) == "flat"
 
+    def test_mann_whitney_matches_the_textbook_normal_approximation(self) -> None:
+        """U with mid-ranks, tie-corrected variance and continuity correction; the same function
+        serves the rating's time to green and `report failures --weekly`."""
+        import math
+
+        from cmdscope.sdlc.stats import mann_whitney
+
+        res = mann_whitney([1, 2, 3], [4, 5, 6])
+        z = (0 - 4.5 + 0.5) / math.sqrt(9 / 12 * 7)
+        assert res.u == 0 and res.z == round(z, 6) and abs(res.p_value - math.erfc(-z / math.sqrt(2))) < 1e-6
+        assert res.p_value > 0.05 and res.shift == "none"  # three against three can never be significant
+        tied = mann_whitney([1, 1, 2], [1, 2, 2])  # ties: sum(t^3 - t) = 48 over N = 6
+        assert tied.u == 3 and tied.z == round((3 - 4.5 + 0.5) / math.sqrt(9 / 12 * (7 - 48 / 30)), 6)
+        assert mann_whitney([7] * 5, [7] * 5).p_value == 1.0
+        assert mann_whitney([1], [2, 3]).method == "insufficient"
+        assert mann_whitney(range(10), range(100, 110)).shift == "lower"
+
     def test_overall_renormalises_missing_components_and_letters(self) -> None:
         assert overall({"a": 1.0}, {"a": 0.5, "b": 0.5}) == 100.0
         assert overall({"a": 0.5, "b": 1.0}, {"a": 0.5, "b": 0.5}) == 75.0
@@ -70,6 +87,8 @@ def test_rating_and_trend_from_real_runs(ledger_path: Path) -> None:
     comps = {c["component"]: c for c in pkt["components"]}
     assert comps["failure_density"]["value"] == 1.0 and comps["failure_density"]["previous"] == 0.0
     assert comps["failure_density"]["trend"] == "up" and pkt["trend"] == "up"
+    sig = comps["failure_density"]["significance"]
+    assert sig["test"] == "two-proportion-z" and sig["p_value"] < 0.05 and sig["verdict"] == "significant"
     assert comps["time_to_green"]["value"] > 0.99  # each failing step went green within seconds
     assert pkt["score"] > 99 and pkt["letter"] == "A" and pkt["previous"] < pkt["score"]
     assert ("actor", "rater") in rows
@@ -78,6 +97,7 @@ def test_rating_and_trend_from_real_runs(ledger_path: Path) -> None:
     weights.write_text("rating:\n  weights:\n    failure_density: 1\n    guard: 1\n")
     only = cli("rate", "--since", since, "--scope", "actor", "--policy", str(weights), "--components")
     assert only.returncode == 0 and "time_to_green" not in only.stdout and "failure_density" in only.stdout
+    assert "verdict" in only.stdout and "two-proportion-z" in only.stdout
 
 
 def test_textfile_has_bounded_labels(tmp_path: Path, ledger_path: Path) -> None:

@@ -20,7 +20,8 @@ def main(argv: list[str]) -> int:
                     help="repository, packet or actor (repeatable; default: all three)")
     ap.add_argument("--policy", help="governance policy with rating.weights (default: the shipped one)")
     ap.add_argument("--ledger", help="ledger to read (default: $CMDSCOPE_LEDGER or the state directory's)")
-    ap.add_argument("--components", action="store_true", help="show every component's value, weight and trend")
+    ap.add_argument("--components", action="store_true",
+                    help="show every component's value, weight and trend with its significance test")
     ap.add_argument("--textfile", type=Path, help="also write cmdscope_rating.prom into DIR for node_exporter")
     ap.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format (default table)")
     args = ap.parse_args(argv)
@@ -44,7 +45,11 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("cmdscope rate: --since must lie in the past, e.g. 7d\n")
         return 2
     scopes = args.scope or list(rt.SCOPES)
-    rows = [r for r in rt.rate_ledger(args.ledger, split, now, policy.rating.weights) if r["scope"] in scopes]
+    try:
+        rows = [r for r in rt.rate_ledger(args.ledger, split, now, policy.rating.weights) if r["scope"] in scopes]
+    except ReportError as exc:  # the ledger cannot be read
+        sys.stderr.write(f"cmdscope rate: {exc}\n")
+        return 2
     rt.record_metrics(rows)
     if args.textfile is not None:
         from cmdscope.private_files import write_private
@@ -70,7 +75,9 @@ def main(argv: list[str]) -> int:
     if args.components:
         for r in rows:
             print(f"\n{r['scope']} {r['subject']}: {r['score']:.0f} {r['letter']}")
-            print(render(["component", "value", "previous", "weight", "trend"], [
+            print(render(["component", "value", "previous", "weight", "trend", "test", "p", "verdict"], [
                 [c["component"], f"{c['value']:.2f}", "-" if c["previous"] is None else f"{c['previous']:.2f}",
-                 f"{c['weight']:.2f}", c["trend"]] for c in r["components"]]))
+                 f"{c['weight']:.2f}", c["trend"], c["significance"]["test"],
+                 "-" if c["significance"]["p_value"] is None else f"{c['significance']['p_value']:.3g}",
+                 c["significance"]["verdict"]] for c in r["components"]]))
     return 0

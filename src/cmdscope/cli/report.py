@@ -11,7 +11,7 @@ from importlib import import_module
 
 # name -> (module, one-line help)
 REPORTS: dict[str, tuple[str, str]] = {
-    "failures": ("cmdscope.reports.failures", "failure classes, retries and time to green (--daily for per-day top classes)"),
+    "failures": ("cmdscope.reports.failures", "failure classes, retries and time to green (--daily per-day top classes, --weekly time to green week over week)"),
     "packets": ("cmdscope.reports.packets", "work packets per packet or week, with a Mann-Kendall trend test"),
     "commits": ("cmdscope.reports.commits", "atomic commit cadence: validated slices per commit"),
     "schedule": ("cmdscope.reports.schedule", "on-time rate of heartbeats and audits"),
@@ -40,5 +40,11 @@ def main(argv: list[str]) -> int:
     if entry is None:
         sys.stderr.write(f"cmdscope report: unknown report {argv[0]!r} (known: {', '.join(REPORTS)})\n")
         return 2
+    from cmdscope.ledger_reader import ReadError
+
     module = import_module(entry[0])
-    return int(module.main(argv[1:]) or 0)
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except ReadError as exc:  # a ledger that cannot be read (no such directory): one line, never a traceback
+        sys.stderr.write(f'cmdscope report {argv[0]}: {exc}\n')
+        return 2

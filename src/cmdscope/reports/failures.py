@@ -370,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="table", choices=["table", "json", "md"])
     parser.add_argument("--daily", action="store_true", help="top classes per UTC day with day-over-day change")
     parser.add_argument("--days", type=int, default=14, help="days for --daily (default 14)")
+    parser.add_argument("--weekly", action="store_true",
+                        help="time to green per class, this week against last week (trailing 7-day weeks "
+                             "ending at --until; --since does not apply), with a Mann-Whitney U test")
     parser.add_argument("--ledger", type=Path, default=None, help="ledger path (default $CMDSCOPE_LEDGER or the state dir)")
     return parser
 
@@ -381,6 +384,8 @@ def main(argv: list[str]) -> int:
         parser.error("--top must be >= 0")
     if args.days < 1:
         parser.error("--days must be >= 1")
+    if args.weekly and args.daily:
+        parser.error("--weekly and --daily are different views: choose one")
     import orjson
 
     from cmdscope.paths import default_ledger_path
@@ -395,6 +400,11 @@ def main(argv: list[str]) -> int:
             records = read_records(ledger, since_ns=since, stats=stats, progress=progress, fields=NO_FIELDS)
             report = failure_daily(records, days=args.days, top=args.top or 10, now_ns=now, stats=stats)
             text = render_daily(report, args.format) if args.format != "json" else None
+        elif args.weekly:  # reports/time_to_green.py
+            from cmdscope.reports import time_to_green as ttg
+
+            report = ttg.from_ledger(ledger, args.until, now_ns=now, top=args.top, stats=stats, progress=progress)
+            text = ttg.render_weekly(report, args.format) if args.format != "json" else None
         else:
             since = parse_time(args.since, now_ns=now, option="--since")
             until = parse_time(args.until, now_ns=now, option="--until") if args.until else None

@@ -1,8 +1,11 @@
-"""``cmdscope report html -o report.html [--since 30d]``: one self-contained offline page.
+"""``cmdscope report html -o report.html [--since 30d] [--policy FILE]``: one self-contained offline page.
 
 Charts are inline SVG generated here (no CDN, no external file, no JS library): packet duration
 and failure density over time, failure classes stacked by day, denials and dangerous hits by
-rule, commit cadence. A small inline script marks each chart ``data-rendered="ok"`` once its SVG
+rule, commit cadence. Below them the weekly packet table and the governance sections, each over
+its own window: the ratings (``cmdscope rate``: the policy's ``rating.window_days`` against the
+window before), the governance figures (``report governance``: ``targets.window_days``) and the
+weekly time to green (``report failures --weekly``). A small inline script marks each chart ``data-rendered="ok"`` once its SVG
 has laid out, which the headless-browser test checks (tests/test_report_html.py).
 """
 
@@ -260,7 +263,9 @@ def page(title: str, subtitle: str, body: list[str]) -> str:
             + "".join(body) + f"<script>{_SCRIPT}</script></body></html>")
 
 
-def render(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> str:
+def render(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int, sections: Iterable[str] = ()) -> str:
+    """The page: the charts and the weekly packet table over ``records``, then ``sections``
+    (ready HTML: ratings, governance, weekly time to green)."""
     from cmdscope.reports.packets import build_from_rows, iso
 
     rollup = Charts()
@@ -270,7 +275,8 @@ def render(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int) -> str
     data = build_from_rows(rows, since_ns, now_ns)
     summary = _weekly_table(data)
     return page("cmdscope report", f"{iso(since_ns)} to {iso(now_ns)} · {len(rows)} packets · "
-                f"{rollup.failed} failed commands", ['<div class="grid">', *rollup.figures(rows), "</div>", summary])
+                f"{rollup.failed} failed commands",
+                ['<div class="grid">', *rollup.figures(rows), "</div>", summary, *sections])
 
 
 def _weekly_table(data: dict[str, Any]) -> str:
@@ -293,6 +299,104 @@ def _trend_text(t: dict[str, Any]) -> str:
         return "too few packets for a trend test"
     verdict = f"significant {t['direction']} trend" if t["significant"] else "no significant trend"
     return f"{verdict} (Mann-Kendall p={t['p_value']:.3g}, n={t['n']})"
+
+
+# --- governance sections: ratings, governance figures, weekly time to green -------------------
+
+
+def _p_text(p: Any) -> str:
+    return _num(p, ".3g")
+
+
+def _num(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def ratings_section(rows: list[dict[str, Any]], window_days: float, policy: str) -> str:
+    """``cmdscope rate`` on the page: per repository, packet and actor the rating (0-100 and a
+    letter), and each component's value, weight, previous value and trend with its test."""
+    intro = (f"<p>Over the last {window_days:g} days against the {window_days:g} days before (weights from "
+             f"{escape(policy)}; a trend is up or down only when its test is significant at 5%).</p>")
+    if not rows:
+        return f'<section id="ratings"><h2>Ratings</h2>{intro}<p class="empty">No records in the window to rate.</p></section>'
+    head = "<tr><th>scope</th><th>subject</th><th>rating</th><th>letter</th><th>previous</th><th>trend</th></tr>"
+    summary = "".join(
+        f'<tr data-scope="{escape(r["scope"])}"><td>{escape(r["scope"])}</td><td>{escape(str(r["subject"]))}</td>'
+        f'<td>{r["score"]:.0f}</td><td class="letter">{escape(r["letter"])}</td>'
+        f'<td>{_num(r["previous"], ".0f")}</td><td>{escape(r["trend"])}</td></tr>'
+        for r in rows)
+    details = []
+    comp_head = ("<tr><th>component</th><th>value</th><th>weight</th><th>previous</th><th>trend</th>"
+                 "<th>test</th><th>p</th><th>verdict</th></tr>")
+    for r in rows:
+        comps = "".join(
+            f'<tr data-component="{escape(c["component"])}"><td>{escape(c["component"])}</td><td>{c["value"]:.2f}</td>'
+            f'<td>{c["weight"]:.2f}</td><td>{_num(c["previous"], ".2f")}</td>'
+            f'<td>{escape(c["trend"])}</td><td>{escape(c["significance"]["test"])}</td>'
+            f'<td>{_p_text(c["significance"]["p_value"])}</td><td>{escape(c["significance"]["verdict"])}</td></tr>'
+            for c in r["components"])
+        details.append(f'<details><summary>{escape(r["scope"])} {escape(str(r["subject"]))}: {r["score"]:.0f} '
+                       f'{escape(r["letter"])}</summary><table>{comp_head}{comps}</table></details>')
+    return (f'<section id="ratings"><h2>Ratings</h2>{intro}<table>{head}{summary}</table>'
+            f'<h3>Components</h3>{"".join(details)}</section>')
+
+
+def governance_section(data: dict[str, Any]) -> str:
+    """``cmdscope report governance`` on the page: each figure against its target, pass or fail."""
+    head = "<tr><th>figure</th><th>value</th><th>target</th><th>state</th><th>detail</th></tr>"
+    rows = "".join(
+        f'<tr data-figure="{escape(f["figure"])}"><td>{escape(f["figure"].replace("_", " "))}</td>'
+        f'<td>{_num(f["value"], ".1%")}</td><td>&gt;= {f["target"]:.0%}</td>'
+        f'<td class="state">{escape(f["state"])}</td><td>{escape(f["detail"])}</td></tr>' for f in data["figures"])
+    return (f'<section id="governance"><h2>Governance</h2><p>{escape(str(data["since"]))} to '
+            f'{escape(str(data["until"]))}, targets of {escape(data["policy"])}.</p><table>{head}{rows}</table></section>')
+
+
+def time_to_green_section(report: dict[str, Any]) -> str:
+    """``cmdscope report failures --weekly`` on the page."""
+    from cmdscope.reports.time_to_green import table_rows
+
+    headers, rows = table_rows(report)
+    w = report["window"]
+    head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
+    body = "".join('<tr data-class="' + escape(r[0]) + '">' + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return (f'<section id="time-to-green"><h2>Time to green, week over week</h2><p>Last week '
+            f'{escape(w["last_week"]["since"])} to {escape(w["last_week"]["until"])} against this week to '
+            f'{escape(w["this_week"]["until"])} (trailing 7-day weeks); a direction only when Mann-Whitney '
+            f'p &lt; {report["alpha"]}.</p><table>{head}{body}</table></section>')
+
+
+def governance_sections(ledger: str | None, policy: Any, now_ns: int) -> list[str]:
+    """Ratings, weekly time to green and governance figures, each over its own window: the
+    ratings and time to green share one streaming pass, the governance figures read their few
+    record kinds in another."""
+    from cmdscope.ledger_reader import COMMAND_FIELDS
+    from cmdscope.reports import governance, time_to_green
+    from cmdscope.reports.common import LedgerStream, iso
+    from cmdscope.sdlc import rating
+
+    window = policy.rating.window_days * DAY_NS
+    tallier = rating.Tallier(now_ns - 2 * window, now_ns - window, now_ns + 1)
+    weekly = time_to_green.WeeklyTimeToGreen(now_ns + 1)
+    fields = {k: COMMAND_FIELDS[k] for k in ("cmdscope.outcome", "cmdscope.command.hash", "cmdscope.actor",
+                                             "error.type", "session.id", "cmdscope.packet", "cmdscope.danger.rule")}
+    stream = LedgerStream(ledger, "cmdscope report html", since_ns=min(tallier.start_ns, weekly.read_start),
+                          fields=fields)
+    for rec in stream.records:
+        tallier.add(rec)
+        weekly.add(rec)
+    stream.finish()
+    name = f"{policy.name}@{policy.version}"
+    sections = [ratings_section(rating.rate(tallier.tallies, policy.rating.weights), policy.rating.window_days, name)]
+    since = now_ns - policy.targets.window_days * DAY_NS
+    stream = LedgerStream(ledger, "cmdscope report html", since_ns=since, kinds=governance.KINDS)
+    data = governance.build(stream.records, policy.targets)
+    stream.finish()
+    data.update({"since": iso(since), "until": iso(now_ns), "policy": name})
+    sections.append(governance_section(data))
+    sections.append(time_to_green_section(weekly.report(top=10, now_ns=now_ns)))
+    return sections
 
 
 def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
@@ -318,14 +422,30 @@ def main(argv: list[str]) -> int:
     p.add_argument("-o", "--output", required=True, type=output_file, help="the HTML file to write")
     p.add_argument("--since", default="30d")
     p.add_argument("--ledger")
+    p.add_argument("--policy", help="governance policy for the ratings' weights and the governance targets "
+                   "(default: the shipped one)")
+    p.add_argument("--no-governance", action="store_true",
+                   help="leave out the ratings, governance and weekly time-to-green sections (they decode every "
+                        "command record of the last two rating windows or three weeks, whichever is longer)")
     args = p.parse_args(argv)
     now = time.time_ns()
     since = since_or_report(args.since, "cmdscope report html", now)
     if since is None:
         return 2
+    sections: list[str] = []
+    if not args.no_governance:  # the policy (pydantic) is loaded only for these sections
+        from cmdscope.sdlc.governance import load_policy
+        from cmdscope.sdlc.yamlfile import ConfigError
+
+        try:
+            policy = load_policy(args.policy)
+        except ConfigError as exc:
+            sys.stderr.write(f"cmdscope report html: {exc}\n")
+            return 2
+        sections = governance_sections(args.ledger, policy, now)
     read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES,
                         fields=Charts.FIELDS)
-    text = render(read.records, since, now)
+    text = render(read.records, since, now, sections)
     read.finish()
     from cmdscope.private_files import write_private
 

@@ -17,8 +17,10 @@ left out and the weights of the others renormalised):
 Letters: A >= 90, B >= 80, C >= 70, D >= 60, else F. The weights live in the governance
 policy (``rating.weights``). A trend is called ``up`` or ``down`` only when a two-sided test at
 5% says the component changed: a two-proportion z-test for the rates, a Mann-Whitney U test
-(normal approximation) for time to green; otherwise ``flat``. The overall trend is ``up`` or
-``down`` when the significant component changes all point that way, else ``flat``.
+(``cmdscope.sdlc.stats.mann_whitney``, normal approximation with tie and continuity corrections)
+for time to green; otherwise ``flat`` (``n/a`` when a window has no data). Each component
+carries its ``significance``: the test, the p-value, alpha and the verdict. The overall trend
+is ``up`` or ``down`` when the significant component changes all point that way, else ``flat``.
 
 One pass over the records of both windows; per subject only counters and a bounded sample of
 time-to-green values are kept.
@@ -99,109 +101,144 @@ def _two_sided_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-def proportion_trend(now: tuple[int, int], before: tuple[int, int], alpha: float = 0.05) -> str:
+def _verdict(trend: str) -> str:
+    return {"up": "significant", "down": "significant", "flat": "not significant"}.get(trend, "too few data")
+
+
+def proportion_test(now: tuple[int, int], before: tuple[int, int], alpha: float = 0.05) -> dict[str, Any]:
+    """Two-proportion z-test of good/total now against before: the trend (``up`` = a higher
+    share now), the test, its p-value and the verdict."""
     (a, n), (b, m) = now, before
-    if not n or not m:
-        return "n/a"
-    pooled = (a + b) / (n + m)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
-    if se == 0:
-        return "flat"
-    z = (a / n - b / m) / se
-    return ("up" if z > 0 else "down") if _two_sided_p(z) < alpha else "flat"
+    out: dict[str, Any] = {"trend": "n/a", "test": "two-proportion-z", "p_value": None, "alpha": alpha}
+    if n and m:
+        pooled = (a + b) / (n + m)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+        if se == 0:
+            out.update(trend="flat", p_value=1.0)
+        else:
+            z = (a / n - b / m) / se
+            p = _two_sided_p(z)
+            out.update(trend=("up" if z > 0 else "down") if p < alpha else "flat", p_value=float(f"{p:.6g}"))
+    out["verdict"] = _verdict(out["trend"])
+    return out
+
+
+def ttg_test(now: list[float], before: list[float], alpha: float = 0.05) -> dict[str, Any]:
+    """Mann-Whitney U (cmdscope.sdlc.stats.mann_whitney): shorter times to green now is ``up``."""
+    from cmdscope.sdlc.stats import mann_whitney
+
+    mw = mann_whitney(now, before, alpha=alpha)
+    trend = "n/a" if mw.method == "insufficient" else {"lower": "up", "higher": "down"}.get(mw.shift, "flat")
+    return {"trend": trend, "test": mw.test, "p_value": mw.p_value, "alpha": alpha, "verdict": _verdict(trend)}
+
+
+def proportion_trend(now: tuple[int, int], before: tuple[int, int], alpha: float = 0.05) -> str:
+    return str(proportion_test(now, before, alpha)["trend"])
 
 
 def ttg_trend(now: list[float], before: list[float], alpha: float = 0.05) -> str:
     """Mann-Whitney U: shorter times to green now is ``up``."""
-    n, m = len(now), len(before)
-    if n < 2 or m < 2:
-        return "n/a"
-    ranked = sorted([(v, 0) for v in now] + [(v, 1) for v in before])
-    ranks = [0.0] * len(ranked)
-    i = 0
-    while i < len(ranked):
-        j = i
-        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
-        i = j + 1
-    r_now = sum(r for r, (_, g) in zip(ranks, ranked) if g == 0)
-    u = r_now - n * (n + 1) / 2
-    mu, sigma = n * m / 2, math.sqrt(n * m * (n + m + 1) / 12)
-    if sigma == 0:
-        return "flat"
-    z = (u - mu) / sigma
-    return ("up" if z < 0 else "down") if _two_sided_p(z) < alpha else "flat"
+    return str(ttg_test(now, before, alpha)["trend"])
 
 
 # --- one pass --------------------------------------------------------------------------------
 
 
-def _subjects(rec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for scope, key in (("repository", "cmdscope.worktree"), ("packet", "cmdscope.packet"), ("actor", "cmdscope.actor")):
-        value = rec.get(key)
-        if isinstance(value, str) and value:
-            out.append((scope, value))
-    return out
+class Tallier:
+    """Counters per (scope, subject) for the previous window [start, split) and the current
+    [split, end), fed one record at a time (``add``), so a report can share its ledger pass.
+    Records without a repository are counted under ``all_repository`` for that scope. A record's
+    facts are read once and applied to each of its (up to three) subjects."""
+
+    def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
+        self.start_ns, self.split_ns, self.end_ns = start_ns, split_ns, end_ns
+        self.all_repository = all_repository
+        self.tallies: dict[tuple[str, str], tuple[Tally, Tally]] = {}
+        # ((scope, subject), command hash) -> first failure of the open streak
+        self.streaks: dict[tuple[tuple[str, str], str], int] = {}
+
+    def _sides(self, rec: Mapping[str, Any], side: int) -> list[tuple[tuple[str, str], Tally]]:
+        """(subject, its tally for the record's window) for the repository, packet and actor."""
+        tallies = self.tallies
+        worktree = rec.get("cmdscope.worktree")
+        keys = [("repository", worktree if isinstance(worktree, str) and worktree else self.all_repository)]
+        packet, actor = rec.get("cmdscope.packet"), rec.get("cmdscope.actor")
+        if isinstance(packet, str) and packet:
+            keys.append(("packet", packet))
+        if isinstance(actor, str) and actor:
+            keys.append(("actor", actor))
+        out = []
+        for key in keys:
+            pair = tallies.get(key)
+            if pair is None:
+                pair = tallies[key] = (Tally(), Tally())
+            out.append((key, pair[side]))
+        return out
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        end = rec.get("end_ns")
+        if not isinstance(end, int) or not self.start_ns <= end < self.end_ns:
+            return
+        side = 1 if end >= self.split_ns else 0
+        kind = rec.get("kind")
+        if kind in _COMMAND_KINDS:
+            outcome = rec.get("cmdscope.outcome")
+            failed = outcome in _FAILED
+            counted = failed or outcome == "success"
+            guard = bool(rec.get("cmdscope.danger.rule"))
+            h = rec.get("cmdscope.command.hash")
+            streaks = self.streaks
+            for key, t in self._sides(rec, side):
+                if counted:
+                    t.commands += 1
+                    t.failed += failed
+                if guard:
+                    t.guard_events += 1
+                if isinstance(h, str):
+                    if failed:
+                        streaks.setdefault((key, h), end)
+                    elif counted and streaks:
+                        first = streaks.pop((key, h), None)  # time to green counts in the window it went green
+                        if first is not None and len(t.ttg) < _SAMPLE:
+                            t.ttg.append((end - first) / NS)
+        elif kind == "denial":
+            for _, t in self._sides(rec, side):
+                t.guard_events += 1
+        elif kind == "gate":
+            passed = rec.get("cmdscope.gate.result") == "pass"
+            for _, t in self._sides(rec, side):
+                t.gates += 1
+                t.gates_passed += passed
+        elif kind == "commit":
+            atomic = bool(rec.get("cmdscope.commit.atomic"))
+            for _, t in self._sides(rec, side):
+                t.commits += 1
+                t.atomic += atomic
+        elif kind in ("heartbeat", "audit"):
+            on_time = bool(rec.get("cmdscope.schedule.on_time"))
+            for _, t in self._sides(rec, side):
+                t.runs += 1
+                t.on_time += on_time
+        elif kind == "pipeline" and "cmdscope.merge.result" in rec:
+            if rec.get("cicd.pipeline.result") == "success" and \
+                    rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
+                auto = rec.get("cmdscope.merge.result") == "auto"
+                for _, t in self._sides(rec, side):
+                    t.green += 1
+                    t.auto += auto
+
+
+_COMMAND_KINDS = frozenset({"command", "function"})
+_FAILED = frozenset(FAILED)
 
 
 def tally(records: Iterable[Mapping[str, Any]], start_ns: int, split_ns: int, end_ns: int,
           all_repository: str = "all") -> dict[tuple[str, str], tuple[Tally, Tally]]:
-    """Counters per (scope, subject) for the previous window [start, split) and the current
-    [split, end). Records without a repository are counted under ``all_repository`` for that scope."""
-    tallies: dict[tuple[str, str], tuple[Tally, Tally]] = {}
-    streaks: dict[tuple[str, str, str], int] = {}  # (scope, subject, command hash) -> first failure
-
-    def get(key: tuple[str, str]) -> tuple[Tally, Tally]:
-        if key not in tallies:
-            tallies[key] = (Tally(), Tally())
-        return tallies[key]
-
+    """``Tallier`` over an iterable of records."""
+    tallier = Tallier(start_ns, split_ns, end_ns, all_repository)
     for rec in records:
-        end = rec.get("end_ns")
-        if not isinstance(end, int) or not start_ns <= end < end_ns:
-            continue
-        current = end >= split_ns
-        subjects = _subjects(rec) or [("repository", all_repository)]
-        if not any(s == "repository" for s, _ in subjects):
-            subjects.append(("repository", all_repository))
-        kind = rec.get("kind")
-        for key in subjects:
-            t = get(key)[1 if current else 0]
-            if kind in ("command", "function"):
-                outcome = rec.get("cmdscope.outcome")
-                if outcome in (*FAILED, "success"):
-                    t.commands += 1
-                    t.failed += outcome in FAILED
-                if rec.get("cmdscope.danger.rule"):
-                    t.guard_events += 1
-                h = rec.get("cmdscope.command.hash")
-                if isinstance(h, str):
-                    sk = (key[0], key[1], h)
-                    if outcome in FAILED:
-                        streaks.setdefault(sk, end)
-                    elif outcome == "success" and sk in streaks:
-                        first = streaks.pop(sk)  # time to green counts in the window it went green
-                        if len(t.ttg) < _SAMPLE:
-                            t.ttg.append((end - first) / NS)
-            elif kind == "denial":
-                t.guard_events += 1
-            elif kind == "gate":
-                t.gates += 1
-                t.gates_passed += rec.get("cmdscope.gate.result") == "pass"
-            elif kind == "commit":
-                t.commits += 1
-                t.atomic += bool(rec.get("cmdscope.commit.atomic"))
-            elif kind in ("heartbeat", "audit"):
-                t.runs += 1
-                t.on_time += bool(rec.get("cmdscope.schedule.on_time"))
-            elif kind == "pipeline" and "cmdscope.merge.result" in rec:
-                if rec.get("cicd.pipeline.result") == "success" and rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
-                    t.green += 1
-                    t.auto += rec.get("cmdscope.merge.result") == "auto"
-    return tallies
+        tallier.add(rec)
+    return tallier.tallies
 
 
 def rate(tallies: Mapping[tuple[str, str], tuple[Tally, Tally]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
@@ -218,15 +255,16 @@ def rate(tallies: Mapping[tuple[str, str], tuple[Tally, Tally]], weights: Mappin
             if name not in scores_now:
                 continue
             if name == "time_to_green":
-                trend = ttg_trend(now.ttg, before.ttg)
+                test = ttg_test(now.ttg, before.ttg)
             elif name == "guard":
-                trend = proportion_trend((now.commands - now.guard_events, now.commands),
-                                         (before.commands - before.guard_events, before.commands))
+                test = proportion_test((now.commands - now.guard_events, now.commands),
+                                       (before.commands - before.guard_events, before.commands))
             else:
-                trend = proportion_trend(props_now[name], props_before[name])
+                test = proportion_test(props_now[name], props_before[name])
+            trend = test.pop("trend")
             components.append({"component": name, "value": round(scores_now[name], 4), "weight": weight,
                                "previous": None if name not in scores_before else round(scores_before[name], 4),
-                               "trend": trend})
+                               "trend": trend, "significance": test})
         moved = {c["trend"] for c in components if c["trend"] in ("up", "down")}
         trend = moved.pop() if len(moved) == 1 else "flat"
         rows.append({"scope": scope, "subject": subject, "score": round(score, 1), "letter": letter(score),

@@ -1,4 +1,7 @@
-"""The Mann-Kendall trend test, exact for small untied samples (docs/packets.md says why).
+"""The two significance tests of the reports: Mann-Kendall (a trend over a series) and
+Mann-Whitney U (did one sample's values move against another's).
+
+Mann-Kendall, exact for small untied samples (docs/packets.md says why):
 
 S = sum over pairs i<j of sign(x_j - x_i). Under "no trend" every ordering is equally likely, so
 without ties S = N - 2I where I (the inversions of a random permutation) follows the Mahonian
@@ -138,3 +141,65 @@ def mann_kendall(values: Sequence[float], times: Sequence[float] | None = None, 
     direction = ("increasing" if s > 0 else "decreasing") if significant else "none"
     tau = s / (n * (n - 1) / 2)
     return Trend("mann-kendall", n, s, round(tau, 6), round(p, 6), method, slope, direction, significant, alpha)
+
+
+# --- Mann-Whitney U --------------------------------------------------------------------------
+
+
+@dataclass
+class MannWhitney:
+    """Two-sided Mann-Whitney U of sample ``a`` against sample ``b``. ``shift`` says which way
+    ``a`` lies (``lower``: its values tend to be smaller) when the test is significant, else
+    ``none``. ``method`` is ``insufficient`` when either sample has fewer than ``MW_MIN``."""
+
+    test: str
+    n_a: int
+    n_b: int
+    u: float | None
+    z: float | None
+    p_value: float | None
+    method: str  # "normal" or "insufficient"
+    shift: str  # "lower", "higher", "none"
+    significant: bool
+    alpha: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+MW_MIN = 2
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05) -> MannWhitney:
+    """U of ``a`` (mid-ranks for ties), normal approximation with the tie-corrected variance and
+    a continuity correction (scipy's default ``mannwhitneyu(..., method="asymptotic")``).
+    Used by the rating's time-to-green component and ``report failures --weekly``."""
+    n, m = len(a), len(b)
+    if n < MW_MIN or m < MW_MIN:
+        return MannWhitney("mann-whitney-u", n, m, None, None, None, "insufficient", "none", False, alpha)
+    ranked = sorted([(float(v), 0) for v in a] + [(float(v), 1) for v in b])
+    total = n + m
+    rank_a = 0.0
+    tie_term = 0
+    i = 0
+    while i < total:
+        j = i
+        while j + 1 < total and ranked[j + 1][0] == ranked[i][0]:
+            j += 1
+        mid = (i + j) / 2 + 1
+        rank_a += mid * sum(1 for k in range(i, j + 1) if ranked[k][1] == 0)
+        t = j - i + 1
+        tie_term += t * t * t - t
+        i = j + 1
+    u = rank_a - n * (n + 1) / 2
+    mu = n * m / 2
+    var = n * m / 12 * ((total + 1) - tie_term / (total * (total - 1)))
+    if var <= 0:  # every value equal
+        return MannWhitney("mann-whitney-u", n, m, u, 0.0, 1.0, "normal", "none", False, alpha)
+    diff = u - mu
+    z = (diff - math.copysign(0.5, diff)) / math.sqrt(var) if abs(diff) > 0.5 else 0.0
+    p = min(1.0, math.erfc(abs(z) / math.sqrt(2)))
+    significant = p < alpha
+    shift = ("lower" if z < 0 else "higher") if significant else "none"
+    return MannWhitney("mann-whitney-u", n, m, u, round(z, 6), float(f"{p:.6g}"), "normal", shift, significant,
+                       alpha)

@@ -1,0 +1,301 @@
+"""``cmdscope report failures --weekly``: time to green per failure class, this week against last
+week, with a significance test before a direction is called (issue 19 item 5).
+
+    from cmdscope.reports.time_to_green import WeeklyTimeToGreen
+    weekly = WeeklyTimeToGreen(until_ns)
+    for rec in records:          # any iterable of ledger records, oldest first
+        weekly.add(rec)
+    report = weekly.report()     # JSON-ready, docs/failures-report.schema.json ("failures-weekly")
+
+Definitions (docs/failures.md#weekly-time-to-green):
+
+- **Weeks** are trailing 7-day windows ending at ``--until`` (default now): *this week*
+  [until - 7d, until), *last week* [until - 14d, until - 7d). Not ISO calendar weeks: on a
+  Monday morning a calendar week holds a few hours of data and no test could call a direction;
+  two full 7-day windows always compare like with like.
+- A **failure streak** starts at a command's failure (outcome not ``success``, as in the
+  failures report) and is keyed by the command hash within the same worktree and session (the
+  packet when there is no session). Its **class** is the first failure's ``error.type``.
+- It goes **green** at the earlier of: the next success of the same command in the same
+  worktree and session, or the next passing gate of the same packet (the packet is green
+  again, although the agent fixed it with another command). Time to green = green time minus the
+  first failure's time, counted in the week it went green (as the rating's component does).
+- Streaks are followed from one more week back (``LOOKBACK_NS``): a streak that began earlier is
+  counted from its first failure inside that span. Streaks still open at ``until`` whose first
+  failure lies in a compared week are that week's ``unrecovered``.
+- **Direction**: ``improved`` (shorter this week) or ``worse`` only when a two-sided
+  Mann-Whitney U test (``cmdscope.sdlc.stats.mann_whitney``, the one the rating's trends use) at
+  alpha 0.05 says the two weeks' times differ; else ``no significant change``, or ``too few data``
+  when a week has fewer than 2 recoveries of the class.
+
+Memory: the open streaks (one small tuple each; a streak closes at its command's next success)
+and, per class and week, counters plus a sample of at most ``SAMPLE`` times (reservoir
+sampling with a fixed seed: exact medians below that, the same answer on every run above it).
+Never the records.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cmdscope.ledger_reader import OSTR, STR
+
+NS = 1_000_000_000
+WEEK_NS = 7 * 86400 * NS
+LOOKBACK_NS = WEEK_NS
+SAMPLE = 10_000
+SCHEMA_VERSION = 1
+COMMAND_KINDS = frozenset({"command", "function"})
+ALPHA = 0.05
+# The command attributes this report reads, type-checked by the reader (a wrong type skips the
+# line and names it on stderr).
+FIELDS: dict[str, tuple[type, ...]] = {
+    "cmdscope.outcome": STR, "cmdscope.command.hash": STR, "error.type": OSTR, "session.id": OSTR,
+    "cmdscope.packet": OSTR,
+}
+ALL = "(all classes)"
+
+
+class _Week:
+    """Recoveries of one class in one week: counters and a bounded sample of times (seconds)."""
+
+    __slots__ = ("by_gate", "recovered", "rng", "sample", "unrecovered")
+
+    def __init__(self, seed: int) -> None:
+        self.recovered = 0
+        self.by_gate = 0
+        self.unrecovered = 0
+        self.sample: list[float] = []
+        self.rng = random.Random(seed)
+
+    def add(self, seconds: float, by_gate: bool) -> None:
+        self.recovered += 1
+        self.by_gate += by_gate
+        if len(self.sample) < SAMPLE:
+            self.sample.append(seconds)
+        else:  # reservoir sampling (Algorithm R)
+            slot = self.rng.randrange(self.recovered)
+            if slot < SAMPLE:
+                self.sample[slot] = seconds
+
+    def summary(self) -> dict[str, Any]:
+        xs = sorted(self.sample)
+        return {
+            "recovered": self.recovered,
+            "median_s": round(statistics.median(xs), 3) if xs else None,
+            "p90_s": round(xs[min(len(xs) - 1, int(0.9 * len(xs)))], 3) if xs else None,
+            "by_gate": self.by_gate,
+            "unrecovered": self.unrecovered,
+            "sampled": len(xs) < self.recovered,
+        }
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else ""
+
+
+class WeeklyTimeToGreen:
+    """The weekly rollup, fed one record at a time (``add``), oldest first."""
+
+    def __init__(self, until_ns: int, *, alpha: float = ALPHA) -> None:
+        self.until_ns = until_ns
+        self.this_start = until_ns - WEEK_NS
+        self.last_start = until_ns - 2 * WEEK_NS
+        self.read_start = self.last_start - LOOKBACK_NS  # where a caller's ledger read begins
+        self.alpha = alpha
+        # (worktree, session or packet, command hash) -> (first failure ns, class, packet)
+        self.open: dict[tuple[str, str, str], tuple[int, str, str]] = {}
+        self.by_packet: dict[str, set[tuple[str, str, str]]] = {}  # packet -> its open streaks
+        self.weeks: dict[str, tuple[_Week, _Week]] = {}  # class -> (last week, this week)
+        self._week(ALL)
+
+    def _week(self, cls: str) -> tuple[_Week, _Week]:
+        pair = self.weeks.get(cls)
+        if pair is None:
+            seed = sum(cls.encode())  # deterministic, per class
+            pair = self.weeks[cls] = (_Week(seed), _Week(seed + 1))
+        return pair
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        end = rec.get("end_ns")
+        if type(end) is not int or end < self.read_start or end >= self.until_ns:
+            return
+        kind = rec.get("kind")
+        if kind in COMMAND_KINDS:
+            command_hash = rec.get("cmdscope.command.hash")
+            if type(command_hash) is not str:
+                return
+            packet = _text(rec.get("cmdscope.packet"))
+            session = _text(rec.get("session.id"))
+            scope = session or ("packet:" + packet if packet else "")
+            key = (_text(rec.get("cmdscope.worktree")), scope, command_hash)
+            if rec.get("cmdscope.outcome") == "success":
+                streak = self.open.pop(key, None)
+                if streak is not None:
+                    self._close(key, streak, end, by_gate=False)
+            elif key not in self.open:
+                cls = rec.get("error.type")
+                self.open[key] = (end, cls if type(cls) is str and cls else "unknown", packet)
+                if packet:
+                    self.by_packet.setdefault(packet, set()).add(key)
+        elif kind == "gate" and rec.get("cmdscope.gate.result") == "pass":
+            packet = _text(rec.get("cmdscope.packet"))
+            for key in self.by_packet.pop(packet, ()) if packet else ():
+                streak = self.open.pop(key, None)
+                if streak is not None:
+                    self._close(key, streak, end, by_gate=True)
+
+    def _close(self, key: tuple[str, str, str], streak: tuple[int, str, str], end: int, *, by_gate: bool) -> None:
+        first, cls, packet = streak
+        if packet and not by_gate:
+            keys = self.by_packet.get(packet)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.by_packet[packet]
+        if end < self.last_start:
+            return  # went green before the compared weeks
+        index = 1 if end >= self.this_start else 0
+        seconds = max(0, end - first) / NS
+        self._week(cls)[index].add(seconds, by_gate)
+        self._week(ALL)[index].add(seconds, by_gate)
+
+    def report(self, *, top: int = 0, now_ns: int | None = None) -> dict[str, Any]:
+        """The JSON-ready report; ``top`` > 0 keeps that many classes (most recoveries first)."""
+        from cmdscope.reports.common import iso
+
+        for first, cls, _ in self.open.values():
+            if first >= self.last_start:
+                index = 1 if first >= self.this_start else 0
+                self._week(cls)[index].unrecovered += 1
+                self._week(ALL)[index].unrecovered += 1
+        titles = _class_titles()
+        ranked = sorted((c for c in self.weeks if c != ALL),
+                        key=lambda c: (-(self.weeks[c][0].recovered + self.weeks[c][1].recovered
+                                         + self.weeks[c][0].unrecovered + self.weeks[c][1].unrecovered), c))
+        shown = ranked[:top] if top > 0 else ranked
+        rows = [self._row(c, titles.get(c)) for c in shown]
+        total = self._row(ALL, None)
+        return {
+            "report": "failures-weekly",
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": iso(now_ns if now_ns is not None else self.until_ns),
+            "window": {"alignment": "trailing-7d",
+                       "last_week": {"since": iso(self.last_start), "until": iso(self.this_start)},
+                       "this_week": {"since": iso(self.this_start), "until": iso(self.until_ns)},
+                       "lookback_since": iso(self.read_start)},
+            "alpha": self.alpha,
+            "totals": total,
+            "classes": rows,
+            "other": {"classes": len(ranked) - len(shown)},
+        }
+
+    def _row(self, cls: str, title: str | None) -> dict[str, Any]:
+        from cmdscope.sdlc.stats import mann_whitney
+
+        last, this = self.weeks[cls]
+        a, b = this.summary(), last.summary()
+        test = mann_whitney(this.sample, last.sample, alpha=self.alpha)
+        if test.method == "insufficient":
+            direction = "too few data"
+        else:
+            direction = {"lower": "improved", "higher": "worse"}.get(test.shift, "no significant change")
+        change = None
+        if a["median_s"] is not None and b["median_s"] is not None:
+            change = {"median_s": round(a["median_s"] - b["median_s"], 3),
+                      "ratio": round(a["median_s"] / b["median_s"], 4) if b["median_s"] else None}
+        return {"class": cls, "title": title, "last_week": b, "this_week": a, "change": change,
+                "test": test.as_dict(), "direction": direction}
+
+
+def _class_titles() -> dict[str, str]:
+    try:
+        from cmdscope.failures import default_classifier
+
+        return {cid: info.title for cid, info in default_classifier().taxonomy.classes.items()}
+    except Exception:  # a broken overlay must not break a report over existing data
+        return {}
+
+
+def weekly(records: Iterable[Mapping[str, Any]], until_ns: int, *, top: int = 0,
+           now_ns: int | None = None) -> dict[str, Any]:
+    """The weekly report over an iterable of records (oldest first)."""
+    rollup = WeeklyTimeToGreen(until_ns)
+    for rec in records:
+        rollup.add(rec)
+    return rollup.report(top=top, now_ns=now_ns)
+
+
+def from_ledger(ledger: Any, until: str | None, *, now_ns: int, top: int = 0, stats: Any = None,
+                progress: Any = None) -> dict[str, Any]:
+    """``report failures --weekly``: one streaming pass over the ledger from the lookback start
+    to ``until`` (``--until``'s text, default now). Raises ReportError on a bad ``until``."""
+    from cmdscope.reports.common import ReadStats, parse_time, read_records
+
+    stats = stats if stats is not None else ReadStats()
+    end = parse_time(until, now_ns=now_ns, option="--until") if until else now_ns
+    rollup = WeeklyTimeToGreen(end)
+    for rec in read_records(ledger, since_ns=rollup.read_start, until_ns=end, stats=stats, progress=progress,
+                            fields=FIELDS):
+        rollup.add(rec)
+    report = rollup.report(top=top, now_ns=now_ns)
+    report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                        "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+    return report
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def _duration(seconds: float | None) -> str:
+    from cmdscope.reports.common import human_duration
+
+    return human_duration(seconds)
+
+
+def _p(test: Mapping[str, Any]) -> str:
+    return "-" if test["p_value"] is None else f"{test['p_value']:.3g}"
+
+
+def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows shared by the table, Markdown and HTML forms (the totals row last)."""
+    headers = ["class", "last week p50 (n)", "this week p50 (n)", "change", "still red (last -> this)",
+               "p (Mann-Whitney)", "direction"]
+    rows = []
+    for row in [*report["classes"], report["totals"]]:
+        last, this, change = row["last_week"], row["this_week"], row["change"]
+        if change is None:
+            moved = "-"
+        elif change["median_s"] == 0:
+            moved = "0s"
+        else:
+            moved = ("+" if change["median_s"] > 0 else "-") + _duration(abs(change["median_s"]))
+        rows.append([row["class"], f"{_duration(last['median_s'])} ({last['recovered']})",
+                     f"{_duration(this['median_s'])} ({this['recovered']})", moved,
+                     f"{last['unrecovered']} -> {this['unrecovered']}", _p(row["test"]), row["direction"]])
+    return headers, rows
+
+
+def render_weekly(report: Mapping[str, Any], fmt: str) -> str:
+    from cmdscope.reports.common import render_markdown, render_table
+
+    w = report["window"]
+    head = (f"Time to green by failure class, last week {w['last_week']['since']} .. {w['last_week']['until']} "
+            f"against this week .. {w['this_week']['until']} (trailing 7-day weeks; direction only when "
+            f"Mann-Whitney p < {report['alpha']})")
+    headers, rows = table_rows(report)
+    if fmt == "md":
+        body = render_markdown(headers, rows)
+        head = f"**{head}**"
+    else:
+        body = render_table(headers, rows, align_right={1, 2, 3, 5})
+    lines = [head, "", body]
+    if report["other"]["classes"]:
+        lines.append(f"... and {report['other']['classes']} more classes (--top 0 shows all)")
+    bad = report.get("ledger", {}).get("bad_lines")
+    if bad:
+        lines.append(f"note: {bad} unreadable ledger lines skipped")
+    return "\n".join(lines) + "\n"
