@@ -181,10 +181,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     progress = Progress("reading ledger")
     records = read_records(_ledger(args.ledger), since_ns=since, stats=stats, needles=_needles(args), progress=progress)
     selected: Iterable[dict[str, Any]] = (r for r in records if _matches(r, args))
-    if args.limit:
-        from itertools import islice
+    if args.limit:  # the newest matches: the ledger is in time order, keep the last N
+        from collections import deque
 
-        selected = islice(selected, args.limit)
+        selected = deque(selected, maxlen=args.limit)
     n = _emit(selected, args.json)
     progress.done()
     if not args.json:
@@ -270,7 +270,7 @@ def main(argv: list[str]) -> int:
     tail.add_argument("-n", type=args_.count, default=10, help="how many (default 10)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     query = sub.add_parser("query", help="records matching filters")
-    query.add_argument("--since", type=args_.since, help=args_.SINCE_HELP + " (default: everything)")
+    args_.add_since(query)
     query.add_argument("--actor", help="only this actor (cmdscope.actor)")
     query.add_argument("--packet", help="only this work packet")
     query.add_argument("--phase", help="only this phase")
@@ -278,7 +278,8 @@ def main(argv: list[str]) -> int:
     query.add_argument("--kind", choices=KINDS, help="only this record kind")
     query.add_argument("--outcome", choices=("success", "failure", "timeout", "interrupted", "error", "denied"),
                        help="only this outcome")
-    query.add_argument("--limit", type=args_.count, default=0, help="at most this many records (default 0: all)")
+    query.add_argument("--limit", type=args_.count, default=0,
+                       help="only the newest this many matches, printed oldest first (default 0: all)")
     verify = sub.add_parser("verify", help="check every line against schema v1 (exit 1 on any problem)")
     for p in (tail, query, verify):
         p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")

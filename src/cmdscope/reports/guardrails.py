@@ -107,12 +107,13 @@ NEEDLES = {"denials": (rb'"kind":"denial"',), "danger": (rb'"cmdscope\.danger\.(
 
 
 def _main(argv: list[str], name: str) -> int:
+    from cmdscope.cli import args as args_
     from cmdscope.cli.ledger import parse_since
     from cmdscope.reports.common import LedgerStream
 
     parser = argparse.ArgumentParser(prog=f"cmdscope report {name}", description=__doc__)
-    parser.add_argument("--since", help="30m, 1h, 7d, or an ISO date (default: everything)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args_.add_since(parser)
+    args_.add_format(parser)
     parser.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     args = parser.parse_args(argv)
     since = parse_since(args.since) if args.since else None
