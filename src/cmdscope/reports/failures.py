@@ -313,6 +313,10 @@ def render_rollup(report: dict[str, Any], fmt: str) -> str:
     for g in report["groups"]:
         ttg = g["time_to_green_s"]
         tail = g.get("command_line") if by == "command" else g.get("title") if by == "class" else g.get("top_class")
+        if by == "command" and tail:
+            from cmdscope.command_text import as_typed
+
+            tail = as_typed({"process.command_line": tail})  # readable quoting; JSON keeps the exact line
         tail = (tail or "")[:60]
         rows.append([g["key"], str(g["failures"]), _pct(g["share_of_commands"]), _pct(g["share_of_failures"]),
                      str(g["retries"]), human_duration(ttg["median"]), human_duration(ttg["p90"]),
