@@ -3,7 +3,7 @@
     cmdscope packet start PKT-42 --title "Fix login" [--actor A]   # later commands join PKT-42
     cmdscope packet status                                         # the active packet, figures so far
     cmdscope packet end [--status completed|failed|abandoned]      # writes the packet record
-    cmdscope packet list [--since 30d] [--json]                    # ended and open packets
+    cmdscope packet list [--since 30d] [--format table|json|md]      # ended and open packets
     cmdscope packet commit-hook [--repo PATH] [--sha SHA]          # called by .git/hooks/post-commit
 """
 
