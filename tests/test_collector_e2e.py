@@ -626,7 +626,8 @@ def test_cli_heartbeat_packet_and_merge_records_raise_the_sdlc_alerts(stack: Sta
     is 3 hours old (written by `cmdscope heartbeat`, then backdated) raises HeartbeatMissed; a
     late `cmdscope heartbeat --every 1s` check-in raises ScheduledCheckLate; three packets whose
     every command failed (`packet start`, `run`, `packet end`) raise PacketFailureDensityHigh;
-    twenty `pipeline run`s that all need review raise AutoMergeRateLow. Each by the shipped
+    twenty `pipeline run`s that all need review (a required gate fails) raise AutoMergeRateLow,
+    and GatePassRateLow for that gate, which never passed. Each by the shipped
     expression (the alerts' `for:` is not waited out: pending is raised)."""
     repo = git_repo(tmp_path)
     env = stack.env(CMDSCOPE_ACTOR="e2e-sdlc", CMDSCOPE_SESSION="e2e-sdlc-session")
@@ -657,10 +658,12 @@ def test_cli_heartbeat_packet_and_merge_records_raise_the_sdlc_alerts(stack: Sta
     assert sum(r.get("kind") == "packet" and r.get("cmdscope.actor") == "e2e-sdlc" for r in recs) == 3
 
     expected = {("CmdscopeHeartbeatMissed", "e2e-nightly"), ("CmdscopeScheduledCheckLate", "e2e-late"),
-                ("CmdscopePacketFailureDensityHigh", "e2e-sdlc"), ("CmdscopeAutoMergeRateLow", None)}
+                ("CmdscopePacketFailureDensityHigh", "e2e-sdlc"), ("CmdscopeAutoMergeRateLow", None),
+                ("CmdscopeGatePassRateLow", "e2e-review-tests")}  # a gate that never passed
 
     def key(labels: dict[str, str]) -> tuple[str, str | None]:
-        return labels["alertname"], labels.get("cmdscope_heartbeat_name") or labels.get("cmdscope_actor")
+        return labels["alertname"], (labels.get("cmdscope_heartbeat_name") or labels.get("cmdscope_gate_name")
+                                     or labels.get("cmdscope_actor"))
     missing: set[tuple[str, str | None]] = set(expected)
 
     def all_raised() -> bool:
