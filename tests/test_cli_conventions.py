@@ -19,6 +19,11 @@ def cli(*args: str, cwd: Path | None = None):
     (("ledger", "tail", "-n", "-3"), "argument -n"),
     (("ledger", "query", "--limit", "-1"), "argument --limit"),
     (("ledger", "query", "--kind", "bogus"), "argument --kind"),
+    (("ledger", "query", "--outcome", "passed"), "argument --outcome"),
+    (("report", "failures", "--by", "colour"), "argument --by"),
+    (("report", "denials", "--since", "tomorrow-ish"), "argument --since"),
+    (("packet", "list", "--since", "last week"), "argument --since"),
+    (("packet", "end", "--format", "yaml"), "argument --format"),
     (("ledger", "query", "--since", "last tuesday"), "argument --since"),
     (("report", "packets", "-o", "/no/dir/x"), "argument -o/--output"),
     (("report", "html", "-o", "/no/dir/x"), "argument -o/--output"),
@@ -66,3 +71,38 @@ def test_help_shows_since_default_and_every_option_has_help() -> None:
             if stripped.startswith("-") and "  " not in stripped:  # help text would follow on the same line
                 nxt = options.splitlines()[options.splitlines().index(line) + 1]
                 assert nxt.startswith(" " * 10), f"{args}: option without help: {stripped}"
+
+
+def test_limit_returns_the_newest_matches_oldest_first(ledger_path: Path) -> None:
+    """`ledger query --limit N` is "the last N that match" (what `tail` means), not the first N."""
+    for i in range(5):
+        assert cli("gate", "run", f"g{i}", "--", "true").returncode == 0
+    cli("run", "--", "true")  # a newer record that does not match
+    done = cli("ledger", "query", "--kind", "gate", "--limit", "2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["cmdscope.gate.name"] for line in done.stdout.splitlines()] == ["g3", "g4"]
+    assert cli("ledger", "query", "--kind", "gate", "--limit", "2").stdout.count("\n") == 3  # header + 2
+
+
+def test_packet_and_pipeline_views_take_format(tmp_path: Path, ledger_path: Path) -> None:
+    """packet end/status/list and pipeline run print table, json (also as --json) or md."""
+    from test_packets import make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    assert cli("packet", "start", "PKT-F", "--title", "fmt", cwd=repo).returncode == 0
+    status = cli("packet", "status", "--format", "json", cwd=repo)
+    assert json.loads(status.stdout)["packet"] == "PKT-F", status.stderr
+    end = cli("packet", "end", "--format", "json", cwd=repo)
+    assert json.loads(end.stdout)["cmdscope.packet"] == "PKT-F", end.stderr
+    for flag in (("--format", "json"), ("--json",)):
+        listed = json.loads(cli("packet", "list", "--since", "today", *flag, cwd=repo).stdout)
+        assert [r["cmdscope.packet"] for r in listed["ended"]] == ["PKT-F"]
+    md = cli("packet", "list", "--format", "md", cwd=repo).stdout.splitlines()
+    assert md[0].startswith("| ENDED (UTC) | PACKET") and md[1].startswith("|---") and "| PKT-F |" in md[2]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("name: fmt\nstages:\n  - name: build\n    steps:\n      - run: [\"true\"]\n")
+    done = cli("pipeline", "run", str(pipeline), "--format", "md", cwd=repo)
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["| FIELD | VALUE |", "|---|---|"] and "| cicd.pipeline.name | fmt |" in lines, done
+    done = cli("pipeline", "run", str(pipeline), "--format", "json", cwd=repo)
+    assert json.loads(done.stdout)["cicd.pipeline.name"] == "fmt", done.stderr

@@ -606,3 +606,79 @@ def test_cli_and_claude_code_hook_records_raise_the_shipped_alerts(stack: Stack,
     assert float(denials[0]["value"][1]) == 6
     print(f"\nalerts raised from CLI and hook records: {sorted(a for a, _ in expected)}; firing: "
           f"{sorted(a for a, _ in firing & expected)}; {len(got)} alerts in Prometheus")
+
+
+def _backdated(line: str, seconds: float) -> str:
+    """A ledger line written by the CLI, moved ``seconds`` into the past (start, end and time):
+    the record a check-in that ran that long ago left behind."""
+    from datetime import UTC, datetime
+
+    rec = json.loads(line)
+    shift = int(seconds * 1e9)
+    rec["start_ns"] -= shift
+    rec["end_ns"] -= shift
+    rec["time"] = datetime.fromtimestamp(rec["end_ns"] / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(rec, separators=(",", ":")) + "\n"
+
+
+def test_cli_heartbeat_packet_and_merge_records_raise_the_sdlc_alerts(stack: Stack, tmp_path: Path) -> None:
+    """The SDLC alerts from records the real CLI writes (no SDK): a heartbeat whose last success
+    is 3 hours old (written by `cmdscope heartbeat`, then backdated) raises HeartbeatMissed; a
+    late `cmdscope heartbeat --every 1s` check-in raises ScheduledCheckLate; three packets whose
+    every command failed (`packet start`, `run`, `packet end`) raise PacketFailureDensityHigh;
+    twenty `pipeline run`s that all need review (a required gate fails) raise AutoMergeRateLow,
+    and GatePassRateLow for that gate, which never passed. Each by the shipped
+    expression (the alerts' `for:` is not waited out: pending is raised)."""
+    repo = git_repo(tmp_path)
+    env = stack.env(CMDSCOPE_ACTOR="e2e-sdlc", CMDSCOPE_SESSION="e2e-sdlc-session")
+
+    def run(*args: str, cwd: Path = repo, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cmdscope", *args], env={**env, **extra}, capture_output=True,
+                              text=True, timeout=120, cwd=cwd)
+
+    staging = tmp_path / "staging.jsonl"  # written by the CLI, moved 3h back, then appended
+    assert run("heartbeat", "e2e-nightly", "--ledger", str(staging)).returncode == 0
+    with stack.ledger.open("a") as ledger:
+        ledger.write(_backdated(staging.read_text().splitlines()[-1], 3 * 3600))
+    assert run("heartbeat", "e2e-late", "--every", "1s").returncode == 0
+    time.sleep(2.5)
+    late = run("heartbeat", "e2e-late", "--every", "1s", "--format", "json")
+    assert json.loads(late.stdout)["cmdscope.schedule.on_time"] is False, late
+    for i in range(3):
+        assert run("packet", "start", f"E2E-P{i}", "--actor", "e2e-sdlc").returncode == 0
+        run("run", "--", "git", "checkout", "no-such-branch")
+        assert run("packet", "end", "--status", "failed").returncode == 0, i
+    pipeline = tmp_path / "review.yaml"
+    pipeline.write_text("name: e2e-review\nstages:\n  - name: test\n    steps:\n      - gate: e2e-review-tests\n"
+                        "        run: [\"false\"]\n        required: true\n")  # a required gate fails: review
+    for _ in range(20):
+        assert run("pipeline", "run", str(pipeline)).returncode == 1
+    recs = stack.records()
+    assert sum(r.get("kind") == "pipeline" and r.get("cmdscope.merge.result") == "human_review" for r in recs) >= 20
+    assert sum(r.get("kind") == "packet" and r.get("cmdscope.actor") == "e2e-sdlc" for r in recs) == 3
+
+    expected = {("CmdscopeHeartbeatMissed", "e2e-nightly"), ("CmdscopeScheduledCheckLate", "e2e-late"),
+                ("CmdscopePacketFailureDensityHigh", "e2e-sdlc"), ("CmdscopeAutoMergeRateLow", None),
+                ("CmdscopeGatePassRateLow", "e2e-review-tests")}  # a gate that never passed
+
+    def key(labels: dict[str, str]) -> tuple[str, str | None]:
+        return labels["alertname"], (labels.get("cmdscope_heartbeat_name") or labels.get("cmdscope_gate_name")
+                                     or labels.get("cmdscope_actor"))
+    missing: set[tuple[str, str | None]] = set(expected)
+
+    def all_raised() -> bool:
+        missing.clear()
+        missing.update(expected - {key(a["labels"]) for a in prom_alerts(stack.prom.url)})
+        return not missing
+    try:
+        wait_for(all_raised, 180, what="the SDLC alerts", interval=1)
+    except TimeoutError:
+        series = {m: prom_query(stack.prom.url, f"max_over_time({m}[30m])") for m in
+                  ("cmdscope_heartbeat_last_success_seconds", "cmdscope_schedule_runs_total",
+                   "cmdscope_packet_failure_density_count", "cmdscope_merges_total")}
+        raise AssertionError(f"alerts never raised: {sorted(missing, key=str)}; series: {series}") from None
+    age = prom_query(stack.prom.url, 'heartbeat:cmdscope_heartbeat_age_seconds:max7d{cmdscope_heartbeat_name="e2e-nightly"}')
+    assert 3 * 3600 - 60 < float(age[0]["value"][1]) < 3 * 3600 + 600, age
+    merges = prom_query(stack.prom.url, "sum(cmdscope_merges_total)")
+    assert float(merges[0]["value"][1]) == 20  # each merge decision counted once
+    print(f"\nSDLC alerts raised from CLI records: {sorted(a for a, _ in expected)}")

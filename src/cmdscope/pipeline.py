@@ -345,7 +345,7 @@ def check_retry_state(run: Run) -> None:
         return  # no scope a streak could live in
     tracker = _retry_tracker(run.spec)
     if tracker is not None:
-        run.may_retry = tracker.may_have_failed(rec["cmdscope.command.hash"], session, packet)
+        run.may_retry = tracker.may_have_failed(rec["cmdscope.command.hash"], session, packet, _ledger_key(run))
 
 
 @on_error(unknown_error_type)
@@ -393,10 +393,15 @@ def count_retries(run: Run) -> None:
         if tracker is None:
             return
         count, retry_of = tracker.observe(
-            rec["cmdscope.command.hash"], session, packet, failed, rec["record_id"], rec["end_ns"])
+            rec["cmdscope.command.hash"], session, packet, failed, rec["record_id"], rec["end_ns"], _ledger_key(run))
     rec["cmdscope.retry.count"] = count
     if run.spec.retry_of or retry_of:
         rec["cmdscope.retry_of"] = run.spec.retry_of or retry_of
+
+
+def _ledger_key(run: Run) -> str:
+    """Retry streaks are kept per ledger: retry_of names a record of the ledger being written."""
+    return os.path.abspath(run.spec.ledger_path or default_ledger_path_str())
 
 
 _trackers: dict[str, Any] = {}

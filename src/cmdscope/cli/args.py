@@ -2,6 +2,7 @@
 one line naming the argument, exit 2 (argparse's own error path), never a traceback.
 
 - ``count``, ``name``, ``output_file``, ``work_dir``, ``since``: argparse ``type=`` converters.
+- :func:`add_since`: ``--since`` through :func:`since`, its default shown in the help.
 - :func:`add_format`: ``--format table|json[|md]`` with ``--json`` kept as an alias; both set
   ``args.format`` and ``args.json``.
 """
@@ -73,6 +74,15 @@ def since(text: str) -> str:
     except ReportError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def add_since(parser: argparse.ArgumentParser, default: str | None = None, *, shown: str | None = None,
+              what: str = "window start") -> None:
+    """``--since`` for every command: the one parser (``today``, ``yesterday``, ``30m``, an ISO
+    date), its default in the help (``shown`` when the default is computed later)."""
+    text = shown or ("everything" if default is None else default)
+    parser.add_argument("--since", type=since, default=default,
+                        help=f"{what}: " + SINCE_HELP.split(": ", 1)[1] + f" (default: {text})")
 
 
 class _Format(argparse.Action):

@@ -13,20 +13,22 @@ from cmdscope.cli import CliError
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
     from cmdscope.sdlc.audits import CHECKS
 
     p = argparse.ArgumentParser(prog="cmdscope audit", description="Repository integrity and hygiene checks.")
     p.add_argument("--checks", help=f"comma-separated subset of: {', '.join(CHECKS)} (default: all)")
-    p.add_argument("--repo", default=".")
+    p.add_argument("--repo", default=".", help="the repository to audit (default: the current directory)")
     p.add_argument("--name", default="audit", help="schedule name of this audit (default 'audit')")
     p.add_argument("--every", help="expected interval, for the on-time rate (e.g. 1d)")
-    p.add_argument("--grace", default="0s")
+    p.add_argument("--grace", default="0s", help="lateness still counted on time (default 0s)")
     p.add_argument("--stale-after", default="24h", help="an open packet older than this was never ended")
     p.add_argument("--large-file", default="5", help="untracked file size limit in MiB (default 5)")
-    p.add_argument("--registry-max-age", default="365d")
-    p.add_argument("--textfile", metavar="DIR")
-    p.add_argument("--ledger")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--registry-max-age", default="365d",
+                   help="a danger/redaction registry older than this is a finding (default 365d)")
+    p.add_argument("--textfile", metavar="DIR", help="also write node_exporter textfile metrics into DIR")
+    p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
+    args_.add_format(p)
     args = p.parse_args(argv)
     from cmdscope.sdlc.durations import parse_duration
     from cmdscope.sdlc.git import GitError

@@ -26,6 +26,8 @@ _CI_EXIT = re.compile(rb"Process completed with exit code (\d+)|Job failed: exit
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cmdscope.cli import args as args_
+
     p = argparse.ArgumentParser(prog="cmdscope classify",
                                 description="Print the failure class, the matched pattern and the evidence line "
                                             "for saved output (a CI job log, a captured run).")
@@ -38,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                    choices=("failure", "timeout", "interrupted", "error", "denied"), help="default: failure")
     p.add_argument("--stdout", metavar="FILE", help="the command's stdout ('-' for stdin)")
     p.add_argument("--stderr", metavar="FILE", help="the command's stderr ('-' for stdin)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args_.add_format(p)
     return p
 
 

@@ -134,9 +134,11 @@ def _summary(records: list[dict[str, Any]], out: Any) -> None:
     packets = Counter(r.get("cmdscope.packet") for r in records)
     out.write("By outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + "\n")
     out.write("By packet:  " + ", ".join(f"{k} {v}" for k, v in sorted(packets.items())) + "\n")
+    from cmdscope.command_text import as_typed
+
     denials = [r for r in records if r.get("kind") == "denial"]
     for d in denials:
-        out.write(f"Denied:     {d.get('process.command_line')}  rule {d.get('cmdscope.policy.rule')}"
+        out.write(f"Denied:     {as_typed(d)}  rule {d.get('cmdscope.policy.rule')}"
                   f" ({d.get('cmdscope.danger.severity')}), policy {d.get('cmdscope.policy.source')}\n")
 
 

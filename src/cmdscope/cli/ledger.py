@@ -11,13 +11,21 @@ from typing import Any, Iterable, Iterator
 
 from cmdscope.cli import CliError
 
+# (key, width): a cell longer than its width is never cut (it pushes the row right); only the
+# last column (what ran) is shortened to the terminal's width.
 COLUMNS = (
-    ("time", 19), ("cmdscope.actor", 12), ("cmdscope.packet", 10), ("cmdscope.phase", 9),
-    ("cmdscope.outcome", 11), ("process.exit.code", 4), ("duration_s", 8), ("process.command_line", 0),
+    ("time", 19), ("kind", 9), ("cmdscope.actor", 14), ("cmdscope.packet", 10), ("cmdscope.phase", 12),
+    ("cmdscope.outcome", 11), ("process.exit.code", 4), ("duration_s", 8), ("what", 0),
 )
-HEADERS = {"time": "TIME (UTC)", "cmdscope.actor": "ACTOR", "cmdscope.packet": "PACKET", "cmdscope.phase": "PHASE",
-           "cmdscope.outcome": "OUTCOME", "process.exit.code": "EXIT", "duration_s": "SECONDS",
-           "process.command_line": "COMMAND"}
+HEADERS = {"time": "TIME (UTC)", "kind": "KIND", "cmdscope.actor": "ACTOR", "cmdscope.packet": "PACKET",
+           "cmdscope.phase": "PHASE", "cmdscope.outcome": "OUTCOME", "process.exit.code": "EXIT",
+           "duration_s": "SECONDS", "what": "COMMAND / NAME"}
+
+
+# What names a record that is not a command (first present wins): gate, heartbeat/audit,
+# pipeline stage, pipeline, packet, commit.
+NAME_KEYS = ("cmdscope.gate.name", "cmdscope.heartbeat.name", "cicd.pipeline.task.name", "cicd.pipeline.name",
+             "cmdscope.packet.title", "cmdscope.packet", "vcs.ref.head.revision")
 
 
 def parse_since(text: str, now_ns: int | None = None) -> int:
@@ -40,6 +48,11 @@ def _ledger(path: str | None) -> str:
 def _cell(record: dict[str, Any], key: str) -> str:
     from cmdscope.safe_text import printable
 
+    if key == "what":  # the command as typed; for gates, packets, heartbeats... their name
+        from cmdscope.command_text import as_typed
+
+        named = next((record[k] for k in NAME_KEYS if isinstance(record.get(k), str) and record[k]), None)
+        return printable(as_typed(record) or named or str(record.get("name") or "-"))
     value = record.get(key)
     if value is None:
         return "-"
@@ -62,7 +75,7 @@ def format_table(records: Iterable[dict[str, Any]], out: Any) -> int:
             if rec.get("kind") == "denial" and key == "cmdscope.outcome":
                 text = "denied"
             if w:
-                cells.append(text[:w].ljust(w))
+                cells.append(text.ljust(w))
             else:
                 room = max(20, width - fixed) if width else len(text)
                 cells.append(text if len(text) <= room else text[: room - 1] + "…")
@@ -181,10 +194,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     progress = Progress("reading ledger")
     records = read_records(_ledger(args.ledger), since_ns=since, stats=stats, needles=_needles(args), progress=progress)
     selected: Iterable[dict[str, Any]] = (r for r in records if _matches(r, args))
-    if args.limit:
-        from itertools import islice
+    if args.limit:  # the newest matches: the ledger is in time order, keep the last N
+        from collections import deque
 
-        selected = islice(selected, args.limit)
+        selected = deque(selected, maxlen=args.limit)
     n = _emit(selected, args.json)
     progress.done()
     if not args.json:
@@ -270,7 +283,7 @@ def main(argv: list[str]) -> int:
     tail.add_argument("-n", type=args_.count, default=10, help="how many (default 10)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     query = sub.add_parser("query", help="records matching filters")
-    query.add_argument("--since", type=args_.since, help=args_.SINCE_HELP + " (default: everything)")
+    args_.add_since(query)
     query.add_argument("--actor", help="only this actor (cmdscope.actor)")
     query.add_argument("--packet", help="only this work packet")
     query.add_argument("--phase", help="only this phase")
@@ -278,7 +291,8 @@ def main(argv: list[str]) -> int:
     query.add_argument("--kind", choices=KINDS, help="only this record kind")
     query.add_argument("--outcome", choices=("success", "failure", "timeout", "interrupted", "error", "denied"),
                        help="only this outcome")
-    query.add_argument("--limit", type=args_.count, default=0, help="at most this many records (default 0: all)")
+    query.add_argument("--limit", type=args_.count, default=0,
+                       help="only the newest this many matches, printed oldest first (default 0: all)")
     verify = sub.add_parser("verify", help="check every line against schema v1 (exit 1 on any problem)")
     for p in (tail, query, verify):
         p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")

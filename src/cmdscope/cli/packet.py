@@ -3,7 +3,7 @@
     cmdscope packet start PKT-42 --title "Fix login" [--actor A]   # later commands join PKT-42
     cmdscope packet status                                         # the active packet, figures so far
     cmdscope packet end [--status completed|failed|abandoned]      # writes the packet record
-    cmdscope packet list [--since 30d] [--json]                    # ended and open packets
+    cmdscope packet list [--since 30d] [--format table|json|md]      # ended and open packets
     cmdscope packet commit-hook [--repo PATH] [--sha SHA]          # called by .git/hooks/post-commit
 """
 
@@ -18,29 +18,35 @@ from typing import Any
 from cmdscope.cli import CliError
 
 
+LEDGER_HELP = "ledger path (default: $CMDSCOPE_LEDGER or the state dir)"
+
+
 def _parser() -> argparse.ArgumentParser:
+    from cmdscope.cli import args as args_
+
     p = argparse.ArgumentParser(prog="cmdscope packet", description="Start, end and inspect work packets.")
     sub = p.add_subparsers(dest="action", required=True)
     s = sub.add_parser("start", help="open a packet in this worktree")
-    s.add_argument("packet_id")
-    s.add_argument("--title")
-    s.add_argument("--actor")
+    s.add_argument("packet_id", type=args_.name, help="the packet's id (e.g. PKT-42), written on every record")
+    s.add_argument("--title", help="what the packet is about (shown by status and list)")
+    s.add_argument("--actor", help="who works on it (default: $CMDSCOPE_ACTOR, else the user)")
     e = sub.add_parser("end", help="end the active packet and write its record")
-    e.add_argument("--status", default="completed", choices=("completed", "failed", "abandoned"))
-    e.add_argument("--ledger")
-    e.add_argument("--json", action="store_true", help="print the packet record as JSON")
-    st = sub.add_parser("status", help="the active packet and its figures so far")
-    st.add_argument("--ledger")
-    st.add_argument("--json", action="store_true")
+    e.add_argument("--status", default="completed", choices=("completed", "failed", "abandoned"),
+                   help="how it ended (default: completed)")
+    e.add_argument("--ledger", help=LEDGER_HELP)
+    args_.add_format(e)
+    st = sub.add_parser("status", help="the active packet and its figures so far (exit 1: none active)")
+    st.add_argument("--ledger", help=LEDGER_HELP)
+    args_.add_format(st)
     ls = sub.add_parser("list", help="packets ended (and still open) recently")
-    ls.add_argument("--since", default="30d")
-    ls.add_argument("--ledger")
-    ls.add_argument("--json", action="store_true")
+    args_.add_since(ls, "30d", what="packets ended since")
+    ls.add_argument("--ledger", help=LEDGER_HELP)
+    args_.add_format(ls, ("table", "json", "md"))
     h = sub.add_parser("commit-hook", help="record a commit (what the git post-commit hook runs)")
-    h.add_argument("--repo", default=".")
-    h.add_argument("--sha")
-    h.add_argument("--ledger")
-    h.add_argument("--quiet", action="store_true")
+    h.add_argument("--repo", default=".", help="the repository (default: the current directory)")
+    h.add_argument("--sha", help="the commit (default: HEAD)")
+    h.add_argument("--ledger", help=LEDGER_HELP)
+    h.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
 
 
@@ -113,6 +119,16 @@ def _list(args: argparse.Namespace, packets: Any) -> int:
     opened = packets.open_packets()
     if args.json:
         print(json.dumps({"ended": ended, "open": opened}, sort_keys=True))
+        return 0
+    if args.format == "md":
+        from cmdscope.reports.common import render_markdown
+
+        rows = [[rec["time"][:19], rec["cmdscope.packet"], rec["cmdscope.packet.status"], f"{rec['duration_s']:.1f}",
+                 str(rec["cmdscope.packet.commands"]), f"{rec['cmdscope.packet.failure_density']:.2f}",
+                 str(rec.get("cmdscope.packet.title", ""))] for rec in ended]
+        rows += [["open", st["packet"], "open", f"{(time.time_ns() - int(st.get('start_ns', 0))) / 1e9:.1f}", "-", "-",
+                  str(st.get("title") or "")] for st in opened]
+        print(render_markdown(["ENDED (UTC)", "PACKET", "STATUS", "SECONDS", "COMMANDS", "DENSITY", "TITLE"], rows))
         return 0
     for rec in ended:
         print(f"{rec['time'][:19]}  {rec['cmdscope.packet']:<14} {rec['cmdscope.packet.status']:<10} "

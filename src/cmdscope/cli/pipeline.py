@@ -1,4 +1,4 @@
-"""``cmdscope pipeline run pipeline.yaml [--workdir DIR] [--policy FILE] [--json]``.
+"""``cmdscope pipeline run pipeline.yaml [--workdir DIR] [--policy FILE] [--format table|json|md]``.
 
 Exit 0 when every stage passed and the governance policy allowed the auto-merge, 1 when a
 stage failed, 3 when the run passed but needs human review, 2 on a bad file.
@@ -14,17 +14,19 @@ from cmdscope.cli import CliError
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
+
     p = argparse.ArgumentParser(prog="cmdscope pipeline", description="Run an SDLC pipeline file.")
     sub = p.add_subparsers(dest="action", required=True)
     r = sub.add_parser("run", help="run the stages, evaluate governance, merge when allowed")
-    r.add_argument("file")
+    r.add_argument("file", help="the pipeline file (YAML: stages, gates, policy)")
     r.add_argument("--workdir", help="where the commands run (default: the file's workdir:, else the current directory)")
     r.add_argument("--policy", help="governance policy file (default: the file's policy:, else the shipped one)")
-    r.add_argument("--ledger")
-    r.add_argument("--json", action="store_true", help="print the run record as JSON on stdout")
+    r.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
+    args_.add_format(r, ("table", "json", "md"))
     v = sub.add_parser("validate", help="check a pipeline file and its policy")
-    v.add_argument("file")
-    v.add_argument("--policy")
+    v.add_argument("file", help="the pipeline file")
+    v.add_argument("--policy", help="governance policy file to check with it (default: the file's policy:)")
     args = p.parse_args(argv)
 
     from cmdscope.sdlc.git import GitError
@@ -44,9 +46,9 @@ def main(argv: list[str]) -> int:
         from cmdscope.pipeline import close_ledgers
         from cmdscope.sdlc.pipelines import run_pipeline
 
-        # With --json, stdout carries only the record: the steps' output goes to stderr.
+        # With --format json|md, stdout carries only the record: the steps' output goes to stderr.
         result = run_pipeline(args.file, workdir=args.workdir, policy=args.policy, ledger=args.ledger, out=sys.stderr,
-                              stdout=2 if args.json else None)
+                              stdout=2 if args.format != "table" else None)
         close_ledgers()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
@@ -54,6 +56,17 @@ def main(argv: list[str]) -> int:
         raise CliError(str(exc)) from None
     if args.json:
         print(json.dumps(result.record, sort_keys=True))
+    elif args.format == "md":
+        print(_markdown(result.record))
     if not result.ok:
         return 1
     return 0 if result.record.get("cmdscope.merge.result") == "auto" else 3
+
+
+def _markdown(record: dict[str, object]) -> str:
+    """The run record as a two-column Markdown table (for a PR comment or a CI summary)."""
+    from cmdscope.reports.common import render_markdown
+
+    rows = [[key, json.dumps(value) if isinstance(value, (list, dict)) else str(value)]
+            for key, value in sorted(record.items())]
+    return render_markdown(["FIELD", "VALUE"], rows)

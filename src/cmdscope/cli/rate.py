@@ -11,11 +11,12 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
     from cmdscope.sdlc import rating as rt
 
     ap = argparse.ArgumentParser(prog="cmdscope rate", description=__doc__)
-    ap.add_argument("--since", help="window length, e.g. 7d (default: the policy's rating.window_days); "
-                    "the previous window of the same length is the baseline")
+    args_.add_since(ap, shown="the policy's rating.window_days",
+                    what="window start (the previous window of the same length is the baseline)")
     ap.add_argument("--scope", choices=rt.SCOPES, action="append",
                     help="repository, packet or actor (repeatable; default: all three)")
     ap.add_argument("--policy", help="governance policy with rating.weights (default: the shipped one)")
@@ -23,7 +24,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--components", action="store_true",
                     help="show every component's value, weight and trend with its significance test")
     ap.add_argument("--textfile", type=Path, help="also write cmdscope_rating.prom into DIR for node_exporter")
-    ap.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format (default table)")
+    args_.add_format(ap, ("table", "json", "md"))
     args = ap.parse_args(argv)
 
     from cmdscope.reports.common import ReportError, parse_time, render_markdown, render_table

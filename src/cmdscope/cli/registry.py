@@ -13,11 +13,14 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     lst = sub.add_parser("list", help="list the effective rules")
     lst.add_argument("--category", help="only this category")
+    from cmdscope.cli.args import add_format
+
+    add_format(lst, ("table", "json", "md"))
     lint = sub.add_parser("lint", help="validate registry and policy files and run every rule's examples")
     lint.add_argument("paths", nargs="*",
                       help="registry or policy files, or directories (default: the effective registry and policies)")
     explain = sub.add_parser("explain", help="show one rule")
-    explain.add_argument("rule_id")
+    explain.add_argument("rule_id", help="the rule's id (see 'cmdscope registry list')")
     _add_sync_parser(sub)
     args = parser.parse_args(argv)
     if args.action == "sync":
@@ -26,7 +29,7 @@ def main(argv: list[str]) -> int:
 
     try:
         if args.action == "list":
-            return _list(args.category)
+            return _list(args.category, args.format)
         if args.action == "lint":
             redaction = [p for p in args.paths if _is_redaction_path(p)]
             danger = [p for p in args.paths if p not in redaction]
@@ -39,14 +42,26 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-def _list(category: str | None) -> int:
+def _list(category: str | None, fmt: str = "table") -> int:
     from cmdscope.guard import Guard
 
     guard = Guard.load()
+    rules = [r for r in sorted(guard.registry.rules, key=lambda r: (r.category, r.id))
+             if not category or r.category == category]
+    if fmt == "json":
+        import json
+
+        print(json.dumps({"registry": guard.registry_version, "rules": [
+            {"id": r.id, "severity": r.severity, "category": r.category, "title": r.title} for r in rules]}))
+        return 0
+    if fmt == "md":
+        from cmdscope.reports.common import render_markdown
+
+        print(render_markdown(["RULE", "SEVERITY", "CATEGORY", "TITLE"],
+                              [[r.id, r.severity, r.category, r.title] for r in rules]))
+        return 0
     print(f"registry {guard.registry_version}")
-    for rule in sorted(guard.registry.rules, key=lambda r: (r.category, r.id)):
-        if category and rule.category != category:
-            continue
+    for rule in rules:
         print(f"{rule.id:<32} {rule.severity:<8} {rule.category:<20} {rule.title}")
     return 0
 
@@ -171,7 +186,9 @@ def _add_sync_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                                        "(default: $CMDSCOPE_REGISTRY_SYNC_SHA256)")
     sync.add_argument("--textfile", metavar="DIR", help="also write node_exporter textfile metrics into DIR")
     sync.add_argument("--status", action="store_true", help="show the active registry and the last sync; fetch nothing")
-    sync.add_argument("--json", action="store_true", help="print the result as JSON")
+    from cmdscope.cli.args import add_format
+
+    add_format(sync)
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """Count retries of a failing command across processes (one CLI process per command).
 
-State: one small JSON file per scope (a session or a packet) under `state_dir/retry/`, mapping
+State: one small JSON file per scope (a session or a packet, in one ledger: a run into another
+ledger never counts the failures of this one) under `state_dir/retry/`, mapping
 command hash -> [consecutive failures, record id of the last failure, its time in ns]. Each
 observe() takes an exclusive flock on the scope file, reads, updates and rewrites it, so
 concurrent commands of the same session cannot lose a count. Entries older than the window are
@@ -22,6 +23,12 @@ _MAX_ENTRIES = 512
 _PAD_LIMIT = 64 * 1024  # above this, shrink the file for real  # per scope; the oldest go first when a session runs very many distinct failures
 
 
+def _scopes(session: str | None, packet: str | None, ledger: str) -> tuple[str | None, str | None]:
+    """The session's and the packet's scope keys, within one ledger."""
+    where = f"{ledger}\0" if ledger else ""
+    return (f"{where}s:{session}" if session else None, f"{where}p:{packet}" if packet else None)
+
+
 class RetryTracker:
     """`observe()` once per command (failed or not); returns (retry_count, retry_of).
 
@@ -36,9 +43,10 @@ class RetryTracker:
         self._made = False
 
     def observe(self, command_hash: str, session: str | None, packet: str | None, failed: bool,
-                record_id: str, now_ns: int) -> tuple[int, str | None]:
+                record_id: str, now_ns: int, ledger: str = "") -> tuple[int, str | None]:
+        """``ledger``: the ledger the record goes to; retry_of must name a record in it."""
         hits = []
-        for scope in (f"s:{session}" if session else None, f"p:{packet}" if packet else None):
+        for scope in _scopes(session, packet, ledger):
             if scope is not None:
                 result = self._observe_scope(scope, command_hash, failed, record_id, now_ns)
                 if result[1] is not None:
@@ -48,10 +56,10 @@ class RetryTracker:
         latest = max(hits, key=lambda r: r[2])  # retry_of: the most recent earlier failure
         return max(r[0] for r in hits), latest[1]
 
-    def may_have_failed(self, command_hash: str, session: str | None, packet: str | None) -> bool:
+    def may_have_failed(self, command_hash: str, session: str | None, packet: str | None, ledger: str = "") -> bool:
         """Could ``observe`` find a failure streak of this command (a cheap, unlocked look)?
         False means a success of it has nothing to end and ``observe`` may be skipped."""
-        for scope in (f"s:{session}" if session else None, f"p:{packet}" if packet else None):
+        for scope in _scopes(session, packet, ledger):
             if scope is not None and self._may_hold(self._path(scope), command_hash):
                 return True
         return False

@@ -20,15 +20,17 @@ DEFAULT_DIR = "incidents"
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
+
     parser = argparse.ArgumentParser(prog="cmdscope report alerts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR),
                         help=f"incident stub directory of `cmdscope incidents serve` (default {DEFAULT_DIR}/)")
-    parser.add_argument("--since", default="30d", help="first seen at or after (default 30d; 12h, 2w, an ISO date)")
+    args_.add_since(parser, "30d", what="incidents first seen at or after")
     parser.add_argument("--max-fp-rate", type=float, help="flag rules above this false-positive rate "
                         "(default: the governance policy's targets.max_false_positive_rate)")
     parser.add_argument("--policy", help="governance policy file (default: the shipped one)")
-    parser.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format (default table)")
+    args_.add_format(parser, ("table", "json", "md"))
     args = parser.parse_args(argv)
     since_ns = since_or_report(args.since, "cmdscope report alerts", time.time_ns())
     if since_ns is None:

@@ -62,17 +62,19 @@ def collect(agents: list[str], since_ns: int, args: argparse.Namespace,
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
+
     parser = argparse.ArgumentParser(prog="cmdscope report coverage", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", choices=AGENTS, action="append", help="agent(s) to check (default: all)")
     parser.add_argument("--session", help="one session id")
-    parser.add_argument("--since", default="1d", help="sessions active since (default 1d; 12h, 2w, an ISO date)")
+    args_.add_since(parser, "1d", what="sessions active since")
     parser.add_argument("--min", type=float, help="exit 1 when coverage is below this percentage, e.g. 100")
     parser.add_argument("--ledger", help="ledger (default: $CMDSCOPE_LEDGER or the state directory's)")
     parser.add_argument("--claude-dir", type=Path, help="Claude Code's config directory (default $CLAUDE_CONFIG_DIR or ~/.claude)")
     parser.add_argument("--opencode-dir", type=Path, help="OpenCode's data directory (default $XDG_DATA_HOME/opencode)")
     parser.add_argument("--codex-dir", type=Path, help="Codex's home (default $CODEX_HOME or ~/.codex)")
-    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    args_.add_format(parser)
     args = parser.parse_args(argv)
     if args.min is not None and not 0 <= args.min <= 100:
         sys.stderr.write("cmdscope report coverage: --min must be a percentage from 0 to 100\n")

@@ -313,6 +313,10 @@ def render_rollup(report: dict[str, Any], fmt: str) -> str:
     for g in report["groups"]:
         ttg = g["time_to_green_s"]
         tail = g.get("command_line") if by == "command" else g.get("title") if by == "class" else g.get("top_class")
+        if by == "command" and tail:
+            from cmdscope.command_text import as_typed
+
+            tail = as_typed({"process.command_line": tail})  # readable quoting; JSON keeps the exact line
         tail = (tail or "")[:60]
         rows.append([g["key"], str(g["failures"]), _pct(g["share_of_commands"]), _pct(g["share_of_failures"]),
                      str(g["retries"]), human_duration(ttg["median"]), human_duration(ttg["p90"]),
@@ -361,13 +365,15 @@ def render_daily(report: dict[str, Any], fmt: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cmdscope.cli import args as args_
+
     parser = argparse.ArgumentParser(prog="cmdscope report failures",
                                      description="Failure counts, retries and time to green from the ledger.")
-    parser.add_argument("--since", default="1d", help="window start: 30m, 12h, 1d, 2w or an ISO date/time (default 1d)")
-    parser.add_argument("--until", default=None, help="window end (default now)")
+    args_.add_since(parser, "1d")
+    parser.add_argument("--until", type=args_.since, default=None, help="window end, same forms as --since (default: now)")
     parser.add_argument("--by", default="class", choices=list(GROUP_KEYS), help="group failures by (default class)")
     parser.add_argument("--top", type=int, default=10, help="show this many groups (0 = all; default 10)")
-    parser.add_argument("--format", default="table", choices=["table", "json", "md"])
+    args_.add_format(parser, ("table", "json", "md"))
     parser.add_argument("--daily", action="store_true", help="top classes per UTC day with day-over-day change")
     parser.add_argument("--days", type=int, default=14, help="days for --daily (default 14)")
     parser.add_argument("--weekly", action="store_true",

@@ -56,12 +56,14 @@ def build(records: Iterable[dict[str, Any]], targets: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
+
     parser = argparse.ArgumentParser(prog="cmdscope report governance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--since", help="window start (default: the policy's targets.window_days, 30d)")
+    args_.add_since(parser, shown="the policy's targets.window_days, 30d")
     parser.add_argument("--policy", help="governance policy file with the targets (default: the shipped one)")
     parser.add_argument("--ledger", help="ledger to read (default: $CMDSCOPE_LEDGER or the state directory's)")
-    parser.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format (default table)")
+    args_.add_format(parser, ("table", "json", "md"))
     args = parser.parse_args(argv)
 
     from cmdscope.sdlc.governance import load_policy

@@ -26,8 +26,14 @@ def _rules(rec: dict[str, Any]) -> list[str]:
     return [str(value)] if value else []
 
 
-def denials(records: Iterable[dict[str, Any]], since_ns: int | None = None) -> dict[str, Any]:
-    """Denial records counted by policy rule, by policy source and by danger rule."""
+def denials(records: Iterable[dict[str, Any]], since_ns: int | None = None, limit: int = 20) -> dict[str, Any]:
+    """Denial records counted by policy rule, by policy source and by danger rule, and the
+    newest ``limit`` denied commands (what was denied, by which rule; 0: all)."""
+    from collections import deque
+
+    from cmdscope.command_text import as_typed
+
+    recent: deque[dict[str, Any]] = deque(maxlen=limit or None)
     by_rule: Counter[str] = Counter()
     by_source: Counter[str] = Counter()
     by_danger: Counter[str] = Counter()
@@ -43,6 +49,10 @@ def denials(records: Iterable[dict[str, Any]], since_ns: int | None = None) -> d
         by_actor[rec.get("cmdscope.actor") or "unknown"] += 1
         for rule in _rules(rec) or [UNCATEGORIZED]:
             by_danger[rule] += 1
+        recent.append({"time": rec.get("time"), "actor": rec.get("cmdscope.actor"),
+                       "policy_rule": rec.get("cmdscope.policy.rule") or UNCATEGORIZED,
+                       "danger_rule": ", ".join(_rules(rec)) or "-", "command": as_typed(rec),
+                       "record_id": rec.get("record_id")})
     return {
         "report": "denials",
         "total": total,
@@ -51,6 +61,7 @@ def denials(records: Iterable[dict[str, Any]], since_ns: int | None = None) -> d
         "by_policy_source": dict(by_source.most_common()),
         "by_danger_rule": dict(by_danger.most_common()),
         "by_actor": dict(by_actor.most_common()),
+        "denied": list(recent),
     }
 
 
@@ -99,6 +110,14 @@ def render(report: dict[str, Any]) -> str:
                 lines.append("  (none)")
             width = max((len(printable(k)) for k in value), default=0)
             lines.extend(f"  {printable(k):<{width}}  {v:>6}" for k, v in value.items())
+    if "denied" in report:
+        from cmdscope.reports.common import render_table
+
+        rows = [[str(d["time"] or "-")[:19].replace("T", " "), str(d["actor"] or "-"), d["policy_rule"],
+                 d["danger_rule"], d["command"]] for d in report["denied"]]
+        lines += ["", f"denied commands (newest {len(rows)}, oldest first):",
+                  render_table(["TIME (UTC)", "ACTOR", "POLICY RULE", "DANGER RULE", "COMMAND"], rows) if rows
+                  else "  (none)"]
     return "\n".join(lines) + "\n"
 
 
@@ -107,17 +126,21 @@ NEEDLES = {"denials": (rb'"kind":"denial"',), "danger": (rb'"cmdscope\.danger\.(
 
 
 def _main(argv: list[str], name: str) -> int:
+    from cmdscope.cli import args as args_
     from cmdscope.cli.ledger import parse_since
     from cmdscope.reports.common import LedgerStream
 
     parser = argparse.ArgumentParser(prog=f"cmdscope report {name}", description=__doc__)
-    parser.add_argument("--since", help="30m, 1h, 7d, or an ISO date (default: everything)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args_.add_since(parser)
+    args_.add_format(parser)
+    if name == "denials":
+        parser.add_argument("--limit", type=args_.count, default=20,
+                            help="list the newest this many denied commands (default 20; 0: all)")
     parser.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     args = parser.parse_args(argv)
     since = parse_since(args.since) if args.since else None
     read = LedgerStream(args.ledger, f"cmdscope report {name}", since_ns=since, needles=NEEDLES[name])
-    report = (denials if name == "denials" else danger)(read.records, since)
+    report = denials(read.records, since, args.limit) if name == "denials" else danger(read.records, since)
     read.finish()
     report["generated_at_ns"] = time.time_ns()
     report["unreadable_lines"] = read.stats.bad_lines

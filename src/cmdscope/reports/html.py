@@ -415,13 +415,13 @@ def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.cli.args import output_file
+    from cmdscope.cli.args import add_since, output_file
     from cmdscope.reports.common import LedgerStream, since_or_report
 
     p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
     p.add_argument("-o", "--output", required=True, type=output_file, help="the HTML file to write")
-    p.add_argument("--since", default="30d")
-    p.add_argument("--ledger")
+    add_since(p, "30d", what="records since")
+    p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     p.add_argument("--policy", help="governance policy for the ratings' weights and the governance targets "
                    "(default: the shipped one)")
     p.add_argument("--no-governance", action="store_true",

@@ -216,13 +216,13 @@ def parse_since(text: str, now_ns: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from cmdscope.cli.args import output_file
+    from cmdscope.cli.args import add_format, add_since, output_file
 
     p = argparse.ArgumentParser(prog="cmdscope report packets", description=__doc__.split("\n\n")[1] if __doc__ else None)
-    p.add_argument("--since", default="30d")
+    add_since(p, "30d", what="packets ended since")
     p.add_argument("--weekly", action="store_true", help="one row per ISO week with week-over-week change")
-    p.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
-    p.add_argument("--ledger")
+    add_format(p, ("table", "json", "md", "html"))
+    p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     p.add_argument("-o", "--output", type=output_file, help="write to this file instead of stdout")
     args = p.parse_args(argv)
     now = time.time_ns()

@@ -96,10 +96,12 @@ def render(data: dict[str, Any], fmt: str) -> str:
 def main(argv: list[str]) -> int:
     from cmdscope.reports.common import LedgerStream, since_or_report
 
+    from cmdscope.cli import args as args_
+
     p = argparse.ArgumentParser(prog="cmdscope report schedule", description="On-time rate of scheduled checks.")
-    p.add_argument("--since", default="30d")
-    p.add_argument("--format", choices=("table", "json", "md"), default="table")
-    p.add_argument("--ledger")
+    args_.add_since(p, "30d", what="check-ins since")
+    args_.add_format(p, ("table", "json", "md"))
+    p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     args = p.parse_args(argv)
     now = time.time_ns()
     since = since_or_report(args.since, "cmdscope report schedule", now)
