@@ -341,8 +341,8 @@ def read_records(
             stats.segment, stats.locate = name, where
             tick = 0x3FFF if progress is not None else -1  # a line number, or an offset when scanning
             for at, raw in lines:
-                if not at & tick:
-                    progress.update(number, stats.records)  # type: ignore[union-attr]
+                if not at & tick and progress is not None:
+                    progress.update(number, stats.records)
                 if raw[-1] != 10:  # only a segment's last line can lack its newline
                     if raw.strip():
                         stats.note_bad(name, where(at), "torn line (no newline at end)")
