@@ -452,9 +452,12 @@ def _scan(fh: Any, size: int, scans: list[re.Pattern[bytes]]) -> Iterator[tuple[
                 yield start, view[start:view.find(b"\n", start, cut) + 1]
             base = cut
             keep = base - base % mmap.PAGESIZE
-            if keep > dropped and hasattr(view, "madvise"):
-                view.madvise(mmap.MADV_DONTNEED, dropped, keep - dropped)  # still in the page cache
+            if keep > dropped and _DONTNEED is not None:
+                view.madvise(_DONTNEED, dropped, keep - dropped)  # still in the page cache
                 dropped = keep
+
+
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
 
 
 def _literal(pattern: bytes | str) -> bytes | None:
