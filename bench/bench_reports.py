@@ -1,7 +1,7 @@
 """Every report and ledger view over 1M- and 3M-record ledgers: wall time, CPU, peak RSS.
 
     python bench/bench_reports.py [--sizes 1000000,3000000] [--dir /tmp/cmdscope-bench-reports]
-                                  [--repeat 1] [--keep]
+                                  [--repeat 1] [--keep] [--against OLD/src]
 
 Builds each ledger with bench/make_ledger.py (14 days, 64 MB segments; ~0.87 KB a record, so
 3M records are ~2.6 GB: check the free space), then runs each command as the user does
@@ -13,6 +13,9 @@ ledger is visible (linear time = the records ratio; flat RSS = 1.0). CPU time is
 compare on a shared machine; wall time is what a user waits (the minimum of --repeat runs).
 Targets (issue 23): at 1M every report <= 5 s wall and <= 200 MB peak RSS on a 2-core machine;
 at 3M time at most linear and peak RSS within 1.5x of 1M. Ledgers are deleted unless --keep.
+``--against DIR`` also runs the failures reports with another source tree on the path (the code
+before the shared reader: ``git archive 5876dc6 src | tar -x -C /tmp/old``), interleaved with this
+tree's runs, so "no slower than before" is measured under the same load.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--dir", type=Path, default=Path("/tmp/cmdscope-bench-reports"))
     p.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest is shown")
     p.add_argument("--keep", action="store_true", help="keep the generated ledgers")
+    p.add_argument("--against", type=Path, help="another src/ tree to time the failures reports with")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -97,8 +101,17 @@ def main(argv: list[str]) -> int:
             print(head)
             print(f"{'baseline: read the lines, no decoding':44s} {base[0]:7.2f} {base[1]:6.2f} {base[2]:7.0f} {1:8.2f}")
             for name, cmd in COMMANDS:
-                wall, cpu, rss, code = best([sys.executable, "-m", "cmdscope", *cmd, "--ledger", str(ledger)], env,
-                                            args.repeat)
+                argv = [sys.executable, "-m", "cmdscope", *cmd, "--ledger", str(ledger)]
+                if args.against and name.startswith("report failures"):
+                    other = dict(env, PYTHONPATH=str(args.against))
+                    runs = [(run(argv, env), run(argv, other)) for _ in range(args.repeat)]  # interleaved
+                    wall, cpu, rss = (min(r[0][i] for r in runs) for i in range(3))
+                    code = runs[-1][0][3]
+                    o_wall, o_cpu, o_rss = (min(r[1][i] for r in runs) for i in range(3))
+                    print(f"{'  ' + name + ' (' + str(args.against) + ')':44s} {o_wall:7.2f} {o_cpu:6.2f} {o_rss:7.0f} "
+                          f"{o_cpu / base[1]:8.2f}", flush=True)
+                else:
+                    wall, cpu, rss, code = best(argv, env, args.repeat)
                 line = f"{name:44s} {wall:7.2f} {cpu:6.2f} {rss:7.0f} {cpu / base[1]:8.2f}"
                 if code not in (0, 1):
                     line += f"  exit {code}"

@@ -48,6 +48,7 @@ GROUP_KEYS = {
     "executable": "process.executable.name",
 }
 COMMAND_KINDS = frozenset({"command", "function"})
+_COMMAND_KIND_LIST = ("command", "function")  # `in` on a tuple: no hash, and a list-valued kind is just not one
 # The rollups type-check the fields they use as keys themselves, on the values they fetch
 # anyway (a wrong type skips the record and reports its line through stats.reject): a separate
 # check would cost a third more on a large ledger. The reader checks only the envelope.
@@ -123,51 +124,54 @@ def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = 
     groups: dict[str, _Group] = {}
     open_streaks: dict[tuple[str, str], tuple[int, str]] = {}  # (scope, hash) -> (first fail ns, group)
     total = failures = retries = 0
+    command_kinds = _COMMAND_KIND_LIST
+    want_sample = by == "command"
+    count_classes = by != "class"
     for rec in records:
-        kind = rec.get("kind")
-        if kind not in COMMAND_KINDS:
+        get = rec.get
+        if get("kind") not in command_kinds:
             continue
-        end = rec.get("end_ns")
+        end = get("end_ns")
         if type(end) is not int or end < lo or end >= hi:
             continue
-        outcome = rec.get("cmdscope.outcome")
-        command_hash = rec.get("cmdscope.command.hash")
-        scope = rec.get("session.id") or rec.get("cmdscope.packet") or ""
+        command_hash = get("cmdscope.command.hash")
+        scope = get("session.id") or get("cmdscope.packet") or ""
         if type(scope) is not str or not (command_hash is None or type(command_hash) is str):
             _reject(stats, rec, ("session.id", "cmdscope.packet", "cmdscope.command.hash"))
             continue
-        total += 1
-        if outcome == "success":
-            if command_hash is not None and open_streaks:
+        if get("cmdscope.outcome") == "success":
+            total += 1
+            if open_streaks and command_hash is not None:
                 streak = open_streaks.pop((scope, command_hash), None)
                 if streak is not None:
                     groups[streak[1]].ttg.add((end - streak[0]) / NS)
             continue
-        key = rec.get(field)
-        error_type = rec.get("error.type")
+        key = get(field)
+        error_type = get("error.type")
         if not ((key is None or type(key) is str) and (error_type is None or type(error_type) is str)):
-            total -= 1
             _reject(stats, rec, (field, "error.type"))
             continue
+        total += 1
         failures += 1
-        if by == "class" and key is None:
-            key = "unknown"
-        key = "(none)" if key is None else key
+        if key is None:
+            key = "unknown" if by == "class" else "(none)"
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group()
             group.first_ns = end
-            if by == "command":
-                sample = rec.get("process.command_line")
+            if want_sample:
+                sample = get("process.command_line")
                 group.sample = sample if type(sample) is str else None
         group.failures += 1
-        group.first_ns = min(group.first_ns, end)
-        group.last_ns = max(group.last_ns, end)
-        retry = rec.get("cmdscope.retry.count")
+        if end < group.first_ns:
+            group.first_ns = end
+        if end > group.last_ns:
+            group.last_ns = end
+        retry = get("cmdscope.retry.count")
         if type(retry) is int and retry > 0:
             group.retries += 1
             retries += 1
-        if by != "class":
+        if count_classes:
             error_type = error_type or "unknown"
             group.classes[error_type] = group.classes.get(error_type, 0) + 1
         if command_hash is not None and (scope, command_hash) not in open_streaks:
@@ -245,24 +249,27 @@ def failure_daily(records: Iterable[dict[str, Any]], *, days: int = 14, top: int
     lo = (first_day - 1) * 86400 * NS  # one extra day for the first day's day-over-day change
     counts: dict[int, dict[str, int]] = {}
     totals: dict[int, list[int]] = {}
+    day_ns = 86400 * NS
+    command_kinds = _COMMAND_KIND_LIST
     for rec in records:
-        if rec.get("kind") not in COMMAND_KINDS:
+        get = rec.get
+        if get("kind") not in command_kinds:
             continue
-        end = rec.get("end_ns")
+        end = get("end_ns")
         if type(end) is not int or end < lo or end > now:
             continue
-        day = end // (86400 * NS)
+        day = end // day_ns
         total = totals.get(day)
         if total is None:
             total = totals[day] = [0, 0]
-        total[0] += 1
-        if rec.get("cmdscope.outcome") == "success":
+        if get("cmdscope.outcome") == "success":
+            total[0] += 1
             continue
-        cls = rec.get("error.type") or "unknown"
+        cls = get("error.type") or "unknown"
         if type(cls) is not str:
-            total[0] -= 1
             _reject(stats, rec, ("error.type",))
             continue
+        total[0] += 1
         total[1] += 1
         per_day = counts.get(day)
         if per_day is None:

@@ -189,7 +189,9 @@ class Charts:
     # The command attributes read (the reader type-checks these).
     FIELDS = {key: COMMAND_FIELDS[key] for key in ("cmdscope.outcome", "error.type", "cmdscope.policy.rule",
                                                    "cmdscope.danger.rule")}
-    NEEDLES = (kind_pattern({"packet", "pipeline", "commit", "denial"}), rb'"cmdscope\.outcome":"(?!success")',
+    # The outcome needle starts on a rare byte (a regex search steps through each occurrence of
+    # its first byte; `"` is the most common one): 0.4 ns a byte against 0.6.
+    NEEDLES = (kind_pattern({"packet", "pipeline", "commit", "denial"}), rb'utcome":"(?!success")',
                rb'"cmdscope\.danger\.rule"')
 
     def __init__(self) -> None:

@@ -78,10 +78,10 @@ def _sen_slope(xs: list[float], ts: list[float]) -> float | None:
     else:
         import random
 
-        pick = random.Random(n).randrange
+        draw = random.Random(n).random  # int(draw() * n): a third of randrange's cost, as uniform here
         slopes = []
         for _ in range(SLOPE_PAIRS):
-            i, j = pick(n), pick(n - 1)
+            i, j = int(draw() * n), int(draw() * (n - 1))
             j += j >= i  # a second, different index
             if ts[j] != ts[i]:
                 slopes.append((xs[j] - xs[i]) / (ts[j] - ts[i]))
