@@ -84,6 +84,20 @@ def test_failed_required_gate_stops_and_needs_review(tmp_path: Path, ledger_path
     assert stages["package"]["cicd.pipeline.task.run.result"] == "skip"
 
 
+def test_failed_plain_step_in_the_last_stage_is_never_auto_merged(tmp_path: Path, ledger_path: Path) -> None:
+    """A failing step that is not a gate, in the last stage (nothing is skipped after it), still
+    blocks the merge: a failed pipeline is never an auto-merge."""
+    main, wt, f = setup(tmp_path, 2)
+    f.write_text(PIPELINE.format(want=2).replace('run: ["true"]', 'run: ["false"]'))
+    before = git(main, "rev-parse", "main")
+    done = cli(wt, "pipeline", "run", str(f), "--json")
+    run = json.loads(done.stdout)
+    assert run["cicd.pipeline.result"] == "failure"
+    assert run["cmdscope.merge.result"] == "human_review" and run["cmdscope.merge.performed"] is False
+    assert any(r.startswith("pipeline stopped: ") and "package" in r for r in run["cmdscope.merge.reasons"])
+    assert git(main, "rev-parse", "main") == before
+
+
 def test_diverged_target_is_human_review(tmp_path: Path) -> None:
     """When main cannot be fast-forwarded the merge fails and the run needs human review (exit 3)."""
     main, wt, f = setup(tmp_path, 2)

@@ -133,10 +133,13 @@ class Decision:
 
 def decide(policy: Policy, gates: list[dict[str, Any]], *, pipeline: str | None = None,
            packet: str | None = None, packet_records: list[dict[str, Any]] | None = None,
-           completed: bool = True) -> Decision:
-    """Auto-merge or human review, with every reason that blocks the merge."""
+           completed: bool = True, stopped: str = "") -> Decision:
+    """Auto-merge or human review, with every reason that blocks the merge. ``stopped`` names
+    the step that stopped the pipeline (a failed step blocks the merge even in the last stage)."""
     reasons: list[str] = []
-    if not completed:
+    if stopped:
+        reasons.append(f"pipeline stopped: {stopped}")
+    elif not completed:
         reasons.append("pipeline stopped before its last stage")
     by_name: dict[str, str] = {}
     for g in gates:  # the last evaluation of a gate counts

@@ -160,7 +160,7 @@ def run_pipeline(path: str | os.PathLike[str], *, workdir: str | None = None, po
     run_span = emit.start_span(f"RUN {spec.name}", start, kind="SERVER")
     base = {"cicd.pipeline.name": spec.name, "cicd.pipeline.run.id": run_span.span_id}
     result = PipelineResult(record={})
-    stopped = ""
+    stopped = step_stopped = ""
     failed = False
     with run_span.activate():
         for stage in spec.stages:
@@ -186,6 +186,8 @@ def run_pipeline(path: str | os.PathLike[str], *, workdir: str | None = None, po
                     if step.continue_on_error or (step.gate and not step.required):
                         continue
                     stopped = f"{label} failed in stage {stage.name}"
+                    if not step.gate:  # a failed gate is its own merge reason
+                        step_stopped = stopped
                     break
             failed = failed or stage_result != "success"
             result.stages.append(emit.write(_stage_record(stage, span, t0, base, stage_result, packet, where, why), span, ledger))
@@ -194,7 +196,8 @@ def run_pipeline(path: str | os.PathLike[str], *, workdir: str | None = None, po
         if packet:
             records = list(read_records(ledger or os.fspath(default_ledger_path()), since_ns=start - 30 * 86400 * 10**9))
         decision = decide(gov, result.gates, pipeline=spec.name, packet=packet, packet_records=records,
-                          completed=not any(s.get("cicd.pipeline.task.run.result") == "skip" for s in result.stages))
+                          completed=not any(s.get("cicd.pipeline.task.run.result") == "skip" for s in result.stages),
+                          stopped=step_stopped)
         merge_fields = _merge(spec, decision, where, packet, ledger, out, stdout, stderr)
     result.decision = decision
     rec = emit.new("pipeline", f"RUN {spec.name}", run_span, start)
