@@ -29,6 +29,7 @@ import yaml
 from collector_stack import BUILD_TIMEOUT, CONFIG_DIR, Collector, agent_collector, ensure_built, gateway_collector, wait_for
 from model_server import ModelServer
 from otlp_receiver import DecodedLog, OtlpReceiver
+from test_e2e_codex import codex_config
 from servers import INSTALL_HINT, free_port, prom_alerts, prom_query, start_prometheus, tools_available
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -386,15 +387,9 @@ def test_codex_native_events_match_the_pin(tmp_path: Path) -> None:
     receiver = OtlpReceiver().start()
     try:
         with ModelServer(["echo pin-ok", "ls /definitely/not/here", "curl http://127.0.0.1:9/x"]) as server:
-            (codex_home / "config.toml").write_text(f"""model = "scripted"
-model_provider = "scripted"
-check_for_update_on_startup = false
-
-[model_providers.scripted]
-name = "Scripted"
-base_url = "{server.url}/v1"
-wire_api = "responses"
-
+            codex_config(codex_home, server)
+            with open(codex_home / "config.toml", "a", encoding="utf-8") as config:
+                config.write(f"""
 [otel]
 exporter = {{ otlp-http = {{ endpoint = "{receiver.endpoint}/v1/logs", protocol = "binary" }} }}
 """)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PYTHON, read_ledger
+from test_failures_paths import _conflicted_repo
 
 CLI = [PYTHON, "-m", "cmdscope", "run", "--"]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
@@ -40,20 +41,6 @@ def _one(ledger: Path) -> dict:
     return rec
 
 
-def _conflicted_repo(path: Path) -> None:
-    def git(*args: str) -> None:
-        subprocess.run([*GIT, *args], cwd=path, check=True, capture_output=True)
-
-    git("init", "-q")
-    (path / "a.txt").write_text("base\n")
-    git("add", "a.txt")
-    git("commit", "-qm", "base")
-    git("checkout", "-qb", "feature")
-    (path / "a.txt").write_text("feature\n")
-    git("commit", "-qam", "feature")
-    git("checkout", "-q", "main")
-    (path / "a.txt").write_text("main\n")
-    git("commit", "-qam", "main")
 
 
 # ---------------------------------------------------------------- stdout is a pipe
