@@ -15,7 +15,15 @@ import time
 
 TYPE_CHECKING = False  # typing costs ~4 ms per CLI process
 if TYPE_CHECKING:
-    from typing import Any, Sequence
+    from typing import Any, NoReturn, Sequence
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error convention: one line naming the argument, exit 2 (argparse
+    prints its usage block first; ``--help`` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
 
 SINCE_HELP = "window start: 30m, 12h, 1d, 2w, today, yesterday or an ISO date/time (UTC)"
 

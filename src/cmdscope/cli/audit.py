@@ -6,17 +6,17 @@ check passed, 1 when one failed, 2 on bad options.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from cmdscope.cli import CliError
+from cmdscope.cli.args import Parser
 
 
 def main(argv: list[str]) -> int:
     from cmdscope.cli import args as args_
     from cmdscope.sdlc.audits import CHECKS
 
-    p = argparse.ArgumentParser(prog="cmdscope audit", description="Repository integrity and hygiene checks.")
+    p = Parser(prog="cmdscope audit", description="Repository integrity and hygiene checks.")
     p.add_argument("--checks", help=f"comma-separated subset of: {', '.join(CHECKS)} (default: all)")
     p.add_argument("--repo", default=".", help="the repository to audit (default: the current directory)")
     p.add_argument("--name", default="audit", help="schedule name of this audit (default 'audit')")

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from cmdscope.cli.args import add_format
+from cmdscope.cli.args import Parser, add_format
 
 # A program name never holds these; an argv of one such word is a shell string (issue 18:
 # `cmdscope check -- "rm -rf /"` must not be judged as a program called "rm -rf /").
@@ -22,7 +22,7 @@ _SHELL_SYNTAX = re.compile(r"[\s;|&<>()$`'\"\\*?{}~]")
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cmdscope check",
         description="Match a command against the dangerous-command registry and the policy layers in effect here. "
                     "'cmdscope check -- CMD ARGS...' checks an argv; "

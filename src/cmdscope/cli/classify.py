@@ -19,6 +19,8 @@ import shlex
 import sys
 from typing import IO, Any
 
+from cmdscope.cli.args import Parser
+
 TAIL_BYTES = 65536
 _CI_PREFIX = re.compile(rb"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z? )?(?:##\[(?:error|warning|group|endgroup)\])?",
                         re.MULTILINE)
@@ -28,7 +30,7 @@ _CI_EXIT = re.compile(rb"Process completed with exit code (\d+)|Job failed: exit
 def _parser() -> argparse.ArgumentParser:
     from cmdscope.cli import args as args_
 
-    p = argparse.ArgumentParser(prog="cmdscope classify",
+    p = Parser(prog="cmdscope classify",
                                 description="Print the failure class, the matched pattern and the evidence line "
                                             "for saved output (a CI job log, a captured run).")
     p.add_argument("log", nargs="?", metavar="LOG", help="combined output file (default: stdin)")

@@ -4,16 +4,17 @@ unshipped, unmerged or dirty is ever removed; every removal is recorded in the l
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+from cmdscope.cli.args import Parser
 
 
 def main(argv: list[str]) -> int:
     from cmdscope.reports.common import ReportError, parse_time
 
-    ap = argparse.ArgumentParser(prog="cmdscope cleanup", description=__doc__)
+    ap = Parser(prog="cmdscope cleanup", description=__doc__)
     ap.add_argument("--repo", default=".", help="repository whose worktrees and branches to clean (default: here; "
                     "'' for none)")
     ap.add_argument("--retention", default="90d", help="keep segments, incidents, markers and caches younger "

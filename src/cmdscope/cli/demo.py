@@ -7,7 +7,6 @@ Then the demo prints what was recorded. It needs no collector and no server.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from cmdscope.cli.args import Parser
 
 PY = sys.executable
 
@@ -39,7 +40,7 @@ SCRIPT: list[tuple[str, str, str | None, Any, float | None, str]] = [
 def main(argv: list[str]) -> int:
     from cmdscope.cli.args import work_dir
 
-    parser = argparse.ArgumentParser(prog="cmdscope demo", description=__doc__)
+    parser = Parser(prog="cmdscope demo", description=__doc__)
     parser.add_argument("--dir", type=work_dir, help="where to put the demo repository and ledger (default: a new temp dir)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
@@ -157,8 +158,9 @@ def _ratings(ledger: str, out: Any) -> None:
     """The overall ratings and the governance figures of the session (cmdscope rate, report governance)."""
     import time
 
-    from cmdscope.reports.governance import KINDS as GOVERNANCE_KINDS, build
     from cmdscope.reports.common import LedgerStream
+    from cmdscope.reports.governance import KINDS as GOVERNANCE_KINDS
+    from cmdscope.reports.governance import build
     from cmdscope.sdlc.governance import load_policy
     from cmdscope.sdlc.rating import rate_ledger
 

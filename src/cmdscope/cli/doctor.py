@@ -6,12 +6,11 @@ or the shipped floor itself cannot load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from cmdscope.cli.args import add_format
+from cmdscope.cli.args import Parser, add_format
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,11 +19,10 @@ if TYPE_CHECKING:
 
 def guard_report(cwd: str | None = None) -> dict[str, Any]:
     """The guard's effective configuration for commands run in ``cwd``."""
+    from cmdscope import settings
     from cmdscope.guard.engine import build
     from cmdscope.guard.loader import display_path
     from cmdscope.guard.sources import LAYER_NAMES, MODE_ENV, PROJECT, discover, project_root
-
-    from cmdscope import settings
 
     where = cwd or os.getcwd()
     found = settings.current()
@@ -80,7 +78,7 @@ def print_report(report: dict[str, Any], fmt: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cmdscope doctor",
+    parser = Parser(prog="cmdscope doctor",
                                      description="Report the guard's effective mode, policy layers (and their trust), "
                                                  "registry overlays and any broken file, for commands run here.")
     add_format(parser)

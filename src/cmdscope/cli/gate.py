@@ -5,11 +5,11 @@ Exit code: the command's own (0 when the gate passed). Output passes through unt
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from cmdscope.cli import CliError
+from cmdscope.cli.args import Parser
 
 
 def main(argv: list[str]) -> int:
@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
         command = []
     from cmdscope.cli import args as args_
 
-    p = argparse.ArgumentParser(prog="cmdscope gate", description="Run a governance gate.")
+    p = Parser(prog="cmdscope gate", description="Run a governance gate.")
     sub = p.add_subparsers(dest="action", required=True)
     r = sub.add_parser("run", help="run CMD as gate NAME (pass = exit 0)")
     r.add_argument("name", type=args_.name, help="the gate's name")

@@ -6,10 +6,10 @@ exits 0 (the exit code is the command's). Meant for cron and systemd timers (exa
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from cmdscope.cli import CliError
+from cmdscope.cli.args import Parser
 
 
 def main(argv: list[str]) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
         argv, command = argv[:cut], argv[cut + 1:]
     from cmdscope.cli import args as args_
 
-    p = argparse.ArgumentParser(prog="cmdscope heartbeat", description="Record a scheduled check-in.")
+    p = Parser(prog="cmdscope heartbeat", description="Record a scheduled check-in.")
     p.add_argument("name", type=args_.name, help="the scheduled job's name")
     p.add_argument("--every", help="expected interval (90s, 10m, 1h, 1d)")
     p.add_argument("--grace", default="0s", help="lateness still counted on time (default 0s)")

@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from cmdscope.cli.args import Parser
+
 DEFAULT_LISTEN = "127.0.0.1:9095"
 
 
@@ -31,7 +33,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cmdscope incidents", description=__doc__)
+    parser = Parser(prog="cmdscope incidents", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     serve = sub.add_parser("serve", help="receive Alertmanager webhooks and file incident stubs")
     serve.add_argument("--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT (default {DEFAULT_LISTEN}; port 0 picks one)")

@@ -11,11 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from cmdscope.cli.args import Parser
+
 
 def main(argv: list[str]) -> int:
     from cmdscope.sdlc import provision as pv
 
-    ap = argparse.ArgumentParser(prog="cmdscope init", description=__doc__,
+    ap = Parser(prog="cmdscope init", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--agent", action="append", choices=pv.AGENTS, default=[],
                     help="agent integration to install (repeatable; default: none)")

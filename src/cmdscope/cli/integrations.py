@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-
-from cmdscope.cli.args import add_format
 from pathlib import Path
+
+from cmdscope.cli.args import Parser, add_format
 
 
 def main(argv: list[str]) -> int:
     from cmdscope.integrations.install import TARGETS, InstallError, install, status, uninstall
 
-    ap = argparse.ArgumentParser(prog="cmdscope integrations",
+    ap = Parser(prog="cmdscope integrations",
                                  description="Install, remove or check cmdscope's agent and git integrations. "
                                              "Project installs name no path of this machine in committed files "
                                              "(see docs/integrations.md#set-up-a-team).")

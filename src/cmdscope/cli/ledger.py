@@ -10,6 +10,7 @@ import time
 from typing import Any, Iterable, Iterator
 
 from cmdscope.cli import CliError
+from cmdscope.cli.args import Parser
 
 # (key, width): a cell longer than its width is never cut (it pushes the row right); only the
 # last column (what ran) is shortened to the terminal's width.
@@ -214,8 +215,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Every line parses and validates against schema v1; file modes are private."""
     from pydantic import ValidationError
 
-    from cmdscope.records import validate_record
     from cmdscope.ledger_reader import ReadStats, read_unchecked, segments
+    from cmdscope.records import validate_record
 
     path = _ledger(args.ledger)
     files = segments(path)
@@ -277,7 +278,7 @@ def main(argv: list[str]) -> int:
     from cmdscope.records import Kind
 
     KINDS = get_args(Kind)
-    parser = argparse.ArgumentParser(prog="cmdscope ledger", description=__doc__)
+    parser = Parser(prog="cmdscope ledger", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     tail = sub.add_parser("tail", help="the last records")
     tail.add_argument("-n", type=args_.count, default=10, help="how many (default 10)")

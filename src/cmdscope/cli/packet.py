@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from cmdscope.cli import CliError
-
+from cmdscope.cli.args import Parser
 
 LEDGER_HELP = "ledger path (default: $CMDSCOPE_LEDGER or the state dir)"
 
@@ -24,7 +24,7 @@ LEDGER_HELP = "ledger path (default: $CMDSCOPE_LEDGER or the state dir)"
 def _parser() -> argparse.ArgumentParser:
     from cmdscope.cli import args as args_
 
-    p = argparse.ArgumentParser(prog="cmdscope packet", description="Start, end and inspect work packets.")
+    p = Parser(prog="cmdscope packet", description="Start, end and inspect work packets.")
     sub = p.add_subparsers(dest="action", required=True)
     s = sub.add_parser("start", help="open a packet in this worktree")
     s.add_argument("packet_id", type=args_.name, help="the packet's id (e.g. PKT-42), written on every record")
@@ -145,9 +145,8 @@ def _list(args: argparse.Namespace, packets: Any) -> int:
 def _commit_hook(args: argparse.Namespace) -> int:
     """Never fails the commit: problems are one line on stderr and exit 0 (the hook must not
     block git)."""
-    from cmdscope.sdlc.commits import record_commit
-
     from cmdscope import settings
+    from cmdscope.sdlc.commits import record_commit
 
     if settings.get("CMDSCOPE_DISABLED"):
         return 0

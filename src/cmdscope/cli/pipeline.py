@@ -6,17 +6,17 @@ stage failed, 3 when the run passed but needs human review, 2 on a bad file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from cmdscope.cli import CliError
+from cmdscope.cli.args import Parser
 
 
 def main(argv: list[str]) -> int:
     from cmdscope.cli import args as args_
 
-    p = argparse.ArgumentParser(prog="cmdscope pipeline", description="Run an SDLC pipeline file.")
+    p = Parser(prog="cmdscope pipeline", description="Run an SDLC pipeline file.")
     sub = p.add_subparsers(dest="action", required=True)
     r = sub.add_parser("run", help="run the stages, evaluate governance, merge when allowed")
     r.add_argument("file", help="the pipeline file (YAML: stages, gates, policy)")

@@ -7,15 +7,14 @@ trust. See docs/guardrails.md#trust.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-from cmdscope.cli.args import add_format
+from cmdscope.cli.args import Parser, add_format
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cmdscope policy",
+    parser = Parser(prog="cmdscope policy",
                                      description="Show the policy layers in effect; trust a project's policy file.")
     sub = parser.add_subparsers(dest="action", required=True)
     for name, text in (("trust", "let this project policy file (as it is now) loosen the trusted layers"),

@@ -3,18 +3,19 @@ window, each component with its value, weight and trend against the previous win
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
+
+from cmdscope.cli.args import Parser
 
 
 def main(argv: list[str]) -> int:
     from cmdscope.cli import args as args_
     from cmdscope.sdlc import rating as rt
 
-    ap = argparse.ArgumentParser(prog="cmdscope rate", description=__doc__)
+    ap = Parser(prog="cmdscope rate", description=__doc__)
     args_.add_since(ap, shown="the policy's rating.window_days",
                     what="window start (the previous window of the same length is the baseline)")
     ap.add_argument("--scope", choices=rt.SCOPES, action="append",

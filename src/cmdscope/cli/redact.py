@@ -10,9 +10,11 @@ import argparse
 import os
 import sys
 
+from cmdscope.cli.args import Parser
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cmdscope redact",
         description="Read text on stdin, write it with secrets replaced by [REDACTED:<rule>].",
     )

@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 
+from cmdscope.cli.args import Parser
+
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cmdscope registry",
+    parser = Parser(prog="cmdscope registry",
                                      description="List, lint and explain dangerous-command rules.")
     sub = parser.add_subparsers(dest="action", required=True)
     lst = sub.add_parser("list", help="list the effective rules")
@@ -69,7 +71,12 @@ def _list(category: str | None, fmt: str = "table") -> int:
 def _lint(paths: list[str]) -> int:
     """Validate files; with no paths, the effective registry and policy layers. Then run
     examples and near misses, and check that every danger rule a policy names exists."""
-    from cmdscope.guard.loader import build_policy, build_registry, is_policy_file, load_registry_file
+    from cmdscope.guard.loader import (
+        build_policy,
+        build_registry,
+        is_policy_file,
+        load_registry_file,
+    )
     from cmdscope.guard.sources import USER, discover
 
     sources = discover()
@@ -150,7 +157,12 @@ def _lint_redaction(paths: list[str]) -> int:
     """Redaction rules: validate, then run every example and near miss. With paths, files under
     a ``redaction/`` directory (or a directory's ``redaction/``) are linted as an overlay."""
     from cmdscope.redaction.lint import lint
-    from cmdscope.redaction.ruleset import RedactionRegistryError, _yaml_files, rule_files, shipped_dir
+    from cmdscope.redaction.ruleset import (
+        RedactionRegistryError,
+        _yaml_files,
+        rule_files,
+        shipped_dir,
+    )
 
     shipped, overlay = rule_files()
     if paths:

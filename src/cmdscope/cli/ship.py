@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
+from cmdscope.cli.args import Parser
+
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cmdscope ship", description=__doc__)
+    parser = Parser(prog="cmdscope ship", description=__doc__)
     parser.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
     parser.add_argument("--endpoint", help="OTLP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT)")
     parser.add_argument("--protocol", choices=("grpc", "http", "http/protobuf"), help="OTLP protocol")

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cmdscope.cli.args import Parser
 from cmdscope.reports.common import human_duration, render_markdown, render_table, since_or_report
 
 DEFAULT_DIR = "incidents"
@@ -22,7 +23,7 @@ DEFAULT_DIR = "incidents"
 def main(argv: list[str]) -> int:
     from cmdscope.cli import args as args_
 
-    parser = argparse.ArgumentParser(prog="cmdscope report alerts", description=__doc__,
+    parser = Parser(prog="cmdscope report alerts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR),
                         help=f"incident stub directory of `cmdscope incidents serve` (default {DEFAULT_DIR}/)")

@@ -10,7 +10,6 @@ docs/sdlc.md#commit-cadence defines each figure.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -18,6 +17,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from statistics import mean, median
 from typing import Any, Iterable
+
+from cmdscope.cli.args import Parser
 
 NS = 1_000_000_000
 SCHEMA = "cmdscope.commits/v1"
@@ -111,11 +112,10 @@ def render(data: dict[str, Any], fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
     from cmdscope.reports.common import LedgerStream, since_or_report
 
-    from cmdscope.cli import args as args_
-
-    p = argparse.ArgumentParser(prog="cmdscope report commits", description="Atomic commit cadence.")
+    p = Parser(prog="cmdscope report commits", description="Atomic commit cadence.")
     args_.add_since(p, "7d", what="commits since")
     args_.add_format(p, ("table", "json", "md"))
     p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cmdscope.cli.args import Parser
 from cmdscope.coverage.model import STATES, SessionCoverage, ToolCall, match
 from cmdscope.reports.common import render_table, since_or_report
 
@@ -64,7 +65,7 @@ def collect(agents: list[str], since_ns: int, args: argparse.Namespace,
 def main(argv: list[str]) -> int:
     from cmdscope.cli import args as args_
 
-    parser = argparse.ArgumentParser(prog="cmdscope report coverage", description=__doc__,
+    parser = Parser(prog="cmdscope report coverage", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", choices=AGENTS, action="append", help="agent(s) to check (default: all)")
     parser.add_argument("--session", help="one session id")

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cmdscope.cli.args import Parser
 from cmdscope.reports.common import (
     NS,
     Progress,
@@ -374,7 +375,7 @@ def render_daily(report: dict[str, Any], fmt: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from cmdscope.cli import args as args_
 
-    parser = argparse.ArgumentParser(prog="cmdscope report failures",
+    parser = Parser(prog="cmdscope report failures",
                                      description="Failure counts, retries and time to green from the ledger.")
     args_.add_since(parser, "1d")
     parser.add_argument("--until", type=args_.since, default=None, help="window end, same forms as --since (default: now)")

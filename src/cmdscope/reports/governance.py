@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from cmdscope.cli.args import Parser
 from cmdscope.reports.common import iso, render_markdown, render_table, since_or_report
-
 
 KINDS = ("pipeline", "heartbeat", "audit")
 
@@ -58,7 +58,7 @@ def build(records: Iterable[dict[str, Any]], targets: Any) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     from cmdscope.cli import args as args_
 
-    parser = argparse.ArgumentParser(prog="cmdscope report governance", description=__doc__,
+    parser = Parser(prog="cmdscope report governance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     args_.add_since(parser, shown="the policy's targets.window_days, 30d")
     parser.add_argument("--policy", help="governance policy file with the targets (default: the shipped one)")

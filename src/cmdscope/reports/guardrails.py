@@ -7,13 +7,13 @@ printed always and must stay zero; a non-zero value makes the report exit 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections import Counter
 from typing import Any, Iterable
 
+from cmdscope.cli.args import Parser
 from cmdscope.safe_text import printable
 
 UNCATEGORIZED = "uncategorized"
@@ -130,7 +130,7 @@ def _main(argv: list[str], name: str) -> int:
     from cmdscope.cli.ledger import parse_since
     from cmdscope.reports.common import LedgerStream
 
-    parser = argparse.ArgumentParser(prog=f"cmdscope report {name}", description=__doc__)
+    parser = Parser(prog=f"cmdscope report {name}", description=__doc__)
     args_.add_since(parser)
     args_.add_format(parser)
     if name == "denials":

@@ -11,7 +11,6 @@ has laid out, which the headless-browser test checks (tests/test_report_html.py)
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter, defaultdict
@@ -19,9 +18,10 @@ from datetime import datetime, timezone
 from html import escape as _escape_html
 from typing import Any, Iterable
 
+from cmdscope.cli.args import Parser
 from cmdscope.ledger_reader import COMMAND_FIELDS, kind_pattern
-from cmdscope.safe_text import printable
 from cmdscope.reports.packets import PacketRows
+from cmdscope.safe_text import printable
 
 NS = 1_000_000_000
 DAY_NS = 86400 * NS
@@ -420,7 +420,7 @@ def main(argv: list[str]) -> int:
     from cmdscope.cli.args import add_since, output_file
     from cmdscope.reports.common import LedgerStream, since_or_report
 
-    p = argparse.ArgumentParser(prog="cmdscope report html", description="A self-contained offline HTML report.")
+    p = Parser(prog="cmdscope report html", description="A self-contained offline HTML report.")
     p.add_argument("-o", "--output", required=True, type=output_file, help="the HTML file to write")
     add_since(p, "30d", what="records since")
     p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")

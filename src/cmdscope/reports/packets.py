@@ -9,13 +9,14 @@ Mann-Kendall (docs/packets.md#trend). ``--weekly --format json`` is the stable w
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from statistics import median
 from typing import Any, Iterable
+
+from cmdscope.cli.args import Parser
 
 NS = 1_000_000_000
 WEEK_S = 7 * 86400
@@ -218,7 +219,7 @@ def parse_since(text: str, now_ns: int) -> int:
 def main(argv: list[str]) -> int:
     from cmdscope.cli.args import add_format, add_since, output_file
 
-    p = argparse.ArgumentParser(prog="cmdscope report packets", description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p = Parser(prog="cmdscope report packets", description=__doc__.split("\n\n")[1] if __doc__ else None)
     add_since(p, "30d", what="packets ended since")
     p.add_argument("--weekly", action="store_true", help="one row per ISO week with week-over-week change")
     add_format(p, ("table", "json", "md", "html"))

@@ -7,11 +7,12 @@ is ``stale`` now (no success within ``every + grace``; the alert condition).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from typing import Any, Iterable
+
+from cmdscope.cli.args import Parser
 
 NS = 1_000_000_000
 SCHEMA = "cmdscope.schedule/v1"
@@ -94,11 +95,10 @@ def render(data: dict[str, Any], fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    from cmdscope.cli import args as args_
     from cmdscope.reports.common import LedgerStream, since_or_report
 
-    from cmdscope.cli import args as args_
-
-    p = argparse.ArgumentParser(prog="cmdscope report schedule", description="On-time rate of scheduled checks.")
+    p = Parser(prog="cmdscope report schedule", description="On-time rate of scheduled checks.")
     args_.add_since(p, "30d", what="check-ins since")
     args_.add_format(p, ("table", "json", "md"))
     p.add_argument("--ledger", help="ledger path (default: $CMDSCOPE_LEDGER or the state dir)")
