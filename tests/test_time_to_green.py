@@ -170,7 +170,8 @@ def test_weekly_time_to_green_from_real_runs(tmp_path: Path, ledger_path: Path) 
 
 def test_bad_until_and_both_views_are_one_line(tmp_path: Path) -> None:
     out = cmdscope_cli("report", "failures", "--weekly", "--until", "last tuesday", capture_output=True, text=True)
-    assert out.returncode == 2 and out.stderr.startswith("cmdscope report failures: --until 'last tuesday'")
+    assert out.returncode == 2 and out.stderr.startswith("cmdscope report failures: error: argument --until: ")
+    assert "--until 'last tuesday'" in out.stderr and "--since" not in out.stderr
     assert len(out.stderr.splitlines()) == 1
     both = cmdscope_cli("report", "failures", "--weekly", "--daily", capture_output=True, text=True)
     assert both.returncode == 2 and "Traceback" not in both.stderr

@@ -22,7 +22,7 @@ class Parser(argparse.ArgumentParser):
     prints its usage block first; ``--help`` still shows it)."""
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 SINCE_HELP = "window start: 30m, 12h, 1d, 2w, today, yesterday or an ISO date/time (UTC)"
@@ -73,15 +73,20 @@ def work_dir(text: str) -> str:
     return text
 
 
-def since(text: str) -> str:
+def since(text: str, option: str = "--since") -> str:
     """Validated by the one time parser every command uses; returned as given."""
     from cmdscope.reports.common import ReportError, parse_time
 
     try:
-        parse_time(text, now_ns=time.time_ns(), option="--since")
+        parse_time(text, now_ns=time.time_ns(), option=option)
     except ReportError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def until(text: str) -> str:
+    """``--until``: the same forms as ``--since``."""
+    return since(text, "--until")
 
 
 def add_since(parser: argparse.ArgumentParser, default: str | None = None, *, shown: str | None = None,

@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="cmdscope report failures",
                                      description="Failure counts, retries and time to green from the ledger.")
     args_.add_since(parser, "1d")
-    parser.add_argument("--until", type=args_.since, default=None, help="window end, same forms as --since (default: now)")
+    parser.add_argument("--until", type=args_.until, default=None, help="window end, same forms as --since (default: now)")
     parser.add_argument("--by", default="class", choices=list(GROUP_KEYS), help="group failures by (default class)")
     parser.add_argument("--top", type=int, default=10, help="show this many groups (0 = all; default 10)")
     args_.add_format(parser, ("table", "json", "md"))
