@@ -166,7 +166,7 @@ class Tallier:
         self.streaks: dict[tuple[str, str], dict[str, int]] = {}
         # (worktree, packet, actor, side) as read -> ([successes, failures, guard events] not yet
         # added to the tallies, ((streaks, tally) per subject))
-        self._combos: dict[tuple[Any, Any, Any, int], tuple[list[int], tuple[tuple[dict[str, int], Tally], ...]]] = {}
+        self._combos: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[dict[str, int], Tally], ...]]] = {}
 
     @property
     def tallies(self) -> dict[tuple[str, str], tuple[Tally, Tally]]:
@@ -222,9 +222,9 @@ class Tallier:
             combo = self._combos.get(combo_key)
         except TypeError:  # an unhashable value (a list where a string belongs): cached by its subjects
             subjects_key = (tuple(self._keys(worktree, packet, actor)), side)
-            combo = self._combos.get(subjects_key)  # type: ignore[call-overload]
+            combo = self._combos.get(subjects_key)
             if combo is None:
-                combo = self._combos[subjects_key] = self._combo(worktree, packet, actor, side)  # type: ignore[index]
+                combo = self._combos[subjects_key] = self._combo(worktree, packet, actor, side)
         else:
             if combo is None:
                 combo = self._combos[combo_key] = self._combo(worktree, packet, actor, side)
