@@ -117,3 +117,34 @@ def test_unknown_weight_is_one_line(tmp_path: Path) -> None:
     bad.write_text("rating:\n  weights:\n    failure_densty: 1\n")
     out = cli("rate", "--policy", str(bad))
     assert out.returncode == 2 and "failure_densty" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_tally_per_combination_equals_per_subject_counts() -> None:
+    """The command path counts per (repository, packet, actor, window) and adds the counts to
+    the subjects at the end: each subject's tally is the sum over every combination it is in,
+    streaks follow each subject on its own (an actor's streak crosses packets), and a record
+    whose field is a list where a string belongs still counts (under ``all``, no packet)."""
+    from cmdscope.sdlc.rating import Tallier
+
+    ns = 10**9
+
+    def rec(end: int, outcome: str, packet: object, actor: str, h: str = "h", danger: object = None) -> dict:
+        return {"kind": "command", "end_ns": end * ns, "cmdscope.outcome": outcome, "cmdscope.packet": packet,
+                "cmdscope.actor": actor, "cmdscope.command.hash": h, "cmdscope.worktree": "/r",
+                "cmdscope.danger.rule": danger}
+
+    t = Tallier(0, 100 * ns, 200 * ns)
+    for r in (rec(10, "failure", "P1", "a"), rec(20, "success", "P2", "a"),  # actor a green after 10 s
+              rec(110, "failure", "P1", "b", danger=["rm"]), rec(130, "timeout", "P2", "b"),
+              rec(150, "success", "P1", "b"), rec(160, "success", ["not", "a", "string"], "b"),
+              rec(170, "skipped", "P2", "a")):
+        t.add(r)
+    tallies = t.tallies
+    before, now = tallies[("actor", "a")]
+    assert (before.commands, before.failed, before.ttg, now.commands) == (2, 1, [10.0], 0)
+    before, now = tallies[("actor", "b")]
+    assert (now.commands, now.failed, now.guard_events, now.ttg) == (4, 2, 1, [40.0])
+    assert [x.ttg for x in tallies[("packet", "P1")]] == [[], [140.0]]  # P1 red from 10 s (a), green at 150 (b)
+    assert tallies[("packet", "P2")][1].failed == 1 and tallies[("packet", "P2")][1].commands == 1
+    assert (tallies[("repository", "/r")][0].commands, tallies[("repository", "/r")][1].commands) == (2, 4)
+    assert t.tallies is tallies and tallies[("repository", "/r")][1].commands == 4  # counted once

@@ -111,6 +111,67 @@ def test_html_report_shows_ratings_governance_and_weekly_time_to_green(tmp_path:
     assert 'id="ratings"' not in plain.read_text() and 'data-chart="failure-classes"' in plain.read_text()
 
 
+def test_shared_pass_equals_each_section_computed_alone(tmp_path: Path) -> None:
+    """The page reads the ledger once (a scan for the charts' and governance figures' lines up to
+    where the ratings begin, every record decoded from there): each section equals what its own
+    pass gives over the same rotated ledger (40 days from bench/make_ledger.py, so both parts of
+    the pass and several segments are used; too few records for a packet to end) at the same clock: the charts and packet rows as
+    `--no-governance` reads them, the ratings as `cmdscope rate`, the weekly time to green as
+    `report failures --weekly`, the governance figures as `report governance`."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from cmdscope.ledger_reader import read_records
+    from cmdscope.reports import governance, html, time_to_green
+    from cmdscope.reports.common import LedgerStream
+    from cmdscope.sdlc import rating
+    from cmdscope.sdlc.governance import load_policy
+
+    ledger = tmp_path / "big" / "ledger.jsonl"
+    ledger.parent.mkdir()
+    now = 1_796_000_000 * 10**9
+    made = subprocess.run([sys.executable, str(ROOT / "bench" / "make_ledger.py"), str(ledger), "--records", "20000",
+                           "--days", "40", "--segment-mb", "2", "--end-ns", str(now - 10**9)],
+                          check=False, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert len(list(ledger.parent.iterdir())) > 4
+    policy = load_policy(None)
+    day = 86400 * 10**9
+    since = now - 60 * day
+
+    gov = html.Governance(policy, now)
+    assert gov.decode_since > now - 40 * day  # the scanned part holds records
+    shared = html.shared_pass(str(ledger), since, gov)
+    alone = html.shared_pass(str(ledger), since, None)
+    assert shared.failed == alone.failed > 0 and shared.denials == alone.denials and shared.danger == alone.danger
+    assert shared.by_class_day == alone.by_class_day and shared.commits_day == alone.commits_day
+    rows = shared.packets.finish()
+    assert rows == alone.packets.finish()
+    assert min(d for _, d in shared.by_class_day) * day < gov.decode_since  # the scanned part counts
+    assert shared.figures(rows) == alone.figures(rows)
+
+    weights = policy.rating.weights
+    window = policy.rating.window_days * day
+    rated = rating.rate(gov.tallier.tallies, weights)
+    assert rated == rating.rate_ledger(str(ledger), now - window, now, weights)
+    assert {r["scope"] for r in rated} == {"repository", "packet", "actor"}
+    records = rating.tally(read_records(str(ledger), since_ns=now - 2 * window), now - 2 * window, now - window, now + 1)
+    assert rated == rating.rate(records, weights)
+
+    weekly = gov.weekly.report(top=10, now_ns=now)
+    alone_weekly = time_to_green.weekly(read_records(str(ledger), since_ns=gov.weekly.read_start,
+                                                     fields=time_to_green.FIELDS), now + 1, top=10, now_ns=now)
+    assert weekly == alone_weekly and weekly["totals"]["this_week"]["recovered"] > 0
+
+    fsince = now - policy.targets.window_days * day
+    stream = LedgerStream(str(ledger), "test", since_ns=fsince, kinds=governance.KINDS)
+    figures = governance.build(stream.records, policy.targets)
+    assert gov.figures.result(policy.targets) == figures
+    assert figures["figures"][1]["state"] != "no data"
+
+
 def test_bad_policy_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "gov.yaml"
     bad.write_text("rating:\n  weights:\n    failure_densty: 1\n")

@@ -25,34 +25,49 @@ from cmdscope.reports.common import iso, render_markdown, render_table, since_or
 KINDS = ("pipeline", "heartbeat", "audit")
 
 
-def build(records: Iterable[dict[str, Any]], targets: Any) -> dict[str, Any]:
-    """One pass over the records; only counters are kept."""
-    runs = green = auto_green = auto_any = 0
-    checks = on_time = 0
-    for r in records:
+class Figures:
+    """The governance figures, fed one record at a time (``add``), so a report can share its
+    ledger pass; only counters are kept."""
+
+    def __init__(self) -> None:
+        self.runs = self.green = self.auto_green = self.auto_any = 0
+        self.checks = self.on_time = 0
+
+    def add(self, r: dict[str, Any]) -> None:
         kind = r.get("kind")
         if kind == "pipeline" and "cmdscope.merge.result" in r:
-            runs += 1
+            self.runs += 1
             auto = r.get("cmdscope.merge.result") == "auto"
-            auto_any += auto
+            self.auto_any += auto
             gates, passed = r.get("cmdscope.pipeline.gates"), r.get("cmdscope.pipeline.gates_passed")
             if r.get("cicd.pipeline.result") == "success" and gates == passed:
-                green += 1
-                auto_green += auto
+                self.green += 1
+                self.auto_green += auto
         elif kind in ("heartbeat", "audit") and r.get("cmdscope.heartbeat.name"):
-            checks += 1
-            on_time += bool(r.get("cmdscope.schedule.on_time"))
+            self.checks += 1
+            self.on_time += bool(r.get("cmdscope.schedule.on_time"))
 
-    def figure(name: str, value: float | None, target: float, detail: str) -> dict[str, Any]:
-        state = "no data" if value is None else ("pass" if value >= target else "fail")
-        return {"figure": name, "value": value, "target": target, "state": state, "detail": detail}
+    def result(self, targets: Any) -> dict[str, Any]:
+        green, auto_green, checks, on_time = self.green, self.auto_green, self.checks, self.on_time
 
-    return {"figures": [
-        figure("auto_merge_rate", auto_green / green if green else None, targets.auto_merge_rate,
-               f"{auto_green} of {green} green pipeline runs auto-merged ({auto_any} of {runs} runs overall)"),
-        figure("schedule_on_time", on_time / checks if checks else None, targets.schedule_on_time,
-               f"{on_time} of {checks} heartbeats and audits on time"),
-    ]}
+        def figure(name: str, value: float | None, target: float, detail: str) -> dict[str, Any]:
+            state = "no data" if value is None else ("pass" if value >= target else "fail")
+            return {"figure": name, "value": value, "target": target, "state": state, "detail": detail}
+
+        return {"figures": [
+            figure("auto_merge_rate", auto_green / green if green else None, targets.auto_merge_rate,
+                   f"{auto_green} of {green} green pipeline runs auto-merged ({self.auto_any} of {self.runs} runs overall)"),
+            figure("schedule_on_time", on_time / checks if checks else None, targets.schedule_on_time,
+                   f"{on_time} of {checks} heartbeats and audits on time"),
+        ]}
+
+
+def build(records: Iterable[dict[str, Any]], targets: Any) -> dict[str, Any]:
+    """One pass over the records; only counters are kept."""
+    figures = Figures()
+    for r in records:
+        figures.add(r)
+    return figures.result(targets)
 
 
 def main(argv: list[str]) -> int:

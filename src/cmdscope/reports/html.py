@@ -268,11 +268,16 @@ def page(title: str, subtitle: str, body: list[str]) -> str:
 def render(records: Iterable[dict[str, Any]], since_ns: int, now_ns: int, sections: Iterable[str] = ()) -> str:
     """The page: the charts and the weekly packet table over ``records``, then ``sections``
     (ready HTML: ratings, governance, weekly time to green)."""
-    from cmdscope.reports.packets import build_from_rows, iso
-
     rollup = Charts()
     for r in records:
         rollup.add(r)
+    return render_rollup(rollup, since_ns, now_ns, sections)
+
+
+def render_rollup(rollup: Charts, since_ns: int, now_ns: int, sections: Iterable[str] = ()) -> str:
+    """The page from a ``Charts`` already fed (``render`` feeds one)."""
+    from cmdscope.reports.packets import build_from_rows, iso
+
     rows = rollup.packets.finish()
     data = build_from_rows(rows, since_ns, now_ns)
     summary = _weekly_table(data)
@@ -369,36 +374,109 @@ def time_to_green_section(report: dict[str, Any]) -> str:
             f'p &lt; {report["alpha"]}.</p><table>{head}{body}</table></section>')
 
 
-def governance_sections(ledger: str | None, policy: Any, now_ns: int) -> list[str]:
-    """Ratings, weekly time to green and governance figures, each over its own window: the
-    ratings and time to green share one streaming pass, the governance figures read their few
-    record kinds in another."""
-    from cmdscope.ledger_reader import COMMAND_FIELDS
-    from cmdscope.reports import governance, time_to_green
-    from cmdscope.reports.common import LedgerStream, iso
-    from cmdscope.sdlc import rating
+class Governance:
+    """The governance sections' accumulators, each over its own window: the ratings
+    (``rating.Tallier``: two rating windows), the weekly time to green (three weeks with the
+    lookback) and the governance figures (``targets.window_days``). Fed by ``shared_pass``
+    together with the charts."""
 
-    window = policy.rating.window_days * DAY_NS
-    tallier = rating.Tallier(now_ns - 2 * window, now_ns - window, now_ns + 1)
-    weekly = time_to_green.WeeklyTimeToGreen(now_ns + 1)
-    fields = {k: COMMAND_FIELDS[k] for k in ("cmdscope.outcome", "cmdscope.command.hash", "cmdscope.actor",
+    # The command attributes the ratings and the weekly time to green read.
+    FIELDS = {k: COMMAND_FIELDS[k] for k in ("cmdscope.outcome", "cmdscope.command.hash", "cmdscope.actor",
                                              "error.type", "session.id", "cmdscope.packet", "cmdscope.danger.rule")}
-    stream = LedgerStream(ledger, "cmdscope report html", since_ns=min(tallier.start_ns, weekly.read_start),
-                          fields=fields)
-    for rec in stream.records:
-        tallier.add(rec)
-        weekly.add(rec)
-    stream.finish()
-    name = f"{policy.name}@{policy.version}"
-    sections = [ratings_section(rating.rate(tallier.tallies, policy.rating.weights), policy.rating.window_days, name)]
-    since = now_ns - policy.targets.window_days * DAY_NS
-    stream = LedgerStream(ledger, "cmdscope report html", since_ns=since, kinds=governance.KINDS)
-    data = governance.build(stream.records, policy.targets)
-    stream.finish()
-    data.update({"since": iso(since), "until": iso(now_ns), "policy": name})
-    sections.append(governance_section(data))
-    sections.append(time_to_green_section(weekly.report(top=10, now_ns=now_ns)))
-    return sections
+
+    def __init__(self, policy: Any, now_ns: int) -> None:
+        from cmdscope.reports import governance, time_to_green
+        from cmdscope.sdlc import rating
+
+        self.policy, self.now_ns = policy, now_ns
+        window = policy.rating.window_days * DAY_NS
+        self.tallier = rating.Tallier(now_ns - 2 * window, now_ns - window, now_ns + 1)
+        self.weekly = time_to_green.WeeklyTimeToGreen(now_ns + 1)
+        self.figures = governance.Figures()
+        self.figures_since = now_ns - policy.targets.window_days * DAY_NS
+        # every record from here on is decoded (the ratings count the successes too)
+        self.decode_since = min(self.tallier.start_ns, self.weekly.read_start)
+
+    def sections(self) -> list[str]:
+        from cmdscope.reports.common import iso
+        from cmdscope.sdlc import rating
+
+        policy, now_ns = self.policy, self.now_ns
+        name = f"{policy.name}@{policy.version}"
+        sections = [ratings_section(rating.rate(self.tallier.tallies, policy.rating.weights),
+                                    policy.rating.window_days, name)]
+        data = self.figures.result(policy.targets)
+        data.update({"since": iso(self.figures_since), "until": iso(now_ns), "policy": name})
+        sections.append(governance_section(data))
+        sections.append(time_to_green_section(self.weekly.report(top=10, now_ns=now_ns)))
+        return sections
+
+
+_PROG = "cmdscope report html"
+
+
+def shared_pass(ledger: str | None, since_ns: int, gov: Governance | None) -> Charts:
+    """One pass over the ledger for the whole page, each record decoded once and handed to every
+    section that wants it. Without the governance sections: a scan for the charts' candidate
+    lines from ``since_ns``. With them: the same scan (plus the governance figures' kinds) up to
+    where the ratings and the weekly time to green begin, then a full decode from there, each
+    record fed to the charts, the ratings, the weekly time to green and the governance figures
+    (each keeps to its own window)."""
+    from cmdscope.reports import governance
+    from cmdscope.reports.common import LedgerStream
+
+    rollup = Charts()
+    add_chart = rollup.add
+    if gov is None:
+        read = LedgerStream(ledger, _PROG, since_ns=since_ns, needles=Charts.NEEDLES, fields=Charts.FIELDS)
+        for r in read.records:
+            add_chart(r)
+        read.finish()
+        return rollup
+    split, fsince = gov.decode_since, gov.figures_since
+    add_figure, figure_kinds = gov.figures.add, governance.KINDS
+    early = min(since_ns, fsince)
+    if early < split:  # before the ratings' windows: only the charts' and the figures' few lines
+        read = LedgerStream(ledger, _PROG, since_ns=early, until_ns=split, fields=Charts.FIELDS,
+                            needles=(*Charts.NEEDLES, kind_pattern(set(figure_kinds))))
+        for r in read.records:
+            end = r["end_ns"]
+            if end >= since_ns:
+                add_chart(r)
+            if end >= fsince and r["kind"] in figure_kinds:
+                add_figure(r)
+        read.finish()
+    add_rating, add_weekly = gov.tallier.add, gov.weekly.add
+    rate_command, weekly_command = gov.tallier.command, gov.weekly.command
+    read = LedgerStream(ledger, _PROG, since_ns=split, fields={**Charts.FIELDS, **Governance.FIELDS})
+    for r in read.records:  # the reader has checked kind (a string), end_ns (an int) and the FIELDS' types
+        kind = r["kind"]
+        end = r["end_ns"]
+        if kind == "command" or kind == "function":  # each field read once for every section
+            get = r.get
+            outcome, command_hash = get("cmdscope.outcome"), get("cmdscope.command.hash")
+            worktree, packet, danger = get("cmdscope.worktree"), get("cmdscope.packet"), get("cmdscope.danger.rule")
+            rate_command(end, worktree, packet, get("cmdscope.actor"), outcome, command_hash, danger)
+            weekly_command(end, worktree, packet, get("session.id"), outcome, command_hash, r)
+            if end >= since_ns and (outcome != "success" or danger):
+                add_chart(r)  # a successful command without a danger match adds nothing to a chart
+            continue
+        add_rating(r)
+        add_weekly(r)
+        if end >= since_ns:
+            add_chart(r)
+        if end >= fsince and kind in figure_kinds:
+            add_figure(r)
+    read.finish()
+    return rollup
+
+
+def governance_sections(ledger: str | None, policy: Any, now_ns: int) -> list[str]:
+    """Ratings, weekly time to green and governance figures alone (the page reads them in its
+    shared pass)."""
+    gov = Governance(policy, now_ns)
+    shared_pass(ledger, now_ns + 1, gov)
+    return gov.sections()
 
 
 def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
@@ -418,7 +496,7 @@ def packets_page(data: dict[str, Any], weekly_view: bool) -> str:
 
 def main(argv: list[str]) -> int:
     from cmdscope.cli.args import add_since, output_file
-    from cmdscope.reports.common import LedgerStream, since_or_report
+    from cmdscope.reports.common import since_or_report
 
     p = Parser(prog="cmdscope report html", description="A self-contained offline HTML report.")
     p.add_argument("-o", "--output", required=True, type=output_file, help="the HTML file to write")
@@ -434,7 +512,7 @@ def main(argv: list[str]) -> int:
     since = since_or_report(args.since, "cmdscope report html", now)
     if since is None:
         return 2
-    sections: list[str] = []
+    gov = None
     if not args.no_governance:  # the policy (pydantic) is loaded only for these sections
         from cmdscope.sdlc.governance import load_policy
         from cmdscope.sdlc.yamlfile import ConfigError
@@ -444,11 +522,9 @@ def main(argv: list[str]) -> int:
         except ConfigError as exc:
             sys.stderr.write(f"cmdscope report html: {exc}\n")
             return 2
-        sections = governance_sections(args.ledger, policy, now)
-    read = LedgerStream(args.ledger, "cmdscope report html", since_ns=since, needles=Charts.NEEDLES,
-                        fields=Charts.FIELDS)
-    text = render(read.records, since, now, sections)
-    read.finish()
+        gov = Governance(policy, now)
+    rollup = shared_pass(args.ledger, since, gov)
+    text = render_rollup(rollup, since, now, gov.sections() if gov is not None else ())
     from cmdscope.private_files import write_private
 
     try:  # 0600 whatever the umask: the report quotes command lines of the audit trail

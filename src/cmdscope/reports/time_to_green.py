@@ -125,28 +125,37 @@ class WeeklyTimeToGreen:
             return
         kind = rec.get("kind")
         if kind in COMMAND_KINDS:
-            command_hash = rec.get("cmdscope.command.hash")
-            if type(command_hash) is not str:
-                return
-            packet = _text(rec.get("cmdscope.packet"))
-            session = _text(rec.get("session.id"))
-            scope = session or ("packet:" + packet if packet else "")
-            key = (_text(rec.get("cmdscope.worktree")), scope, command_hash)
-            if rec.get("cmdscope.outcome") == "success":
-                streak = self.open.pop(key, None)
-                if streak is not None:
-                    self._close(key, streak, end, by_gate=False)
-            elif key not in self.open:
-                cls = rec.get("error.type")
-                self.open[key] = (end, cls if type(cls) is str and cls else "unknown", packet)
-                if packet:
-                    self.by_packet.setdefault(packet, set()).add(key)
+            get = rec.get
+            self.command(end, get("cmdscope.worktree"), get("cmdscope.packet"), get("session.id"),
+                         get("cmdscope.outcome"), get("cmdscope.command.hash"), rec)
         elif kind == "gate" and rec.get("cmdscope.gate.result") == "pass":
             packet = _text(rec.get("cmdscope.packet"))
             for key in self.by_packet.pop(packet, ()) if packet else ():
                 streak = self.open.pop(key, None)
                 if streak is not None:
                     self._close(key, streak, end, by_gate=True)
+
+    def command(self, end: int, worktree: Any, packet: Any, session: Any, outcome: Any, command_hash: Any,
+                rec: Mapping[str, Any]) -> None:
+        """A command (or function) record ending at ``end`` (an int), its fields as read (the
+        class is read from ``rec`` only for a failure): what ``add`` does for one, for a caller
+        that has read them already (a shared pass)."""
+        if end < self.read_start or end >= self.until_ns or type(command_hash) is not str:
+            return
+        if type(packet) is not str:
+            packet = ""
+        if type(session) is not str or not session:
+            session = "packet:" + packet if packet else ""
+        key = (worktree if type(worktree) is str else "", session, command_hash)
+        if outcome == "success":
+            streak = self.open.pop(key, None)
+            if streak is not None:
+                self._close(key, streak, end, by_gate=False)
+        elif key not in self.open:
+            cls = rec.get("error.type")
+            self.open[key] = (end, cls if type(cls) is str and cls else "unknown", packet)
+            if packet:
+                self.by_packet.setdefault(packet, set()).add(key)
 
     def _close(self, key: tuple[str, str, str], streak: tuple[int, str, str], end: int, *, by_gate: bool) -> None:
         first, cls, packet = streak
@@ -238,9 +247,16 @@ def from_ledger(ledger: Any, until: str | None, *, now_ns: int, top: int = 0, st
     stats = stats if stats is not None else ReadStats()
     end = parse_time(until, now_ns=now_ns, option="--until") if until else now_ns
     rollup = WeeklyTimeToGreen(end)
+    add, command = rollup.add, rollup.command
     for rec in read_records(ledger, since_ns=rollup.read_start, until_ns=end, stats=stats, progress=progress,
-                            fields=FIELDS):
-        rollup.add(rec)
+                            fields=FIELDS):  # the reader has checked kind, end_ns and the FIELDS' types
+        kind = rec["kind"]
+        if kind == "command" or kind == "function":  # add()'s command path without its checks
+            get = rec.get
+            command(rec["end_ns"], get("cmdscope.worktree"), get("cmdscope.packet"), get("session.id"),
+                    get("cmdscope.outcome"), get("cmdscope.command.hash"), rec)
+        else:
+            add(rec)
     report = rollup.report(top=top, now_ns=now_ns)
     report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
                         "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}

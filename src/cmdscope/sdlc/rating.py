@@ -34,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cmdscope.ledger_reader import COMMAND_FIELDS
+
 NS = 1_000_000_000
 SCOPES = ("repository", "packet", "actor")
 FAILED = ("failure", "timeout", "error")
@@ -148,32 +150,101 @@ class Tallier:
     """Counters per (scope, subject) for the previous window [start, split) and the current
     [split, end), fed one record at a time (``add``), so a report can share its ledger pass.
     Records without a repository are counted under ``all_repository`` for that scope. A record's
-    facts are read once and applied to each of its (up to three) subjects."""
+    facts are read once and applied to each of its (up to three) subjects.
+
+    Command records (nearly all of a ledger) take a short path: their (repository, packet,
+    actor, window) is looked up once in a cache of its subjects, the commands, failures and
+    guard events are counted per such combination and added to each subject's tally when
+    ``tallies`` is read, and each subject keeps its open failure streaks in its own dict
+    (command hash -> first failure), so no key tuple is built per record and subject."""
 
     def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
         self.start_ns, self.split_ns, self.end_ns = start_ns, split_ns, end_ns
         self.all_repository = all_repository
-        self.tallies: dict[tuple[str, str], tuple[Tally, Tally]] = {}
-        # ((scope, subject), command hash) -> first failure of the open streak
-        self.streaks: dict[tuple[tuple[str, str], str], int] = {}
+        self._tallies: dict[tuple[str, str], tuple[Tally, Tally]] = {}
+        # (scope, subject) -> {command hash: first failure of the open streak}
+        self.streaks: dict[tuple[str, str], dict[str, int]] = {}
+        # (worktree, packet, actor, side) as read -> ([successes, failures, guard events] not yet
+        # added to the tallies, ((streaks, tally) per subject))
+        self._combos: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[dict[str, int], Tally], ...]]] = {}
 
-    def _sides(self, rec: Mapping[str, Any], side: int) -> list[tuple[tuple[str, str], Tally]]:
-        """(subject, its tally for the record's window) for the repository, packet and actor."""
-        tallies = self.tallies
-        worktree = rec.get("cmdscope.worktree")
+    @property
+    def tallies(self) -> dict[tuple[str, str], tuple[Tally, Tally]]:
+        """Per (scope, subject): (previous window, current window)."""
+        for counts, subjects in self._combos.values():
+            ok, bad, guard = counts
+            if ok or bad or guard:
+                for _, t in subjects:
+                    t.commands += ok + bad
+                    t.failed += bad
+                    t.guard_events += guard
+                counts[0] = counts[1] = counts[2] = 0
+        return self._tallies
+
+    def _keys(self, worktree: Any, packet: Any, actor: Any) -> list[tuple[str, str]]:
         keys = [("repository", worktree if isinstance(worktree, str) and worktree else self.all_repository)]
-        packet, actor = rec.get("cmdscope.packet"), rec.get("cmdscope.actor")
         if isinstance(packet, str) and packet:
             keys.append(("packet", packet))
         if isinstance(actor, str) and actor:
             keys.append(("actor", actor))
-        out = []
-        for key in keys:
-            pair = tallies.get(key)
-            if pair is None:
-                pair = tallies[key] = (Tally(), Tally())
-            out.append((key, pair[side]))
-        return out
+        return keys
+
+    def _pair(self, key: tuple[str, str]) -> tuple[Tally, Tally]:
+        pair = self._tallies.get(key)
+        if pair is None:
+            pair = self._tallies[key] = (Tally(), Tally())
+        return pair
+
+    def _sides(self, rec: Mapping[str, Any], side: int) -> list[tuple[tuple[str, str], Tally]]:
+        """(subject, its tally for the record's window) for the repository, packet and actor."""
+        keys = self._keys(rec.get("cmdscope.worktree"), rec.get("cmdscope.packet"), rec.get("cmdscope.actor"))
+        return [(key, self._pair(key)[side]) for key in keys]
+
+    def _combo(self, worktree: Any, packet: Any, actor: Any,
+               side: int) -> tuple[list[int], tuple[tuple[dict[str, int], Tally], ...]]:
+        streaks = self.streaks
+        subjects = []
+        for key in self._keys(worktree, packet, actor):
+            mine = streaks.get(key)
+            if mine is None:
+                mine = streaks[key] = {}
+            subjects.append((mine, self._pair(key)[side]))
+        return [0, 0, 0], tuple(subjects)
+
+    def command(self, end: int, worktree: Any, packet: Any, actor: Any, outcome: Any, h: Any, danger: Any) -> None:
+        """A command (or function) record ending at ``end`` (an int), its fields as read: what
+        ``add`` does for one, for a caller that has read them already (a shared pass)."""
+        if not self.start_ns <= end < self.end_ns:
+            return
+        side = 1 if end >= self.split_ns else 0
+        combo_key = (worktree, packet, actor, side)
+        try:
+            combo = self._combos.get(combo_key)
+        except TypeError:  # an unhashable value (a list where a string belongs): cached by its subjects
+            subjects_key = (tuple(self._keys(worktree, packet, actor)), side)
+            combo = self._combos.get(subjects_key)
+            if combo is None:
+                combo = self._combos[subjects_key] = self._combo(worktree, packet, actor, side)
+        else:
+            if combo is None:
+                combo = self._combos[combo_key] = self._combo(worktree, packet, actor, side)
+        counts, subjects = combo
+        if outcome in _FAILED:
+            counts[1] += 1
+            if isinstance(h, str):
+                for mine, _ in subjects:
+                    if h not in mine:
+                        mine[h] = end
+        elif outcome == "success":
+            counts[0] += 1
+            if isinstance(h, str):
+                for mine, t in subjects:
+                    if mine:
+                        first = mine.pop(h, None)  # time to green counts in the window it went green
+                        if first is not None and len(t.ttg) < _SAMPLE:
+                            t.ttg.append((end - first) / NS)
+        if danger:
+            counts[2] += 1
 
     def add(self, rec: Mapping[str, Any]) -> None:
         end = rec.get("end_ns")
@@ -181,26 +252,10 @@ class Tallier:
             return
         side = 1 if end >= self.split_ns else 0
         kind = rec.get("kind")
-        if kind in _COMMAND_KINDS:
-            outcome = rec.get("cmdscope.outcome")
-            failed = outcome in _FAILED
-            counted = failed or outcome == "success"
-            guard = bool(rec.get("cmdscope.danger.rule"))
-            h = rec.get("cmdscope.command.hash")
-            streaks = self.streaks
-            for key, t in self._sides(rec, side):
-                if counted:
-                    t.commands += 1
-                    t.failed += failed
-                if guard:
-                    t.guard_events += 1
-                if isinstance(h, str):
-                    if failed:
-                        streaks.setdefault((key, h), end)
-                    elif counted and streaks:
-                        first = streaks.pop((key, h), None)  # time to green counts in the window it went green
-                        if first is not None and len(t.ttg) < _SAMPLE:
-                            t.ttg.append((end - first) / NS)
+        if kind == "command" or kind == "function":
+            get = rec.get
+            self.command(end, get("cmdscope.worktree"), get("cmdscope.packet"), get("cmdscope.actor"),
+                         get("cmdscope.outcome"), get("cmdscope.command.hash"), get("cmdscope.danger.rule"))
         elif kind == "denial":
             for _, t in self._sides(rec, side):
                 t.guard_events += 1
@@ -230,6 +285,11 @@ class Tallier:
 
 _COMMAND_KINDS = frozenset({"command", "function"})
 _FAILED = frozenset(FAILED)
+# The command attributes the ratings read, type-checked by the reader (a wrong type skips the
+# line and names it on stderr). ``cmdscope.worktree`` is not in the schema's table: a
+# repository that is not a string counts under ``all``.
+FIELDS: dict[str, tuple[type, ...]] = {key: COMMAND_FIELDS[key] for key in (
+    "cmdscope.outcome", "cmdscope.command.hash", "cmdscope.actor", "cmdscope.packet", "cmdscope.danger.rule")}
 
 
 def tally(records: Iterable[Mapping[str, Any]], start_ns: int, split_ns: int, end_ns: int,
@@ -278,10 +338,19 @@ def rate_ledger(ledger: str | None, split_ns: int, now_ns: int, weights: Mapping
     from cmdscope.reports.common import LedgerStream
 
     start = split_ns - (now_ns - split_ns)
-    stream = LedgerStream(ledger, "cmdscope rate", since_ns=start)
-    rows = rate(tally(stream.records, start, split_ns, now_ns + 1), weights)
+    tallier = Tallier(start, split_ns, now_ns + 1)
+    stream = LedgerStream(ledger, "cmdscope rate", since_ns=start, fields=FIELDS)
+    add, command = tallier.add, tallier.command
+    for rec in stream.records:  # the reader has checked kind, end_ns and the FIELDS' types
+        kind = rec["kind"]
+        if kind == "command" or kind == "function":  # add()'s command path without its checks
+            get = rec.get
+            command(rec["end_ns"], get("cmdscope.worktree"), get("cmdscope.packet"), get("cmdscope.actor"),
+                    get("cmdscope.outcome"), get("cmdscope.command.hash"), get("cmdscope.danger.rule"))
+        else:
+            add(rec)
     stream.finish()
-    return rows
+    return rate(tallier.tallies, weights)
 
 
 def record_metrics(rows: Iterable[Mapping[str, Any]]) -> None:
