@@ -426,7 +426,7 @@ def test_file_stderr_is_written_by_the_child_and_read_back(tmp_path: Path, env: 
         log = tmp_path / f"err{i}"
         log.write_bytes(old)
         with open(log, mode) as fh:
-            done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=fh, timeout=60)
+            done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=fh, timeout=60, check=False)
         seen.append((done.returncode, done.stdout, log.read_bytes()))
     assert seen[0] == seen[1]
     offset = len(old) if mode == "ab" else 0
@@ -442,7 +442,7 @@ def test_file_stderr_keeps_the_last_64_kib_and_says_truncated(tmp_path: Path, en
     the classifier saw only part of it, as with the relay."""
     script = "yes noise | head -20000 >&2; echo 'fatal: not a git repository' >&2; exit 128"
     with open(tmp_path / "err", "wb") as fh:
-        subprocess.run([*CLI, "sh", "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=fh, timeout=60)
+        subprocess.run([*CLI, "sh", "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=fh, timeout=60, check=False)
     assert (tmp_path / "err").stat().st_size == 20000 * 6 + 28
     rec = _one(ledger_path)
     assert rec["error.type"] == "git_state" and rec["cmdscope.stderr.truncated"] is True
