@@ -190,3 +190,16 @@ def test_uninstall_after_the_file_changed_removes_only_its_tables(tmp_path: Path
     after = tomllib.loads(config.read_text())
     assert "hooks" not in after and after["tui"] == {"notifications": True} and after["shell"] == {"x": 1}
     assert len(keys) == 4 and not any(k in config.read_text() for k in keys)
+
+
+def test_trust_that_cannot_be_recorded_says_so(tmp_path: Path) -> None:
+    """cmdscope's state dir cannot be written: exit 2 with one line naming the record file and
+    what it means for uninstall, never a traceback."""
+    repo, _ = _trusted_project(tmp_path, "{project}\n")
+    (tmp_path / "state").write_text("a file where the state dir should be")
+    done = cmdscope_cli("integrations", "install", "codex", "--dir", str(repo), "--trust", "--codex",
+                        str(cli_or_skip("codex")), capture_output=True, text=True, timeout=120,
+                        env={"HOME": str(tmp_path / "home"), "CODEX_HOME": str(tmp_path / "codex-home"),
+                             "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "codex-trust.json" in done.stderr and "uninstall will not remove" in done.stderr

@@ -181,7 +181,10 @@ def _append(config: Path, state: dict[str, str]) -> tuple[str, bool] | None:
             return None
     except (tomllib.TOMLDecodeError, AttributeError):
         return None
-    _replace(config, base + block, 0o600)
+    try:
+        _replace(config, base + block, 0o600)
+    except OSError:
+        return None  # Codex's own write says why
     return block, old is None
 
 
@@ -212,7 +215,12 @@ def _entries() -> list[dict[str, Any]]:
 
 
 def _remember(entry: dict[str, Any]) -> None:
-    _replace(_record_path(), json.dumps([*_entries(), entry], indent=1) + "\n", 0o600)
+    path = _record_path()
+    try:
+        _replace(path, json.dumps([*_entries(), entry], indent=1) + "\n", 0o600)
+    except OSError as exc:
+        raise TrustError(f"trusted in {entry['config']}, but cannot record it in {path} "
+                         f"({exc.strerror or exc}): uninstall will not remove those entries") from None
 
 
 def untrust(source: Path) -> list[Path]:
