@@ -6,6 +6,9 @@ shell ``rm`` target; a call name inside a string literal is not a call.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from cmdscope.guard.interp import commands_in_code
@@ -116,3 +119,46 @@ def test_one_liners_are_judged_like_the_shell_command(command: str, rule: str) -
 ])
 def test_scoped_or_harmless_one_liners_stay_quiet(command: str) -> None:
     assert ids(command) == []
+
+
+# Perl regex literals (m//, /.../, s///, tr///, qr//) are patterns: a command written inside one
+# is searched for or replaced, never run (DANGER_POLICY rule 1). The code around them still is.
+REGEX_ROWS = [row for row in map(json.loads, (Path(__file__).parent / "data" / "danger_corpus.jsonl").read_text().splitlines())
+              if row["command"].startswith("perl") and any(w in row["note"] for w in ("regex", "pattern", "///"))]
+
+
+@pytest.mark.parametrize("code", [
+    "if ($x =~ /rm -rf \\//) { print }",
+    "print if m{system(\"rm -rf ~\")}",
+    "print if m!`rm -rf /`!",
+    "print if /`git reset --hard`/",
+    "s/`git reset --hard`/[redacted]/g",
+    "s{qx(git clean -fdx)}\n {x}g",
+    "my $re = qr/system(\"rm -rf ~\")/; print 1 if $ARGV[0] =~ $re",
+    "print unless /rmtree(\"src\")/",
+    "@f = grep { /unlink glob \"src\\/*\"/ } <STDIN>",
+])
+def test_perl_regex_literals_are_not_code(code: str) -> None:
+    assert commands_in_code(code, "perl") == []
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("system(\"rm -rf /\") if $x =~ /y/", [("shell", "rm -rf /")]),
+    ("print 1 if \"a\" =~ /a/; `rm -rf /`", [("shell", "rm -rf /")]),
+    ("my $n = 10 / 2; system(\"rm -rf ~\") / 3", [("shell", "rm -rf ~")]),  # divisions, not a pattern
+    ("tr/a-z/A-Z/; y/a/b/; system(\"git reset --hard\")", [("shell", "git reset --hard")]),
+    ("split /,/, $l; m/x/ or exec \"git clean -fdx\"", [("shell", "git clean -fdx")]),
+    ("my %h = (s => 1, y => 2); system(\"rm -rf ~\")", [("shell", "rm -rf ~")]),  # barewords, not s///, y///
+    ("print -s $f; system(\"rm -rf ~\")", [("shell", "rm -rf ~")]),  # the -s file test
+    ("s/x/system(\"rm -rf ~\")/e", [("shell", "rm -rf ~")]),  # /e: the replacement is code
+    ("print if /@{[ `rm -rf ~` ]}/", [("shell", "rm -rf ~")]),  # code interpolated into the pattern
+    ("print if m/unterminated; system(\"rm -rf ~\")", [("shell", "rm -rf ~")]),  # no pattern: still code
+])
+def test_code_around_perl_regex_literals_still_runs(code: str, expected: list[object]) -> None:
+    assert commands_in_code(code, "perl") == expected
+
+
+@pytest.mark.parametrize("row", REGEX_ROWS, ids=lambda row: row["command"][:60])
+def test_perl_regex_corpus_rows(row: dict) -> None:
+    """The corpus rows for Perl regex literals, each: flagged exactly when labelled dangerous."""
+    assert bool(ids(row["command"])) == (row["label"] == "dangerous")

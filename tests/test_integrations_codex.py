@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 from conftest import cmdscope_cli, read_ledger
+from test_e2e_agents import cli_or_skip
 
 
 def event(name: str, command: str, call_id: str = "call_1", **extra) -> dict:
@@ -94,3 +96,110 @@ def test_exit_code_header_is_read_when_present(ledger_path: Path) -> None:
     hook(event("PostToolUse", "make", call_id="c3", tool_response="Exit code: 2\nWall time: 0.1 seconds\nOutput:\nboom"))
     (rec,) = read_ledger(ledger_path)
     assert rec["process.exit.code"] == 2 and rec["cmdscope.outcome"] == "failure"
+
+
+# --------------------------------------------------------- --trust, and uninstall's removal of it
+# The real Codex CLI (`codex app-server`) computes the keys and hashes; HOME, CODEX_HOME and
+# cmdscope's state dir are temp dirs.
+
+
+def _integrations(action: str, *args: str, root: Path, state: str = "state") -> subprocess.CompletedProcess:
+    extra = ("--trust", "--codex", str(cli_or_skip("codex"))) if action == "install-trust" else ()
+    done = cmdscope_cli("integrations", action.split("-")[0], "codex", *args, *extra, capture_output=True, text=True,
+                        timeout=120, env={"HOME": str(root / "home"), "CODEX_HOME": str(root / "codex-home"),
+                                          "XDG_STATE_HOME": str(root / state)})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    return done
+
+
+def _trusted_project(root: Path, before: str) -> tuple[Path, Path]:
+    """A git repository Codex trusts, and Codex's config.toml holding ``before`` (with the
+    project's trust entry inserted where ``{project}`` is)."""
+    repo = root / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (root / "home").mkdir()
+    (root / "codex-home").mkdir()
+    config = root / "codex-home" / "config.toml"
+    config.write_text(before.replace("{project}", f'[projects."{repo.resolve()}"]\ntrust_level = "trusted"'))
+    return repo, config
+
+
+USER_CONFIG = """# my Codex settings
+model = "o3"   # the one I like
+
+{project}
+
+[hooks]
+# my own hook, trusted in the TUI long ago
+[hooks.state."/elsewhere/hooks.json:pre_tool_use:0:0"]
+trusted_hash = "sha256:0123"  # mine
+
+[tui]
+notifications = true"""  # no newline at the end
+
+
+def test_uninstall_removes_exactly_the_trust_entries_install_added(tmp_path: Path) -> None:
+    """install --trust writes four trust entries into the user's config.toml (Codex then lists
+    the hooks as trusted); uninstall leaves the file byte for byte as it was, comments, the
+    user's own trust entry and the missing final newline included."""
+    repo, config = _trusted_project(tmp_path, USER_CONFIG)
+    before = config.read_bytes()
+    done = _integrations("install-trust", "--dir", str(repo), root=tmp_path)
+    assert done.stdout.count("trusted: ") == 4
+    state = tomllib.loads(config.read_text())["hooks"]["state"]
+    assert len(state) == 5 and state["/elsewhere/hooks.json:pre_tool_use:0:0"] == {"trusted_hash": "sha256:0123"}
+    done = _integrations("uninstall", "--dir", str(repo), root=tmp_path)
+    assert f"removed: {config}" in done.stdout
+    assert config.read_bytes() == before
+    assert not (tmp_path / "state" / "cmdscope" / "codex-trust.json").exists()
+
+
+def test_user_install_without_a_config_leaves_none(tmp_path: Path) -> None:
+    """--user --trust with no config.toml: trust creates it; uninstall removes it again."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "codex-home").mkdir()
+    _integrations("install-trust", "--user", root=tmp_path)
+    config = tmp_path / "codex-home" / "config.toml"
+    assert len(tomllib.loads(config.read_text())["hooks"]["state"]) == 4
+    _integrations("uninstall", "--user", root=tmp_path)
+    assert not config.exists()  # (the app-server leaves its own state files in CODEX_HOME)
+
+
+def test_trust_the_user_gave_before_install_stays(tmp_path: Path) -> None:
+    """The hooks were already trusted (as by the TUI's review, here by an earlier --trust whose
+    record is elsewhere): install --trust adds nothing, so uninstall removes nothing of it."""
+    repo, config = _trusted_project(tmp_path, "{project}\n")
+    _integrations("install-trust", "--dir", str(repo), root=tmp_path, state="other-state")
+    before = config.read_bytes()
+    assert before.count(b"trusted_hash") == 4
+    assert "hooks already trusted" in _integrations("install-trust", "--dir", str(repo), root=tmp_path).stdout
+    _integrations("uninstall", "--dir", str(repo), root=tmp_path)
+    assert config.read_bytes() == before
+
+
+def test_uninstall_after_the_file_changed_removes_only_its_tables(tmp_path: Path) -> None:
+    """The config was edited after install (a table added after cmdscope's): the exact block is
+    gone, so each recorded entry's table is removed and everything else stays."""
+    repo, config = _trusted_project(tmp_path, "{project}\n")
+    _integrations("install-trust", "--dir", str(repo), root=tmp_path)
+    keys = sorted(tomllib.loads(config.read_text())["hooks"]["state"])
+    text = config.read_text()
+    first = text.index("[hooks.state.")
+    config.write_text(text[:first] + '[tui]\nnotifications = true\n\n' + text[first:] + '\n[shell]\nx = 1\n')
+    _integrations("uninstall", "--dir", str(repo), root=tmp_path)
+    after = tomllib.loads(config.read_text())
+    assert "hooks" not in after and after["tui"] == {"notifications": True} and after["shell"] == {"x": 1}
+    assert len(keys) == 4 and not any(k in config.read_text() for k in keys)
+
+
+def test_trust_that_cannot_be_recorded_says_so(tmp_path: Path) -> None:
+    """cmdscope's state dir cannot be written: exit 2 with one line naming the record file and
+    what it means for uninstall, never a traceback."""
+    repo, _ = _trusted_project(tmp_path, "{project}\n")
+    (tmp_path / "state").write_text("a file where the state dir should be")
+    done = cmdscope_cli("integrations", "install", "codex", "--dir", str(repo), "--trust", "--codex",
+                        str(cli_or_skip("codex")), capture_output=True, text=True, timeout=120,
+                        env={"HOME": str(tmp_path / "home"), "CODEX_HOME": str(tmp_path / "codex-home"),
+                             "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "codex-trust.json" in done.stderr and "uninstall will not remove" in done.stderr

@@ -400,3 +400,100 @@ def test_tty_stdout_is_left_alone(env: dict[str, str]) -> None:
         assert proc.wait(timeout=60) == 0
         seen.append(data.replace(name.encode(), b"<slave>"))
     assert seen[0] == seen[1] == b"kinds tty pipe\r\nname <slave>\r\n"
+
+
+# ---------------------------------------------------------------- stderr is a regular file
+
+# The child checks what a bare run sees on a `2>file` stderr: a regular file it can seek on
+# (a pipe gives ESPIPE), with the caller's O_APPEND, that `test -f /dev/stderr` accepts.
+STDERR_FILE = (KINDS + "import fcntl, subprocess\n"
+               "print('append', bool(fcntl.fcntl(2, fcntl.F_GETFL) & os.O_APPEND), flush=True)\n"
+               "print('offset', os.lseek(2, 0, os.SEEK_CUR), flush=True)\n"
+               "print('test -f', subprocess.call(['sh', '-c', 'test -f /dev/stderr']), flush=True)\n"
+               "sys.stderr.write('fatal: not a git repository (or any of the parent directories): .git\\n')\n"
+               "sys.exit(128)\n")
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab"])
+def test_file_stderr_is_written_by_the_child_and_read_back(tmp_path: Path, env: dict[str, str], ledger_path: Path,
+                                                           mode: str) -> None:
+    """`2>log` and `2>>log`: the child writes the file itself (a regular file, seekable, its
+    O_APPEND as given), exactly as bare; the failure's excerpt is read back from the file, only
+    the child's own bytes (the old merge-conflict line in the log does not count)."""
+    old = b"CONFLICT (content): Merge conflict in a.txt\n"
+    seen = []
+    for i, argv in enumerate(([PYTHON, "-c", STDERR_FILE], [*CLI, PYTHON, "-c", STDERR_FILE])):
+        log = tmp_path / f"err{i}"
+        log.write_bytes(old)
+        with open(log, mode) as fh:
+            done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=fh, timeout=60, check=False)
+        seen.append((done.returncode, done.stdout, log.read_bytes()))
+    assert seen[0] == seen[1]
+    offset = len(old) if mode == "ab" else 0
+    assert seen[0][1] == f"kinds pipe file\nappend {mode == 'ab'}\noffset {offset}\ntest -f 0\n".encode()
+    rec = _one(ledger_path)
+    assert (rec["error.type"], rec["cmdscope.error.pattern"]) == ("git_state", "git_state.not-a-repository")
+    assert rec["cmdscope.error.excerpt"].startswith("fatal: not a git repository")
+
+
+def test_file_stderr_keeps_the_last_64_kib_and_says_truncated(tmp_path: Path, env: dict[str, str],
+                                                              ledger_path: Path) -> None:
+    """More than the tail into `2>log`: the read-back holds the last bytes and the record says
+    the classifier saw only part of it, as with the relay."""
+    script = "yes noise | head -20000 >&2; echo 'fatal: not a git repository' >&2; exit 128"
+    with open(tmp_path / "err", "wb") as fh:
+        subprocess.run([*CLI, "sh", "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=fh, timeout=60, check=False)
+    assert (tmp_path / "err").stat().st_size == 20000 * 6 + 28
+    rec = _one(ledger_path)
+    assert rec["error.type"] == "git_state" and rec["cmdscope.stderr.truncated"] is True
+
+
+def test_unreadable_stderr_file_falls_back_to_the_relay(tmp_path: Path) -> None:
+    """A `2>log` that cannot be read back is relayed as before, so the tail is still kept."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        from cmdscope import runner
+        runner._readable = lambda fd: False
+        report = os.dup(1)
+        fd = os.open({str(tmp_path / "log")!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 2)
+        ex = runner.execute(["sh", "-c", "echo 'fatal: not a git repository' >&2; exit 128"], stdout=-3)
+        os.write(report, repr((ex.returncode, ex.stderr_tail)).encode())
+    """)
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, timeout=60, check=True)
+    assert done.stdout == repr((128, b"fatal: not a git repository\n")).encode()
+    assert (tmp_path / "log").read_bytes() == b"fatal: not a git repository\n"
+
+
+# ---------------------------------------------------------------- files given to cmdscope.run
+
+
+def test_api_stdout_file_is_tailed(tmp_path: Path, otel: object) -> None:
+    """`cmdscope.run(..., stdout=open("out.txt", "w"))`: the child writes the file itself and
+    the failure is classified from what it wrote there, as the CLI does for `> out.txt`."""
+    import cmdscope
+
+    script = KINDS + "print('fatal: not a git repository (or any of the parent directories): .git'); sys.exit(128)"
+    with open(tmp_path / "out.txt", "w") as fh:
+        fh.write("CONFLICT (content): Merge conflict in a.txt\n")
+        fh.flush()
+        result = cmdscope.run([PYTHON, "-c", script], stdout=fh, stderr=subprocess.DEVNULL)
+    assert result.returncode == 128
+    written = (tmp_path / "out.txt").read_text().splitlines()
+    assert written[1].startswith("kinds file ")  # (stderr: /dev/null, a regular file in some sandboxes)
+    assert written[2:] == ["fatal: not a git repository (or any of the parent directories): .git"]
+    assert (result.record["error.type"], result.record["cmdscope.error.pattern"]) == \
+        ("git_state", "git_state.not-a-repository")
+
+
+def test_api_stderr_file_is_tailed(tmp_path: Path, otel: object) -> None:
+    """`cmdscope.run(..., stderr=f)` with a regular file: read back for the excerpt (a caller's
+    file was not read at all before), and the child still sees the file."""
+    import cmdscope
+
+    with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "ab") as err:
+        result = cmdscope.run([PYTHON, "-c", STDERR_FILE], stdout=out, stderr=err)
+    assert result.returncode == 128
+    assert (tmp_path / "out.txt").read_bytes() == b"kinds file file\nappend True\noffset 0\ntest -f 0\n"
+    assert result.record["error.type"] == "git_state"
+    assert result.record["cmdscope.error.excerpt"].startswith("fatal: not a git repository")

@@ -3,10 +3,13 @@
 - stdin is inherited untouched. stderr is relayed byte for byte through a pipe (a
   pseudo-terminal when our stderr is a terminal, so the child still sees a tty) while the last
   64 KiB are kept for the failure classifier: memory stays bounded whatever the child prints.
-- stdout, by what ours is: a terminal is inherited untouched (no tail); a regular file too, and
-  after a failure the last 8 KiB the child appended are read back (the offset is shared with
-  the child); a pipe or socket is relayed like stderr through a pipe, its last 8 KiB kept, and
-  when our reader goes away the relay closes so the child gets EPIPE/SIGPIPE as it would bare.
+  A regular file (ours, or one the caller passes) is not relayed: the child writes it itself
+  and after a failure its last 64 KiB are read back, as for stdout below.
+- stdout, by what ours is: a terminal is inherited untouched (no tail); a regular file (ours,
+  or one the caller passes) too, and after a failure the last 8 KiB the child appended are read
+  back (the offset is shared with the child); a pipe or socket is relayed like stderr through
+  a pipe, its last 8 KiB kept, and when our reader goes away the relay closes so the child
+  gets EPIPE/SIGPIPE as it would bare.
   Under a timeout a relay's writes never block (``RWF_NOWAIT``), so a stalled reader cannot
   hold the deadline back. A grandchild still writing when the child exits is handed to ``cat``.
 - The loop waits on the relayed pipes, and on a pidfd once the child outlives the first 20 ms, so
@@ -182,8 +185,12 @@ def execute(
     relay_stderr = not capture_output and stderr is None
     # Our own stdout, when the child inherits it: a terminal is left alone, a regular file too
     # (its tail is read back after a failure), a pipe or socket is relayed (the child sees a pipe).
-    out_kind = _kind(1) if not capture_output and stdout is None else None
-    out_start = _file_start(1) if out_kind == "file" else None
+    # A regular file the caller gives (``stdout=f``) is treated like ours: read back, never relayed.
+    out_fd = 1 if stdout is None else _fileno(stdout)
+    out_kind = _kind(out_fd) if not capture_output and out_fd >= 0 else None
+    if stdout is not None and out_kind != "file":
+        out_kind = None
+    out_start = _file_start(out_fd) if out_kind == "file" else None
     # ``2>&1``: our stdout and stderr are one file. Into a regular file the child writes both
     # itself (bare order, bare file) and the tail is read back; otherwise the child writes both
     # into the relay, so their order is kept, and the tail the classifier reads holds both.
@@ -193,6 +200,12 @@ def execute(
     if merged_file:
         relay_stderr = False
     merged = same and not merged_file
+    # stderr into a regular file (``2>log``, or ``stderr=f``): the child writes it itself, as
+    # bare, and after a failure the tail is read back, as for stdout. Relayed when unreadable.
+    err_fd = -1 if capture_output or same else 2 if relay_stderr else _fileno(stderr)
+    err_start = _file_start(err_fd) if err_fd >= 0 and _kind(err_fd) == "file" and _readable(err_fd) else None
+    if err_start is not None:
+        relay_stderr = False
     relay_stdout = out_kind == "pipe" and not merged
     pty_pair = _open_pty_for_stderr() if relay_stderr and _isatty(2) else None
     relays: list[_Relay] = []
@@ -270,10 +283,13 @@ def execute(
         out_tail = err_tail.value()
     elif out_start is not None and outcome != SUCCESS:
         # Only a failure is classified: a success never reads its output file back.
-        out_tail = _file_tail(1, out_start, tail_bytes if merged_file else STDOUT_TAIL_BYTES)
+        out_tail = _file_tail(out_fd, out_start, tail_bytes if merged_file else STDOUT_TAIL_BYTES)
         if merged_file and out_tail is not None:
             err_tail = _Tail(tail_bytes)
             err_tail.add(out_tail)
+    if err_start is not None and outcome != SUCCESS:
+        err_tail = _Tail(tail_bytes)
+        err_tail.add(_file_tail(err_fd, err_start, tail_bytes + 1) or b"")  # +1: truncated or not
     stderr_bytes = captured[1] if capture_output else None
     if capture_output and stderr_bytes is not None:
         err_tail = _Tail(tail_bytes)
@@ -329,6 +345,16 @@ def _file_start(fd: int) -> int | None:
         return os.lseek(fd, 0, os.SEEK_CUR)
     except OSError:
         return None
+
+
+def _fileno(stream: int | IO[Any] | None) -> int:
+    """The descriptor a caller's ``stdout=``/``stderr=`` names, or -1 (PIPE, DEVNULL, None)."""
+    if isinstance(stream, int):
+        return stream
+    try:
+        return stream.fileno() if stream is not None else -1
+    except (AttributeError, OSError, ValueError):
+        return -1
 
 
 def _readable(fd: int) -> bool:

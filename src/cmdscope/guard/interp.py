@@ -2,8 +2,8 @@
 ``ruby -e``, ``php -r``, and the same programs fed on stdin).
 
 Not a language parser. The code is first split into string literals and the rest (the
-*skeleton*), so a call name that only appears inside a string (``print("unlink")``) is never a
-call. In the skeleton it finds the calls that matter and evaluates their arguments with a small
+*skeleton*), so a call name that only appears inside a string (``print("unlink")``) or a Perl
+regex literal (``m{system("...")}``, ``s/`...`/x/``) is never a call. In the skeleton it finds the calls that matter and evaluates their arguments with a small
 expression reader (literals, home and working-directory expressions, joins, globs, directory
 listings, temporary directories, variables assigned earlier in the code). What it finds is turned
 into the shell command that does the same, so the registry judges the target exactly like the
@@ -38,6 +38,16 @@ _INTEREST = re.compile(r"rmtree|rm_r|rm\b|rmSync|rmdir|remove|unlink|delete|rimr
                        r"exec|spawn|popen|run\b|call\b|check_|Popen|getoutput|capture|passthru|proc_open|eval|"
                        r"Function|runIn|[`]|qx|%x|array_map|array_walk|call_user_func|Deno\.run")
 _PERL_Q = re.compile(r"(?<![\w$@%&>-])(qq|qw|qx|q)\s*([^\w\s])")
+# Perl regex literals are data (a pattern, a replacement text), not code: m//, qr//, s///, tr///,
+# y///, and a bare /.../ where Perl expects a term (after an operator, `(`, `,`, `;`, `{`, `if`,
+# `split`...; after a term the slash divides, and the text after it stays code).
+_SPECIAL_PERL = re.compile(r"[\'\"`#/qQ%]|(?<![\w$@%&>:-])(?:m|s|tr|y)(?=\s*[^\w\s=,;)}\]>])")
+_PERL_RE_OP = re.compile(r"(?<![\w$@%&>:-])(m|qr|s|tr|y)\s*([^\w\s=,;)}\]>])")
+_PERL_TERM_EXPECTED = re.compile(r"(?:^|[(,;{=~!&|?:\[]|\b(?:split|grep|map|if|unless|and|or|not|while|until|"
+                                 r"return))\s*$")
+# Code that runs inside a pattern or replacement: @{[ ... ]}, ${\ ... }, (?{ ... }), (??{ ... }).
+_PERL_CODE_IN_RE = re.compile(r"@\{\s*\[|\$\{\s*\\|\(\?\??\{")
+_PERL_RE_FLAGS = re.compile(r"[a-zA-Z]*")
 _RUBY_PCT = re.compile(r"(?<![\w)\]])%([qQwWxi])([^\w\s])")
 
 # Home, working directory and temporary directories as the languages spell them.
@@ -537,8 +547,9 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[int], set[int]]:
     interp: set[int] = set()
     i, n = 0, len(code)
     hash_comments = lang in ("python", "ruby", "perl", "")
+    special = _SPECIAL_PERL if lang == "perl" else _SPECIAL
     while i < n:
-        m = _SPECIAL.search(code, i)
+        m = special.search(code, i)
         j = m.start() if m else n
         if j > i:  # plain code up to the next character that may open a literal or comment
             out.append(code[i:j])
@@ -546,6 +557,13 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[int], set[int]]:
             if i >= n:
                 break
         ch = code[i]
+        if lang == "perl" and ch in "/mqsty":
+            regex = _perl_regex(code, i, "".join(out[-8:])[-40:])
+            if regex is not None:
+                out.append(f"\x01{len(lits)}\x02")
+                lits.append(regex[1])
+                i = regex[0]
+                continue
         if lang in ("perl", "") or lang == "ruby":
             pm = (_PERL_Q if lang != "ruby" else _RUBY_PCT).match(code, i) if ch in "qQ%" else None
             if pm and (i == 0 or not (code[i - 1].isalnum() or code[i - 1] in "_$@")):
@@ -611,3 +629,55 @@ def _split(code: str, lang: str) -> tuple[str, list[str], list[int], set[int]]:
         out.append(ch)
         i += 1
     return "".join(out), lits, ticks, interp
+
+
+def _perl_regex(code: str, i: int, before: str) -> tuple[int, str] | None:
+    """The Perl regex literal at ``code[i]`` (``before``: the skeleton just before it): (the
+    index after it and its flags, its pattern). None when there is none (a division, a bareword)
+    or when it would run code (``s///e``, ``@{[ ]}`` or ``(?{ })`` inside): then it stays code."""
+    if code[i] == "/":
+        if not _PERL_TERM_EXPECTED.search(before):
+            return None
+        op, k = "m", i
+    else:
+        m = _PERL_RE_OP.match(code, i)
+        if m is None:
+            return None
+        op, k = m.group(1), m.start(2)
+    texts: list[str] = []
+    parts = 2 if op in ("s", "tr", "y") else 1
+    for part in range(parts):
+        while part and k < len(code) and code[k].isspace():
+            k += 1  # s{a} {b}
+        end = _delimited_end(code, k) if k < len(code) else -1
+        if end < 0:
+            return None
+        texts.append(code[k + 1:end])
+        # s/a/b/: the delimiter that ends the pattern also opens the replacement.
+        k = end if code[k] not in _PAIRS and part + 1 < parts else end + 1
+    flags = _PERL_RE_FLAGS.match(code, k).group(0)  # type: ignore[union-attr]
+    if (op == "s" and "e" in flags) or (op not in ("tr", "y") and any(_PERL_CODE_IN_RE.search(t) for t in texts)):
+        return None
+    return k + len(flags), texts[0]
+
+
+def _delimited_end(code: str, k: int) -> int:
+    """Where the text opened by the delimiter ``code[k]`` closes (backslash escapes skipped,
+    bracket pairs nested), or -1."""
+    opener = code[k]
+    close = _PAIRS.get(opener, opener)
+    depth = 1
+    j = k + 1
+    while j < len(code):
+        c = code[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == close:
+            depth -= 1
+            if depth == 0:
+                return j
+        elif c == opener:
+            depth += 1
+        j += 1
+    return -1

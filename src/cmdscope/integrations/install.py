@@ -456,6 +456,10 @@ def uninstall(target: str, scope: str = "project", base: Path | None = None) -> 
     base = base or Path.cwd()
     if target in ("claude-code", "codex"):
         changes = [uninstall_json_hooks(settings_path(target, scope, base), target)]
+        if target == "codex":  # the trust entries `install codex --trust` wrote for these hooks
+            from cmdscope.integrations.codex_trust import untrust
+
+            changes += [Change(path, "removed") for path in untrust(settings_path(target, scope, base))]
     elif target == "opencode":
         path = settings_path(target, scope, base)
         changes = [uninstall_plugin(path)]
