@@ -114,6 +114,47 @@ class TestConcurrency:
         assert [r["seq"] for r in records] == list(range(len(records)))
 
 
+ONCE_WRITER = textwrap.dedent("""
+    import sys
+    from cmdscope.sinks.ledger import LedgerWriter
+    path, n = sys.argv[1], int(sys.argv[2])
+    w = LedgerWriter(path, fsync="never", max_bytes=0)
+    print(sum(w.append_once({"record_id": f"{i:032x}", "seq": i}) == "written" for i in range(n)))
+    w.close()
+""")
+
+
+class TestAppendOnce:
+    def test_a_record_already_in_the_tail_is_not_written_again(self, tmp_path: Path) -> None:
+        """The same record id twice: one line; another id, and a plain append, go on as usual."""
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path, fsync="never") as w:
+            assert w.append_once({"record_id": "a" * 32, "n": 1}) == "written"
+            w.append({"record_id": "b" * 32})
+            assert w.append_once({"record_id": "a" * 32, "n": 2}) == "present"
+            assert w.append_once({"record_id": "c" * 32}) == "written"
+        assert [r["record_id"][0] for r in read_records(path)] == ["a", "b", "c"]
+
+    def test_found_in_the_segment_rotated_right_after_it(self, tmp_path: Path) -> None:
+        """The record's own write rotated the file: the look-back reads the newest segment too."""
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path, fsync="never", max_bytes=100) as w:
+            assert w.append_once({"record_id": "d" * 32, "pad": "x" * 200}) == "written"
+        assert len(segments(path)) == 1 and not path.exists()
+        with LedgerWriter(path, fsync="never", max_bytes=100) as w:
+            assert w.append_once({"record_id": "d" * 32}) == "present"
+        assert len(list(read_records(path))) == 1
+
+    def test_concurrent_processes_write_each_id_once(self, tmp_path: Path) -> None:
+        """4 processes each try the same 300 ids at once: every id is written exactly once."""
+        path = tmp_path / "ledger.jsonl"
+        procs = [subprocess.Popen([PYTHON, "-c", ONCE_WRITER, str(path), "300"], stdout=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        written = [int(p.communicate(timeout=300)[0]) for p in procs]
+        ids = [r["record_id"] for r in read_records(path)]
+        assert sum(written) == len(ids) == len(set(ids)) == 300
+
+
 class TestFiles:
     def test_created_private(self, tmp_path: Path) -> None:
         """The ledger is created 0600 in a 0700 directory."""
