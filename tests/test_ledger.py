@@ -250,6 +250,44 @@ class TestReaderAndCli:
         assert out.returncode == 1
         assert "'process.exit.code'" in out.stdout
 
+    def test_verify_finds_a_duplicate_id_segments_apart(self, ledger_path: Path) -> None:
+        """One record id in the first rotated segment and again in the current file, thousands of
+        records apart (ids spilled to disk by then): exactly one duplicate, named."""
+        assert cmdscope_cli("run", "--", "true").returncode == 0
+        template = json.loads(ledger_path.read_text())
+        ledger_path.unlink()
+        with LedgerWriter(ledger_path, fsync="never", max_bytes=256 * 1024) as w:
+            for i in range(6000):
+                w.append({**template, "record_id": f"{i:032x}" if i != 5999 else f"{7:032x}"})
+        assert len(segments(ledger_path)) > 3
+        out = cmdscope_cli("ledger", "verify", "--json", capture_output=True, text=True)
+        assert out.returncode == 1
+        report = json.loads(out.stdout)
+        assert report["records"] == 6000 and report["problems"] == ["1 duplicate record id(s)"]
+
+    def test_duplicate_ids_are_counted_exactly_in_bounded_memory(self) -> None:
+        """200,000 ids (three of them repeated, one not hex) through the spill: 3 repeats, and
+        the peak traced memory stays a fraction of what a set of the ids takes."""
+        import tracemalloc
+
+        from cmdscope.cli.ledger import DuplicateIds
+
+        ids = DuplicateIds()
+        tracemalloc.start()
+        try:
+            for i in range(200_000):
+                ids.add(os.urandom(16).hex() if i % 1000 else f"{i:032x}")
+            for again in (f"{0:032x}", f"{199_000:032x}", "not-hex"):
+                ids.add(again)
+            ids.add("not-hex")
+            repeats = ids.count()
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert repeats == 3
+        # the ids themselves: 200,000 x (a 32-character str, ~81 bytes, plus a set slot) > 20 MB
+        assert peak < 8 * 1024 * 1024, peak
+
     def test_query_filters_and_json(self, ledger_path: Path) -> None:
         """`ledger query` filters by actor, packet and outcome; --json prints records."""
         cmdscope_cli("run", "--actor", "alice", "--packet", "P1", "--", "true")

@@ -122,6 +122,24 @@ class TestChain:
         assert out.returncode == 1 and f"{ledger_path}:1: seal_hash does not match" in out.stdout
 
 
+def test_verify_chain_memory_does_not_grow_with_the_ledger(tmp_path: Path) -> None:
+    """100,000 unsealed lines in a ledger that must be sealed: the first 100 named, the rest
+    counted, and the walk keeps no per-line state (``ledger verify`` on 10M records)."""
+    import tracemalloc
+
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"schema":1,"i":0}\n' * 100_000)
+    Path(str(path) + ".anchors").write_text("")  # says: this ledger is sealed
+    tracemalloc.start()
+    try:
+        problems = verify_chain(str(path))
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(problems) == 101 and problems[-1].endswith("... and 99900 more unsealed line(s)")
+    assert peak < 2 * 1024 * 1024, peak  # a name per line kept: ~10 MB
+
+
 class TestOnceSealedAlwaysSealed:
     """Issue 15 item 6: a sealed ledger cannot be turned back into an unsealed one unnoticed."""
 
