@@ -32,7 +32,7 @@ from cmdscope.context import Context, active_packet, git_facts, resolve, with_gi
 from cmdscope.paths import default_ledger_path_str
 from cmdscope.propagation import baggage_entries
 from cmdscope.schema import NOT_SECRET
-from cmdscope.sinks import otel
+from cmdscope.sinks import exported, otel
 from cmdscope.sinks.ledger import LedgerWriter
 
 SCHEMA = 1
@@ -537,13 +537,16 @@ def emit(run: Run, metrics: Callable[[dict[str, Any], otel.SpanHandle | None], N
     The ledger line (the record of truth) first, then the span's end, the metrics, the
     notifier and any ``EXTRA_SINKS``."""
     rec = run.record
+    writer = ledger_writer(run.spec.ledger_path)
     if run.spec.once:
-        if ledger_writer(run.spec.ledger_path).append_once(rec) == "present":
+        if writer.append_once(rec) == "present":
             return  # a retry of what was emitted already (span and metrics too)
     else:
-        ledger_writer(run.spec.ledger_path).append(rec)
+        writer.append(rec)
     span = run.span
     if span is not None:
+        if span.span is not None:  # exported in-process: `cmdscope ship` skips it once confirmed
+            _guarded("span", lambda r: exported.expect(r["span_id"], writer.path), rec)
         _guarded("span", span.finish, rec)
     _guarded("metrics", lambda r: metrics(r, span), rec)
     if _notifier() is not None:
