@@ -135,6 +135,17 @@ class TestAppendOnce:
             assert w.append_once({"record_id": "c" * 32}) == "written"
         assert [r["record_id"][0] for r in read_records(path)] == ["a", "b", "c"]
 
+    def test_a_torn_fragment_with_the_id_does_not_count(self, tmp_path: Path) -> None:
+        """A writer killed mid-write left the start of the record: the retry writes it whole."""
+        path = tmp_path / "ledger.jsonl"
+        path.write_bytes(b'{"schema":1,"record_id":"' + b"f" * 32 + b'","pad":"xx')
+        with LedgerWriter(path, fsync="never") as w:
+            assert w.append_once({"record_id": "f" * 32, "pad": "x"}) == "written"
+            assert w.append_once({"record_id": "f" * 32, "pad": "x"}) == "present"
+        stats = ReadStats()
+        assert [r["record_id"] for r in read_records(path, stats=stats)] == ["f" * 32]
+        assert len(stats.bad) == 1
+
     def test_found_in_the_segment_rotated_right_after_it(self, tmp_path: Path) -> None:
         """The record's own write rotated the file: the look-back reads the newest segment too."""
         path = tmp_path / "ledger.jsonl"

@@ -269,8 +269,10 @@ class LedgerWriter:
                 return "dropped"
 
     def _holds(self, key: bytes) -> bool:
-        """Under the exclusive lock: is ``key`` in the last ``ONCE_LOOKBACK`` bytes of the ledger
-        (the current file, then the newest rotated segment for what the current one lacks)?"""
+        """Under the exclusive lock: is ``key`` on a whole line among the last ``ONCE_LOOKBACK``
+        bytes of the ledger (the current file, then the newest rotated segment for what the
+        current one lacks)? A fragment a killed writer left does not count: its record was never
+        completed, so the retry writes it."""
         size = self._size_seen
         start = max(0, size - ONCE_LOOKBACK)
         if size:
@@ -279,10 +281,10 @@ class LedgerWriter:
             try:  # mapped, not read: no copy of the look-back (~10x cheaper than a pread of it)
                 base = start - start % mmap.ALLOCATIONGRANULARITY
                 with mmap.mmap(self._fd, size - base, access=mmap.ACCESS_READ, offset=base) as view:
-                    if view.find(key, start - base) >= 0:
+                    if _on_whole_line(view, key, start - base):
                         return True
             except (OSError, ValueError):  # a filesystem that cannot map: read it
-                if key in os.pread(self._fd, size - start, start):
+                if _on_whole_line(os.pread(self._fd, size - start, start), key, 0):
                     return True
         missing = ONCE_LOOKBACK - size
         if missing <= 0:
@@ -296,7 +298,7 @@ class LedgerWriter:
                 fh.seek(0, os.SEEK_END)
                 end = fh.tell()
                 fh.seek(max(0, end - missing))
-                return key in fh.read()
+                return _on_whole_line(fh.read(), key, 0)
         except OSError:
             return False
 
@@ -460,6 +462,25 @@ class LedgerWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _on_whole_line(buf: Any, key: bytes, start: int) -> bool:
+    """Is ``key`` in ``buf[start:]`` on a line that is a whole JSON object (ends in a newline
+    and parses)? Only the rare line holding the key is parsed."""
+    import json
+
+    at = buf.find(key, start)
+    while at >= 0:
+        head = buf.rfind(b"\n", 0, at) + 1
+        tail = buf.find(b"\n", at)
+        if tail >= 0:
+            try:
+                if isinstance(json.loads(bytes(buf[head:tail])), dict):
+                    return True
+            except ValueError:
+                pass  # a torn fragment (a writer killed mid-write): not written
+        at = buf.find(key, at + 1)
+    return False
 
 
 _MAP_AFTER = 16  # lines written before the count is memory-mapped instead of read with pread
