@@ -144,7 +144,7 @@ def main() -> int:
     print(json.dumps(stats, indent=2))
     print(f"\ncovered/executed: {stats['covered']}/{stats['executed']}; records lost: {stats['lost']}; "
           f"duplicates: {stats['duplicates']}; daemon kills: {stats['daemon_kills']}; {stats['elapsed_s']} s")
-    return 0 if stats["lost"] == 0 and stats["sessions_failed"] == 0 else 1
+    return 0 if stats["lost"] == 0 and stats["duplicates"] == 0 and stats["sessions_failed"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -163,9 +163,11 @@ def test_the_handler_leaves_the_process_environment_and_directory_alone(tmp_path
 
     repo = _repo(tmp_path / "strict", True)
     env_before, cwd_before = dict(os.environ), os.getcwd()
-    request = json.dumps({"agent": "claude-code", "cwd": str(repo), "stdin": _pre_in(repo, "x").decode(),
-                          "env": {"CMDSCOPE_PHASE": "review", "CMDSCOPE_LEDGER": str(tmp_path / "r.jsonl"),
-                                  "XDG_STATE_HOME": str(tmp_path / "client-state")}}).encode()
+    def request(call_id: str) -> bytes:  # one tool call each (the same call twice is written once)
+        return json.dumps({"agent": "claude-code", "cwd": str(repo), "stdin": _pre_in(repo, call_id).decode(),
+                           "env": {"CMDSCOPE_PHASE": "review", "CMDSCOPE_LEDGER": str(tmp_path / "r.jsonl"),
+                                   "XDG_STATE_HOME": str(tmp_path / "client-state")}}).encode()
+
     seen: list[str] = []
     stop = threading.Event()
 
@@ -178,7 +180,7 @@ def test_the_handler_leaves_the_process_environment_and_directory_alone(tmp_path
     watcher.start()
     try:
         answers = []
-        workers = [threading.Thread(target=lambda: answers.append(hookd.handle(request))) for _ in range(4)]
+        workers = [threading.Thread(target=lambda i=i: answers.append(hookd.handle(request(f"x{i}")))) for i in range(4)]
         for w in workers:
             w.start()
         for w in workers:
@@ -191,3 +193,69 @@ def test_the_handler_leaves_the_process_environment_and_directory_alone(tmp_path
     assert all('"deny"' in out for _code, out, _err in answers) and len(answers) == 4
     records = read_ledger(tmp_path / "r.jsonl")
     assert len(records) == 4 and {r["cmdscope.phase"] for r in records} == {"review"}
+
+
+def _event(event: str, command: str, call_id: str, **extra: object) -> bytes:
+    return json.dumps({"session_id": "s-kill", "cwd": "/tmp", "hook_event_name": event, "tool_name": "Bash",
+                       "tool_input": {"command": command}, "tool_use_id": call_id, **extra}).encode()
+
+
+def _kill_after_write(socket_path: Path, ledger_path: Path, data: bytes, call_id: str) -> None:
+    """Send ``data`` to the running daemon, wait until its record for ``call_id`` is in the
+    ledger, SIGKILL the daemon without reading its answer (what a client sees when the daemon
+    dies between writing and answering), then answer the same event as the client does then."""
+    sys.path.insert(0, str(CLIENT.parent))
+    try:
+        from hookclient import encode_request, forwarded_env  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    pid = int(Path(str(socket_path) + ".lock").read_text())
+    import socket
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(socket_path))
+    conn.sendall(encode_request("claude-code", "/tmp", forwarded_env(os.environ), data.decode()))
+    conn.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 30
+    while not any(r.get("gen_ai.tool.call.id") == call_id for r in read_ledger(ledger_path)):
+        assert time.monotonic() < deadline, "the daemon never wrote the record"
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    conn.close()
+    deadline = time.monotonic() + 10
+    while True:  # the killed daemon's socket refuses, so the client falls back to its own process
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    again = client(data, env={"CMDSCOPE_HOOKD": "off"})  # the fallback alone (no new daemon)
+    assert again.returncode == 0, again.stderr
+
+
+def test_daemon_killed_after_writing_a_command_record_leaves_one_record(socket_path: Path, ledger_path: Path) -> None:
+    """PreToolUse through the daemon, then the daemon SIGKILLed right after it wrote the
+    PostToolUse record and before the client read the answer; the client answers the event again
+    in its own process: the command is in the ledger once, with the record id the daemon wrote."""
+    client(pre("ls", "warm"))
+    wait_for(socket_path)
+    assert client(_event("PreToolUse", "echo once", "k1")).returncode == 0
+    _kill_after_write(socket_path, ledger_path, _event("PostToolUse", "echo once", "k1",
+                                                        tool_response={"stdout": "once", "stderr": ""}), "k1")
+    records = [r for r in read_ledger(ledger_path) if r.get("gen_ai.tool.call.id") == "k1"]
+    assert len(records) == 1, records
+    assert records[0]["kind"] == "command" and records[0]["cmdscope.outcome"] == "success"
+
+
+def test_daemon_killed_after_writing_a_denial_leaves_one_denial(socket_path: Path, ledger_path: Path) -> None:
+    """The same kill after the daemon wrote a PreToolUse denial: one denial, and the client's
+    own answer still denies."""
+    client(pre("ls", "warm"))
+    wait_for(socket_path)
+    _kill_after_write(socket_path, ledger_path, _event("PreToolUse", "git push --force origin main", "k2"), "k2")
+    denials = [r for r in read_ledger(ledger_path) if r.get("gen_ai.tool.call.id") == "k2"]
+    assert [r["kind"] for r in denials] == ["denial"]
+    assert "deny" in client(_event("PreToolUse", "git push --force origin main", "k2"),
+                            env={"CMDSCOPE_HOOKD": "off"}).stdout.decode()
+    assert len([r for r in read_ledger(ledger_path) if r.get("gen_ai.tool.call.id") == "k2"]) == 1

@@ -114,6 +114,58 @@ class TestConcurrency:
         assert [r["seq"] for r in records] == list(range(len(records)))
 
 
+ONCE_WRITER = textwrap.dedent("""
+    import sys
+    from cmdscope.sinks.ledger import LedgerWriter
+    path, n = sys.argv[1], int(sys.argv[2])
+    w = LedgerWriter(path, fsync="never", max_bytes=0)
+    print(sum(w.append_once({"record_id": f"{i:032x}", "seq": i}) == "written" for i in range(n)))
+    w.close()
+""")
+
+
+class TestAppendOnce:
+    def test_a_record_already_in_the_tail_is_not_written_again(self, tmp_path: Path) -> None:
+        """The same record id twice: one line; another id, and a plain append, go on as usual."""
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path, fsync="never") as w:
+            assert w.append_once({"record_id": "a" * 32, "n": 1}) == "written"
+            w.append({"record_id": "b" * 32})
+            assert w.append_once({"record_id": "a" * 32, "n": 2}) == "present"
+            assert w.append_once({"record_id": "c" * 32}) == "written"
+        assert [r["record_id"][0] for r in read_records(path)] == ["a", "b", "c"]
+
+    def test_a_torn_fragment_with_the_id_does_not_count(self, tmp_path: Path) -> None:
+        """A writer killed mid-write left the start of the record: the retry writes it whole."""
+        path = tmp_path / "ledger.jsonl"
+        path.write_bytes(b'{"schema":1,"record_id":"' + b"f" * 32 + b'","pad":"xx')
+        with LedgerWriter(path, fsync="never") as w:
+            assert w.append_once({"record_id": "f" * 32, "pad": "x"}) == "written"
+            assert w.append_once({"record_id": "f" * 32, "pad": "x"}) == "present"
+        stats = ReadStats()
+        assert [r["record_id"] for r in read_records(path, stats=stats)] == ["f" * 32]
+        assert len(stats.bad) == 1
+
+    def test_found_in_the_segment_rotated_right_after_it(self, tmp_path: Path) -> None:
+        """The record's own write rotated the file: the look-back reads the newest segment too."""
+        path = tmp_path / "ledger.jsonl"
+        with LedgerWriter(path, fsync="never", max_bytes=100) as w:
+            assert w.append_once({"record_id": "d" * 32, "pad": "x" * 200}) == "written"
+        assert len(segments(path)) == 1 and not path.exists()
+        with LedgerWriter(path, fsync="never", max_bytes=100) as w:
+            assert w.append_once({"record_id": "d" * 32}) == "present"
+        assert len(list(read_records(path))) == 1
+
+    def test_concurrent_processes_write_each_id_once(self, tmp_path: Path) -> None:
+        """4 processes each try the same 300 ids at once: every id is written exactly once."""
+        path = tmp_path / "ledger.jsonl"
+        procs = [subprocess.Popen([PYTHON, "-c", ONCE_WRITER, str(path), "300"], stdout=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        written = [int(p.communicate(timeout=300)[0]) for p in procs]
+        ids = [r["record_id"] for r in read_records(path)]
+        assert sum(written) == len(ids) == len(set(ids)) == 300
+
+
 class TestFiles:
     def test_created_private(self, tmp_path: Path) -> None:
         """The ledger is created 0600 in a 0700 directory."""
@@ -208,6 +260,44 @@ class TestReaderAndCli:
         out = cmdscope_cli("ledger", "verify", capture_output=True, text=True)
         assert out.returncode == 1
         assert "'process.exit.code'" in out.stdout
+
+    def test_verify_finds_a_duplicate_id_segments_apart(self, ledger_path: Path) -> None:
+        """One record id in the first rotated segment and again in the current file, thousands of
+        records apart (ids spilled to disk by then): exactly one duplicate, named."""
+        assert cmdscope_cli("run", "--", "true").returncode == 0
+        template = json.loads(ledger_path.read_text())
+        ledger_path.unlink()
+        with LedgerWriter(ledger_path, fsync="never", max_bytes=256 * 1024) as w:
+            for i in range(6000):
+                w.append({**template, "record_id": f"{i:032x}" if i != 5999 else f"{7:032x}"})
+        assert len(segments(ledger_path)) > 3
+        out = cmdscope_cli("ledger", "verify", "--json", capture_output=True, text=True)
+        assert out.returncode == 1
+        report = json.loads(out.stdout)
+        assert report["records"] == 6000 and report["problems"] == ["1 duplicate record id(s)"]
+
+    def test_duplicate_ids_are_counted_exactly_in_bounded_memory(self) -> None:
+        """200,000 ids (three of them repeated, one not hex) through the spill: 3 repeats, and
+        the peak traced memory stays a fraction of what a set of the ids takes."""
+        import tracemalloc
+
+        from cmdscope.cli.ledger import DuplicateIds
+
+        ids = DuplicateIds()
+        tracemalloc.start()
+        try:
+            for i in range(200_000):
+                ids.add(os.urandom(16).hex() if i % 1000 else f"{i:032x}")
+            for again in (f"{0:032x}", f"{199_000:032x}", "not-hex"):
+                ids.add(again)
+            ids.add("not-hex")
+            repeats = ids.count()
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert repeats == 3
+        # the ids themselves: 200,000 x (a 32-character str, ~81 bytes, plus a set slot) > 20 MB
+        assert peak < 8 * 1024 * 1024, peak
 
     def test_query_filters_and_json(self, ledger_path: Path) -> None:
         """`ledger query` filters by actor, packet and outcome; --json prints records."""

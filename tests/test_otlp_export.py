@@ -106,3 +106,55 @@ class TestInProcessExport:
         (span,) = receiver.received.spans
         assert span.name == "true" and span.attributes["cmdscope.actor"] == "py-agent"
         assert span.resource["service.name"] == "py-agent"
+
+
+IN_PROCESS = (
+    "import cmdscope\n"
+    "cfg = cmdscope.configure()\n"
+    "for word in ('one', 'two', 'three'):\n"
+    "    cmdscope.run(['echo', word], capture_output=True)\n"
+    "cfg.shutdown()\n"
+)
+
+
+class TestShipAfterInProcessExport:
+    def test_ship_skips_spans_the_process_exported(self, receiver: OtlpReceiver, ledger_path: Path) -> None:
+        """A process with the SDK configured exports its 3 command spans itself (real OTLP/HTTP
+        exporter, receiver decoding the protobuf); `cmdscope ship` then sends the ledger: those 3
+        spans are not sent again, a record the CLI wrote (no in-process export) is, and the
+        receiver has each span id exactly once."""
+        import os
+
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "py-agent"}
+        assert subprocess.run([PYTHON, "-c", IN_PROCESS], env=env).returncode == 0
+        assert wait_for(lambda: len(receiver.received.spans) == 3)
+        assert cmdscope_cli("run", "--", "true").returncode == 0  # no endpoint here: nothing exported
+        records = read_ledger(ledger_path)
+        assert len(records) == 4
+        shipped = cmdscope_cli("ship", "--once", "--endpoint", receiver.endpoint, capture_output=True, text=True)
+        assert shipped.returncode == 0, shipped.stderr
+        assert wait_for(lambda: len(receiver.received.spans) >= 4)
+        time.sleep(0.5)  # anything sent twice would have arrived by now
+        ids = sorted(s.span_id for s in receiver.received.spans)
+        assert ids == sorted(r["span_id"] for r in records)  # each exactly once, none lost
+        sidecar = Path(str(ledger_path) + ".exported")  # caught up: the confirmations were consumed
+        assert not sidecar.exists() or sidecar.read_bytes() == b""
+
+    def test_a_failed_in_process_export_is_shipped(self, ledger_path: Path) -> None:
+        """The process's own export fails (nothing listening): nothing is confirmed, and
+        `cmdscope ship` later delivers all 3 spans."""
+        import os
+
+        port = free_port()
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+               "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+        assert subprocess.run([PYTHON, "-c", IN_PROCESS], env=env, capture_output=True).returncode == 0
+        assert not Path(str(ledger_path) + ".exported").exists()
+        recv = OtlpReceiver(port).start()
+        try:
+            shipped = cmdscope_cli("ship", "--once", "--endpoint", recv.endpoint, capture_output=True, text=True)
+            assert shipped.returncode == 0, shipped.stderr
+            assert wait_for(lambda: len(recv.received.spans) == 3)
+            assert sorted(s.span_id for s in recv.received.spans) == sorted(r["span_id"] for r in read_ledger(ledger_path))
+        finally:
+            recv.stop()

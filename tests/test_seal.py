@@ -122,6 +122,36 @@ class TestChain:
         assert out.returncode == 1 and f"{ledger_path}:1: seal_hash does not match" in out.stdout
 
 
+def test_append_once_in_a_sealed_ledger_keeps_the_chain(tmp_path: Path) -> None:
+    """A hook record written once (the retry finds it) in a sealed ledger: one line, intact chain."""
+    path = tmp_path / "ledger.jsonl"
+    with LedgerWriter(path, fsync="never", seal=True) as w:
+        w.append({"record_id": "0" * 32})
+        assert w.append_once({"record_id": "e" * 32}) == "written"
+        assert w.append_once({"record_id": "e" * 32}) == "present"
+        w.append({"record_id": "1" * 32})
+    assert [r["record_id"][0] for r in read_records(path)] == ["0", "e", "1"]
+    assert verify_chain(str(path)) == []
+
+
+def test_verify_chain_memory_does_not_grow_with_the_ledger(tmp_path: Path) -> None:
+    """100,000 unsealed lines in a ledger that must be sealed: the first 100 named, the rest
+    counted, and the walk keeps no per-line state (``ledger verify`` on 10M records)."""
+    import tracemalloc
+
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"schema":1,"i":0}\n' * 100_000)
+    Path(str(path) + ".anchors").write_text("")  # says: this ledger is sealed
+    tracemalloc.start()
+    try:
+        problems = verify_chain(str(path))
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(problems) == 101 and problems[-1].endswith("... and 99900 more unsealed line(s)")
+    assert peak < 2 * 1024 * 1024, peak  # a name per line kept: ~10 MB
+
+
 class TestOnceSealedAlwaysSealed:
     """Issue 15 item 6: a sealed ledger cannot be turned back into an unsealed one unnoticed."""
 

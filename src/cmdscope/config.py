@@ -171,12 +171,18 @@ class CountingSpanExporter(SpanExporter):
     def export(self, spans: Any) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
+        from cmdscope.sinks import exported
         from cmdscope.sinks.otel import count_dropped
 
         try:
             result = self._inner.export(spans)
         except Exception:
             result = SpanExportResult.FAILURE
+        try:  # accepted: `cmdscope ship` skips these spans' ledger records (sinks/exported.py)
+            ids = [format(s.context.span_id, "016x") for s in spans]
+            (exported.confirm if result == SpanExportResult.SUCCESS else exported.forget)(ids)
+        except Exception:  # noqa: BLE001, S110 - never break the export; the shipper then re-sends
+            pass
         if result != SpanExportResult.SUCCESS:
             for _ in range(len(spans)):
                 count_dropped("span", "export_failed")

@@ -32,7 +32,7 @@ from cmdscope.context import Context, active_packet, git_facts, resolve, with_gi
 from cmdscope.paths import default_ledger_path_str
 from cmdscope.propagation import baggage_entries
 from cmdscope.schema import NOT_SECRET
-from cmdscope.sinks import otel
+from cmdscope.sinks import exported, otel
 from cmdscope.sinks.ledger import LedgerWriter
 
 SCHEMA = 1
@@ -59,6 +59,7 @@ class CommandSpec:
         ledger_path: str | None = None,
         retry_of: str | None = None,
         origin_env: Mapping[str, str] | None = None,
+        once: bool = False,
     ) -> None:
         self.command = command
         self.shell = shell
@@ -78,6 +79,9 @@ class CommandSpec:
         # daemon answers for many clients): context, guard settings and policy files come from
         # it; None: os.environ. ``env`` is only the child's.
         self.origin_env = origin_env
+        # The record may be emitted again by a retry (an agent hook answered twice): its id is
+        # derived from the event, and a record already in the ledger is not emitted again.
+        self.once = once
 
     def environ(self) -> Mapping[str, str]:
         """The environment this command's settings come from (see ``origin_env``)."""
@@ -533,9 +537,16 @@ def emit(run: Run, metrics: Callable[[dict[str, Any], otel.SpanHandle | None], N
     The ledger line (the record of truth) first, then the span's end, the metrics, the
     notifier and any ``EXTRA_SINKS``."""
     rec = run.record
-    ledger_writer(run.spec.ledger_path).append(rec)
+    writer = ledger_writer(run.spec.ledger_path)
+    if run.spec.once:
+        if writer.append_once(rec) == "present":
+            return  # a retry of what was emitted already (span and metrics too)
+    else:
+        writer.append(rec)
     span = run.span
     if span is not None:
+        if span.span is not None:  # exported in-process: `cmdscope ship` skips it once confirmed
+            _guarded("span", lambda r: exported.expect(r["span_id"], writer.path), rec)
         _guarded("span", span.finish, rec)
     _guarded("metrics", lambda r: metrics(r, span), rec)
     if _notifier() is not None:

@@ -5,7 +5,8 @@ to the ledger and, when an OTLP endpoint is configured, start one detached shipp
 The shipper exports from a persisted checkpoint (segment inode + byte offset), advancing it
 only after the backend accepted a batch: delivery is at least once, and a receiver can drop
 duplicates by ``cmdscope.record.id``. Only whole lines are shipped, so a record being written
-is picked up on the next pass.
+is picked up on the next pass. A span its own process exported and the backend accepted is not
+sent again (:mod:`cmdscope.sinks.exported`); the record's log event still is.
 """
 
 from __future__ import annotations
@@ -228,6 +229,7 @@ class ShipStats:
         self.batches = 0
         self.failures = 0
         self.bad_lines = 0
+        self.already_exported = 0  # spans not sent: their process exported them (sinks/exported.py)
 
 
 def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_exporter: Any = None) -> bool:
@@ -241,8 +243,13 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_ex
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SpanExportResult
 
+    from cmdscope.sinks import exported
+
     stats = stats or ShipStats()
     resource = Resource.create({"service.name": settings.get("OTEL_SERVICE_NAME")})
+    # Spans a process exported itself and the backend accepted (sinks/exported.py): their
+    # records' log events are still shipped, the span is not sent again.
+    confirmed, confirmed_read = exported.load(ledger)
     cp = Checkpoint.load(ledger)
     batch: list[Any] = []
     logs: list[Any] = []
@@ -250,10 +257,10 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_ex
 
     def flush() -> bool:
         nonlocal batch, logs
-        if batch:
+        if batch or logs:
             try:
-                ok = exporter.export(batch) == SpanExportResult.SUCCESS
-                if ok and log_exporter is not None:
+                ok = not batch or exporter.export(batch) == SpanExportResult.SUCCESS
+                if ok and logs and log_exporter is not None:
                     ok = _log_ok(log_exporter.export(logs))
             except Exception:  # an exporter that raises is a failed export, never a crash
                 ok = False
@@ -273,15 +280,21 @@ def ship_once(ledger: str, exporter: Any, stats: ShipStats | None = None, log_ex
             record = json.loads(line)
             span = record_to_span(record, resource)
             log = record_to_log(record, resource) if log_exporter is not None else None
-            batch.append(span)
+            if confirmed and record.get("span_id") in confirmed:
+                stats.already_exported += 1
+            else:
+                batch.append(span)
             if log is not None:
                 logs.append(log)
         except (ValueError, KeyError, TypeError):
             stats.bad_lines += 1  # torn or foreign line: skipped, like every reader
         last = (ino, end)
-        if len(batch) >= BATCH and not flush():
+        if max(len(batch), len(logs)) >= BATCH and not flush():
             return False
-    return flush()
+    if not flush():
+        return False
+    exported.compact(ledger, confirmed_read)  # caught up: every id read was for a record behind us
+    return True
 
 
 def _log_ok(result: Any) -> bool:

@@ -211,6 +211,89 @@ def _report_bad(stats: Any) -> None:
     stats.report("cmdscope ledger")
 
 
+class DuplicateIds:
+    """Counts record ids seen more than once, exactly, in bounded memory.
+
+    Each id goes, as a few bytes (a 32-hex id as its 16 bytes; anything else as a SHA-256 of
+    its text), to one of ``PARTITIONS`` temporary files chosen by its first byte, through a
+    buffer of at most ``BUFFER`` bytes per partition. :meth:`count` then reads one partition at
+    a time into a set: memory is the buffers plus one partition's set (about 1/256 of the ids),
+    whatever the ledger's size; the spill is ~18 bytes an id on disk (the system temp dir).
+    """
+
+    PARTITIONS = 256
+    BUFFER = 16 * 1024
+
+    def __init__(self) -> None:
+        self._buffers = [bytearray() for _ in range(self.PARTITIONS)]
+        self._dir: Any = None
+
+    @staticmethod
+    def key(record_id: str) -> bytes:
+        if len(record_id) == 32:
+            try:
+                raw = bytes.fromhex(record_id)
+            except ValueError:
+                raw = b""
+            if raw.hex() == record_id:  # lower-case hex only: one text, one key
+                return b"h" + raw
+        from cmdscope._digest import sha256_hex
+
+        return b"t" + bytes.fromhex(sha256_hex(record_id.encode("utf-8", "surrogatepass")))
+
+    def add(self, record_id: str) -> None:
+        key = self.key(record_id)
+        part = key[1]
+        buf = self._buffers[part]
+        buf += bytes((len(key),)) + key
+        if len(buf) >= self.BUFFER:
+            self._spill(part)
+
+    def _spill(self, part: int) -> None:
+        if self._dir is None:
+            import tempfile
+
+            self._dir = tempfile.TemporaryDirectory(prefix="cmdscope-verify-")
+        with open(os.path.join(self._dir.name, f"{part:03d}"), "ab") as fh:
+            fh.write(self._buffers[part])
+        self._buffers[part] = bytearray()
+
+    def count(self) -> int:
+        """How many ids were seen again after their first time (and the spill is removed)."""
+        repeats = 0
+        try:
+            for part in range(self.PARTITIONS):
+                data = bytearray()
+                if self._dir is not None:
+                    try:
+                        with open(os.path.join(self._dir.name, f"{part:03d}"), "rb") as fh:
+                            data = bytearray(fh.read())
+                        os.unlink(fh.name)
+                    except FileNotFoundError:
+                        pass
+                data += self._buffers[part]
+                self._buffers[part] = bytearray()
+                seen: set[bytes] = set()
+                view, at = bytes(data), 0
+                del data
+                while at < len(view):
+                    size = view[at]
+                    key = view[at + 1:at + 1 + size]
+                    at += 1 + size
+                    if key in seen:
+                        repeats += 1
+                    else:
+                        seen.add(key)
+        finally:
+            if self._dir is not None:
+                self._dir.cleanup()
+                self._dir = None
+        return repeats
+
+
+MAX_PROBLEMS = 1000  # schema problems kept (each named); beyond that only counted
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Every line parses and validates against schema v1; file modes are private."""
     from pydantic import ValidationError
@@ -229,20 +312,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
             problems.append(f"{seg}: mode {mode:o} lets other users read or write the ledger (want 600)")
     stats = ReadStats()
     kinds: dict[str, int] = {}
-    ids: set[str] = set()
-    duplicates = 0
+    ids = DuplicateIds()  # bounded memory: docs/reliability.md (ledger verify)
+    invalid = 0
     for number, rec in enumerate(read_unchecked(path, stats=stats), 1):
         try:
             validate_record(rec)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            problems.append(f"record {rec.get('record_id', '?')} (#{number}): field {field!r}: {err['msg']}")
+            invalid += 1
+            if invalid <= MAX_PROBLEMS:
+                err = exc.errors()[0]
+                field = ".".join(str(p) for p in err["loc"])
+                problems.append(f"record {rec.get('record_id', '?')} (#{number}): field {field!r}: {err['msg']}")
         kinds[str(rec.get("kind"))] = kinds.get(str(rec.get("kind")), 0) + 1
         rid = rec.get("record_id")
-        if rid in ids:
-            duplicates += 1
-        ids.add(str(rid))
+        if isinstance(rid, str):
+            ids.add(rid)
+    if invalid > MAX_PROBLEMS:
+        problems.append(f"... and {invalid - MAX_PROBLEMS} more record(s) that do not match the schema")
+    duplicates = ids.count()
     for bad in stats.bad:
         problems.append(f"{bad.path}:{bad.line}: {bad.reason}")
     if stats.bad_lines > len(stats.bad):

@@ -52,6 +52,7 @@ def main(argv: list[str]) -> int:
     if not args.once or sys.stderr.isatty():
         sys.stderr.write(
             f"cmdscope ship: {stats.shipped} record(s) shipped in {stats.batches} batch(es), "
-            f"{stats.failures} failed export(s), {stats.bad_lines} unreadable line(s) skipped\n"
+            f"{stats.failures} failed export(s), {stats.bad_lines} unreadable line(s) skipped, "
+            f"{stats.already_exported} span(s) not re-sent (exported in-process)\n"
         )
     return 0 if stats.failures == 0 else 1

@@ -149,6 +149,7 @@ def _spec(call: ToolCall) -> pipeline.CommandSpec:
         context={"actor": call.agent, "session": call.session},
         ledger_path=ledger,
         origin_env=call.environ,
+        once=bool(call.call_id),
     )
 
 
@@ -161,8 +162,20 @@ def _span(call: ToolCall) -> SpanHandle:
     return SpanHandle(trace or os.urandom(16).hex(), new_span_id(), None, "01")
 
 
-def _open(call: ToolCall, recorder: pipeline.Recorder) -> pipeline.Run:
-    fields = {"gen_ai.tool.call.id": pipeline.clean_text(call.call_id)} if call.call_id else None
+def record_id_of(call: ToolCall, what: str = "command") -> str:
+    """The record id of ``call``'s record: derived from the agent, session and tool-call id, so
+    an event answered twice (the hook daemon killed after writing, before answering, and the
+    client answering it again) writes one record (``CommandSpec.once``)."""
+    from cmdscope._digest import sha256_hex
+
+    key = "\0".join((call.agent, call.session or "", call.call_id or "", what))
+    return sha256_hex(key.encode("utf-8", "surrogatepass"))[:32]
+
+
+def _open(call: ToolCall, recorder: pipeline.Recorder, what: str = "command") -> pipeline.Run:
+    fields = None
+    if call.call_id:
+        fields = {"record_id": record_id_of(call, what), "gen_ai.tool.call.id": pipeline.clean_text(call.call_id)}
     return recorder.begin(_spec(call), span=_span(call), fields=fields)
 
 
@@ -222,7 +235,7 @@ def after(call: ToolCall, result: Result, store: Store) -> dict[str, Any]:
 
 def user_denial(call: ToolCall, rule_id: str, source: str, message: str) -> dict[str, Any]:
     """A command the agent's own permission system (or its user) refused: a denial record."""
-    run = _open(call, _UNGUARDED)
+    run = _open(call, _UNGUARDED, "permission")
     return pipeline.RECORDER.deny(run, _AgentDecision(rule_id, source, message))
 
 

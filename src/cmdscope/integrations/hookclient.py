@@ -9,7 +9,9 @@ cost 2-3x a bare Python start on its own.
 
 When no daemon answers, the client starts one (detached) and, for this event, runs the full
 handler in a child process (``python -m cmdscope hook <agent>``): the answer is the same, only
-slower. So a missing or crashed daemon can delay a tool call, never change its verdict.
+slower. So a missing or crashed daemon can delay a tool call, never change its verdict; nor
+record it twice when it died after writing (the record id comes from the tool call, and the
+ledger writes an id it already holds once: ``LedgerWriter.append_once``).
 """
 
 import _json  # the C encoder alone: `import json` pulls in re and enum (~10 ms at every tool call)

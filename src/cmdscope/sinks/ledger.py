@@ -41,6 +41,9 @@ BATCH_RECORDS = 100
 BATCH_SECONDS = 1.0
 PATH_CHECK_S = 1.0  # a rename nobody counted (logrotate, an older cmdscope) is seen within this
 FSYNC_MODES = ("never", "batch", "always")
+# How far back append_once looks for its record id: a retried hook event is answered again
+# within seconds, a few hundred records at most even with many agents writing meanwhile.
+ONCE_LOOKBACK = 256 * 1024
 # Read access too: the writer looks at the last byte for a torn fragment, a sealed writer at the
 # previous line's hash.
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -143,6 +146,7 @@ class LedgerWriter:
         self._torn = False
         self.dropped = 0
         self.written = 0
+        self.present = 0  # append_once calls that found their record already written
         self._warned = False
 
     # -- opening ----------------------------------------------------------------------------
@@ -232,11 +236,79 @@ class LedgerWriter:
             return False
         return self.append_line(payload + b"\n")
 
+    def append_once(self, record: dict[str, Any]) -> str:
+        """Write ``record`` unless a record with its ``record_id`` is already among the ledger's
+        last ``ONCE_LOOKBACK`` bytes: ``"written"``, ``"present"`` or ``"dropped"``.
+
+        For a writer that may be retried after it wrote (an agent hook whose daemon was killed
+        between writing and answering, so the client answers the same event again): the record
+        id is derived from the event, so the retry finds it. The look-back and the write happen
+        under the lock file held exclusively, so two such writers cannot both miss each other.
+        """
+        try:
+            payload = self._dumps(record)
+        except (TypeError, ValueError) as exc:
+            self._drop("encode", exc)
+            return "dropped"
+        key = b'"record_id":"' + str(record.get("record_id", "")).encode("ascii", "replace") + b'"'
+        with self._lock:
+            try:
+                done = self._write_under_lock(payload + b"\n", once=key)
+                if done is None:
+                    self.present += 1
+                    return "present"
+                written, intended = done
+                self._torn = written != intended
+                if self._torn:
+                    raise OSError(errno.ENOSPC, "short write to ledger")
+                self.written += 1
+                self._after_write(intended)
+                return "written"
+            except (OSError, LedgerError) as exc:
+                self._drop("write", exc)
+                return "dropped"
+
+    def _holds(self, key: bytes) -> bool:
+        """Under the exclusive lock: is ``key`` on a whole line among the last ``ONCE_LOOKBACK``
+        bytes of the ledger (the current file, then the newest rotated segment for what the
+        current one lacks)? A fragment a killed writer left does not count: its record was never
+        completed, so the retry writes it."""
+        size = self._size_seen
+        start = max(0, size - ONCE_LOOKBACK)
+        if size:
+            import mmap
+
+            try:  # mapped, not read: no copy of the look-back (~10x cheaper than a pread of it)
+                base = start - start % mmap.ALLOCATIONGRANULARITY
+                with mmap.mmap(self._fd, size - base, access=mmap.ACCESS_READ, offset=base) as view:
+                    if _on_whole_line(view, key, start - base):
+                        return True
+            except (OSError, ValueError):  # a filesystem that cannot map: read it
+                if _on_whole_line(os.pread(self._fd, size - start, start), key, 0):
+                    return True
+        missing = ONCE_LOOKBACK - size
+        if missing <= 0:
+            return False
+        rotated = segments(self.path)
+        older = [p for p in rotated if os.fspath(p) != self.path]
+        if not older:
+            return False
+        try:
+            with open(older[-1], "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                end = fh.tell()
+                fh.seek(max(0, end - missing))
+                return _on_whole_line(fh.read(), key, 0)
+        except OSError:
+            return False
+
     def append_line(self, line: bytes) -> bool:
         """Append one whole line (ending in a newline); sealed into the chain when enabled."""
         with self._lock:
             try:
-                written, intended = self._write_under_lock(line)
+                done = self._write_under_lock(line)
+                assert done is not None  # only append_once writes nothing
+                written, intended = done
                 self._torn = written != intended
                 if self._torn:
                     raise OSError(errno.ENOSPC, "short write to ledger")
@@ -247,20 +319,23 @@ class LedgerWriter:
                 self._drop("write", exc)
                 return False
 
-    def _write_under_lock(self, line: bytes) -> tuple[int, int]:
+    def _write_under_lock(self, line: bytes, once: bytes | None = None) -> tuple[int, int] | None:
         """Write while holding the ledger's lock file: shared for a plain append, exclusive for
         a sealed one (it reads the chain's head). Rotation takes it exclusively, so no record is
         ever appended to a segment after it was rotated: a rotated segment is final, and a reader
-        or the shipper that moved past it misses nothing."""
+        or the shipper that moved past it misses nothing. ``once``: write nothing (None) when
+        these bytes are in the ledger's tail (:meth:`append_once`; exclusive lock)."""
         if self._lock_fd < 0:
             self._ensure_dir()
             self._lock_fd = self._open_lock()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX if self.seal else fcntl.LOCK_SH)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX if self.seal or once is not None else fcntl.LOCK_SH)
         try:
             if not self._still_ours():
                 # Rotated by another writer, or deleted or replaced under us: nothing is
                 # appended to a segment already rotated, nor kept writing to a deleted file.
                 self._reopen()
+            if once is not None and self._holds(once):
+                return None
             size = self._size_seen  # exact here: _still_ours/_open just looked at the file
             if self._torn or (size and os.pread(self._fd, 1, size - 1) != b"\n"):
                 # A write was cut short (disk full, or a writer killed mid-write): end that
@@ -387,6 +462,25 @@ class LedgerWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _on_whole_line(buf: Any, key: bytes, start: int) -> bool:
+    """Is ``key`` in ``buf[start:]`` on a line that is a whole JSON object (ends in a newline
+    and parses)? Only the rare line holding the key is parsed."""
+    import json
+
+    at = buf.find(key, start)
+    while at >= 0:
+        head = buf.rfind(b"\n", 0, at) + 1
+        tail = buf.find(b"\n", at)
+        if tail >= 0:
+            try:
+                if isinstance(json.loads(bytes(buf[head:tail])), dict):
+                    return True
+            except ValueError:
+                pass  # a torn fragment (a writer killed mid-write): not written
+        at = buf.find(key, at + 1)
+    return False
 
 
 _MAP_AFTER = 16  # lines written before the count is memory-mapped instead of read with pread

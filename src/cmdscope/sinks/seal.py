@@ -228,8 +228,21 @@ def verify_chain(ledger_path: str) -> list[str]:
                         "(set the CMDSCOPE_SEAL_KEY it was sealed with)")
     expected_seq, expected_prev = 1, GENESIS
     sealed_seen = False
-    unsealed: list[str] = []  # lines before the first seal, kept in case the ledger must be sealed
+    # Lines before the first seal (the first 100 named), in case the ledger must be sealed.
+    unsealed: list[str] = []
+    unsealed_count = 0
     prefix = hashlib.sha256()
+    # The anchors first: only the hashes of anchored records are kept while walking the chain
+    # (one in 100 records), so memory does not grow with every line.
+    anchors: list[tuple[int, int, str] | int] = []
+    try:
+        with open(ledger_path + ".anchors", encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                parts = line.split()
+                anchors.append((number, int(parts[0]), parts[1]) if len(parts) == 2 and parts[0].isdigit() else number)
+    except FileNotFoundError:
+        pass
+    anchored = {a[1] for a in anchors if isinstance(a, tuple)}
     last_hash_by_seq: dict[int, str] = {}
     for seg in segments(ledger_path):
         with open(seg, "rb") as fh:
@@ -240,10 +253,12 @@ def verify_chain(ledger_path: str) -> list[str]:
                     if sealed_seen or b'"seal_hash"' in raw:
                         problems.append(f"{where}: line is not sealed (inserted or damaged)")
                     else:
-                        unsealed.append(where)
+                        unsealed_count += 1
+                        if len(unsealed) < 100:
+                            unsealed.append(where)
                         prefix.update(raw)
                     continue
-                if not sealed_seen and unsealed:
+                if not sealed_seen and unsealed_count:
                     expected_prev = hasher(prefix.digest())
                 sealed_seen = True
                 seq, prev, digest = int(m.group(1)), m.group(2).decode(), m.group(3).decode()
@@ -259,27 +274,23 @@ def verify_chain(ledger_path: str) -> list[str]:
                 elif prev != expected_prev:
                     problems.append(f"{where}: seal_prev does not match the previous line's hash (chain broken)")
                 expected_seq, expected_prev = seq + 1, digest
-                last_hash_by_seq[seq] = digest
+                if seq in anchored:
+                    last_hash_by_seq[seq] = digest
     if not sealed_seen:
         if why is None:
             return problems
-        problems += [f"{where}: line is not sealed, but the ledger must be ({why})" for where in unsealed[:100]]
-        if len(unsealed) > 100:
-            problems.append(f"{ledger_path}: ... and {len(unsealed) - 100} more unsealed line(s)")
-        if not unsealed:
+        problems += [f"{where}: line is not sealed, but the ledger must be ({why})" for where in unsealed]
+        if unsealed_count > 100:
+            problems.append(f"{ledger_path}: ... and {unsealed_count - 100} more unsealed line(s)")
+        if not unsealed_count:
             problems.append(f"{ledger_path}: no sealed record, but the ledger must be sealed ({why})")
-    try:
-        with open(ledger_path + ".anchors", encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                parts = line.split()
-                if len(parts) != 2 or not parts[0].isdigit():
-                    problems.append(f"{ledger_path}.anchors:{number}: malformed anchor")
-                    continue
-                seq, digest = int(parts[0]), parts[1]
-                if seq not in last_hash_by_seq:
-                    problems.append(f"{ledger_path}.anchors:{number}: anchored record {seq} is missing (tail truncated?)")
-                elif last_hash_by_seq[seq] != digest:
-                    problems.append(f"{ledger_path}.anchors:{number}: anchored record {seq} differs from the ledger")
-    except FileNotFoundError:
-        pass
+    for anchor in anchors:
+        if not isinstance(anchor, tuple):
+            problems.append(f"{ledger_path}.anchors:{anchor}: malformed anchor")
+            continue
+        number, seq, digest = anchor
+        if seq not in last_hash_by_seq:
+            problems.append(f"{ledger_path}.anchors:{number}: anchored record {seq} is missing (tail truncated?)")
+        elif last_hash_by_seq[seq] != digest:
+            problems.append(f"{ledger_path}.anchors:{number}: anchored record {seq} differs from the ledger")
     return problems
