@@ -68,8 +68,8 @@ def _append(path: str, data: bytes) -> None:
 
     try:
         fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    except Exception:  # noqa: BLE001 - an unsafe or unwritable path: not confirmed,
-        return  # so the shipper sends it again, never loses it: the shipper sends it again, never loses it
+    except Exception:  # noqa: BLE001 - an unsafe or unwritable path
+        return  # not confirmed: the shipper sends it again, never loses it
     try:
         os.write(fd, data)
     except OSError:
