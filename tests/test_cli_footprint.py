@@ -14,7 +14,7 @@ from conftest import PYTHON
 
 # Heavy for a process that runs one command; each has a cheaper stand-in on this path.
 NEVER = ("opentelemetry.sdk", "opentelemetry.exporter", "pydantic", "pathlib", "typing", "json", "pickle",
-         "mmap", "ctypes", "hashlib", "tree_sitter", "yaml")
+         "mmap", "ctypes", "hashlib", "tree_sitter", "yaml", "urllib", "ipaddress")
 
 
 def _imported(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
@@ -37,6 +37,26 @@ def test_run_true_imports_nothing_heavy(tmp_path: Path, endpoint: str | None) ->
     for _ in range(2):  # the second run reads the caches the first one wrote (guard, taxonomy)
         modules = _imported(tmp_path, "run", "--", "true", env=env)
     assert "cmdscope.pipeline" in modules  # the probe sees our own imports
+    assert _offenders(modules) == []
+
+
+def test_a_classified_failure_imports_nothing_heavy(tmp_path: Path) -> None:
+    """`cmdscope run -- false` reads the taxonomy cache and classifies: still no typing (the
+    verdict is a plain tuple class), json or yaml. Read from ``sys.modules`` at the end of a
+    real CLI process (``-X importtime`` does not list the classifier, imported through
+    ``importlib``)."""
+    import os
+
+    probe = ("import sys\n"
+             "from cmdscope.cli import main\n"
+             "code = main(['run', '--', 'false'])\n"
+             "print(' '.join(sorted(sys.modules)))\n")
+    env = {**os.environ, "CMDSCOPE_LEDGER": str(tmp_path / "ledger.jsonl")}
+    for _ in range(2):  # the second run reads the caches the first one wrote
+        proc = subprocess.run([PYTHON, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = set(proc.stdout.split())
+    assert "cmdscope.failures.classify" in modules
     assert _offenders(modules) == []
 
 

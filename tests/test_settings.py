@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import read_ledger
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cmdscope import settings
 from cmdscope.settings import NAMES, NOT_SETTINGS, REFUSE, SETTINGS
@@ -339,3 +341,38 @@ def test_daemon_reads_each_callers_settings(tmp_path: Path, monkeypatch: pytest.
     code, out, err = ask({}, "d2")
     assert code == 0 and out == "" and err == ""
     assert os.environ.get("CMDSCOPE_GUARD_FAIL") is None  # the daemon's own environment is back
+
+
+def _urlsplit_accepts(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_URL_PIECES = st.sampled_from(["http", "https", "HTTP", "ftp", "://", ":", "/", "?", "#", "@", "[", "]", "::1",
+                               "localhost", "127.0.0.1", "collector.example", "a_b", "-", ".", "4318", "0",
+                               "65535", "65536", "00080", "x", "%41", "é", "\u0664", " "])
+
+
+@given(st.lists(_URL_PIECES, max_size=8).map("".join))
+def test_the_urllib_free_url_check_agrees_with_urlsplit(value: str) -> None:
+    """The fast check (no urllib.parse, which imports ipaddress on the CLI path) accepts only
+    URLs urlsplit accepts; everything else still goes through urlsplit."""
+    value = value.strip()
+    if settings._plain_http_url(value):
+        assert _urlsplit_accepts(value), value
+    try:
+        accepted = settings._url(value) == value
+    except settings.Bad:
+        accepted = False
+    assert accepted == _urlsplit_accepts(value), value
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:4318", "https://collector.example/v1/traces", "http://h:/x"])
+def test_the_usual_endpoints_skip_urllib(value: str) -> None:
+    assert settings._plain_http_url(value) and _urlsplit_accepts(value)
