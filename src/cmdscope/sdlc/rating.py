@@ -318,16 +318,16 @@ class Tallier:
                 a.green += b.green
                 a.auto += b.auto
                 a.ttg.extend(b.ttg[:max(0, _SAMPLE - len(a.ttg))])
-        provisional = getattr(later, "provisional", {})
+        provisional = getattr(later, "seen", {})
         for key, opened in later.streaks.items():
             if not opened:
                 continue
             streaks = self.streaks.get(key)
             if streaks is None:
                 streaks = self.streaks[key] = {}
-            carried = provisional.get(key, ())
+            carried = provisional.get(key, {})
             for h, first in opened.items():
-                if h in carried:  # opened here before any success of it: an earlier streak goes on
+                if carried.get(h):  # opened here before any success of it: an earlier streak goes on
                     streaks.setdefault(h, first)
                 else:
                     streaks[h] = first
@@ -336,15 +336,14 @@ class Tallier:
 class TallierTail(Tallier):
     """A ``Tallier`` for records that do not start at the first chosen segment (a worker's
     group): it does not know which streaks were open before it. Per subject it keeps the
-    hashes it has seen, the streaks it opened before any success of theirs (``provisional``:
-    an earlier open streak of the same hash goes on instead) and, in ``deferred``, each close
-    whose first failure may lie before it (a success with no streak of its own open, or the
-    close of a provisional streak), for ``Tallier.merge`` to resolve."""
+    hashes it has seen (``seen``: hash -> True while the streak it opened before any success of
+    that hash is open, for an earlier open streak of the same hash goes on instead) and, in
+    ``deferred``, each close whose first failure may lie before it (a success with no streak
+    of its own open, or the close of such a streak), for ``Tallier.merge`` to resolve."""
 
     def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
         super().__init__(start_ns, split_ns, end_ns, all_repository)
-        self.seen: dict[tuple[str, str], set[str]] = {}
-        self.provisional: dict[tuple[str, str], set[str]] = {}
+        self.seen: dict[tuple[str, str], dict[str, bool]] = {}
         # (subject, hash, first failure seen here or None, success ns, side, index in that side's sample)
         self.deferred: list[tuple[tuple[str, str], str, int | None, int, int, int]] = []
         self._tails: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[Any, ...], ...]]] = {}
@@ -353,43 +352,42 @@ class TallierTail(Tallier):
         if not self.start_ns <= end < self.end_ns:
             return
         side = 1 if end >= self.split_ns else 0
+        combo_key: Any = (worktree, packet, actor, side)
         try:
-            combo_key: Any = (worktree, packet, actor, side)
-            hash(combo_key)
-        except TypeError:
+            combo = self._tails.get(combo_key)
+        except TypeError:  # an unhashable value: cached by its subjects
             combo_key = (tuple(self._keys(worktree, packet, actor)), side)
-        combo = self._tails.get(combo_key)
+            combo = self._tails.get(combo_key)
         if combo is None:
             counts, subjects = self._combo(worktree, packet, actor, side)
             self._combos[combo_key] = (counts, subjects)
-            keys = self._keys(worktree, packet, actor)
             combo = self._tails[combo_key] = (counts, tuple(
-                (mine, t, key, self.seen.setdefault(key, set()), self.provisional.setdefault(key, set()))
-                for (mine, t), key in zip(subjects, keys)))
+                (mine, t, key, self.seen.setdefault(key, {}))
+                for (mine, t), key in zip(subjects, self._keys(worktree, packet, actor))))
         counts, tails = combo
         if outcome in _FAILED:
             counts[1] += 1
             if isinstance(h, str):
-                for mine, _, _, seen, provisional in tails:
+                for mine, _, _, seen in tails:
                     if h not in mine:
                         mine[h] = end
                         if h not in seen:
-                            seen.add(h)
-                            provisional.add(h)
+                            seen[h] = True
         elif outcome == "success":
             counts[0] += 1
             if isinstance(h, str):
-                for mine, t, key, seen, provisional in tails:
-                    first = mine.pop(h, None)
-                    if h in provisional:
-                        provisional.discard(h)
-                        self.deferred.append((key, h, first, end, side, len(t.ttg)))
-                    elif first is not None:
-                        if len(t.ttg) < _SAMPLE:
-                            t.ttg.append((end - first) / NS)
-                    elif h not in seen:
+                for mine, t, key, seen in tails:
+                    state = seen.get(h)
+                    if state is None:  # may close a streak open before this group
+                        seen[h] = False
                         self.deferred.append((key, h, None, end, side, len(t.ttg)))
-                    seen.add(h)
+                    elif state:  # closes the streak it opened, or one open before this group
+                        seen[h] = False
+                        self.deferred.append((key, h, mine.pop(h, None), end, side, len(t.ttg)))
+                    elif mine:
+                        first = mine.pop(h, None)
+                        if first is not None and len(t.ttg) < _SAMPLE:
+                            t.ttg.append((end - first) / NS)
         if danger:
             counts[2] += 1
 
