@@ -70,6 +70,20 @@ def test_weekly_time_to_green_cli_equals_serial(bench_ledger: Path) -> None:
     assert one.stderr.count("cmdscope report failures: skipped ") >= 4
 
 
+@pytest.mark.parametrize("view", [["--by", "class"], ["--by", "command", "--top", "0"], ["--daily", "--days", "30"]])
+def test_failures_report_cli_equals_serial(bench_ledger: Path, view: list[str]) -> None:
+    window = [] if "--daily" in view else ["--since", "2026-11-10T00:00:00Z", "--until", "2026-11-29T00:00:00Z"]
+    args = ["report", "failures", *view, *window, "--format", "json", "--ledger", str(bench_ledger)]
+    one, three = cli(args, "1"), cli(args, "3")
+    assert one.returncode == three.returncode == 0, three.stderr
+    a, b = json.loads(one.stdout), json.loads(three.stdout)
+    a.pop("generated_at"), b.pop("generated_at")
+    assert a == b and one.stderr == three.stderr
+    if "--daily" not in view:
+        assert a["totals"]["recovered"] > 100 and a["totals"]["unrecovered"] > 0
+        assert a["ledger"]["segments_skipped"] > 0  # the window leaves out the first days' segments
+
+
 def test_rate_equals_serial_to_every_sample(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cmdscope.reports.common import LedgerStream
     from cmdscope.sdlc import rating
@@ -218,8 +232,8 @@ def test_bad_jobs_value_is_one_line_and_reads_in_one_process(bench_ledger: Path)
     bad, one = cli(args, "two"), cli(args, "1")
     assert bad.returncode == 0 and "Traceback" not in bad.stderr
     warning = [line for line in bad.stderr.splitlines() if "CMDSCOPE_REPORT_JOBS" in line]
-    assert warning == ["cmdscope report: CMDSCOPE_REPORT_JOBS='two': must be auto or a whole number >= 1; "
-                       "using the default, auto: one per usable CPU from 64 MB of segments"]
+    assert warning == [("cmdscope report: CMDSCOPE_REPORT_JOBS='two': must be auto or a whole number >= 1; "
+                        "using the default, auto: one per usable CPU from 64 MB of segments")]
     a, b = json.loads(bad.stdout), json.loads(one.stdout)
     a.pop("generated_at"), b.pop("generated_at")
     assert a == b

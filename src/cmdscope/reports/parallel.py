@@ -29,7 +29,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cmdscope.ledger_reader import MAX_BAD_KEPT, Progress, ReadStats, _outside, read_records, segments
+from cmdscope.ledger_reader import (
+    MAX_BAD_KEPT,
+    Progress,
+    ReadStats,
+    _outside,
+    read_records,
+    segments,
+)
 
 MIN_PARALLEL_BYTES = 64 << 20  # measured: below ~one segment the fork and merge cost more than a core saves
 
@@ -152,7 +159,7 @@ def fold(path: Path, make: Callable[[bool], Any], feed: Feed, *, stats: ReadStat
     """The merged accumulator of one pass over the ledger at ``path`` (see the module's doc)."""
     global last_jobs
     last_jobs = 1
-    window = {"since_ns": since_ns, "until_ns": until_ns}
+    window: dict[str, Any] = {"since_ns": since_ns, "until_ns": until_ns}
     probe = ReadStats()
     try:
         files, sizes = _chosen(path, since_ns, until_ns, probe)
@@ -180,7 +187,7 @@ def fold(path: Path, make: Callable[[bool], Any], feed: Feed, *, stats: ReadStat
         proc.start()
         send.close()
         workers.append((proc, receive, group))
-    shown = _Combined(progress, slots, len(files)) if progress is not None and progress.enabled else progress
+    shown: Any = _Combined(progress, slots, len(files)) if progress is not None and progress.enabled else progress
     acc = make(True)
     feed(acc, read_records(path, files=groups[0], stats=stats, progress=shown, **window, **options), stats)
     for proc, receive, group in workers:

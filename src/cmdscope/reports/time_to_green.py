@@ -341,10 +341,9 @@ def from_ledger(ledger: Any, until: str | None, *, now_ns: int, top: int = 0, st
                 progress: Any = None) -> dict[str, Any]:
     """``report failures --weekly``: one streaming pass over the ledger from the lookback start
     to ``until`` (``--until``'s text, default now). Raises ReportError on a bad ``until``."""
-    from cmdscope.reports.common import ReadStats, parse_time, read_records
-
     from pathlib import Path
 
+    from cmdscope.reports.common import ReadStats, parse_time
     from cmdscope.reports.parallel import fold
 
     stats = stats if stats is not None else ReadStats()

@@ -457,7 +457,6 @@ def rate(tallies: Mapping[tuple[str, str], tuple[Tally, Tally]], weights: Mappin
 def rate_ledger(ledger: str | None, split_ns: int, now_ns: int, weights: Mapping[str, float]) -> list[dict[str, Any]]:
     """Ratings over [split, now) with [2 split - now, split) as the previous window."""
     from cmdscope.reports.common import LedgerStream
-
     from cmdscope.reports.parallel import fold
 
     start = split_ns - (now_ns - split_ns)
