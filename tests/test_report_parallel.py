@@ -237,3 +237,29 @@ def test_bad_jobs_value_is_one_line_and_reads_in_one_process(bench_ledger: Path)
     a, b = json.loads(bad.stdout), json.loads(one.stdout)
     a.pop("generated_at"), b.pop("generated_at")
     assert a == b
+
+
+def test_progress_line_on_a_terminal_counts_the_workers_records(bench_ledger: Path) -> None:
+    """On a terminal the parent draws one line with its own and the workers' records; piped, nothing."""
+    import pty
+
+    args = [sys.executable, "-m", "cmdscope", "report", "failures", "--since", "2026-10-01", "--ledger", str(bench_ledger)]
+    env = dict(os.environ, CMDSCOPE_REPORT_JOBS="3", PYTHONPATH=str(ROOT / "src"))
+    leader, follower = pty.openpty()
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, env=env, timeout=120, check=False)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    total = len(segments(bench_ledger))
+    assert proc.returncode == 0 and f"reading ledger: segment 1/{total}".encode() in shown
+    assert b"Traceback" not in shown and b"reading ledger" not in proc.stdout
+    piped = cli(["report", "failures", "--since", "2026-10-01", "--ledger", str(bench_ledger)], "3")
+    assert "reading ledger" not in piped.stderr
