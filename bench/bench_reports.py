@@ -55,7 +55,8 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 # Reports that fold their pass over worker processes (cmdscope.reports.parallel): each is also run
 # with CMDSCOPE_REPORT_JOBS=1, interleaved, so the gain is measured under the same load.
-FOLDED = {"report html", "report html --no-governance", "rate", "report failures --weekly"}
+FOLDED = {"report html", "report html --no-governance", "rate", "report failures --weekly",
+          "report failures --since 7d", "report failures --since 30d", "report failures --daily"}
 BASELINE = """
 import sys
 n = 0
