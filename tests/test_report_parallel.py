@@ -233,7 +233,7 @@ def test_bad_jobs_value_is_one_line_and_reads_in_one_process(bench_ledger: Path)
     assert bad.returncode == 0 and "Traceback" not in bad.stderr
     warning = [line for line in bad.stderr.splitlines() if "CMDSCOPE_REPORT_JOBS" in line]
     assert warning == [("cmdscope report: CMDSCOPE_REPORT_JOBS='two': must be auto or a whole number >= 1; "
-                        "using the default, auto: one per usable CPU from 64 MB of segments")]
+                        "using the default, auto: one per usable CPU from 64 MB of segments, one when no CPU is idle")]
     a, b = json.loads(bad.stdout), json.loads(one.stdout)
     a.pop("generated_at"), b.pop("generated_at")
     assert a == b

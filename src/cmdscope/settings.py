@@ -286,7 +286,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMDSCOPE_FSYNC", _enum(*_FSYNC_MODES), "batch", "when ledger writes reach the disk"),
     Setting("CMDSCOPE_REPORT_JOBS", _jobs, None,
             "processes a report reads the ledger with (1: one; a number: that many, whatever the size)",
-            shown_default="auto: one per usable CPU from 64 MB of segments"),
+            shown_default="auto: one per usable CPU from 64 MB of segments, one when no CPU is idle"),
     Setting("CMDSCOPE_LEDGER_SEAL", _flag, False, "1: hash-chain every ledger record", shown_default="0"),
     Setting("CMDSCOPE_SEAL_KEY", _key, None, "HMAC key of the seal chain", bad_text="none: every value is a key"),
     Setting("CMDSCOPE_REDACT_PATTERNS",

@@ -12,7 +12,9 @@ the result is the serial one (reservoir samples beyond their size aside, docs/re
 
 Serial, exactly the one-process path, when: one usable CPU, the chosen segments hold less than
 ``MIN_PARALLEL_BYTES`` (forking and pickling cost more than they save), fewer than two segments,
-no ``fork`` (not Linux/macOS), or ``CMDSCOPE_REPORT_JOBS=1``. ``CMDSCOPE_REPORT_JOBS=N`` uses N
+no ``fork`` (not Linux/macOS), ``CMDSCOPE_REPORT_JOBS=1``, or (``auto``) the 1-minute load
+average is at least the usable CPUs less 0.5: with no idle core a worker only shares one with
+the parent, and the two together spend ~40-75% more CPU than one process (measured, docs/reports.md). ``CMDSCOPE_REPORT_JOBS=N`` uses N
 processes whatever the size (tests use it on small ledgers). Segments wholly outside
 ``--since/--until`` are dropped before the split (and counted as skipped, as a serial read does).
 Bad lines noted by the workers are merged into the parent's ``ReadStats`` in segment order, so
@@ -48,6 +50,13 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average
+        return 0.0
+
+
 def jobs_for(total_bytes: int, n_segments: int) -> int:
     """How many processes read ``n_segments`` segments of ``total_bytes``."""
     import multiprocessing
@@ -61,6 +70,8 @@ def jobs_for(total_bytes: int, n_segments: int) -> int:
         if total_bytes < MIN_PARALLEL_BYTES:
             return 1
         value = usable_cpus()
+        if _load() >= value - 0.5:  # no idle core: a worker would only share one with the parent
+            return 1
     return max(1, min(value, n_segments))
 
 
@@ -160,11 +171,17 @@ def fold(path: Path, make: Callable[[bool], Any], feed: Feed, *, stats: ReadStat
     global last_jobs
     last_jobs = 1
     window: dict[str, Any] = {"since_ns": since_ns, "until_ns": until_ns}
+    from cmdscope import settings
+
+    setting = settings.current()["CMDSCOPE_REPORT_JOBS"]
     probe = ReadStats()
-    try:
-        files, sizes = _chosen(path, since_ns, until_ns, probe)
-    except OSError:
-        files, sizes = [], []
+    files: list[Path] = []
+    sizes: list[int] = []
+    if setting != 1 and (setting is not None or usable_cpus() > 1):  # else not even a look at the segments
+        try:
+            files, sizes = _chosen(path, since_ns, until_ns, probe)
+        except OSError:
+            pass
     jobs = jobs_for(sum(sizes), len(files))
     if jobs <= 1:
         acc = make(True)
