@@ -89,15 +89,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest is shown")
     p.add_argument("--keep", action="store_true", help="keep the generated ledgers")
     p.add_argument("--against", type=Path, help="another src/ tree to time the failures reports with")
+    p.add_argument("--jobs", type=int, default=0, help="processes of the folded reports (default: the usable CPUs)")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    env.pop("CMDSCOPE_REPORT_JOBS", None)
-    serial_env = dict(env, CMDSCOPE_REPORT_JOBS="1")
     sys.path.insert(0, str(ROOT / "src"))
     from cmdscope.reports.parallel import MIN_PARALLEL_BYTES, usable_cpus
 
-    cpus = usable_cpus()
+    cpus = args.jobs or usable_cpus()
+    # the folded reports with a fixed number of processes: "auto" also reads in one process
+    # when no CPU is idle (the load average), which would make the rows depend on other jobs
+    env["CMDSCOPE_REPORT_JOBS"] = str(cpus)
+    serial_env = dict(env, CMDSCOPE_REPORT_JOBS="1")
     first: dict[str, tuple[float, float, float]] = {}
     try:
         for size in sizes:
@@ -113,7 +116,8 @@ def main(argv: list[str]) -> int:
             load = os.getloadavg()[0]
             print(f"\n{size:,} records, {mb:.0f} MB in {len(files)} files (made in {time.perf_counter() - t:.0f} s); "
                   f"load average {load:.1f} on {os.cpu_count()} cores; the folded reports use {cpus} processes "
-                  f"(one per usable CPU, from {MIN_PARALLEL_BYTES >> 20} MB of segments)")
+                  f"(CMDSCOPE_REPORT_JOBS={cpus}; auto: one per usable CPU from {MIN_PARALLEL_BYTES >> 20} MB of "
+                  f"segments, one when no CPU is idle)")
             base = best([sys.executable, "-c", BASELINE, *files], env, args.repeat)
             head = f"{'command':44s} {'procs':>5s} {'wall s':>7s} {'cpu s':>6s} {'RSS MB':>7s} {'cpu/base':>8s}"
             if first:
@@ -125,7 +129,7 @@ def main(argv: list[str]) -> int:
                 if name in FOLDED and cpus > 1:
                     rows.insert(rows.index((name, cmd, env)) + 1, (f"  {name} (1 process)", cmd, serial_env))
             for name, cmd, row_env in rows:
-                procs = cpus if row_env.get("CMDSCOPE_REPORT_JOBS") is None and name in FOLDED else 1
+                procs = cpus if row_env is env and name in FOLDED else 1
                 argv = [sys.executable, "-m", "cmdscope", *cmd, "--ledger", str(ledger)]
                 if args.against and name.startswith("report failures"):
                     other = dict(env, PYTHONPATH=str(args.against))
