@@ -198,6 +198,12 @@ class Rollup:
         self.failures += failures
         self.retries += retries
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
+        state = dict(self.__dict__)
+        state["seen"] = {key: True for key, open_ in self.seen.items() if open_}
+        return state
+
     def merge(self, later: Rollup) -> None:
         """Fold in the rollup of the records after these (a tail)."""
         groups = self.groups

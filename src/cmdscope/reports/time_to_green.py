@@ -312,6 +312,12 @@ class WeeklyTail(WeeklyTimeToGreen):
             cls = rec.get("error.type")
             events.append((self.seq, end, False, cls if type(cls) is str and cls else "unknown", text_packet))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What the merge reads (sent from a worker): not the settled keys."""
+        state = dict(self.__dict__)
+        state["settled"] = set()
+        return state
+
     def _gate(self, packet: str, end: int) -> None:
         self.seq += 1
         self.last_gate = self.seq

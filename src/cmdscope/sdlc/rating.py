@@ -348,6 +348,13 @@ class TallierTail(Tallier):
         self.deferred: list[tuple[tuple[str, str], str, int | None, int, int, int]] = []
         self._tails: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[Any, ...], ...]]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
+        state = dict(self.__dict__)
+        state["seen"] = {key: {h: True for h, open_ in seen.items() if open_} for key, seen in self.seen.items()}
+        state["_tails"] = {}
+        return state
+
     def command(self, end: int, worktree: Any, packet: Any, actor: Any, outcome: Any, h: Any, danger: Any) -> None:
         if not self.start_ns <= end < self.end_ns:
             return
