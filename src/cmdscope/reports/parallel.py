@@ -205,6 +205,23 @@ def fold(path: Path, make: Callable[[bool], Any], feed: Feed, *, stats: ReadStat
         send.close()
         workers.append((proc, receive, group))
     shown: Any = _Combined(progress, slots, len(files)) if progress is not None and progress.enabled else progress
+    import gc
+
+    # Unpickling a worker's accumulator makes a container per streak key; the cyclic collector
+    # would walk them (and the parent's own) again and again: measured, the parallel page took
+    # 10.6 s with it and 6.4 s without (one process: 9.2 s either way). Nothing here makes cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parallel(path, make, feed, stats, shown, groups, workers, window, options)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parallel(path: Path, make: Callable[[bool], Any], feed: Feed, stats: ReadStats, shown: Any,
+              groups: list[list[Path]], workers: list[Any], window: dict[str, Any], options: dict[str, Any]) -> Any:
+    """The parent's part: its own group, then each worker's accumulator merged in order."""
     acc = make(True)
     feed(acc, read_records(path, files=groups[0], stats=stats, progress=shown, **window, **options), stats)
     for proc, receive, group in workers:
@@ -229,6 +246,11 @@ def fold(path: Path, make: Callable[[bool], Any], feed: Feed, *, stats: ReadStat
 def _work(send: Any, path: Path, group: list[Path], make: Callable[[bool], Any], feed: Feed, shared: Any,
           window: dict[str, Any], options: dict[str, Any]) -> None:
     """A worker: fold its group, send (status, accumulator or error text, read stats)."""
+    import gc
+
+    # A worker's accumulator holds a tuple or dict per streak key it has seen (the cyclic
+    # collector would walk them again and again: ~1.4x the CPU of the pass); it lives one pass.
+    gc.disable()
     try:
         mine = ReadStats()
         acc = make(False)
