@@ -38,6 +38,7 @@ BAD: dict[str, str | None] = {
     "CMDSCOPE_LEDGER": "{tmp}",
     "CMDSCOPE_LEDGER_MAX_BYTES": "64M",
     "CMDSCOPE_FSYNC": "bogus",
+    "CMDSCOPE_REPORT_JOBS": "two",
     "CMDSCOPE_LEDGER_SEAL": "sometimes",
     "CMDSCOPE_SEAL_KEY": None,
     "CMDSCOPE_REDACT_PATTERNS": "{tmp}/missing-patterns.yaml",

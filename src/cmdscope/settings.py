@@ -97,6 +97,20 @@ def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _jobs(raw: str) -> int | None:
+    """auto or a whole number >= 1"""
+    value = raw.strip().lower()
+    if value == "auto":
+        return None
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise Bad("must be auto or a whole number >= 1") from None
+    if jobs < 1:
+        raise Bad("must be auto or a whole number >= 1")
+    return jobs
+
+
 def _seconds(raw: str) -> float:
     """number of seconds > 0"""
     try:
@@ -293,6 +307,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMDSCOPE_LEDGER_MAX_BYTES", _whole(0), 64 * 1024 * 1024,
             "rotate the ledger past this size in bytes (0: never)", shown_default="67108864 (64 MiB)"),
     Setting("CMDSCOPE_FSYNC", _enum(*_FSYNC_MODES), "batch", "when ledger writes reach the disk"),
+    Setting("CMDSCOPE_REPORT_JOBS", _jobs, None,
+            "processes a report reads the ledger with (1: one; a number: that many, whatever the size)",
+            shown_default="auto: one per usable CPU from 64 MB of segments, one when no CPU is idle"),
     Setting("CMDSCOPE_LEDGER_SEAL", _flag, False, "1: hash-chain every ledger record", shown_default="0"),
     Setting("CMDSCOPE_SEAL_KEY", _key, None, "HMAC key of the seal chain", bad_text="none: every value is a key"),
     Setting("CMDSCOPE_REDACT_PATTERNS",

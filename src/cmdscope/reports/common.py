@@ -90,7 +90,8 @@ class LedgerStream:
         self.prog = prog
         self.stats = ReadStats()
         self.progress = Progress("reading ledger")
-        self.records = read_records(ledger_path(ledger), stats=self.stats, progress=self.progress, **options)
+        self.path = ledger_path(ledger)
+        self.records = read_records(self.path, stats=self.stats, progress=self.progress, **options)
 
     def finish(self) -> None:
         self.progress.done()

@@ -34,7 +34,6 @@ from cmdscope.reports.common import (
     human_duration,
     iso,
     parse_time,
-    read_records,
     render_markdown,
     render_table,
 )
@@ -109,6 +108,191 @@ def _class_titles() -> dict[str, str]:
         return {}
 
 
+class Rollup:
+    """``failure_rollup``'s state, fed with ``feed`` and merged in segment order with ``merge``
+    (``cmdscope.reports.parallel``). ``tail``: the records do not start at the first chosen
+    segment, so a streak may have opened before them: per streak key it keeps ``seen`` (True
+    while the streak it opened before any success of the key is open: an earlier open streak
+    goes on instead) and, in ``deferred``, each close whose first failure may lie earlier."""
+
+    def __init__(self, *, since_ns: int | None = None, until_ns: int | None = None, by: str = "class",
+                 tail: bool = False) -> None:
+        if by not in GROUP_KEYS:
+            raise ReportError(f"--by {by!r}: expected one of {', '.join(GROUP_KEYS)}")
+        self.since_ns, self.until_ns, self.by, self.tail = since_ns, until_ns, by, tail
+        self.groups: dict[str, _Group] = {}
+        self.open_streaks: dict[tuple[str, str], tuple[int, str]] = {}  # (scope, hash) -> (first fail ns, group)
+        self.total = self.failures = self.retries = 0
+        self.seen: dict[tuple[str, str], bool] = {}
+        self.deferred: list[tuple[tuple[str, str], tuple[int, str] | None, int]] = []  # (key, own streak, success ns)
+
+    def feed(self, records: Iterable[dict[str, Any]], stats: ReadStats | None) -> None:
+        """One pass over ``records``; memory bounded by the groups and the open streaks."""
+        by = self.by
+        field = GROUP_KEYS[by]
+        lo = self.since_ns if self.since_ns is not None else -1
+        hi = self.until_ns if self.until_ns is not None else 1 << 126
+        groups, open_streaks, tail, seen = self.groups, self.open_streaks, self.tail, self.seen
+        total = failures = retries = 0
+        command_kinds = _COMMAND_KIND_LIST
+        want_sample = by == "command"
+        count_classes = by != "class"
+        for rec in records:
+            get = rec.get
+            if get("kind") not in command_kinds:
+                continue
+            end = get("end_ns")
+            if type(end) is not int or end < lo or end >= hi:
+                continue
+            command_hash = get("cmdscope.command.hash")
+            scope = get("session.id") or get("cmdscope.packet") or ""
+            if type(scope) is not str or not (command_hash is None or type(command_hash) is str):
+                _reject(stats, rec, ("session.id", "cmdscope.packet", "cmdscope.command.hash"))
+                continue
+            if get("cmdscope.outcome") == "success":
+                total += 1
+                if tail and command_hash is not None:
+                    state = seen.get((scope, command_hash))
+                    if state is not False:  # its first success here: it may close an earlier streak
+                        seen[(scope, command_hash)] = False
+                        self.deferred.append(((scope, command_hash), open_streaks.pop((scope, command_hash), None), end))
+                        continue
+                if open_streaks and command_hash is not None:
+                    streak = open_streaks.pop((scope, command_hash), None)
+                    if streak is not None:
+                        groups[streak[1]].ttg.add((end - streak[0]) / NS)
+                continue
+            key = get(field)
+            error_type = get("error.type")
+            if not ((key is None or type(key) is str) and (error_type is None or type(error_type) is str)):
+                _reject(stats, rec, (field, "error.type"))
+                continue
+            total += 1
+            failures += 1
+            if key is None:
+                key = "unknown" if by == "class" else "(none)"
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+                group.first_ns = end
+                if want_sample:
+                    sample = get("process.command_line")
+                    group.sample = sample if type(sample) is str else None
+            group.failures += 1
+            if end < group.first_ns:
+                group.first_ns = end
+            if end > group.last_ns:
+                group.last_ns = end
+            retry = get("cmdscope.retry.count")
+            if type(retry) is int and retry > 0:
+                group.retries += 1
+                retries += 1
+            if count_classes:
+                error_type = error_type or "unknown"
+                group.classes[error_type] = group.classes.get(error_type, 0) + 1
+            if command_hash is not None and (scope, command_hash) not in open_streaks:
+                open_streaks[(scope, command_hash)] = (end, key)
+                if tail and (scope, command_hash) not in seen:
+                    seen[(scope, command_hash)] = True
+        self.total += total
+        self.failures += failures
+        self.retries += retries
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
+        state = dict(self.__dict__)
+        state["seen"] = {key: True for key, open_ in self.seen.items() if open_}
+        return state
+
+    def merge(self, later: Rollup) -> None:
+        """Fold in the rollup of the records after these (a tail)."""
+        groups = self.groups
+        for key, g in later.groups.items():
+            mine = groups.get(key)
+            if mine is None:
+                groups[key] = g
+                continue
+            mine.failures += g.failures
+            mine.retries += g.retries
+            mine.first_ns = min(mine.first_ns, g.first_ns)
+            mine.last_ns = max(mine.last_ns, g.last_ns)
+            for bucket, n in g.ttg.buckets.items():
+                mine.ttg.buckets[bucket] = mine.ttg.buckets.get(bucket, 0) + n
+            mine.ttg.count += g.ttg.count
+            for cls, n in g.classes.items():
+                mine.classes[cls] = mine.classes.get(cls, 0) + n
+        for streak_key, own, end in later.deferred:
+            streak = self.open_streaks.pop(streak_key, None) or own
+            if streak is not None:
+                groups[streak[1]].ttg.add((end - streak[0]) / NS)
+        for streak_key, streak in later.open_streaks.items():
+            if later.seen.get(streak_key):  # opened there before any success of it: an earlier streak goes on
+                self.open_streaks.setdefault(streak_key, streak)
+            else:
+                self.open_streaks[streak_key] = streak
+        self.total += later.total
+        self.failures += later.failures
+        self.retries += later.retries
+
+    def report(self, *, top: int = 10, now_ns: int | None = None, stats: ReadStats | None = None) -> dict[str, Any]:
+        by, groups, open_streaks = self.by, self.groups, self.open_streaks
+        total, failures, retries = self.total, self.failures, self.retries
+        since_ns, until_ns = self.since_ns, self.until_ns
+        for _, key in open_streaks.values():
+            groups[key].unrecovered += 1
+        titles = _class_titles() if by == "class" else {}
+        overall = _TtgHistogram()
+        for g in groups.values():
+            for bucket, n in g.ttg.buckets.items():
+                overall.buckets[bucket] = overall.buckets.get(bucket, 0) + n
+            overall.count += g.ttg.count
+        ranked = sorted(groups.items(), key=lambda kv: (-kv[1].failures, kv[0]))
+        shown = ranked[:top] if top > 0 else ranked
+        rest = ranked[len(shown):]
+        rows = []
+        for key, g in shown:
+            row: dict[str, Any] = {
+                "key": key,
+                "failures": g.failures,
+                "share_of_commands": round(g.failures / total, 6) if total else 0.0,
+                "share_of_failures": round(g.failures / failures, 6) if failures else 0.0,
+                "retries": g.retries,
+                "first_seen": iso(g.first_ns),
+                "last_seen": iso(g.last_ns),
+                "time_to_green_s": g.ttg.summary(),
+                "unrecovered": g.unrecovered,
+            }
+            if by == "class":
+                row["title"] = titles.get(key)
+            else:
+                row["top_class"] = max(g.classes.items(), key=lambda kv: (kv[1], kv[0]))[0] if g.classes else None
+            if by == "command":
+                row["command_line"] = g.sample
+            rows.append(row)
+        report: dict[str, Any] = {
+            "report": "failures",
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": iso(now_ns if now_ns is not None else time.time_ns()),
+            "window": {"since": iso(since_ns), "until": iso(until_ns)},
+            "by": by,
+            "totals": {
+                "commands": total,
+                "failures": failures,
+                "failure_share": round(failures / total, 6) if total else 0.0,
+                "retries": retries,
+                "recovered": overall.count,
+                "unrecovered": len(open_streaks),
+                "time_to_green_s": overall.summary(),
+            },
+            "groups": rows,
+            "other": {"groups": len(rest), "failures": sum(g.failures for _, g in rest)},
+        }
+        if stats is not None:
+            report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                                "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+        return report
+
+
 def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = None,
                    until_ns: int | None = None, by: str = "class", top: int = 10,
                    now_ns: int | None = None, stats: ReadStats | None = None) -> dict[str, Any]:
@@ -117,120 +301,13 @@ def failure_rollup(records: Iterable[dict[str, Any]], *, since_ns: int | None = 
     One pass, memory bounded by the number of groups and of open failure streaks. Returns the
     JSON-ready report (docs/failures-report.schema.json).
     """
-    if by not in GROUP_KEYS:
-        raise ReportError(f"--by {by!r}: expected one of {', '.join(GROUP_KEYS)}")
-    field = GROUP_KEYS[by]
-    lo = since_ns if since_ns is not None else -1
-    hi = until_ns if until_ns is not None else 1 << 126
-    groups: dict[str, _Group] = {}
-    open_streaks: dict[tuple[str, str], tuple[int, str]] = {}  # (scope, hash) -> (first fail ns, group)
-    total = failures = retries = 0
-    command_kinds = _COMMAND_KIND_LIST
-    want_sample = by == "command"
-    count_classes = by != "class"
-    for rec in records:
-        get = rec.get
-        if get("kind") not in command_kinds:
-            continue
-        end = get("end_ns")
-        if type(end) is not int or end < lo or end >= hi:
-            continue
-        command_hash = get("cmdscope.command.hash")
-        scope = get("session.id") or get("cmdscope.packet") or ""
-        if type(scope) is not str or not (command_hash is None or type(command_hash) is str):
-            _reject(stats, rec, ("session.id", "cmdscope.packet", "cmdscope.command.hash"))
-            continue
-        if get("cmdscope.outcome") == "success":
-            total += 1
-            if open_streaks and command_hash is not None:
-                streak = open_streaks.pop((scope, command_hash), None)
-                if streak is not None:
-                    groups[streak[1]].ttg.add((end - streak[0]) / NS)
-            continue
-        key = get(field)
-        error_type = get("error.type")
-        if not ((key is None or type(key) is str) and (error_type is None or type(error_type) is str)):
-            _reject(stats, rec, (field, "error.type"))
-            continue
-        total += 1
-        failures += 1
-        if key is None:
-            key = "unknown" if by == "class" else "(none)"
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group()
-            group.first_ns = end
-            if want_sample:
-                sample = get("process.command_line")
-                group.sample = sample if type(sample) is str else None
-        group.failures += 1
-        if end < group.first_ns:
-            group.first_ns = end
-        if end > group.last_ns:
-            group.last_ns = end
-        retry = get("cmdscope.retry.count")
-        if type(retry) is int and retry > 0:
-            group.retries += 1
-            retries += 1
-        if count_classes:
-            error_type = error_type or "unknown"
-            group.classes[error_type] = group.classes.get(error_type, 0) + 1
-        if command_hash is not None and (scope, command_hash) not in open_streaks:
-            open_streaks[(scope, command_hash)] = (end, key)
-    for _, key in open_streaks.values():
-        groups[key].unrecovered += 1
+    rollup = Rollup(since_ns=since_ns, until_ns=until_ns, by=by)
+    rollup.feed(records, stats)
+    return rollup.report(top=top, now_ns=now_ns, stats=stats)
 
-    titles = _class_titles() if by == "class" else {}
-    overall = _TtgHistogram()
-    for g in groups.values():
-        for bucket, n in g.ttg.buckets.items():
-            overall.buckets[bucket] = overall.buckets.get(bucket, 0) + n
-        overall.count += g.ttg.count
-    ranked = sorted(groups.items(), key=lambda kv: (-kv[1].failures, kv[0]))
-    shown = ranked[:top] if top > 0 else ranked
-    rest = ranked[len(shown):]
-    rows = []
-    for key, g in shown:
-        row: dict[str, Any] = {
-            "key": key,
-            "failures": g.failures,
-            "share_of_commands": round(g.failures / total, 6) if total else 0.0,
-            "share_of_failures": round(g.failures / failures, 6) if failures else 0.0,
-            "retries": g.retries,
-            "first_seen": iso(g.first_ns),
-            "last_seen": iso(g.last_ns),
-            "time_to_green_s": g.ttg.summary(),
-            "unrecovered": g.unrecovered,
-        }
-        if by == "class":
-            row["title"] = titles.get(key)
-        else:
-            row["top_class"] = max(g.classes.items(), key=lambda kv: (kv[1], kv[0]))[0] if g.classes else None
-        if by == "command":
-            row["command_line"] = g.sample
-        rows.append(row)
-    report: dict[str, Any] = {
-        "report": "failures",
-        "schema_version": SCHEMA_VERSION,
-        "generated_at": iso(now_ns if now_ns is not None else time.time_ns()),
-        "window": {"since": iso(since_ns), "until": iso(until_ns)},
-        "by": by,
-        "totals": {
-            "commands": total,
-            "failures": failures,
-            "failure_share": round(failures / total, 6) if total else 0.0,
-            "retries": retries,
-            "recovered": overall.count,
-            "unrecovered": len(open_streaks),
-            "time_to_green_s": overall.summary(),
-        },
-        "groups": rows,
-        "other": {"groups": len(rest), "failures": sum(g.failures for _, g in rest)},
-    }
-    if stats is not None:
-        report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
-                            "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
-    return report
+
+def _feed(acc: Rollup | Daily, records: Iterable[dict[str, Any]], stats: ReadStats) -> None:
+    acc.feed(records, stats)
 
 
 def _reject(stats: ReadStats | None, rec: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -240,68 +317,93 @@ def _reject(stats: ReadStats | None, rec: dict[str, Any], keys: tuple[str, ...])
         stats.reject(f"field {bad!r}: expected a string or null")
 
 
+class Daily:
+    """``failure_daily``'s counts per UTC day and class, fed with ``feed``, merged with ``merge``."""
+
+    def __init__(self, *, days: int = 14, now_ns: int | None = None) -> None:
+        self.now = now_ns if now_ns is not None else time.time_ns()
+        self.today = self.now // (86400 * NS)
+        self.first_day = self.today - days + 1
+        self.lo = (self.first_day - 1) * 86400 * NS  # one extra day for the first day's day-over-day change
+        self.counts: dict[int, dict[str, int]] = {}
+        self.totals: dict[int, list[int]] = {}
+
+    def feed(self, records: Iterable[dict[str, Any]], stats: ReadStats | None) -> None:
+        lo, now, counts, totals = self.lo, self.now, self.counts, self.totals
+        day_ns = 86400 * NS
+        command_kinds = _COMMAND_KIND_LIST
+        for rec in records:
+            get = rec.get
+            if get("kind") not in command_kinds:
+                continue
+            end = get("end_ns")
+            if type(end) is not int or end < lo or end > now:
+                continue
+            day = end // day_ns
+            total = totals.get(day)
+            if total is None:
+                total = totals[day] = [0, 0]
+            if get("cmdscope.outcome") == "success":
+                total[0] += 1
+                continue
+            cls = get("error.type") or "unknown"
+            if type(cls) is not str:
+                _reject(stats, rec, ("error.type",))
+                continue
+            total[0] += 1
+            total[1] += 1
+            per_day = counts.get(day)
+            if per_day is None:
+                per_day = counts[day] = {}
+            per_day[cls] = per_day.get(cls, 0) + 1
+
+    def merge(self, later: Daily) -> None:
+        for day, (commands, failed) in later.totals.items():
+            total = self.totals.setdefault(day, [0, 0])
+            total[0] += commands
+            total[1] += failed
+        for day, per_day in later.counts.items():
+            mine = self.counts.setdefault(day, {})
+            for cls, n in per_day.items():
+                mine[cls] = mine.get(cls, 0) + n
+
+    def report(self, *, top: int = 10, stats: ReadStats | None = None) -> dict[str, Any]:
+        counts, totals = self.counts, self.totals
+        out_days = []
+        for day in range(self.first_day, self.today + 1):
+            today_counts = counts.get(day, {})
+            before = counts.get(day - 1, {})
+            ranked = sorted(today_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+            commands, failed = totals.get(day, [0, 0])
+            out_days.append({
+                "date": day_of(day * 86400 * NS),
+                "commands": commands,
+                "failures": failed,
+                "classes": [
+                    {"class": cls, "failures": n, "previous": before.get(cls, 0), "change": n - before.get(cls, 0),
+                     "change_pct": round((n - before[cls]) / before[cls], 4) if before.get(cls) else None}
+                    for cls, n in ranked
+                ],
+            })
+        report: dict[str, Any] = {
+            "report": "failures-daily",
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": iso(self.now),
+            "days": out_days,
+        }
+        if stats is not None:
+            report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                                "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+        return report
+
+
 def failure_daily(records: Iterable[dict[str, Any]], *, days: int = 14, top: int = 10,
                   now_ns: int | None = None, stats: ReadStats | None = None) -> dict[str, Any]:
     """Per UTC day (the last `days` days, today included): the top failure classes and their
     change against the day before."""
-    now = now_ns if now_ns is not None else time.time_ns()
-    today = now // (86400 * NS)
-    first_day = today - days + 1
-    lo = (first_day - 1) * 86400 * NS  # one extra day for the first day's day-over-day change
-    counts: dict[int, dict[str, int]] = {}
-    totals: dict[int, list[int]] = {}
-    day_ns = 86400 * NS
-    command_kinds = _COMMAND_KIND_LIST
-    for rec in records:
-        get = rec.get
-        if get("kind") not in command_kinds:
-            continue
-        end = get("end_ns")
-        if type(end) is not int or end < lo or end > now:
-            continue
-        day = end // day_ns
-        total = totals.get(day)
-        if total is None:
-            total = totals[day] = [0, 0]
-        if get("cmdscope.outcome") == "success":
-            total[0] += 1
-            continue
-        cls = get("error.type") or "unknown"
-        if type(cls) is not str:
-            _reject(stats, rec, ("error.type",))
-            continue
-        total[0] += 1
-        total[1] += 1
-        per_day = counts.get(day)
-        if per_day is None:
-            per_day = counts[day] = {}
-        per_day[cls] = per_day.get(cls, 0) + 1
-    out_days = []
-    for day in range(first_day, today + 1):
-        today_counts = counts.get(day, {})
-        before = counts.get(day - 1, {})
-        ranked = sorted(today_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-        commands, failed = totals.get(day, [0, 0])
-        out_days.append({
-            "date": day_of(day * 86400 * NS),
-            "commands": commands,
-            "failures": failed,
-            "classes": [
-                {"class": cls, "failures": n, "previous": before.get(cls, 0), "change": n - before.get(cls, 0),
-                 "change_pct": round((n - before[cls]) / before[cls], 4) if before.get(cls) else None}
-                for cls, n in ranked
-            ],
-        })
-    report: dict[str, Any] = {
-        "report": "failures-daily",
-        "schema_version": SCHEMA_VERSION,
-        "generated_at": iso(now),
-        "days": out_days,
-    }
-    if stats is not None:
-        report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
-                            "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
-    return report
+    daily = Daily(days=days, now_ns=now_ns)
+    daily.feed(records, stats)
+    return daily.report(top=top, stats=stats)
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -403,6 +505,7 @@ def main(argv: list[str]) -> int:
     import orjson
 
     from cmdscope.paths import default_ledger_path
+    from cmdscope.reports.parallel import fold
 
     ledger = args.ledger if args.ledger is not None else default_ledger_path()
     now = time.time_ns()
@@ -411,8 +514,9 @@ def main(argv: list[str]) -> int:
     try:
         if args.daily:
             since = (now // (86400 * NS) - args.days) * 86400 * NS
-            records = read_records(ledger, since_ns=since, stats=stats, progress=progress, fields=NO_FIELDS)
-            report = failure_daily(records, days=args.days, top=args.top or 10, now_ns=now, stats=stats)
+            daily = fold(Path(ledger), lambda head: Daily(days=args.days, now_ns=now), _feed, stats=stats,
+                         progress=progress, since_ns=since, fields=NO_FIELDS)
+            report = daily.report(top=args.top or 10, stats=stats)
             text = render_daily(report, args.format) if args.format != "json" else None
         elif args.weekly:  # reports/time_to_green.py
             from cmdscope.reports import time_to_green as ttg
@@ -424,10 +528,9 @@ def main(argv: list[str]) -> int:
             until = parse_time(args.until, now_ns=now, option="--until") if args.until else None
             if until is not None and until <= since:
                 raise ReportError(f"--until {args.until!r} is not after --since {args.since!r}")
-            records = read_records(ledger, since_ns=since, until_ns=until, stats=stats, progress=progress,
-                                   fields=NO_FIELDS)
-            report = failure_rollup(records, since_ns=since, until_ns=until, by=args.by, top=args.top,
-                                    now_ns=now, stats=stats)
+            rollup = fold(Path(ledger), lambda head: Rollup(since_ns=since, until_ns=until, by=args.by, tail=not head),
+                          _feed, stats=stats, progress=progress, since_ns=since, until_ns=until, fields=NO_FIELDS)
+            report = rollup.report(top=args.top, now_ns=now, stats=stats)
             text = render_rollup(report, args.format) if args.format != "json" else None
     except ReportError as exc:
         progress.done()

@@ -47,6 +47,11 @@ class Figures:
             self.checks += 1
             self.on_time += bool(r.get("cmdscope.schedule.on_time"))
 
+    def merge(self, later: Figures) -> None:
+        """The counts of the records after these."""
+        for name in ("runs", "green", "auto_green", "auto_any", "checks", "on_time"):
+            setattr(self, name, getattr(self, name) + getattr(later, name))
+
     def result(self, targets: Any) -> dict[str, Any]:
         green, auto_green, checks, on_time = self.green, self.auto_green, self.checks, self.on_time
 

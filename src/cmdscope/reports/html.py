@@ -219,6 +219,16 @@ class Charts:
             key = ("atomic" if r.get("cmdscope.commit.atomic") else "other", r["end_ns"] // DAY_NS)
             self.commits_day[key] = self.commits_day.get(key, 0) + 1
 
+    def merge(self, later: Charts) -> None:
+        """The counts and rows of the records after these."""
+        self.packets.merge(later.packets)
+        for mine, theirs in ((self.by_class_day, later.by_class_day), (self.commits_day, later.commits_day)):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        self.denials.update(later.denials)
+        self.danger.update(later.danger)
+        self.failed += later.failed
+
     @staticmethod
     def _series(counts: dict[tuple[str, int], int]) -> tuple[list[str], dict[str, dict[str, float]]]:
         """(days, {series: {day: count}}) from counts per (series, UTC day number)."""
@@ -415,60 +425,103 @@ class Governance:
 _PROG = "cmdscope report html"
 
 
+class _Pass:
+    """What one group of segments adds to the page (``shared_pass``): the charts and the
+    governance accumulators, each merged in segment order (``cmdscope.reports.parallel``)."""
+
+    def __init__(self, charts: Charts, figures: Any = None, tallier: Any = None, weekly: Any = None) -> None:
+        self.charts, self.figures, self.tallier, self.weekly = charts, figures, tallier, weekly
+
+    def merge(self, later: _Pass) -> None:
+        for name in ("charts", "figures", "tallier", "weekly"):
+            mine = getattr(self, name)
+            if mine is not None:
+                mine.merge(getattr(later, name))
+
+
 def shared_pass(ledger: str | None, since_ns: int, gov: Governance | None) -> Charts:
     """One pass over the ledger for the whole page, each record decoded once and handed to every
     section that wants it. Without the governance sections: a scan for the charts' candidate
     lines from ``since_ns``. With them: the same scan (plus the governance figures' kinds) up to
     where the ratings and the weekly time to green begin, then a full decode from there, each
     record fed to the charts, the ratings, the weekly time to green and the governance figures
-    (each keeps to its own window)."""
-    from cmdscope.reports import governance
+    (each keeps to its own window). Each read is folded over worker processes
+    (``cmdscope.reports.parallel``) on a large ledger."""
+    from cmdscope.reports import governance, time_to_green
     from cmdscope.reports.common import LedgerStream
+    from cmdscope.reports.parallel import fold
+    from cmdscope.sdlc import rating
 
     rollup = Charts()
-    add_chart = rollup.add
     if gov is None:
         read = LedgerStream(ledger, _PROG, since_ns=since_ns, needles=Charts.NEEDLES, fields=Charts.FIELDS)
-        for r in read.records:
-            add_chart(r)
+        done = fold(read.path, lambda head: _Pass(rollup if head else Charts()), _feed_charts, stats=read.stats,
+                    progress=read.progress, since_ns=since_ns, needles=Charts.NEEDLES, fields=Charts.FIELDS)
         read.finish()
-        return rollup
+        return done.charts
     split, fsince = gov.decode_since, gov.figures_since
-    add_figure, figure_kinds = gov.figures.add, governance.KINDS
+    figure_kinds = governance.KINDS
     early = min(since_ns, fsince)
-    if early < split:  # before the ratings' windows: only the charts' and the figures' few lines
-        read = LedgerStream(ledger, _PROG, since_ns=early, until_ns=split, fields=Charts.FIELDS,
-                            needles=(*Charts.NEEDLES, kind_pattern(set(figure_kinds))))
-        for r in read.records:
+
+    def feed_early(acc: _Pass, records: Iterable[dict[str, Any]], stats: Any) -> None:
+        add_chart, add_figure = acc.charts.add, acc.figures.add
+        for r in records:
             end = r["end_ns"]
             if end >= since_ns:
                 add_chart(r)
             if end >= fsince and r["kind"] in figure_kinds:
                 add_figure(r)
+
+    if early < split:  # before the ratings' windows: only the charts' and the figures' few lines
+        needles = (*Charts.NEEDLES, kind_pattern(set(figure_kinds)))
+        read = LedgerStream(ledger, _PROG)
+        fold(read.path, lambda head: _Pass(rollup, gov.figures) if head else _Pass(Charts(), governance.Figures()),
+             feed_early, stats=read.stats, progress=read.progress, since_ns=early, until_ns=split,
+             fields=Charts.FIELDS, needles=needles)
         read.finish()
-    add_rating, add_weekly = gov.tallier.add, gov.weekly.add
-    rate_command, weekly_command = gov.tallier.command, gov.weekly.command
-    read = LedgerStream(ledger, _PROG, since_ns=split, fields={**Charts.FIELDS, **Governance.FIELDS})
-    for r in read.records:  # the reader has checked kind (a string), end_ns (an int) and the FIELDS' types
-        kind = r["kind"]
-        end = r["end_ns"]
-        if kind == "command" or kind == "function":  # each field read once for every section
-            get = r.get
-            outcome, command_hash = get("cmdscope.outcome"), get("cmdscope.command.hash")
-            worktree, packet, danger = get("cmdscope.worktree"), get("cmdscope.packet"), get("cmdscope.danger.rule")
-            rate_command(end, worktree, packet, get("cmdscope.actor"), outcome, command_hash, danger)
-            weekly_command(end, worktree, packet, get("session.id"), outcome, command_hash, r)
-            if end >= since_ns and (outcome != "success" or danger):
-                add_chart(r)  # a successful command without a danger match adds nothing to a chart
-            continue
-        add_rating(r)
-        add_weekly(r)
-        if end >= since_ns:
-            add_chart(r)
-        if end >= fsince and kind in figure_kinds:
-            add_figure(r)
+
+    def feed_late(acc: _Pass, records: Iterable[dict[str, Any]], stats: Any) -> None:
+        add_chart, add_figure = acc.charts.add, acc.figures.add
+        add_rating, add_weekly = acc.tallier.add, acc.weekly.add
+        rate_command, weekly_command = acc.tallier.command, acc.weekly.command
+        for r in records:  # the reader has checked kind (a string), end_ns (an int) and the FIELDS' types
+            kind = r["kind"]
+            end = r["end_ns"]
+            if kind == "command" or kind == "function":  # each field read once for every section
+                get = r.get
+                outcome, command_hash = get("cmdscope.outcome"), get("cmdscope.command.hash")
+                worktree, packet, danger = get("cmdscope.worktree"), get("cmdscope.packet"), get("cmdscope.danger.rule")
+                rate_command(end, worktree, packet, get("cmdscope.actor"), outcome, command_hash, danger)
+                weekly_command(end, worktree, packet, get("session.id"), outcome, command_hash, r)
+                if end >= since_ns and (outcome != "success" or danger):
+                    add_chart(r)  # a successful command without a danger match adds nothing to a chart
+                continue
+            add_rating(r)
+            add_weekly(r)
+            if end >= since_ns:
+                add_chart(r)
+            if end >= fsince and kind in figure_kinds:
+                add_figure(r)
+
+    def make_late(head: bool) -> _Pass:
+        if head:
+            return _Pass(rollup, gov.figures, gov.tallier, gov.weekly)
+        t = gov.tallier
+        return _Pass(Charts(), governance.Figures(),
+                     rating.TallierTail(t.start_ns, t.split_ns, t.end_ns, t.all_repository),
+                     time_to_green.WeeklyTail(gov.weekly.until_ns, alpha=gov.weekly.alpha))
+
+    fields = {**Charts.FIELDS, **Governance.FIELDS}
+    read = LedgerStream(ledger, _PROG)
+    fold(read.path, make_late, feed_late, stats=read.stats, progress=read.progress, since_ns=split, fields=fields)
     read.finish()
     return rollup
+
+
+def _feed_charts(acc: _Pass, records: Iterable[dict[str, Any]], stats: Any) -> None:
+    add_chart = acc.charts.add
+    for r in records:
+        add_chart(r)
 
 
 def governance_sections(ledger: str | None, policy: Any, now_ns: int) -> list[str]:

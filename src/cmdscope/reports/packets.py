@@ -55,6 +55,12 @@ class PacketRows:
               and r.get("cmdscope.packet")):
             self.merges.setdefault(r["cmdscope.packet"], r["end_ns"])
 
+    def merge(self, later: PacketRows) -> None:
+        """The rows of the records after these (a packet's first auto-merge stays the earlier)."""
+        self.rows.extend(later.rows)
+        for packet, end in later.merges.items():
+            self.merges.setdefault(packet, end)
+
     def finish(self) -> list[dict[str, Any]]:
         """The rows oldest first, with the cycle time from each packet's auto-merge."""
         rows = sorted(self.rows, key=lambda row: row["end_ns"])

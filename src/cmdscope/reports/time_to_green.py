@@ -81,6 +81,21 @@ class _Week:
             if slot < SAMPLE:
                 self.sample[slot] = seconds
 
+    def merge(self, other: _Week) -> None:
+        """``other``'s recoveries after these: the samples join; beyond ``SAMPLE`` each side
+        keeps a share of it in proportion to its recoveries, drawn with this week's seeded
+        generator (the same answer on every run)."""
+        total = self.recovered + other.recovered
+        if len(self.sample) + len(other.sample) <= SAMPLE:
+            self.sample.extend(other.sample)
+        elif total:
+            mine = min(len(self.sample), round(SAMPLE * self.recovered / total))
+            theirs = min(len(other.sample), SAMPLE - mine)
+            self.sample = self.rng.sample(self.sample, mine) + self.rng.sample(other.sample, theirs)
+        self.recovered = total
+        self.by_gate += other.by_gate
+        self.unrecovered += other.unrecovered
+
     def summary(self) -> dict[str, Any]:
         xs = sorted(self.sample)
         return {
@@ -130,10 +145,49 @@ class WeeklyTimeToGreen:
                          get("cmdscope.outcome"), get("cmdscope.command.hash"), rec)
         elif kind == "gate" and rec.get("cmdscope.gate.result") == "pass":
             packet = _text(rec.get("cmdscope.packet"))
-            for key in self.by_packet.pop(packet, ()) if packet else ():
-                streak = self.open.pop(key, None)
-                if streak is not None:
-                    self._close(key, streak, end, by_gate=True)
+            if packet:
+                self._gate(packet, end)
+
+    def _gate(self, packet: str, end: int) -> None:
+        """A passing gate of ``packet``: its open streaks go green."""
+        for key in self.by_packet.pop(packet, ()):
+            streak = self.open.pop(key, None)
+            if streak is not None:
+                self._close(key, streak, end, by_gate=True)
+
+    def _event(self, key: tuple[str, str, str], end: int, success: bool, cls: str, packet: str) -> None:
+        """A command's outcome for a streak key, normalised (the replay of ``merge``)."""
+        if success:
+            streak = self.open.pop(key, None)
+            if streak is not None:
+                self._close(key, streak, end, by_gate=False)
+        elif key not in self.open:
+            self.open[key] = (end, cls, packet)
+            if packet:
+                self.by_packet.setdefault(packet, set()).add(key)
+
+    def merge(self, later: WeeklyTimeToGreen) -> None:
+        """Fold in ``later``, the rollup of the records after this one's (a ``WeeklyTail``): its
+        buffered events (those of streaks that may have begun before it) and its passing gates
+        are replayed here in their order, then its own open streaks and weeks join these."""
+        events: list[tuple[Any, ...]] = []
+        for key, evs in getattr(later, "buffered", {}).items():
+            events.extend((seq, key, end, success, cls, packet) for seq, end, success, cls, packet in evs)
+        events.extend((seq, None, end, False, "", packet) for seq, packet, end in getattr(later, "gates", ()))
+        events.sort(key=lambda e: e[0])
+        for _, key, end, success, cls, packet in events:
+            if key is None:
+                self._gate(packet, end)
+            else:
+                self._event(key, end, success, cls, packet)
+        for key, streak in later.open.items():
+            self.open[key] = streak
+            if streak[2]:
+                self.by_packet.setdefault(streak[2], set()).add(key)
+        for cls, (last, this) in later.weeks.items():
+            mine = self._week(cls)
+            mine[0].merge(last)
+            mine[1].merge(this)
 
     def command(self, end: int, worktree: Any, packet: Any, session: Any, outcome: Any, command_hash: Any,
                 rec: Mapping[str, Any]) -> None:
@@ -220,6 +274,57 @@ class WeeklyTimeToGreen:
                 "test": test.as_dict(), "direction": direction}
 
 
+class WeeklyTail(WeeklyTimeToGreen):
+    """The rollup of records that do not start at the first chosen segment (a worker's group):
+    it does not know which streaks were open before it. The events of a streak key up to and
+    including its first success here are buffered (a failure only when a gate passed since the
+    last one kept: between two gates a repeated failure changes nothing), with every passing
+    gate, for ``merge`` to replay after the earlier rollup; from its first success on, a key is
+    followed here as usual."""
+
+    def __init__(self, until_ns: int, *, alpha: float = ALPHA) -> None:
+        super().__init__(until_ns, alpha=alpha)
+        self.seq = 0
+        self.last_gate = -1
+        self.settled: set[tuple[str, str, str]] = set()
+        # key -> [(seq, end, success, class, packet)]
+        self.buffered: dict[tuple[str, str, str], list[tuple[int, int, bool, str, str]]] = {}
+        self.gates: list[tuple[int, str, int]] = []  # (seq, packet, end)
+
+    def command(self, end: int, worktree: Any, packet: Any, session: Any, outcome: Any, command_hash: Any,
+                rec: Mapping[str, Any]) -> None:
+        if end < self.read_start or end >= self.until_ns or type(command_hash) is not str:
+            return
+        text_packet = packet if type(packet) is str else ""
+        scope = session if type(session) is str and session else ("packet:" + text_packet if text_packet else "")
+        key = (worktree if type(worktree) is str else "", scope, command_hash)
+        if key in self.settled:
+            super().command(end, worktree, packet, session, outcome, command_hash, rec)
+            return
+        self.seq += 1
+        events = self.buffered.get(key)
+        if events is None:
+            events = self.buffered[key] = []
+        if outcome == "success":
+            events.append((self.seq, end, True, "", ""))
+            self.settled.add(key)
+        elif not events or events[-1][0] < self.last_gate:
+            cls = rec.get("error.type")
+            events.append((self.seq, end, False, cls if type(cls) is str and cls else "unknown", text_packet))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What the merge reads (sent from a worker): not the settled keys."""
+        state = dict(self.__dict__)
+        state["settled"] = set()
+        return state
+
+    def _gate(self, packet: str, end: int) -> None:
+        self.seq += 1
+        self.last_gate = self.seq
+        self.gates.append((self.seq, packet, end))
+        super()._gate(packet, end)
+
+
 def _class_titles() -> dict[str, str]:
     try:
         from cmdscope.failures import default_classifier
@@ -242,14 +347,25 @@ def from_ledger(ledger: Any, until: str | None, *, now_ns: int, top: int = 0, st
                 progress: Any = None) -> dict[str, Any]:
     """``report failures --weekly``: one streaming pass over the ledger from the lookback start
     to ``until`` (``--until``'s text, default now). Raises ReportError on a bad ``until``."""
-    from cmdscope.reports.common import ReadStats, parse_time, read_records
+    from pathlib import Path
+
+    from cmdscope.reports.common import ReadStats, parse_time
+    from cmdscope.reports.parallel import fold
 
     stats = stats if stats is not None else ReadStats()
     end = parse_time(until, now_ns=now_ns, option="--until") if until else now_ns
-    rollup = WeeklyTimeToGreen(end)
+    start = WeeklyTimeToGreen(end).read_start
+    rollup = fold(Path(ledger), lambda head: (WeeklyTimeToGreen if head else WeeklyTail)(end), _feed, stats=stats,
+                  progress=progress, since_ns=start, until_ns=end, fields=FIELDS)
+    report = rollup.report(top=top, now_ns=now_ns)
+    report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
+                        "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
+    return report
+
+
+def _feed(rollup: WeeklyTimeToGreen, records: Iterable[Mapping[str, Any]], stats: Any) -> None:
     add, command = rollup.add, rollup.command
-    for rec in read_records(ledger, since_ns=rollup.read_start, until_ns=end, stats=stats, progress=progress,
-                            fields=FIELDS):  # the reader has checked kind, end_ns and the FIELDS' types
+    for rec in records:  # the reader has checked kind, end_ns and the FIELDS' types
         kind = rec["kind"]
         if kind == "command" or kind == "function":  # add()'s command path without its checks
             get = rec.get
@@ -257,10 +373,6 @@ def from_ledger(ledger: Any, until: str | None, *, now_ns: int, top: int = 0, st
                     get("cmdscope.outcome"), get("cmdscope.command.hash"), rec)
         else:
             add(rec)
-    report = rollup.report(top=top, now_ns=now_ns)
-    report["ledger"] = {"records_read": stats.records, "bad_lines": stats.bad_lines,
-                        "segments_read": stats.segments, "segments_skipped": stats.skipped_segments}
-    return report
 
 
 # ------------------------------------------------------------------------------ rendering

@@ -283,6 +283,134 @@ class Tallier:
                     t.auto += auto
 
 
+    def merge(self, later: Tallier) -> None:
+        """Fold in ``later``, the tallier of the records after this one's (a ``TallierTail``):
+        its deferred closes end this tallier's open streaks first (each time to green goes into
+        ``later``'s sample where it happened, so the first ``_SAMPLE`` are the serial ones), then
+        the counters add, the samples join and ``later``'s open streaks carry over."""
+        inserts: dict[tuple[tuple[str, str], int], list[tuple[int, float]]] = {}
+        for key, h, first, end, side, at in getattr(later, "deferred", ()):
+            streaks = self.streaks.get(key)
+            before = streaks.pop(h, None) if streaks else None
+            start = before if before is not None else first
+            if start is not None:
+                inserts.setdefault((key, side), []).append((at, (end - start) / NS))
+        mine = self.tallies
+        for key, pair in later.tallies.items():
+            for side, t in enumerate(pair):
+                found = inserts.get((key, side))
+                if found:
+                    t.ttg = _interleave(t.ttg, found)[:_SAMPLE]
+            have = mine.get(key)
+            if have is None:
+                mine[key] = pair
+                continue
+            for a, b in zip(have, pair):
+                a.commands += b.commands
+                a.failed += b.failed
+                a.gates += b.gates
+                a.gates_passed += b.gates_passed
+                a.guard_events += b.guard_events
+                a.commits += b.commits
+                a.atomic += b.atomic
+                a.runs += b.runs
+                a.on_time += b.on_time
+                a.green += b.green
+                a.auto += b.auto
+                a.ttg.extend(b.ttg[:max(0, _SAMPLE - len(a.ttg))])
+        provisional = getattr(later, "seen", {})
+        for key, opened in later.streaks.items():
+            if not opened:
+                continue
+            streaks = self.streaks.get(key)
+            if streaks is None:
+                streaks = self.streaks[key] = {}
+            carried = provisional.get(key, {})
+            for h, first in opened.items():
+                if carried.get(h):  # opened here before any success of it: an earlier streak goes on
+                    streaks.setdefault(h, first)
+                else:
+                    streaks[h] = first
+
+
+class TallierTail(Tallier):
+    """A ``Tallier`` for records that do not start at the first chosen segment (a worker's
+    group): it does not know which streaks were open before it. Per subject it keeps the
+    hashes it has seen (``seen``: hash -> True while the streak it opened before any success of
+    that hash is open, for an earlier open streak of the same hash goes on instead) and, in
+    ``deferred``, each close whose first failure may lie before it (a success with no streak
+    of its own open, or the close of such a streak), for ``Tallier.merge`` to resolve."""
+
+    def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
+        super().__init__(start_ns, split_ns, end_ns, all_repository)
+        self.seen: dict[tuple[str, str], dict[str, bool]] = {}
+        # (subject, hash, first failure seen here or None, success ns, side, index in that side's sample)
+        self.deferred: list[tuple[tuple[str, str], str, int | None, int, int, int]] = []
+        self._tails: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[Any, ...], ...]]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
+        state = dict(self.__dict__)
+        state["seen"] = {key: {h: True for h, open_ in seen.items() if open_} for key, seen in self.seen.items()}
+        state["_tails"] = {}
+        return state
+
+    def command(self, end: int, worktree: Any, packet: Any, actor: Any, outcome: Any, h: Any, danger: Any) -> None:
+        if not self.start_ns <= end < self.end_ns:
+            return
+        side = 1 if end >= self.split_ns else 0
+        combo_key: Any = (worktree, packet, actor, side)
+        try:
+            combo = self._tails.get(combo_key)
+        except TypeError:  # an unhashable value: cached by its subjects
+            combo_key = (tuple(self._keys(worktree, packet, actor)), side)
+            combo = self._tails.get(combo_key)
+        if combo is None:
+            counts, subjects = self._combo(worktree, packet, actor, side)
+            self._combos[combo_key] = (counts, subjects)
+            combo = self._tails[combo_key] = (counts, tuple(
+                (mine, t, key, self.seen.setdefault(key, {}))
+                for (mine, t), key in zip(subjects, self._keys(worktree, packet, actor))))
+        counts, tails = combo
+        if outcome in _FAILED:
+            counts[1] += 1
+            if isinstance(h, str):
+                for mine, _, _, seen in tails:
+                    if h not in mine:
+                        mine[h] = end
+                        if h not in seen:
+                            seen[h] = True
+        elif outcome == "success":
+            counts[0] += 1
+            if isinstance(h, str):
+                for mine, t, key, seen in tails:
+                    state = seen.get(h)
+                    if state is None:  # may close a streak open before this group
+                        seen[h] = False
+                        self.deferred.append((key, h, None, end, side, len(t.ttg)))
+                    elif state:  # closes the streak it opened, or one open before this group
+                        seen[h] = False
+                        self.deferred.append((key, h, mine.pop(h, None), end, side, len(t.ttg)))
+                    elif mine:
+                        first = mine.pop(h, None)
+                        if first is not None and len(t.ttg) < _SAMPLE:
+                            t.ttg.append((end - first) / NS)
+        if danger:
+            counts[2] += 1
+
+
+def _interleave(values: list[float], inserts: list[tuple[int, float]]) -> list[float]:
+    """``values`` with each (index, value) of ``inserts`` (indexes ascending) put before values[index]."""
+    out: list[float] = []
+    done = 0
+    for at, value in inserts:
+        out.extend(values[done:at])
+        done = max(done, at)
+        out.append(value)
+    out.extend(values[done:])
+    return out
+
+
 _COMMAND_KINDS = frozenset({"command", "function"})
 _FAILED = frozenset(FAILED)
 # The command attributes the ratings read, type-checked by the reader (a wrong type skips the
@@ -336,12 +464,19 @@ def rate(tallies: Mapping[tuple[str, str], tuple[Tally, Tally]], weights: Mappin
 def rate_ledger(ledger: str | None, split_ns: int, now_ns: int, weights: Mapping[str, float]) -> list[dict[str, Any]]:
     """Ratings over [split, now) with [2 split - now, split) as the previous window."""
     from cmdscope.reports.common import LedgerStream
+    from cmdscope.reports.parallel import fold
 
     start = split_ns - (now_ns - split_ns)
-    tallier = Tallier(start, split_ns, now_ns + 1)
     stream = LedgerStream(ledger, "cmdscope rate", since_ns=start, fields=FIELDS)
+    tallier = fold(stream.path, lambda head: (Tallier if head else TallierTail)(start, split_ns, now_ns + 1),
+                   _feed, stats=stream.stats, progress=stream.progress, since_ns=start, fields=FIELDS)
+    stream.finish()
+    return rate(tallier.tallies, weights)
+
+
+def _feed(tallier: Tallier, records: Iterable[dict[str, Any]], stats: Any) -> None:
     add, command = tallier.add, tallier.command
-    for rec in stream.records:  # the reader has checked kind, end_ns and the FIELDS' types
+    for rec in records:  # the reader has checked kind, end_ns and the FIELDS' types
         kind = rec["kind"]
         if kind == "command" or kind == "function":  # add()'s command path without its checks
             get = rec.get
@@ -349,8 +484,6 @@ def rate_ledger(ledger: str | None, split_ns: int, now_ns: int, weights: Mapping
                     get("cmdscope.outcome"), get("cmdscope.command.hash"), get("cmdscope.danger.rule"))
         else:
             add(rec)
-    stream.finish()
-    return rate(tallier.tallies, weights)
 
 
 def record_metrics(rows: Iterable[Mapping[str, Any]]) -> None:

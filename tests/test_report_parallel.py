@@ -1,0 +1,265 @@
+"""Reports folded over worker processes (cmdscope.reports.parallel) say what the one-process read says.
+
+Ledgers are real: made by bench/make_ledger.py (sessions whose failure streaks run across many
+small segments) or written by the real LedgerWriter with a tiny rotation size. Parallel mode is
+forced with CMDSCOPE_REPORT_JOBS (the ledgers are far below the size from which it is automatic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cmdscope.ledger_reader import ReadStats, segments
+from cmdscope.reports import parallel
+from cmdscope.sinks.ledger import LedgerWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+NS = 10**9
+DAY = 86400 * NS
+NOW = 1_796_000_000 * NS
+
+
+@pytest.fixture(scope="module")
+def bench_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30,000 records over 25 days in ~0.5 MB segments, two torn lines added."""
+    ledger = tmp_path_factory.mktemp("parallel") / "ledger.jsonl"
+    made = subprocess.run([sys.executable, str(ROOT / "bench" / "make_ledger.py"), str(ledger), "--records", "30000",
+                           "--days", "25", "--segment-mb", "0.5", "--end-ns", str(NOW - NS)],
+                          check=False, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    files = segments(ledger)
+    assert len(files) >= 8
+    for seg in (files[len(files) - 4], files[-2]):  # bad lines in two late segments (every report reads them)
+        with open(seg, "ab") as fh:
+            fh.write(b'{"schema":1,"kind":"command","end_ns":"not a number"}\n{not json\n')
+    return ledger
+
+
+def cli(args: list[str], jobs: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CMDSCOPE_REPORT_JOBS=jobs, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, "-m", "cmdscope", *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_split_is_contiguous_and_balanced() -> None:
+    files = [Path(str(i)) for i in range(7)]
+    groups = parallel.split(files, [10, 10, 10, 10, 10, 10, 10], 3)
+    assert [f for g in groups for f in g] == files and len(groups) == 3 and all(groups)
+    assert [len(g) for g in parallel.split(files[:3], [1, 1, 100], 3)] == [1, 1, 1]
+    assert [len(g) for g in parallel.split(files[:2], [5, 5], 1)] == [2]
+
+
+def test_weekly_time_to_green_cli_equals_serial(bench_ledger: Path) -> None:
+    args = ["report", "failures", "--weekly", "--until", "2026-12-01T00:00:00Z", "--top", "0", "--format", "json",
+            "--ledger", str(bench_ledger)]
+    one, three = cli(args, "1"), cli(args, "3")
+    assert one.returncode == three.returncode == 0, three.stderr
+    a, b = json.loads(one.stdout), json.loads(three.stdout)
+    a.pop("generated_at"), b.pop("generated_at")
+    assert a == b
+    assert a["totals"]["this_week"]["recovered"] > 100 and a["totals"]["this_week"]["unrecovered"] > 0
+    # the window skips the oldest segments before the split; both reads count them alike
+    assert a["ledger"]["segments_skipped"] > 0 and a["ledger"]["bad_lines"] >= 4  # ours and make_ledger's torn ones
+    assert one.stderr == three.stderr and one.stderr.count("field 'start_ns': missing") == 2
+    assert one.stderr.count("cmdscope report failures: skipped ") >= 4
+
+
+@pytest.mark.parametrize("view", [["--by", "class"], ["--by", "command", "--top", "0"], ["--daily", "--days", "30"]])
+def test_failures_report_cli_equals_serial(bench_ledger: Path, view: list[str]) -> None:
+    window = [] if "--daily" in view else ["--since", "2026-11-10T00:00:00Z", "--until", "2026-11-29T00:00:00Z"]
+    args = ["report", "failures", *view, *window, "--format", "json", "--ledger", str(bench_ledger)]
+    one, three = cli(args, "1"), cli(args, "3")
+    assert one.returncode == three.returncode == 0, three.stderr
+    a, b = json.loads(one.stdout), json.loads(three.stdout)
+    a.pop("generated_at"), b.pop("generated_at")
+    assert a == b and one.stderr == three.stderr
+    if "--daily" not in view:
+        assert a["totals"]["recovered"] > 100 and a["totals"]["unrecovered"] > 0
+        assert a["ledger"]["segments_skipped"] > 0  # the window leaves out the first days' segments
+
+
+def test_rate_equals_serial_to_every_sample(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmdscope.reports.common import LedgerStream
+    from cmdscope.sdlc import rating
+
+    split, now = NOW - 7 * DAY, NOW
+    start = split - 7 * DAY
+    tallies = {}
+    for jobs in ("1", "3"):
+        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
+        stream = LedgerStream(str(bench_ledger), "test", since_ns=start, fields=rating.FIELDS)
+        tallier = parallel.fold(stream.path, lambda head: (rating.Tallier if head else rating.TallierTail)(
+            start, split, now + 1), rating._feed, stats=stream.stats, since_ns=start, fields=rating.FIELDS)
+        assert parallel.last_jobs == int(jobs)
+        tallies[jobs] = ({k: tuple(vars(t) for t in pair) for k, pair in tallier.tallies.items()},
+                         {k: v for k, v in tallier.streaks.items() if v})
+        assert stream.stats.bad_lines >= 4
+    assert tallies["1"] == tallies["3"]  # counters, open streaks and each time-to-green sample in order
+    assert sum(len(t["ttg"]) for pair in tallies["1"][0].values() for t in pair) > 100
+    weights = rating.DEFAULT_WEIGHTS
+    monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "3")
+    three = rating.rate_ledger(str(bench_ledger), split, now, weights)
+    monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "1")
+    assert three == rating.rate_ledger(str(bench_ledger), split, now, weights)
+
+
+def test_html_page_equals_serial(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmdscope.reports import html
+    from cmdscope.sdlc.governance import load_policy
+
+    policy = load_policy(None)
+    since = NOW - 30 * DAY
+    pages = {}
+    for jobs in ("1", "2", "4"):
+        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
+        gov = html.Governance(policy, NOW)
+        rollup = html.shared_pass(str(bench_ledger), since, gov)
+        pages[jobs] = html.render_rollup(rollup, since, NOW, gov.sections())
+        assert parallel.last_jobs == int(jobs)
+    assert pages["1"] == pages["2"] == pages["4"]
+    assert 'data-class="test_failure"' in pages["1"] and 'data-scope="packet"' in pages["1"]
+    monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "3")
+    alone = html.shared_pass(str(bench_ledger), since, None)
+    monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "1")
+    serial = html.shared_pass(str(bench_ledger), since, None)
+    assert alone.figures(alone.packets.finish()) == serial.figures(serial.packets.finish())
+
+
+def command(end: int, outcome: str, h: str, *, session: str = "s1", packet: str = "P1", cls: str = "test_failure",
+            actor: str = "codex") -> dict[str, Any]:
+    record = {"schema": 1, "kind": "command", "start_ns": end - NS, "end_ns": end, "duration_s": 1.0,
+              "cmdscope.outcome": outcome, "cmdscope.command.hash": h, "cmdscope.actor": actor,
+              "session.id": session, "cmdscope.packet": packet, "cmdscope.worktree": "/w",
+              "process.executable.name": "pytest", "process.command_line": "pytest -q", "process.exit.code": 0}
+    if outcome != "success":
+        record["error.type"] = cls
+        record["process.exit.code"] = 1
+    return record
+
+
+def gate(end: int, packet: str) -> dict[str, Any]:
+    return {"schema": 1, "kind": "gate", "start_ns": end - NS, "end_ns": end, "duration_s": 1.0,
+            "time": "2026-11-30T00:00:00Z", "cmdscope.actor": "codex", "cmdscope.outcome": "success",
+            "cmdscope.packet": packet, "cmdscope.gate.name": "tests", "cmdscope.gate.result": "pass",
+            "cmdscope.gate.required": True, "cmdscope.gate.dirty": False}
+
+
+def write_segments(ledger: Path, groups: list[list[dict[str, Any]]]) -> None:
+    """Each group of records in its own segment, written by the real writer (rotating at 1 byte
+    would split every line; here the writer rotates when a group is done)."""
+    for i, group in enumerate(groups):
+        with LedgerWriter(ledger, fsync="never", max_bytes=0) as writer:
+            for record in group:
+                assert writer.append(record)
+        if i < len(groups) - 1:
+            os.replace(ledger, ledger.with_name(f"{ledger.name}.{i + 1:06d}"))
+
+
+def test_streak_opened_in_segment_one_closes_in_segment_three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmdscope.reports import time_to_green
+    from cmdscope.reports.common import LedgerStream
+    from cmdscope.sdlc import rating
+
+    ledger = tmp_path / "ledger.jsonl"
+    t = NOW - 3 * DAY
+    write_segments(ledger, [
+        [command(t, "failure", "A"), command(t + 1 * NS, "failure", "B"), command(t + 2 * NS, "failure", "C",
+                                                                                 packet="P2", session="")],
+        [command(t + 10 * NS, "failure", "A"), command(t + 11 * NS, "success", "Z"),  # A still red, C too
+         command(t + 12 * NS, "failure", "D")],
+        [command(t + 100 * NS, "success", "A"),  # the streak of segment 1 goes green: 100 s
+         gate(t + 110 * NS, "P2"),  # C goes green by the gate of its packet: 108 s
+         command(t + 120 * NS, "success", "D"), command(t + 130 * NS, "failure", "A")],  # A red again: open
+    ])
+    assert len(segments(ledger)) == 3
+    results = {}
+    for jobs in ("1", "3"):
+        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
+        weekly = time_to_green.from_ledger(ledger, None, now_ns=NOW, top=0)
+        assert parallel.last_jobs == int(jobs)
+        stream = LedgerStream(ledger, "test", since_ns=NOW - 14 * DAY, fields=rating.FIELDS)
+        tallier = parallel.fold(stream.path, lambda head: (rating.Tallier if head else rating.TallierTail)(
+            NOW - 14 * DAY, NOW - 7 * DAY, NOW + 1), rating._feed, stats=stream.stats, since_ns=NOW - 14 * DAY,
+            fields=rating.FIELDS)
+        weekly.pop("generated_at")
+        results[jobs] = (weekly, {k: v for k, v in tallier.streaks.items() if v},
+                         sorted(tallier.tallies[("actor", "codex")][1].ttg))
+    assert results["1"] == results["3"]
+    weekly, streaks, ttg = results["1"]
+    this = weekly["totals"]["this_week"]
+    assert (this["recovered"], this["by_gate"], this["unrecovered"]) == (3, 1, 2)  # A, C, D green; A and B red
+    assert ttg == [100.0, 108.0]  # the ratings have no gate: A after 100 s, D after 108 s; C still red
+    assert streaks[("actor", "codex")] == {"A": t + 130 * NS, "B": t + 1 * NS, "C": t + 2 * NS}
+
+
+def test_a_worker_that_dies_is_read_again_here(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    from cmdscope.reports import time_to_green
+
+    monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "3")
+    until = NOW - 2 * DAY
+    start = until - 3 * 7 * DAY
+
+    parent = os.getpid()
+
+    def feed(acc: Any, records: Any, stats: ReadStats) -> None:
+        time_to_green._feed(acc, records, stats)
+        if os.getpid() != parent:
+            os._exit(3)  # every worker dies without a word
+
+    results = []
+    for f in (feed, time_to_green._feed):
+        stats = ReadStats()
+        rollup = parallel.fold(Path(bench_ledger), lambda head: (time_to_green.WeeklyTimeToGreen if head
+                                                                 else time_to_green.WeeklyTail)(until),
+                               f, stats=stats, since_ns=start, until_ns=until, fields=time_to_green.FIELDS)
+        results.append((rollup.report(now_ns=NOW), stats.records, stats.bad_lines, [str(b) for b in stats.bad]))
+    err = capfd.readouterr().err
+    assert results[0] == results[1]
+    assert "a report worker failed" in err and "reading those segments in this process" in err
+    assert "Traceback" not in err and all(line.count("\n") <= 1 for line in err.splitlines())
+
+
+def test_bad_jobs_value_is_one_line_and_reads_in_one_process(bench_ledger: Path) -> None:
+    args = ["report", "failures", "--weekly", "--until", "2026-12-01T00:00:00Z", "--format", "json",
+            "--ledger", str(bench_ledger)]
+    bad, one = cli(args, "two"), cli(args, "1")
+    assert bad.returncode == 0 and "Traceback" not in bad.stderr
+    warning = [line for line in bad.stderr.splitlines() if "CMDSCOPE_REPORT_JOBS" in line]
+    assert warning == [("cmdscope report: CMDSCOPE_REPORT_JOBS='two': must be auto or a whole number >= 1; "
+                        "using the default, auto: one per usable CPU from 64 MB of segments, one when no CPU is idle")]
+    a, b = json.loads(bad.stdout), json.loads(one.stdout)
+    a.pop("generated_at"), b.pop("generated_at")
+    assert a == b
+
+
+def test_progress_line_on_a_terminal_counts_the_workers_records(bench_ledger: Path) -> None:
+    """On a terminal the parent draws one line with its own and the workers' records; piped, nothing."""
+    import pty
+
+    args = [sys.executable, "-m", "cmdscope", "report", "failures", "--since", "2026-10-01", "--ledger", str(bench_ledger)]
+    env = dict(os.environ, CMDSCOPE_REPORT_JOBS="3", PYTHONPATH=str(ROOT / "src"))
+    leader, follower = pty.openpty()
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, env=env, timeout=120, check=False)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    total = len(segments(bench_ledger))
+    assert proc.returncode == 0 and f"reading ledger: segment 1/{total}".encode() in shown
+    assert b"Traceback" not in shown and b"reading ledger" not in proc.stdout
+    piped = cli(["report", "failures", "--since", "2026-10-01", "--ledger", str(bench_ledger)], "3")
+    assert "reading ledger" not in piped.stderr
