@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cmdscope.failures import RetryTracker, default_classifier
+from cmdscope._failures import RetryTracker, default_classifier
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "failure_corpus"
 
@@ -69,7 +69,7 @@ def main() -> int:
         print(f"RetryTracker.observe      median {rmed:7.1f} us  p99 {sorted(samples)[int(len(samples) * 0.99)]:7.1f} us  "
               f"ratio {rmed / bmed:5.1f}x  (target <= 200 us: {'ok' if rmed <= 200 else 'MISSED'})")
 
-    from cmdscope.failures.taxonomy import load_taxonomy
+    from cmdscope._failures.taxonomy import load_taxonomy
 
     load_taxonomy()
     loads = []

@@ -1,6 +1,6 @@
 """Codex PostToolUse: what reading the exit code back from the session's rollout file adds.
 
-Codex 0.169's PostToolUse carries no exit code; `cmdscope.integrations.codex` finds the
+Codex 0.169's PostToolUse carries no exit code; `cmdscope._integrations.codex` finds the
 command's `item_completed` event near the end of the rollout file (`transcript_path`). Baseline:
 the same PostToolUse handled without a rollout (record closed and written to the ledger), in the
 same run; cases: rollouts of 1 MB and 50 MB with the item last (as Codex writes it, just before
@@ -64,8 +64,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-codex-"))
     os.environ["CMDSCOPE_LEDGER"] = str(tmp / "ledger.jsonl")
     os.environ["XDG_STATE_HOME"] = str(tmp / "state")
-    from cmdscope.integrations import codex
-    from cmdscope.integrations.pending import FileStore
+    from cmdscope._integrations import codex
+    from cmdscope._integrations.pending import FileStore
 
     cases = {
         "no rollout (baseline)": None,

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _stats import line, median, pct
 
 PY = sys.executable
-CLIENT = str(Path(__file__).resolve().parent.parent / "src" / "cmdscope" / "integrations" / "hookclient.py")
+CLIENT = str(Path(__file__).resolve().parent.parent / "src" / "cmdscope" / "_integrations" / "hookclient.py")
 
 
 def event(name: str, command: str, call_id: str) -> bytes:

@@ -55,7 +55,7 @@ def sdk_floor(argv: list[str], record: dict[str, object], **popen: object) -> ob
     the in-process figures)."""
     from opentelemetry import baggage, metrics, propagate, trace
 
-    from cmdscope.sinks import otel
+    from cmdscope._sinks import otel
 
     tracer = trace.get_tracer("floor")
     meter = metrics.get_meter("floor")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cmdscope.sinks.ledger import LedgerWriter  # noqa: E402
+from cmdscope._sinks.ledger import LedgerWriter  # noqa: E402
 
 RECORD = {
     "schema": 1, "record_id": "0" * 32, "kind": "command", "time": "2026-11-25T12:00:00.000000Z",
@@ -46,7 +46,7 @@ def main() -> None:
     print(f"{'baseline: bare os.write O_APPEND':<40} {base:12,.0f} records/s   ratio 1.00")
     import orjson
 
-    from cmdscope.sinks.ledger import _json_dumps
+    from cmdscope._sinks.ledger import _json_dumps
 
     for encoder, dumps in (("stdlib json (CLI)", _json_dumps), ("orjson (in-process)", orjson.dumps)):
         for mode in ("never", "batch", "always"):

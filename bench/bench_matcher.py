@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MIX = [
     "ls -la", "git status", "git diff --stat", "git add -A", "git commit -m 'Fix parser edge case'",
     "python -m pytest -x -q", "pytest tests/test_api.py -k login", "npm test", "npm run build", "cat src/app.py",
-    "sed -n '1,120p' src/cmdscope/guard/shell.py", "rg -n 'def decide' src", "grep -rn TODO src/", "ls src/cmdscope",
+    "sed -n '1,120p' src/cmdscope/_guard/shell.py", "rg -n 'def decide' src", "grep -rn TODO src/", "ls src/cmdscope",
     "head -n 40 README.md", "make lint", "ruff check src tests", "mypy src", "git log --oneline -n 10",
     "cd frontend && npm install", "docker compose ps", "kubectl get pods -n staging", "go test ./...",
     "cargo test", "python3 scripts/gen_dashboards.py", "mkdir -p build/out", "wc -l src/*.py",
@@ -53,7 +53,7 @@ ONE_LINERS = [
 
 def cold_load_ms(env: dict[str, str]) -> tuple[float, float]:
     code = ("import time; t0=time.perf_counter(); import cmdscope; t=time.perf_counter(); c=time.process_time(); "
-            "from cmdscope.guard import Guard; g=Guard.load(); "
+            "from cmdscope._guard import Guard; g=Guard.load(); "
             "d=g.decide('ls -la', shell=True); e=time.perf_counter(); f=time.process_time(); "
             "print((e-t)*1000, (t-t0)*1000, (f-c)*1000); "
             "import sys; print(int(any(m in sys.modules for m in ('pydantic','yaml','tree_sitter'))))")
@@ -145,14 +145,14 @@ def main() -> int:
         env = dict(os.environ, XDG_STATE_HOME=state, PYTHONPATH=src)
         env.pop("CMDSCOPE_REGISTRY_PATH", None)
         env.pop("CMDSCOPE_POLICY_PATH", None)
-        subprocess.run([sys.executable, "-c", "from cmdscope.guard import Guard; Guard.load()"],
+        subprocess.run([sys.executable, "-c", "from cmdscope._guard import Guard; Guard.load()"],
                        env=env, check=True)  # build the on-disk cache once
         load_ms, pkg_ms, heavy = cold_load_ms(env)
         base = subprocess.run([sys.executable, "-c", "import time; t=time.perf_counter(); import shlex; "
                                "print((time.perf_counter()-t)*1000)"], env=env, capture_output=True,
                               text=True, check=True)
         os.environ["XDG_STATE_HOME"] = state
-        from cmdscope.guard import Guard
+        from cmdscope._guard import Guard
 
         guard = Guard.load()
         decide = lambda c: guard.decide(c, shell=True)  # noqa: E731

@@ -21,7 +21,7 @@ if len(sys.argv) not in (2, 4) or (len(sys.argv) == 2 and sys.argv[1] != "--chil
 if sys.argv[1] == "--child":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_matcher import MIX
-    from cmdscope.guard import Guard
+    from cmdscope._guard import Guard
 
     g = Guard.load()
     for c in MIX:

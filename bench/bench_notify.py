@@ -18,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cmdscope.sinks.notify import Notifier, Webhook
+from cmdscope._sinks.notify import Notifier, Webhook
 
 RECORD: dict[str, Any] = {
     "schema": 1, "record_id": "a" * 32, "kind": "command", "cmdscope.actor": "claude-code",

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import orjson
 
-from cmdscope.reports.common import ReadStats, parse_time, read_records, segments
-from cmdscope.reports.failures import failure_daily, failure_rollup
+from cmdscope._reports.common import ReadStats, parse_time, read_records, segments
+from cmdscope._reports.failures import failure_daily, failure_rollup
 
 
 def timed(fn):  # type: ignore[no-untyped-def]

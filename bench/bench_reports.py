@@ -53,7 +53,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("ledger query --kind packet", ["ledger", "query", "--kind", "packet"]),
     ("ledger query --since 1d --outcome failure", ["ledger", "query", "--since", "1d", "--outcome", "failure"]),
 ]
-# Reports that fold their pass over worker processes (cmdscope.reports.parallel): each is also run
+# Reports that fold their pass over worker processes (cmdscope._reports.parallel): each is also run
 # with CMDSCOPE_REPORT_JOBS=1, interleaved, so the gain is measured under the same load.
 FOLDED = {"report html", "report html --no-governance", "rate", "report failures --weekly",
           "report failures --since 7d", "report failures --since 30d", "report failures --daily"}
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "src"))
-    from cmdscope.reports.parallel import MIN_PARALLEL_BYTES, usable_cpus
+    from cmdscope._reports.parallel import MIN_PARALLEL_BYTES, usable_cpus
 
     cpus = args.jobs or usable_cpus()
     # the folded reports with a fixed number of processes: "auto" also reads in one process
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
             if not (args.keep and ledger.exists()):  # --keep: a ledger kept by an earlier run is read again
                 subprocess.run([sys.executable, str(ROOT / "bench" / "make_ledger.py"), str(ledger), "--records",
                                 str(size), "--days", "14", "--seed", "1"], check=True, env=env)
-            from cmdscope.ledger_reader import segments
+            from cmdscope._ledger_reader import segments
 
             files = [str(f) for f in segments(ledger)]
             mb = sum(os.path.getsize(f) for f in files) / 1e6

@@ -27,13 +27,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from otlp_receiver import OtlpReceiver, free_port  # noqa: E402
 
-from cmdscope.sinks.ledger import segments  # noqa: E402
+from cmdscope._sinks.ledger import segments  # noqa: E402
 
 PY = sys.executable
 
 PRODUCER_LEDGER = textwrap.dedent("""
     import os, sys, time
-    from cmdscope.sinks.ledger import LedgerWriter
+    from cmdscope._sinks.ledger import LedgerWriter
     path, wid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     w = LedgerWriter(path, fsync="batch")
     t = time.time_ns()

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 import cmdscope
-from cmdscope.records import validate_record
+from cmdscope._records import validate_record
 from conftest import PYTHON, metric_points, read_ledger
 
 VOLATILE = {"process.pid", "process.working_directory", "host.name", "cmdscope.worktree",

@@ -19,7 +19,7 @@ def audit(repo: Path, *args: str) -> tuple[int, dict]:
 
 def test_clean_repository_passes(tmp_path: Path, ledger_path: Path) -> None:
     """Every check passes on a fresh repository; the run is one audit record valid against schema v1."""
-    from cmdscope.records import validate_record
+    from cmdscope._records import validate_record
 
     repo = make_repo(tmp_path / "r")
     code, doc = audit(repo, "--every", "1d")

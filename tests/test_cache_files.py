@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import cmdscope_cli
 
-from cmdscope import cache_files
+from cmdscope import _cache_files as cache_files
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "cmdscope"
 POLICY = "name: local\nversion: 1.0.0\nrules:\n  - id: no-{word}\n    match: {{executable: [\"{word}\"]}}\n    action: deny\n"
@@ -211,7 +211,7 @@ def homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _taxonomy_file(homes: Path) -> Path:
-    from cmdscope.failures.taxonomy import load_taxonomy
+    from cmdscope._failures.taxonomy import load_taxonomy
 
     load_taxonomy()
     (path,) = (homes / "cache" / "cmdscope").glob("failure-taxonomy-*.json")
@@ -219,7 +219,7 @@ def _taxonomy_file(homes: Path) -> Path:
 
 
 def _redaction_file(homes: Path) -> Path:
-    from cmdscope.redaction.ruleset import load_rules
+    from cmdscope._redaction.ruleset import load_rules
 
     load_rules()
     (path,) = (homes / "state" / "cmdscope" / "redaction-cache").glob("rules-*.json")
@@ -238,10 +238,10 @@ def _crafted(path: Path, kind: str) -> None:
 
 def _seen(kind: str) -> str:
     if kind == "taxonomy":
-        from cmdscope.failures.taxonomy import load_taxonomy
+        from cmdscope._failures.taxonomy import load_taxonomy
 
         return load_taxonomy().version
-    from cmdscope.redaction.ruleset import load_rules
+    from cmdscope._redaction.ruleset import load_rules
 
     return load_rules()[0].name
 
@@ -287,7 +287,7 @@ class TestTaxonomyAndRedactionCaches:
     def test_an_edit_keeping_mtime_and_size_takes_effect(self, homes: Path, kind: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
         if kind == "taxonomy":
-            from cmdscope.failures.taxonomy import load_taxonomy
+            from cmdscope._failures.taxonomy import load_taxonomy
 
             overlay = homes / "o.yaml"
             overlay.write_text("overlay: t\nversion: 1.0.0\n")
@@ -298,7 +298,7 @@ class TestTaxonomyAndRedactionCaches:
             os.utime(overlay, ns=(stamp, stamp))
             assert load_taxonomy().version.endswith("+u-1.0.0")
             return
-        from cmdscope.redaction.ruleset import load_rules
+        from cmdscope._redaction.ruleset import load_rules
 
         root = homes / "overlay"
         (root / "redaction").mkdir(parents=True)

@@ -36,7 +36,7 @@ def test_run_true_imports_nothing_heavy(tmp_path: Path, endpoint: str | None) ->
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint} if endpoint else {}
     for _ in range(2):  # the second run reads the caches the first one wrote (guard, taxonomy)
         modules = _imported(tmp_path, "run", "--", "true", env=env)
-    assert "cmdscope.pipeline" in modules  # the probe sees our own imports
+    assert "cmdscope._pipeline" in modules  # the probe sees our own imports
     assert _offenders(modules) == []
 
 
@@ -48,7 +48,7 @@ def test_a_classified_failure_imports_nothing_heavy(tmp_path: Path) -> None:
     import os
 
     probe = ("import sys\n"
-             "from cmdscope.cli import main\n"
+             "from cmdscope._cli import main\n"
              "code = main(['run', '--', 'false'])\n"
              "print(' '.join(sorted(sys.modules)))\n")
     env = {**os.environ, "CMDSCOPE_LEDGER": str(tmp_path / "ledger.jsonl")}
@@ -56,7 +56,7 @@ def test_a_classified_failure_imports_nothing_heavy(tmp_path: Path) -> None:
         proc = subprocess.run([PYTHON, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr[-2000:]
     modules = set(proc.stdout.split())
-    assert "cmdscope.failures.classify" in modules
+    assert "cmdscope._failures.classify" in modules
     assert _offenders(modules) == []
 
 

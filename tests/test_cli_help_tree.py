@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from cmdscope.cli import SUBCOMMANDS
-from cmdscope.cli import args as args_
-from cmdscope.cli.report import REPORTS
+from cmdscope._cli import SUBCOMMANDS
+from cmdscope._cli import args as args_
+from cmdscope._cli.report import REPORTS
 
 # Hand-parsed on purpose (they run before every command or tool call): not argparse.
 HAND_PARSED = {"run", "hook", "report"}

@@ -324,7 +324,7 @@ def _read(path: Path) -> str:
 
 WRITER = textwrap.dedent('''
     import os, sys, time
-    from cmdscope.sinks.ledger import LedgerWriter
+    from cmdscope._sinks.ledger import LedgerWriter
 
     path, total, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     writer = LedgerWriter(path)

@@ -18,8 +18,8 @@ def git(repo: Path, *args: str) -> str:
 def test_record_commit_counts_lines_and_slices(tmp_path: Path, ledger_path: Path) -> None:
     """Files, insertions and deletions match git; passes over the same changes are one slice
     (atomic); two distinct validated states make a deferred commit; no gate, no slice."""
-    from cmdscope.records import validate_record
-    from cmdscope.sdlc.commits import record_commit
+    from cmdscope._records import validate_record
+    from cmdscope._sdlc.commits import record_commit
 
     repo = make_repo(tmp_path / "r")
     (repo / "app.py").write_text("x = 2\ny = 3\n")
@@ -73,7 +73,7 @@ def test_post_commit_hook_records_and_never_blocks(tmp_path: Path, ledger_path: 
 
 def test_commits_report(tmp_path: Path, ledger_path: Path) -> None:
     """The cadence report computes shares from the commit records."""
-    from cmdscope.sdlc.commits import record_commit
+    from cmdscope._sdlc.commits import record_commit
 
     repo = make_repo(tmp_path / "r")
     for i in range(2):

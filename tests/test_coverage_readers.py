@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cmdscope.coverage import claude_code, codex
-from cmdscope.coverage.model import match
+from cmdscope._coverage import claude_code, codex
+from cmdscope._coverage.model import match
 
 
 def _claude_lines(results: list[tuple[str, str, bool]]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cmdscope.records import validate_record
+from cmdscope._records import validate_record
 from conftest import cmdscope_cli
 
 

@@ -63,10 +63,10 @@ WORKER = textwrap.dedent('''
             return getattr(exc, "record", None) or {"kind": "denial"}
 
     def sdlc():
-        from cmdscope.sdlc.commits import record_commit
-        from cmdscope.sdlc.gates import run_gate
-        from cmdscope.sdlc.heartbeats import checkin
-        from cmdscope.sdlc.pipelines import run_pipeline
+        from cmdscope._sdlc.commits import record_commit
+        from cmdscope._sdlc.gates import run_gate
+        from cmdscope._sdlc.heartbeats import checkin
+        from cmdscope._sdlc.pipelines import run_pipeline
 
         with cmdscope.packet("PKT-E2E-SDLC", title="e2e packet", actor="e2e-agent"):
             run(["git", "status", "--short"])
@@ -78,8 +78,8 @@ WORKER = textwrap.dedent('''
         for _ in range(2):
             checkin("e2e-nightly", every_s=3600, grace_s=60, command=["true"])
         record_commit(repo)
-        from cmdscope.sdlc import rating
-        from cmdscope.sdlc.governance import load_policy
+        from cmdscope._sdlc import rating
+        from cmdscope._sdlc.governance import load_policy
         now = time.time_ns()
         rating.record_metrics(rating.rate_ledger(None, now - 3600 * 10**9, now, load_policy().rating.weights))
         # a real ledger fault: the ledger's directory is a regular file, so this write is dropped
@@ -172,7 +172,7 @@ def _read_marker(proc: subprocess.Popen[str], prefix: str, timeout: float) -> li
 def test_alerts_dashboards_and_notifier_end_to_end(tmp_path: Path) -> None:
     """Real cmdscope processes -> Prometheus exporter -> Prometheus (shipped rules) -> Alertmanager
     (shipped routes) -> incident receiver; every panel and recording-rule query returns data."""
-    from cmdscope.incidents import IncidentStore, make_server
+    from cmdscope._incidents import IncidentStore, make_server
 
     repo = git_repo(tmp_path)
     ledger = tmp_path / "ledger.jsonl"

@@ -7,7 +7,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from cmdscope.failures import classify
+from cmdscope._failures import classify
 
 CORPUS = Path(__file__).parent / "data" / "failure_corpus"
 sys.path.insert(0, str(CORPUS))

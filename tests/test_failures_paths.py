@@ -12,8 +12,8 @@ import pytest
 from conftest import PYTHON, cmdscope_cli, read_ledger
 
 import cmdscope
-from cmdscope.failures import classify
-from cmdscope.failures.classify import EXCERPT_MAX, TEXT_WINDOW
+from cmdscope._failures import classify
+from cmdscope._failures.classify import EXCERPT_MAX, TEXT_WINDOW
 from cmdscope.redact import redact
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
@@ -123,7 +123,7 @@ def test_denial_error_type_is_the_taxonomy_id(tmp_path: Path, ledger_path: Path)
     assert done.returncode == 126, done.stderr
     rec = _one(ledger_path, "denial")
     assert rec["error.type"] == "policy_denied"
-    from cmdscope.failures import default_classifier
+    from cmdscope._failures import default_classifier
 
     assert "policy_denied" in default_classifier().taxonomy.classes
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cmdscope.failures import infer_phase
-from cmdscope.failures.phase import unwrap
+from cmdscope._failures import infer_phase
+from cmdscope._failures.phase import unwrap
 
 
 @pytest.mark.parametrize(("argv", "phase"), [
@@ -38,7 +38,7 @@ def test_a_shell_running_one_simple_command_is_unwrapped() -> None:
     for script in ("make test | tee log", "cd src && make", "grep x f > out", "FOO=1 make", "echo \"open",
                    "echo $(date)"):
         assert unwrap(["bash", "-c", script])[0] == "bash", script
-    from cmdscope.failures import classify
+    from cmdscope._failures import classify
 
     c = classify(exit_code=1, signal=None, executable="sh", argv=["sh", "-c", '[ -n "$NOPE" ]'], phase=None,
                  outcome="failure", stderr_tail=b"")

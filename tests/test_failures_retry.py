@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cmdscope.failures import RetryTracker
+from cmdscope._failures import RetryTracker
 
 S = 1_000_000_000
 
@@ -34,7 +34,7 @@ def test_scope_and_window(tmp_path: Path) -> None:
 
 def test_concurrent_processes_lose_no_count(tmp_path: Path) -> None:
     """Eight processes each recording 25 failures of one command give a final count of 200."""
-    code = ("import sys, time; from pathlib import Path; from cmdscope.failures import RetryTracker\n"
+    code = ("import sys, time; from pathlib import Path; from cmdscope._failures import RetryTracker\n"
             "t = RetryTracker(Path(sys.argv[1]))\n"
             "for i in range(25): t.observe('h', 's', None, True, sys.argv[2] + str(i), time.time_ns())\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), f"p{n}-"]) for n in range(8)]

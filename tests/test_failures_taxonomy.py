@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.failures import Classifier
-from cmdscope.failures.taxonomy import TaxonomyError, builtin_taxonomy_path, load_taxonomy
+from cmdscope._failures import Classifier
+from cmdscope._failures.taxonomy import TaxonomyError, builtin_taxonomy_path, load_taxonomy
 
 REQUIRED = ["test_failure", "build_error", "lint_failure", "typecheck_failure", "dependency_error", "import_error",
             "command_not_found", "file_not_found", "permission_denied", "auth_failure", "network_error",
@@ -119,7 +119,7 @@ disable: [test_failure.test-phase]
 
 def test_cached_load_imports_neither_yaml_nor_pydantic(tmp_path: Path) -> None:
     """With a valid cache, a fresh process classifies without importing yaml or pydantic."""
-    code = ("import sys; from cmdscope.failures import classify; "
+    code = ("import sys; from cmdscope._failures import classify; "
             "c = classify(exit_code=1, signal=None, executable='git', argv=['git','push'], phase=None, "
             "outcome='failure', stderr_tail=b' ! [rejected] main -> main (fetch first)\\n'); "
             "print(c.error_type, 'yaml' in sys.modules, 'pydantic' in sys.modules)")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import cmdscope
-from cmdscope.records import validate_record
-from cmdscope.sinks.ledger import LedgerWriter, ReadStats, read_records
+from cmdscope._records import validate_record
+from cmdscope._sinks.ledger import LedgerWriter, ReadStats, read_records
 from conftest import PYTHON, cmdscope_cli
 
 
@@ -169,7 +169,7 @@ class TestOtherUsers:
 
     def test_incident_receiver_binds_loopback_by_default(self) -> None:
         """`cmdscope incidents serve` listens on 127.0.0.1 unless told otherwise."""
-        from cmdscope.cli import incidents
+        from cmdscope._cli import incidents
 
         assert incidents.DEFAULT_LISTEN.startswith("127.0.0.1:")
         out = subprocess.run([PYTHON, "-m", "cmdscope", "incidents", "serve", "--help"], capture_output=True, text=True)

@@ -31,7 +31,7 @@ class TestLedgerReader:
     @given(st.lists(st.binary(max_size=200) | st.builds(lambda v: json.dumps(v).encode(), json_values), max_size=30))
     def test_any_bytes(self, tmp_path: Path, chunks: list[bytes]) -> None:
         """Arbitrary bytes in a ledger: the reader yields dicts and notes the rest, never raises."""
-        from cmdscope.sinks.ledger import ReadStats, read_records
+        from cmdscope._sinks.ledger import ReadStats, read_records
 
         path = tmp_path / "fuzz.jsonl"
         path.write_bytes(b"\n".join(chunks))
@@ -45,7 +45,7 @@ class TestShellMatcher:
     @given(st.lists(SHELL_ALPHABET, max_size=40).map("".join))
     def test_any_command_string(self, command: str) -> None:
         """Any shell text: the guard returns a decision quickly, with a rule id whenever it denies."""
-        from cmdscope.guard import Guard
+        from cmdscope._guard import Guard
 
         t0 = time.monotonic()
         decision = Guard.load().decide(command, shell=True)
@@ -55,7 +55,7 @@ class TestShellMatcher:
 
     @given(st.lists(st.text(max_size=12), min_size=1, max_size=8))
     def test_any_argv(self, argv: list[str]) -> None:
-        from cmdscope.guard import Guard
+        from cmdscope._guard import Guard
 
         decision = Guard.load().decide(argv, shell=False)
         assert decision.action in ("allow", "warn", "deny")
@@ -65,8 +65,8 @@ class TestRegistryAndPolicyYaml:
     @given(json_values)
     def test_registry_file(self, tmp_path: Path, data: object) -> None:
         """Any YAML document as a registry file: loads or raises GuardConfigError naming the file."""
-        from cmdscope.guard import GuardConfigError
-        from cmdscope.guard.loader import load_registry_file
+        from cmdscope._guard import GuardConfigError
+        from cmdscope._guard.loader import load_registry_file
 
         path = tmp_path / "rules.yaml"
         path.write_text(yaml.safe_dump(data))
@@ -77,8 +77,8 @@ class TestRegistryAndPolicyYaml:
 
     @given(json_values)
     def test_policy_file(self, tmp_path: Path, data: object) -> None:
-        from cmdscope.guard import GuardConfigError
-        from cmdscope.guard.loader import load_policy_file
+        from cmdscope._guard import GuardConfigError
+        from cmdscope._guard.loader import load_policy_file
 
         path = tmp_path / "policy.yaml"
         path.write_text(yaml.safe_dump(data))
@@ -89,8 +89,8 @@ class TestRegistryAndPolicyYaml:
 
     @given(st.text(max_size=200))
     def test_not_yaml_at_all(self, tmp_path: Path, text: str) -> None:
-        from cmdscope.guard import GuardConfigError
-        from cmdscope.guard.loader import load_registry_file
+        from cmdscope._guard import GuardConfigError
+        from cmdscope._guard.loader import load_registry_file
 
         path = tmp_path / "rules.yaml"
         path.write_text(text)
@@ -104,7 +104,7 @@ class TestTaxonomyYaml:
     @given(json_values)
     def test_taxonomy_overlay(self, tmp_path: Path, data: object) -> None:
         """Any YAML as a taxonomy overlay: compiles or raises TaxonomyError naming the file."""
-        from cmdscope.failures.taxonomy import TaxonomyError, builtin_taxonomy_path, compile_taxonomy
+        from cmdscope._failures.taxonomy import TaxonomyError, builtin_taxonomy_path, compile_taxonomy
 
         path = tmp_path / "overlay.yaml"
         path.write_text(yaml.safe_dump(data))
@@ -118,7 +118,7 @@ class TestAlertmanagerWebhook:
     @given(json_values)
     def test_any_json_payload(self, data: object) -> None:
         """Any JSON body: parsed into a notification or a PayloadError (HTTP 400), never a crash."""
-        from cmdscope.incidents.payload import PayloadError, parse_payload
+        from cmdscope._incidents.payload import PayloadError, parse_payload
 
         try:
             parse_payload(json.dumps(data).encode())
@@ -127,7 +127,7 @@ class TestAlertmanagerWebhook:
 
     @given(st.binary(max_size=300))
     def test_any_bytes_payload(self, body: bytes) -> None:
-        from cmdscope.incidents.payload import PayloadError, parse_payload
+        from cmdscope._incidents.payload import PayloadError, parse_payload
 
         try:
             parse_payload(body)
@@ -153,7 +153,7 @@ def test_hook_json_fuzz(hook: str, tmp_path: Path) -> None:
 
     from hypothesis import find  # noqa: F401  (keeps hypothesis import explicit)
 
-    from cmdscope.cli import SUBCOMMANDS
+    from cmdscope._cli import SUBCOMMANDS
 
     try:
         __import__(SUBCOMMANDS["hook"][0])

@@ -11,7 +11,7 @@ from test_packets import cli, make_repo
 def test_gate_pass_fail_and_parenting(tmp_path: Path, ledger_path: Path) -> None:
     """A passing gate exits 0; a failing one returns the command's exit code; each gate record
     parents its command record and validates against schema v1."""
-    from cmdscope.records import validate_record
+    from cmdscope._records import validate_record
 
     repo = make_repo(tmp_path / "r")
     assert cli(repo, "gate", "run", "tests", "--required", "--", "true").returncode == 0

@@ -9,11 +9,11 @@ import sys
 
 PROBE = """
 import json, sys
-from cmdscope.guard import Guard
+from cmdscope._guard import Guard
 g = Guard.load()
 out = {"front_only": g._registry is None}
 d = g.decide(["ls", "-la"], shell=False)
-out["benign"] = [d.action, d.registry_version, "cmdscope.guard.compiled" in sys.modules]
+out["benign"] = [d.action, d.registry_version, "cmdscope._guard.compiled" in sys.modules]
 d = g.decide("git push --force origin main", shell=True)
 out["danger"] = [d.action, d.rule_id, [m.rule_id for m in d.matches]]
 print(json.dumps(out))

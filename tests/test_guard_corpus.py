@@ -6,9 +6,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from cmdscope.guard.decision import SEVERITY_RANK
-from cmdscope.guard.loader import build_registry
-from cmdscope.guard.sources import discover
+from cmdscope._guard.decision import SEVERITY_RANK
+from cmdscope._guard.loader import build_registry
+from cmdscope._guard.sources import discover
 
 ROWS = [json.loads(line) for line in
         (Path(__file__).parent / "data" / "danger_corpus.jsonl").read_text().splitlines()]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.guard.interp import commands_in_code
-from cmdscope.guard.loader import build_registry
-from cmdscope.guard.pathclass import MKTEMP_SENTINEL
-from cmdscope.guard.sources import discover
+from cmdscope._guard.interp import commands_in_code
+from cmdscope._guard.loader import build_registry
+from cmdscope._guard.pathclass import MKTEMP_SENTINEL
+from cmdscope._guard.sources import discover
 
 REGISTRY, _ = build_registry(discover({}))
 

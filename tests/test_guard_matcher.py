@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.guard.loader import build_registry
-from cmdscope.guard.pathclass import classify_path
-from cmdscope.guard.shell import parse_shell
-from cmdscope.guard.sources import discover
+from cmdscope._guard.loader import build_registry
+from cmdscope._guard.pathclass import classify_path
+from cmdscope._guard.shell import parse_shell
+from cmdscope._guard.sources import discover
 
 REGISTRY, _ = build_registry(discover({}))
 
@@ -51,7 +51,7 @@ def test_path_classes(path: str, cls: str) -> None:
 def test_benign_command_never_imports_the_parser(tmp_path: Path) -> None:
     """With a warm cache, deciding a benign command imports no tree-sitter, pydantic or yaml."""
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path))
-    code = ("from cmdscope.guard import Guard; g = Guard.load(); d = g.decide('pytest -q tests', shell=True);"
+    code = ("from cmdscope._guard import Guard; g = Guard.load(); d = g.decide('pytest -q tests', shell=True);"
             "import sys; print(d.action, sorted(m for m in ('tree_sitter', 'pydantic', 'yaml') if m in sys.modules))")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)  # builds cache
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)

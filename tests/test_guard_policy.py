@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.guard import Decision, Guard, GuardConfigError, GuardInvariantError, GuardModeError
-from cmdscope.guard.sources import trust
+from cmdscope._guard import Decision, Guard, GuardConfigError, GuardInvariantError, GuardModeError
+from cmdscope._guard.sources import trust
 
 
 @pytest.fixture(autouse=True)
@@ -126,8 +126,8 @@ def test_env_policy_layer_and_bad_policy_error(tmp_path: Path, monkeypatch: pyte
     assert d.denied and d.rule_id == "default.deny-critical"  # r3 went with its broken file
     assert "guard configuration error" in d.notices()[0]
     assert d.attributes()["cmdscope.guard.errors"] == list(guard.problems)
-    from cmdscope.guard.loader import build_policy
-    from cmdscope.guard.sources import discover
+    from cmdscope._guard.loader import build_policy
+    from cmdscope._guard.sources import discover
 
     with pytest.raises(GuardConfigError, match="git.nope"):  # strict, for `registry lint`
         build_policy(discover(), [r.id for r in guard.registry.rules])

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.guard import GuardConfigError
-from cmdscope.guard.loader import build_registry
-from cmdscope.guard.schema import CATEGORIES
-from cmdscope.guard.sources import REGISTRY_ENV, builtin_registry_root, discover
-from cmdscope.paths import builtin_registry_dir
+from cmdscope._guard import GuardConfigError
+from cmdscope._guard.loader import build_registry
+from cmdscope._guard.schema import CATEGORIES
+from cmdscope._guard.sources import REGISTRY_ENV, builtin_registry_root, discover
+from cmdscope._paths import builtin_registry_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY, SPECS = build_registry(discover({}))
@@ -44,7 +44,7 @@ def test_version_is_semver_and_changelog_mentions_it() -> None:
 
 
 def test_fast_registry_root_agrees_with_paths() -> None:
-    """The pathlib-free registry root used on the hot path is cmdscope.paths' one."""
+    """The pathlib-free registry root used on the hot path is cmdscope._paths' one."""
     assert os.path.realpath(builtin_registry_root()) == os.path.realpath(builtin_registry_dir())
 
 

@@ -62,7 +62,7 @@ def test_gauge_through_the_sdk(monkeypatch) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    from cmdscope.sdlc.heartbeats import checkin
+    from cmdscope._sdlc.heartbeats import checkin
     from test_packets import metric_points
 
     reader = InMemoryMetricReader()

@@ -26,8 +26,8 @@ from servers import (
     wait_until,
 )
 
-from cmdscope.incidents import IncidentStore, make_server
-from cmdscope.incidents.store import incident_id
+from cmdscope._incidents import IncidentStore, make_server
+from cmdscope._incidents.store import incident_id
 
 GROUP_KEY = '{}/{severity="critical"}:{alertname="CmdscopeDangerousCommandExecuted", cmdscope_actor="claude-code"}'
 RUNBOOK = "https://github.com/cmdscope/cmdscope/blob/main/docs/runbooks.md#cmdscopedangerouscommandexecuted"
@@ -298,7 +298,7 @@ class TestHardening:
 
 
 def parse(body: dict[str, Any]) -> Any:
-    from cmdscope.incidents import parse_payload
+    from cmdscope._incidents import parse_payload
 
     return parse_payload(json.dumps(body).encode())
 

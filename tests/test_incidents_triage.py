@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cmdscope.incidents import IncidentStore, make_server, parse_payload
+from cmdscope._incidents import IncidentStore, make_server, parse_payload
 
 TOKEN = "s3cret-triage-token-0123456789"
 

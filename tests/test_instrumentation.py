@@ -22,8 +22,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import cmdscope
 from cmdscope.instrumentation import CmdscopeInstrumentor, suppress_instrumentation
-from cmdscope.pipeline import command_hash
-from cmdscope.records import validate_record
+from cmdscope._pipeline import command_hash
+from cmdscope._records import validate_record
 
 HOST = os.uname().nodename
 VOLATILE_RECORD_KEYS = {"record_id", "time", "start_ns", "end_ns", "duration_s", "trace_id", "span_id",

@@ -26,7 +26,7 @@ def hook(data: dict | bytes, env: dict[str, str] | None = None) -> subprocess.Co
 
 
 def validate(rec: dict) -> None:
-    from cmdscope.records import validate_record
+    from cmdscope._records import validate_record
 
     validate_record(rec)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import read_ledger
 
-CLIENT = Path(__file__).resolve().parent.parent / "src" / "cmdscope" / "integrations" / "hookclient.py"
+CLIENT = Path(__file__).resolve().parent.parent / "src" / "cmdscope" / "_integrations" / "hookclient.py"
 
 
 def pre(command: str, call_id: str) -> bytes:
@@ -159,7 +159,7 @@ def test_the_handler_leaves_the_process_environment_and_directory_alone(tmp_path
     directory, not even while they run (another thread watches)."""
     import threading
 
-    from cmdscope.integrations import hookd
+    from cmdscope._integrations import hookd
 
     repo = _repo(tmp_path / "strict", True)
     env_before, cwd_before = dict(os.environ), os.getcwd()

@@ -100,7 +100,7 @@ def test_plugin_type_checks_against_the_real_plugin_package(tmp_path: Path) -> N
     """`tsc --noEmit` accepts the shipped plugin against @opencode-ai/plugin from the npm registry."""
     if not (TSC.exists() and PLUGIN_TYPES.exists()):
         pytest.skip("node_modules missing: run `npm install` at the repository root (scripts/test.sh does)")
-    from cmdscope.integrations.install import plugin_source
+    from cmdscope._integrations.install import plugin_source
 
     (tmp_path / "cmdscope.ts").write_text(plugin_source("/usr/bin/python3"))
     (tmp_path / "tsconfig.json").write_text(json.dumps({

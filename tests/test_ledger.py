@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmdscope.sinks.ledger import LedgerWriter, ReadStats, read_records, segments
+from cmdscope._sinks.ledger import LedgerWriter, ReadStats, read_records, segments
 from conftest import PYTHON, cmdscope_cli
 
 WRITER = textwrap.dedent("""
     import os, sys
-    from cmdscope.sinks.ledger import LedgerWriter
+    from cmdscope._sinks.ledger import LedgerWriter
     path, wid, n, max_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     w = LedgerWriter(path, fsync="never", max_bytes=max_bytes)
     for i in range(n):
@@ -67,7 +67,7 @@ class TestConcurrency:
         """Right after another writer rotated the file, the next line goes to the new file: a
         rotated segment is final (the shipper and `ledger tail -f` move past it). Both ways
         of reading the rotation count: memory-mapped, and pread for a writer's first lines."""
-        from cmdscope.sinks import ledger
+        from cmdscope._sinks import ledger
 
         monkeypatch.setattr(ledger, "_MAP_AFTER", map_after)
         path = tmp_path / "ledger.jsonl"
@@ -85,7 +85,7 @@ class TestConcurrency:
     def test_a_rename_nobody_counted_is_followed(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """logrotate (or an older cmdscope) renames the ledger without counting the rotation:
         within PATH_CHECK_S the writer notices and goes on in a new file at the path."""
-        from cmdscope.sinks import ledger
+        from cmdscope._sinks import ledger
 
         monkeypatch.setattr(ledger, "PATH_CHECK_S", 0.05)
         path = tmp_path / "ledger.jsonl"
@@ -116,7 +116,7 @@ class TestConcurrency:
 
 ONCE_WRITER = textwrap.dedent("""
     import sys
-    from cmdscope.sinks.ledger import LedgerWriter
+    from cmdscope._sinks.ledger import LedgerWriter
     path, n = sys.argv[1], int(sys.argv[2])
     w = LedgerWriter(path, fsync="never", max_bytes=0)
     print(sum(w.append_once({"record_id": f"{i:032x}", "seq": i}) == "written" for i in range(n)))
@@ -211,7 +211,7 @@ class TestFiles:
         """CMDSCOPE_FSYNC with an unknown value never stops a writer (it may be built after the
         command ran): the default, batch, is used and the settings problem names the variable
         and the choices (cmdscope run prints it before the command starts)."""
-        from cmdscope import settings
+        from cmdscope import _settings as settings
 
         monkeypatch.setenv("CMDSCOPE_FSYNC", "sometimes")
         assert LedgerWriter(tmp_path / "l.jsonl").fsync == "batch"
@@ -281,7 +281,7 @@ class TestReaderAndCli:
         the peak traced memory stays a fraction of what a set of the ids takes."""
         import tracemalloc
 
-        from cmdscope.cli.ledger import DuplicateIds
+        from cmdscope._cli.ledger import DuplicateIds
 
         ids = DuplicateIds()
         tracemalloc.start()
@@ -347,14 +347,14 @@ _JSON = st.recursive(
 def test_stdlib_line_is_json_dumps(record: dict) -> None:
     """The CLI's encoder (the stdlib's C encoder, called without importing ``json``) writes what
     ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` writes."""
-    from cmdscope.sinks.ledger import _json_dumps
+    from cmdscope._sinks.ledger import _json_dumps
 
     assert _json_dumps(record) == json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "surrogatepass")
 
 
 def test_stdlib_line_refuses_what_json_refuses() -> None:
-    from cmdscope.sinks.ledger import _json_dumps
+    from cmdscope._sinks.ledger import _json_dumps
 
     with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
         _json_dumps({"a": object()})
@@ -403,7 +403,7 @@ class TestHardening:
         """A FIFO at the ledger path neither blocks the writer nor receives records."""
         path = tmp_path / "ledger.jsonl"
         os.mkfifo(path)
-        code = ("import sys; from cmdscope.sinks.ledger import LedgerWriter; "
+        code = ("import sys; from cmdscope._sinks.ledger import LedgerWriter; "
                 "w = LedgerWriter(sys.argv[1]); print(w.append({'a': 1}), w.dropped)")
         out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20)
         assert out.returncode == 0 and out.stdout.split() == ["False", "1"]
@@ -411,7 +411,7 @@ class TestHardening:
 
     def test_directory_owned_by_someone_else_is_refused(self, tmp_path: Path) -> None:
         """The directory check names the directory and refuses one that is not ours."""
-        from cmdscope.private_files import UnsafePathError, check_private_dir
+        from cmdscope._private_files import UnsafePathError, check_private_dir
 
         if os.geteuid() != 0:
             pytest.skip("needs root to chown")
@@ -429,7 +429,7 @@ class TestHardening:
         survivor_ids = tmp_path / "survivor.txt"
         code = textwrap.dedent("""
             import sys, os
-            from cmdscope.sinks.ledger import LedgerWriter
+            from cmdscope._sinks.ledger import LedgerWriter
             w = LedgerWriter(sys.argv[1], fsync="never", max_bytes=0)
             pad = "x" * int(sys.argv[3])
             log = open(sys.argv[2], "w") if sys.argv[2] != "-" else None

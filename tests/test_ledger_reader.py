@@ -1,4 +1,4 @@
-"""The one ledger reader behind every report and ``cmdscope ledger`` view (cmdscope.ledger_reader),
+"""The one ledger reader behind every report and ``cmdscope ledger`` view (cmdscope._ledger_reader),
 through the real CLI over ledgers written by ``cmdscope run`` and by hand where the product cannot
 write the case (a wrong type, a torn line, an old segment)."""
 
@@ -232,9 +232,9 @@ def _types(annotation: Any) -> set[type]:
 
 
 def test_the_type_table_matches_the_schema_models() -> None:
-    """cmdscope.ledger_reader's fast type table says what cmdscope.records' models say."""
-    from cmdscope import ledger_reader as lr
-    from cmdscope import records as m
+    """cmdscope._ledger_reader's fast type table says what cmdscope._records' models say."""
+    from cmdscope import _ledger_reader as lr
+    from cmdscope import _records as m
 
     models = {"command": m.CommandRecord, "packet": m.PacketRecord, "commit": m.CommitRecord,
               "pipeline": m.PipelineRecord, "gate": m.GateRecord, "heartbeat": m.HeartbeatRecord}
@@ -252,7 +252,7 @@ def test_the_type_table_matches_the_schema_models() -> None:
 def test_s_statistic_and_sen_slope_match_the_pairwise_definition() -> None:
     from statistics import median
 
-    from cmdscope.sdlc import stats
+    from cmdscope._sdlc import stats
 
     rng = random.Random(7)
     for n in (3, 10, 80, 300):
@@ -268,7 +268,7 @@ def test_s_statistic_and_sen_slope_match_the_pairwise_definition() -> None:
 
 def test_reader_memory_does_not_keep_bad_lines(tmp_path: Path) -> None:
     """A ledger of garbage: the first MAX_BAD_KEPT bad lines are kept, the rest only counted."""
-    from cmdscope.ledger_reader import MAX_BAD_KEPT, ReadStats, read_records
+    from cmdscope._ledger_reader import MAX_BAD_KEPT, ReadStats, read_records
 
     path = tmp_path / "garbage.jsonl"
     path.write_text("{oops\n" * 5000)
@@ -284,7 +284,7 @@ if __name__ == "__main__":  # pragma: no cover
 def test_tail_is_the_end_of_the_forward_read(tmp_path: Path) -> None:
     """Backwards over 64 KiB blocks and segment boundaries, with garbage and blank lines between
     records and a torn last line: the same records, in the same order, as reading forwards."""
-    from cmdscope.ledger_reader import ReadStats, read_records, tail_records
+    from cmdscope._ledger_reader import ReadStats, read_records, tail_records
 
     rng = random.Random(3)
     path = tmp_path / "l.jsonl"

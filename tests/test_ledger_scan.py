@@ -1,4 +1,4 @@
-"""The reader's scan (cmdscope.ledger_reader._scan): the lines a report decodes are found in the
+"""The reader's scan (cmdscope._ledger_reader._scan): the lines a report decodes are found in the
 raw bytes first. A scan may only skip work: every record the report would take from a full
 decode must still come out, whatever the field order, escapes or Unicode in the line, on a
 rotated segment (searched through a mapping) and on the current file (read in blocks), with
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from cmdscope import ledger_reader
-from cmdscope.ledger_reader import ReadStats, _literal, kind_pattern, read_records
-from cmdscope.reports.guardrails import NEEDLES as GUARD_NEEDLES
-from cmdscope.reports.html import Charts
+from cmdscope import _ledger_reader as ledger_reader
+from cmdscope._ledger_reader import ReadStats, _literal, kind_pattern, read_records
+from cmdscope._reports.guardrails import NEEDLES as GUARD_NEEDLES
+from cmdscope._reports.html import Charts
 
 S = 1_000_000_000
 NOW = time.time_ns()

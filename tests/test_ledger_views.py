@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import PYTHON, ROOT, cmdscope_cli, read_ledger
 
-from cmdscope.command_text import as_typed, quote_word
+from cmdscope._command_text import as_typed, quote_word
 
 EXAMPLE = ROOT / "examples" / "agent" / "agent_loop.py"
 

@@ -1,4 +1,4 @@
-"""The in-process notifier (cmdscope.sinks.notify) posting to a real HTTP server on 127.0.0.1."""
+"""The in-process notifier (cmdscope._sinks.notify) posting to a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from servers import capture_server
 
-from cmdscope.sinks.notify import ENV_WEBHOOKS, Notifier, Webhook, build_payload, is_notifiable, parse_webhooks
+from cmdscope._sinks.notify import ENV_WEBHOOKS, Notifier, Webhook, build_payload, is_notifiable, parse_webhooks
 
 SECRET = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -112,7 +112,7 @@ class TestPythonPacket:
         """`with cmdscope.packet()`: commands inside are child spans with the packet id; the packet
         metrics carry only the actor label."""
         import cmdscope
-        from cmdscope.records import validate_record
+        from cmdscope._records import validate_record
 
         exporter, reader = otel
         with cmdscope.packet("PKT-42", title="Py", actor="agent") as p:
@@ -134,7 +134,7 @@ class TestPythonPacket:
     def test_exception_ends_the_packet_failed(self, ledger_path: Path) -> None:
         """A block that raises ends the packet 'failed' and the exception propagates."""
         import cmdscope
-        from cmdscope.sdlc.packets import open_packets
+        from cmdscope._sdlc.packets import open_packets
 
         with pytest.raises(RuntimeError):
             with cmdscope.packet("PKT-X"):
@@ -161,7 +161,7 @@ class TestPythonPacket:
 class TestMannKendall:
     def test_exact_p_matches_enumeration(self) -> None:
         """The exact two-sided p-value equals the share of all permutations with |S| at least as large."""
-        from cmdscope.sdlc.stats import mann_kendall
+        from cmdscope._sdlc.stats import mann_kendall
 
         data = [3.0, 1.0, 4.0, 1.5, 5.0, 9.0]
         res = mann_kendall(data)
@@ -175,7 +175,7 @@ class TestMannKendall:
 
     def test_detects_trend_and_no_trend(self) -> None:
         """A monotone series is a significant trend with Sen's slope; a flat one with ties is not."""
-        from cmdscope.sdlc.stats import mann_kendall
+        from cmdscope._sdlc.stats import mann_kendall
 
         up = mann_kendall([1, 2, 3, 5, 8, 13, 21], times=[0, 1, 2, 3, 4, 5, 6])
         assert up.significant and up.direction == "increasing" and up.p_value < 0.001
@@ -212,7 +212,7 @@ class TestPacketsReport:
 
     def test_week_over_week_change(self) -> None:
         """Change is (this week - previous week) / previous week, per metric."""
-        from cmdscope.reports.packets import weekly
+        from cmdscope._reports.packets import weekly
 
         week = 7 * 86400 * 10**9
         base = 1_700_000_000 * 10**9
@@ -237,7 +237,7 @@ def test_active_packet_lookup_reads_the_file_once(repo: Path) -> None:
     """The context re-reads packet.json only when it changed (one stat per command otherwise)."""
     import importlib
 
-    context = importlib.import_module("cmdscope.context")
+    context = importlib.import_module("cmdscope._context")
 
     cli(repo, "packet", "start", "PKT-C")
     assert context.active_packet(str(repo))["packet"] == "PKT-C"

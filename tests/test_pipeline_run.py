@@ -113,7 +113,7 @@ def test_semconv_spans_through_the_sdk(tmp_path: Path, otel) -> None:  # noqa: F
     """In process, the run is a SERVER span 'RUN ci' and each stage an INTERNAL child span."""
     from opentelemetry.trace import SpanKind
 
-    from cmdscope.sdlc.pipelines import run_pipeline
+    from cmdscope._sdlc.pipelines import run_pipeline
 
     _, wt, f = setup(tmp_path, 2)
     result = run_pipeline(str(f), workdir=str(wt), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -128,7 +128,7 @@ def test_semconv_spans_through_the_sdk(tmp_path: Path, otel) -> None:  # noqa: F
 def test_governance_thresholds() -> None:
     """decide(): a critical dangerous hit and an unresolved denial block the merge; a later pass of
     a resolving gate resolves the denial."""
-    from cmdscope.sdlc.governance import Policy, decide
+    from cmdscope._sdlc.governance import Policy, decide
 
     policy = Policy(denials_resolved_by=["security-review"])
     gates = [{"cmdscope.gate.name": "tests", "cmdscope.gate.result": "pass", "cmdscope.gate.required": True}]

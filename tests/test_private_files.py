@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope import shipping
-from cmdscope.private_files import UnsafePathError, make_private_dirs, open_private
+from cmdscope import _shipping as shipping
+from cmdscope._private_files import UnsafePathError, make_private_dirs, open_private
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import urllib.parse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cmdscope.context import Context
-from cmdscope.pipeline import join, quote
-from cmdscope.propagation import child_env, format_baggage, parse_baggage, parse_traceparent, quote as pct_quote, unquote
+from cmdscope._context import Context
+from cmdscope._pipeline import join, quote
+from cmdscope._propagation import child_env, format_baggage, parse_baggage, parse_traceparent, quote as pct_quote, unquote
 
 
 class TestTraceparent:

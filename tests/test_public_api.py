@@ -39,3 +39,20 @@ def test_all_is_static_and_every_name_resolves() -> None:
     for name in ("run", "command", "context", "configure", "instrument", "CommandDenied", "redact", "Result",
                  "Decision"):
         assert name in static
+
+
+PUBLIC_MODULES = {"__init__.py", "__main__.py", "redact.py", "instrumentation", "py.typed"}
+
+
+def test_internal_modules_say_so_by_their_name() -> None:
+    """Every top-level module or package that is not public starts with an underscore, and the
+    public ones import (so the allow-list cannot go stale)."""
+    src = ROOT / "src" / "cmdscope"
+    names = {p.name for p in src.iterdir() if p.name != "__pycache__"}
+    assert not sorted(n for n in names - PUBLIC_MODULES if not n.startswith("_")), \
+        "internal modules must be underscored (or listed in docs/architecture.md as public)"
+    assert PUBLIC_MODULES <= names
+    import cmdscope.instrumentation
+    import cmdscope.redact
+
+    assert callable(cmdscope.redact.redact) and cmdscope.instrumentation.CmdscopeInstrumentor

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cmdscope.sdlc.rating import letter, overall, proportion_trend, ttg_trend
+from cmdscope._sdlc.rating import letter, overall, proportion_trend, ttg_trend
 
 BATCH = textwrap.dedent("""
     import sys, cmdscope
@@ -46,7 +46,7 @@ class TestTests:
         serves the rating's time to green and `report failures --weekly`."""
         import math
 
-        from cmdscope.sdlc.stats import mann_whitney
+        from cmdscope._sdlc.stats import mann_whitney
 
         res = mann_whitney([1, 2, 3], [4, 5, 6])
         z = (0 - 4.5 + 0.5) / math.sqrt(9 / 12 * 7)
@@ -124,7 +124,7 @@ def test_tally_per_combination_equals_per_subject_counts() -> None:
     the subjects at the end: each subject's tally is the sum over every combination it is in,
     streaks follow each subject on its own (an actor's streak crosses packets), and a record
     whose field is a list where a string belongs still counts (under ``all``, no packet)."""
-    from cmdscope.sdlc.rating import Tallier
+    from cmdscope._sdlc.rating import Tallier
 
     ns = 10**9
 

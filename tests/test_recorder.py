@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import cmdscope
-from cmdscope import pipeline
+from cmdscope import _pipeline as pipeline
 from conftest import PYTHON, ROOT, metric_points, read_ledger
 
 TRACEPARENT_OF_CHILD = [PYTHON, "-c", "import os; print(os.environ['TRACEPARENT'])"]
@@ -260,7 +260,7 @@ def _repo_with_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
     monkeypatch.chdir(repo)
-    from cmdscope.guard.sources import trust
+    from cmdscope._guard.sources import trust
 
     trust(str(repo / ".cmdscope" / "policy.yaml"))  # a loosening project rule needs the user's trust
     return git
@@ -443,7 +443,7 @@ def test_disabled_execs_the_command(tmp_path: Path) -> None:
 
 def test_otlp_timeout_is_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
     """OTEL_EXPORTER_OTLP_TIMEOUT is milliseconds per the OTel spec, small values too."""
-    from cmdscope.config import env_timeout_s
+    from cmdscope._config import env_timeout_s
 
     for raw, seconds in (("50", 0.05), ("10000", 10.0), ("2500", 2.5)):
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", raw)

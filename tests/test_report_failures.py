@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cmdscope.reports.failures import failure_daily, failure_rollup
+from cmdscope._reports.failures import failure_daily, failure_rollup
 
 S = 1_000_000_000
 DAY = 86400 * S

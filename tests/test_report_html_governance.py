@@ -123,11 +123,11 @@ def test_shared_pass_equals_each_section_computed_alone(tmp_path: Path) -> None:
 
     from conftest import ROOT
 
-    from cmdscope.ledger_reader import read_records
-    from cmdscope.reports import governance, html, time_to_green
-    from cmdscope.reports.common import LedgerStream
-    from cmdscope.sdlc import rating
-    from cmdscope.sdlc.governance import load_policy
+    from cmdscope._ledger_reader import read_records
+    from cmdscope._reports import governance, html, time_to_green
+    from cmdscope._reports.common import LedgerStream
+    from cmdscope._sdlc import rating
+    from cmdscope._sdlc.governance import load_policy
 
     ledger = tmp_path / "big" / "ledger.jsonl"
     ledger.parent.mkdir()

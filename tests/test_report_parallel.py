@@ -1,4 +1,4 @@
-"""Reports folded over worker processes (cmdscope.reports.parallel) say what the one-process read says.
+"""Reports folded over worker processes (cmdscope._reports.parallel) say what the one-process read says.
 
 Ledgers are real: made by bench/make_ledger.py (sessions whose failure streaks run across many
 small segments) or written by the real LedgerWriter with a tiny rotation size. Parallel mode is
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from cmdscope.ledger_reader import ReadStats, segments
-from cmdscope.reports import parallel
-from cmdscope.sinks.ledger import LedgerWriter
+from cmdscope._ledger_reader import ReadStats, segments
+from cmdscope._reports import parallel
+from cmdscope._sinks.ledger import LedgerWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = 10**9
@@ -85,8 +85,8 @@ def test_failures_report_cli_equals_serial(bench_ledger: Path, view: list[str]) 
 
 
 def test_rate_equals_serial_to_every_sample(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cmdscope.reports.common import LedgerStream
-    from cmdscope.sdlc import rating
+    from cmdscope._reports.common import LedgerStream
+    from cmdscope._sdlc import rating
 
     split, now = NOW - 7 * DAY, NOW
     start = split - 7 * DAY
@@ -110,8 +110,8 @@ def test_rate_equals_serial_to_every_sample(bench_ledger: Path, monkeypatch: pyt
 
 
 def test_html_page_equals_serial(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cmdscope.reports import html
-    from cmdscope.sdlc.governance import load_policy
+    from cmdscope._reports import html
+    from cmdscope._sdlc.governance import load_policy
 
     policy = load_policy(None)
     since = NOW - 30 * DAY
@@ -162,9 +162,9 @@ def write_segments(ledger: Path, groups: list[list[dict[str, Any]]]) -> None:
 
 
 def test_streak_opened_in_segment_one_closes_in_segment_three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cmdscope.reports import time_to_green
-    from cmdscope.reports.common import LedgerStream
-    from cmdscope.sdlc import rating
+    from cmdscope._reports import time_to_green
+    from cmdscope._reports.common import LedgerStream
+    from cmdscope._sdlc import rating
 
     ledger = tmp_path / "ledger.jsonl"
     t = NOW - 3 * DAY
@@ -200,7 +200,7 @@ def test_streak_opened_in_segment_one_closes_in_segment_three(tmp_path: Path, mo
 
 def test_a_worker_that_dies_is_read_again_here(bench_ledger: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capfd: pytest.CaptureFixture[str]) -> None:
-    from cmdscope.reports import time_to_green
+    from cmdscope._reports import time_to_green
 
     monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "3")
     until = NOW - 2 * DAY

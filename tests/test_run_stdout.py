@@ -130,7 +130,7 @@ def test_relay_memory_stays_bounded() -> None:
     """64 MB through the stdout relay: the runner keeps 8 KiB, not the output."""
     code = textwrap.dedent("""
         import resource, sys
-        from cmdscope import runner
+        from cmdscope import _runner as runner
         child = "import sys\\nblock = bytes(range(256)) * 4096\\nfor i in range(64):\\n    sys.stdout.buffer.write(block)\\nsys.stdout.buffer.write(b'THE-END')\\nsys.exit(1)"
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         ex = runner.execute([sys.executable, "-c", child])
@@ -308,7 +308,7 @@ def test_write_only_file_read_back_through_proc(tmp_path: Path, env: dict[str, s
 def test_file_tail_falls_back_to_a_read_write_fd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No /proc reopening (another OS, or denied): a read-write stdout is read through itself
     (pread: the shared offset does not move); a write-only one gives no tail, never an error."""
-    from cmdscope import runner
+    from cmdscope import _runner as runner
 
     def no_proc(path: object, *args: object, **kw: object) -> int:
         raise PermissionError(13, "denied", str(path))
@@ -346,7 +346,7 @@ def test_merged_into_an_unreadable_file_falls_back_to_the_relay(tmp_path: Path) 
     order kept), so the classifier still has their tail."""
     code = textwrap.dedent(f"""
         import os, sys
-        from cmdscope import runner
+        from cmdscope import _runner as runner
         runner._readable = lambda fd: False
         report = os.dup(1)
         fd = os.open({str(tmp_path / "log")!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -452,7 +452,7 @@ def test_unreadable_stderr_file_falls_back_to_the_relay(tmp_path: Path) -> None:
     """A `2>log` that cannot be read back is relayed as before, so the tail is still kept."""
     code = textwrap.dedent(f"""
         import os, sys
-        from cmdscope import runner
+        from cmdscope import _runner as runner
         runner._readable = lambda fd: False
         report = os.dup(1)
         fd = os.open({str(tmp_path / "log")!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

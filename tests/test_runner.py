@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope import runner
+from cmdscope import _runner as runner
 from conftest import PYTHON, cmdscope_cli, read_ledger
 
 
@@ -121,7 +121,7 @@ class TestSignals:
         reaches the child: forwarding is in place before the callback."""
         script = textwrap.dedent("""
             import os, signal, time
-            from cmdscope import runner
+            from cmdscope import _runner as runner
             def busy(pid):
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.3)
@@ -166,7 +166,7 @@ class TestPassthrough:
         """100 MB of stderr is relayed whole while the runner keeps only a 64 KiB tail."""
         code = textwrap.dedent("""
             import resource, sys
-            from cmdscope import runner
+            from cmdscope import _runner as runner
             child = "import sys\\nblock = bytes(range(256)) * 4096\\nfor i in range(100):\\n    sys.stderr.buffer.write(block)\\nsys.stderr.buffer.write(b'THE-END')"
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             ex = runner.execute([sys.executable, "-c", child])
@@ -191,7 +191,7 @@ class TestPassthrough:
         exits. (Our stderr a pipe: a regular file, as pytest's capture is, is not relayed.)"""
         code = textwrap.dedent("""
             import sys, time
-            from cmdscope import runner
+            from cmdscope import _runner as runner
             t0 = time.monotonic()
             ex = runner.execute(["sh", "-c", "sleep 5 & echo started >&2; exit 0"])
             print(time.monotonic() - t0, ex.returncode, ex.stderr_tail.decode().strip(), flush=True)

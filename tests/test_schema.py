@@ -1,5 +1,5 @@
-"""One schema in code (``cmdscope.schema``): the docs table is generated from it, the pydantic
-models of ``cmdscope.records`` and the semantic-convention names agree with it."""
+"""One schema in code (``cmdscope._schema``): the docs table is generated from it, the pydantic
+models of ``cmdscope._records`` and the semantic-convention names agree with it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cmdscope import records, schema
+from cmdscope import _records as records, _schema as schema
 from conftest import ROOT
 
 DOC = ROOT / "docs" / "telemetry.md"
@@ -25,7 +25,7 @@ def test_docs_table_is_generated_from_the_schema() -> None:
     """docs/telemetry.md's command-attribute table is exactly ``schema.command_table()``;
     on drift the message carries the table to paste."""
     assert _doc_section(DOC.read_text()) == schema.command_table(), (
-        "docs/telemetry.md drifted from cmdscope.schema; the table should read:\n" + schema.command_table())
+        "docs/telemetry.md drifted from cmdscope._schema; the table should read:\n" + schema.command_table())
 
 
 def test_command_model_matches_the_schema() -> None:
@@ -75,6 +75,6 @@ def test_every_key_written_by_the_code_is_in_the_schema() -> None:
     """A dotted record key spelled out as a string in the recorder or the SDLC modules is a
     schema key (a typo or an undocumented key fails here)."""
     keys: set[str] = set()
-    for path in [ROOT / "src/cmdscope/pipeline.py", *sorted((ROOT / "src/cmdscope/sdlc").glob("*.py"))]:
+    for path in [ROOT / "src/cmdscope/_pipeline.py", *sorted((ROOT / "src/cmdscope/sdlc").glob("*.py"))]:
         keys |= set(re.findall(r'rec(?:ord)?\["([a-z_]+\.[a-z_.]+)"\]\s*=', path.read_text()))
     assert keys and keys <= schema.ALL_KEYS, sorted(keys - schema.ALL_KEYS)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.sinks.ledger import LedgerWriter, ReadStats, read_records
-from cmdscope.sinks.seal import verify_chain
+from cmdscope._sinks.ledger import LedgerWriter, ReadStats, read_records
+from cmdscope._sinks.seal import verify_chain
 from conftest import PYTHON, cmdscope_cli
 
 WRITER = textwrap.dedent("""
     import sys
-    from cmdscope.sinks.ledger import LedgerWriter
+    from cmdscope._sinks.ledger import LedgerWriter
     w = LedgerWriter(sys.argv[1], fsync="never", seal=True, max_bytes=int(sys.argv[3]))
     for i in range(int(sys.argv[2])):
         w.append({"record_id": f"{i:032x}", "writer": sys.argv[4], "i": i})
@@ -173,7 +173,7 @@ class TestOnceSealedAlwaysSealed:
         """Without the seal state (another machine, say), the anchors file still demands seals."""
         path = tmp_path / "copied.jsonl"
         sealed_ledger(path, n=120, writers=1)
-        from cmdscope.sinks.seal import state_path
+        from cmdscope._sinks.seal import state_path
 
         Path(state_path(str(path))).unlink()
         path.write_bytes(b"".join(self._strip(raw) for raw in lines(path)))

@@ -3,7 +3,7 @@
 A malformed value is one line on stderr naming the variable and the value used instead, and
 the command runs exactly as bare (exit code, side effect once, a record); a setting that decides
 safety refuses before anything runs. The variables come from the one list,
-``cmdscope.settings.SETTINGS``; a drift test fails when ``src/`` reads a name not in it.
+``cmdscope._settings.SETTINGS``; a drift test fails when ``src/`` reads a name not in it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from conftest import read_ledger
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cmdscope import settings
-from cmdscope.settings import NAMES, NOT_SETTINGS, REFUSE, SETTINGS
+from cmdscope import _settings as settings
+from cmdscope._settings import NAMES, NOT_SETTINGS, REFUSE, SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "cmdscope"
@@ -112,19 +112,19 @@ class TestTheList:
                 continue
             for name in pattern.findall(path.read_text(encoding="utf-8")):
                 seen.setdefault(name, set()).add(str(path.relative_to(SRC)))
-        from cmdscope.context import ENV  # names built at run time: CMDSCOPE_<FIELD>
+        from cmdscope._context import ENV  # names built at run time: CMDSCOPE_<FIELD>
 
         for name in ENV.values():
             seen.setdefault(name, set()).add("context.py (ENV)")
         unknown = {n: sorted(where) for n, where in seen.items() if n not in NAMES and n not in NOT_SETTINGS}
-        assert not unknown, f"read in src/ but not in cmdscope.settings.SETTINGS: {unknown}"
+        assert not unknown, f"read in src/ but not in cmdscope._settings.SETTINGS: {unknown}"
         unused = [n for n in NAMES if n not in seen]
         assert not unused, f"in SETTINGS but never used in src/: {unused}"
 
     def test_choices_match_their_owners(self) -> None:
         """The guard's modes and the ledger's fsync modes are the ones the settings accept."""
-        from cmdscope.guard.sources import MODES
-        from cmdscope.sinks.ledger import FSYNC_MODES
+        from cmdscope._guard.sources import MODES
+        from cmdscope._sinks.ledger import FSYNC_MODES
 
         assert settings._GUARD_MODES == MODES and settings._FSYNC_MODES == FSYNC_MODES
 
@@ -266,7 +266,7 @@ def test_library_records_a_denial_for_a_refusing_setting(tmp_path: Path, ledger_
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process (the library, the auto-instrumentation): a bad safety setting is a denial
     with its own rule id naming the variable, before the child starts."""
-    from cmdscope import pipeline
+    from cmdscope import _pipeline as pipeline
 
     monkeypatch.setenv("CMDSCOPE_GUARD_FAIL", "closd")
     marker = tmp_path / "ran"
@@ -275,7 +275,7 @@ def test_library_records_a_denial_for_a_refusing_setting(tmp_path: Path, ledger_
     pipeline.close_ledgers()
     assert not marker.exists()
     (rec,) = read_ledger(ledger_path)
-    assert rec["kind"] == "denial" and rec["cmdscope.policy.rule"] == "cmdscope.settings-error"
+    assert rec["kind"] == "denial" and rec["cmdscope.policy.rule"] == "cmdscope._settings-error"
     assert rec["cmdscope.policy.source"] == "CMDSCOPE_GUARD_FAIL"
 
 
@@ -304,7 +304,7 @@ def test_hook_denies_when_a_safety_setting_is_malformed(name: str, tmp_path: Pat
     assert out["permissionDecision"] == "deny" and name in out["permissionDecisionReason"]
     assert done.stderr.decode().count(f"{name}=") == 1
     (rec,) = read_ledger(tmp_path / "ledger.jsonl")
-    assert rec["kind"] == "denial" and rec["cmdscope.policy.rule"] == "cmdscope.settings-error"
+    assert rec["kind"] == "denial" and rec["cmdscope.policy.rule"] == "cmdscope._settings-error"
 
 
 def test_hook_allows_with_one_line_for_an_ordinary_bad_setting(tmp_path: Path) -> None:
@@ -326,7 +326,7 @@ def test_hook_unreadable_input_with_a_refusing_setting_blocks(tmp_path: Path) ->
 def test_daemon_reads_each_callers_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The warm daemon parses the forwarded settings per request: a bad guard setting denies that
     call only; the next caller's good settings allow."""
-    from cmdscope.integrations import hookd
+    from cmdscope._integrations import hookd
 
     monkeypatch.chdir(tmp_path)
 

@@ -1,4 +1,4 @@
-"""Confirmed in-process exports (`cmdscope.sinks.exported`): what the shipper may skip."""
+"""Confirmed in-process exports (`cmdscope._sinks.exported`): what the shipper may skip."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cmdscope.sinks import exported
+from cmdscope._sinks import exported
 
 
 @pytest.fixture(autouse=True)

@@ -188,7 +188,7 @@ def test_warnings_reach_stderr_before_the_child_starts(repo: Path) -> None:
 
 def _ask(sock_path: str, cwd: Path, command: str, env: dict[str, str]) -> tuple[int, dict | None, float]:
     sys.path.insert(0, str(ROOT / "src"))
-    from cmdscope.integrations.hookclient import ask, encode_request
+    from cmdscope._integrations.hookclient import ask, encode_request
 
     event = {"session_id": "s1", "cwd": str(cwd), "hook_event_name": "PreToolUse", "tool_name": "Bash",
              "tool_input": {"command": command}, "tool_use_id": f"t{time.monotonic_ns()}"}
@@ -307,8 +307,8 @@ def test_playbook_links_resolve_and_appear_once(repo: Path, tmp_path: Path) -> N
     import re
 
     import cmdscope
-    from cmdscope.guard.loader import build_registry
-    from cmdscope.guard.sources import discover
+    from cmdscope._guard.loader import build_registry
+    from cmdscope._guard.sources import discover
 
     done = cli(repo / "src", "run", "--", *PUSH)
     err = done.stderr.decode()

@@ -10,7 +10,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from cmdscope.config import CountingSpanExporter, counting_batch_processor
+from cmdscope._config import CountingSpanExporter, counting_batch_processor
 
 
 class SlowExporter(SpanExporter):

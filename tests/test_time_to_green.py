@@ -15,7 +15,7 @@ from conftest import ROOT, cmdscope_cli
 from test_packets import make_repo
 from timeshift import place, recorded
 
-from cmdscope.reports.time_to_green import WEEK_NS, WeeklyTimeToGreen
+from cmdscope._reports.time_to_green import WEEK_NS, WeeklyTimeToGreen
 
 NS = 1_000_000_000
 MIN = 60 * NS

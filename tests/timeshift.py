@@ -5,7 +5,7 @@ the real commands (``cmdscope run``, ``cmdscope gate run``, ...) into a scratch 
 ``place()`` appends each of those records to the ledger under test with its ``end_ns`` moved to a
 chosen time: ``start_ns`` moves by the same amount (the duration is kept) and ``time`` (the ISO
 form of ``end_ns``) is recomputed. Everything else, ids, hashes, outcome, class, context, is what
-the recorder wrote. The lines are written by ``cmdscope.sinks.ledger.LedgerWriter`` (the writer the
+the recorder wrote. The lines are written by ``cmdscope._sinks.ledger.LedgerWriter`` (the writer the
 recorder's ledger sink uses: one ``os.write`` per line, mode 0600, the same encoding), in time
 order, so the ledger under test looks like one recorded over those weeks.
 """
@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cmdscope.pipeline import iso_time
-from cmdscope.sinks.ledger import LedgerWriter
+from cmdscope._pipeline import iso_time
+from cmdscope._sinks.ledger import LedgerWriter
 
 
 def recorded(ledger: Path) -> list[dict[str, Any]]:

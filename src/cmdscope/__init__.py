@@ -29,33 +29,33 @@ TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI pr
 
 from cmdscope._version import __version__
 
-# Bound eagerly: the submodule cmdscope.context would otherwise shadow the function.
-from cmdscope.context import context
+# The public function; its module is cmdscope._context.
+from cmdscope._context import context
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers
     from typing import Any
 
     from cmdscope import redact  # the module: redact(), redact_argv(), add_pattern()
-    from cmdscope.api import CommandDenied, Decision, Result, command, run
-    from cmdscope.config import Configured, configure
+    from cmdscope._api import CommandDenied, Decision, Result, command, run
+    from cmdscope._config import Configured, configure
     from cmdscope.instrumentation import instrument, uninstrument
-    from cmdscope.pipeline import flush
-    from cmdscope.sdlc.gates import gate
-    from cmdscope.sdlc.packets import packet
+    from cmdscope._pipeline import flush
+    from cmdscope._sdlc.gates import gate
+    from cmdscope._sdlc.packets import packet
 
 _EXPORTS = {
-    "run": "cmdscope.api",
-    "command": "cmdscope.api",
-    "Result": "cmdscope.api",
-    "CommandDenied": "cmdscope.api",
-    "Decision": "cmdscope.api",
-    "configure": "cmdscope.config",
-    "Configured": "cmdscope.config",
-    "flush": "cmdscope.pipeline",
+    "run": "cmdscope._api",
+    "command": "cmdscope._api",
+    "Result": "cmdscope._api",
+    "CommandDenied": "cmdscope._api",
+    "Decision": "cmdscope._api",
+    "configure": "cmdscope._config",
+    "Configured": "cmdscope._config",
+    "flush": "cmdscope._pipeline",
     "instrument": "cmdscope.instrumentation",
     "uninstrument": "cmdscope.instrumentation",
-    "packet": "cmdscope.sdlc.packets",
-    "gate": "cmdscope.sdlc.gates",
+    "packet": "cmdscope._sdlc.packets",
+    "gate": "cmdscope._sdlc.gates",
     "redact": "cmdscope",
 }
 

@@ -1,5 +1,5 @@
 import sys
 
-from cmdscope.cli import main
+from cmdscope._cli import main
 
 sys.exit(main())

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not "from typing import": typing costs ~4 ms per CLI process
 
-from cmdscope.redaction.engine import (
+from cmdscope._redaction.engine import (
     GENERIC_NAME,
     MARK_PATTERN,
     MARK_PREFIX,
@@ -68,7 +68,7 @@ def redact(text: str) -> str:
 def redact_argv(argv: list[str]) -> list[str]:
     """Redact an argument vector, also masking secrets carried by the *next* argument
     (``--password pw``, ``sshpass -p pw``, ``redis-cli -a pw``, ``curl -u user:pw``)."""
-    from cmdscope.redaction.argv import redact_argv as _redact_argv
+    from cmdscope._redaction.argv import redact_argv as _redact_argv
 
     return _redact_argv(argv, _default.redact)
 

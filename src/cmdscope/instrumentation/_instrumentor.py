@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from cmdscope import pipeline, runner, shipping
+from cmdscope import _pipeline as pipeline, _runner as runner, _shipping as shipping
 from cmdscope.instrumentation import _asyncio, _os_system, _records, _subprocess
 from cmdscope.instrumentation._suppress import suppressed_call
 from cmdscope.instrumentation.package import _instruments

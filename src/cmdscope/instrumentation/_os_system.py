@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from cmdscope import pipeline
+from cmdscope import _pipeline as pipeline
 from cmdscope.instrumentation import _records
 
 _SHELL = "/bin/sh"  # what os.system runs on POSIX
@@ -24,7 +24,7 @@ def system(wrapped: Callable[..., int], instance: Any, args: tuple[Any, ...], kw
     command = args[0] if args else kwargs.get("command")
     if not isinstance(command, (str, bytes, os.PathLike)):
         return wrapped(*args, **kwargs)
-    from cmdscope.api import CommandDenied
+    from cmdscope._api import CommandDenied
 
     try:
         pending = _records.begin(pipeline.CommandSpec(command=_records.text(command), shell=True, shell_path=_SHELL))

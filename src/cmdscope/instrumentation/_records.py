@@ -15,10 +15,10 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from cmdscope import pipeline, runner
-from cmdscope import settings as env_settings
+from cmdscope import _pipeline as pipeline, _runner as runner
+from cmdscope import _settings as env_settings
 from cmdscope.instrumentation._suppress import _suppressed
-from cmdscope.sinks import otel
+from cmdscope._sinks import otel
 
 
 @dataclass
@@ -85,7 +85,7 @@ def child_environ(env: Mapping[Any, Any] | None, additions: Mapping[str, str]) -
 def begin(spec: pipeline.CommandSpec) -> Pending:
     """Open the record and span; run context and guard; compute what the child's environment gains.
 
-    Raises ``cmdscope.api.CommandDenied`` (after recording the denial) when the guard denies
+    Raises ``cmdscope._api.CommandDenied`` (after recording the denial) when the guard denies
     and ``settings.enforce`` is on.
     """
     token = _suppressed.set(True)
@@ -94,7 +94,7 @@ def begin(spec: pipeline.CommandSpec) -> Pending:
         try:
             run = recorder.begin(spec, tracer=settings.tracer)
         except pipeline.Denied as denied:
-            from cmdscope.api import CommandDenied
+            from cmdscope._api import CommandDenied
 
             raise CommandDenied(denied.decision, denied.record) from None
         for problem in getattr(run.decision, "problems", None) or ():

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from cmdscope import pipeline
+from cmdscope import _pipeline as pipeline
 from cmdscope.instrumentation import _records
 
 _ATTR = "_cmdscope_pending"
@@ -31,7 +31,7 @@ def popen_init(wrapped: Callable[..., None], instance: Any, args: tuple[Any, ...
     call = _bind(instance, args, kwargs)
     if call is None:  # not a valid call: let Popen raise its own TypeError
         return wrapped(*args, **kwargs)
-    from cmdscope.api import CommandDenied
+    from cmdscope._api import CommandDenied
 
     try:
         pending = _records.begin(_spec(call))

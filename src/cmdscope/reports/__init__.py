@@ -1,7 +1,0 @@
-"""Rollups over the ledger. One module per report, each with `main(argv) -> int` for the CLI
-(`cmdscope report <name>`, table in cmdscope.cli.report) and plain functions over an iterable
-of records for programmatic use (e.g. `cmdscope.reports.failures.failure_rollup`).
-
-Shared helpers (time windows, streaming ledger reads, progress, tables) are in
-`cmdscope.reports.common`.
-"""

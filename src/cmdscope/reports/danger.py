@@ -1,5 +1,0 @@
-"""`cmdscope report danger [--since]`: dangerous-command matches by rule, severity and action."""
-
-from cmdscope.reports.guardrails import main_danger as main
-
-__all__ = ["main"]
