@@ -43,6 +43,26 @@ def read_ledger(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def run_with_terminal_stderr(args: list[str], env: dict[str, str], timeout: float) -> tuple[subprocess.CompletedProcess, bytes]:
+    """Run ``args`` with stderr on a pseudo-terminal (stdout piped): the result and what the terminal showed."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, env=env, timeout=timeout, check=False)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return proc, shown
+
+
 def cmdscope_cli(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
     """Run the real CLI in a child process (``python -m cmdscope``)."""
     full_env = dict(os.environ)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import random
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any, get_args, get_origin
 
 import pytest
 
-from conftest import PYTHON, cmdscope_cli
+from conftest import PYTHON, cmdscope_cli, run_with_terminal_stderr
 
 S = 1_000_000_000
 NOW = time.time_ns()
@@ -193,21 +192,7 @@ def test_progress_only_on_a_terminal(ledger_path: Path) -> None:
     write(ledger_path, [rec(PACKET, NOW - 40 * S)])
     piped = cli("report", "packets")
     assert piped.returncode == 0 and piped.stderr == ""
-    leader, follower = pty.openpty()
-    env = dict(os.environ)
-    proc = subprocess.run([PYTHON, "-m", "cmdscope", "report", "packets"], stdout=subprocess.PIPE, stderr=follower,
-                          env=env, timeout=60)
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
+    proc, shown = run_with_terminal_stderr([PYTHON, "-m", "cmdscope", "report", "packets"], dict(os.environ), 60)
     assert proc.returncode == 0 and b"reading ledger: segment 1/1" in shown
     assert b"reading ledger" not in proc.stdout
 

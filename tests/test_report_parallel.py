@@ -19,6 +19,7 @@ import pytest
 from cmdscope._ledger_reader import ReadStats, segments
 from cmdscope._reports import parallel
 from cmdscope._sinks.ledger import LedgerWriter
+from conftest import run_with_terminal_stderr
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = 10**9
@@ -241,23 +242,9 @@ def test_bad_jobs_value_is_one_line_and_reads_in_one_process(bench_ledger: Path)
 
 def test_progress_line_on_a_terminal_counts_the_workers_records(bench_ledger: Path) -> None:
     """On a terminal the parent draws one line with its own and the workers' records; piped, nothing."""
-    import pty
-
     args = [sys.executable, "-m", "cmdscope", "report", "failures", "--since", "2026-10-01", "--ledger", str(bench_ledger)]
     env = dict(os.environ, CMDSCOPE_REPORT_JOBS="3", PYTHONPATH=str(ROOT / "src"))
-    leader, follower = pty.openpty()
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, env=env, timeout=120, check=False)
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
+    proc, shown = run_with_terminal_stderr(args, env, 120)
     total = len(segments(bench_ledger))
     assert proc.returncode == 0 and f"reading ledger: segment 1/{total}".encode() in shown
     assert b"Traceback" not in shown and b"reading ledger" not in proc.stdout
