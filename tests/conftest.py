@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+# A suite started in the background of a non-interactive shell (`.ci/run &`) inherits SIGINT
+# ignored, and an ignored signal stays ignored across exec: `sh -c 'kill -2 $$'` would then
+# survive, and the tests of death by SIGINT would test the launcher, not cmdscope. Children get
+# the default disposition as under a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
