@@ -250,3 +250,26 @@ def test_progress_line_on_a_terminal_counts_the_workers_records(bench_ledger: Pa
     assert b"Traceback" not in shown and b"reading ledger" not in proc.stdout
     piped = cli(["report", "failures", "--since", "2026-10-01", "--ledger", str(bench_ledger)], "3")
     assert "reading ledger" not in piped.stderr
+
+
+def test_auto_reads_in_one_process_when_the_host_has_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forking a process with other threads can copy a lock one of them holds: `auto` stays in
+    one process then (the CLI has no other thread); a number still forces the workers."""
+    import threading
+
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(parallel, "_load", lambda: 0.0)
+    monkeypatch.delenv("CMDSCOPE_REPORT_JOBS", raising=False)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert parallel.jobs_for(1 << 30, 8) == 1
+        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", "3")
+        assert parallel.jobs_for(1 << 30, 8) == 3
+    finally:
+        stop.set()
+        other.join()
+    monkeypatch.delenv("CMDSCOPE_REPORT_JOBS")
+    if threading.active_count() == 1:  # alone again: auto uses the idle cores
+        assert parallel.jobs_for(1 << 30, 8) == 4

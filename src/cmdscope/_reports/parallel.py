@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ def jobs_for(total_bytes: int, n_segments: int) -> int:
     value = settings.current()["CMDSCOPE_REPORT_JOBS"]
     if value is None:
         if total_bytes < MIN_PARALLEL_BYTES:
+            return 1
+        if threading.active_count() > 1:  # a host's threads: fork could copy a lock another one holds
             return 1
         value = usable_cpus()
         if _load() >= value - 0.5:  # no idle core: a worker would only share one with the parent
