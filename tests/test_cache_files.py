@@ -126,7 +126,9 @@ def test_no_pickle_or_marshal_in_src() -> None:
     assert sorted(offenders) == sorted(PICKLE_IN_MEMORY)
     for rel in PICKLE_IN_MEMORY:
         text = (SRC / rel).read_text()
-        assert "pickle.load(" not in text and "recv_bytes()" in text  # bytes off the worker's pipe only
+        # loads only from the worker's anonymous pipe, opened from the fd os.pipe() gave
+        assert text.count("pickle.load(") == 1 and "pickle.load(source)" in text and "os.pipe()" in text
+        assert "open(receive, " in text and "pickle.loads(" not in text
 
 
 # --- the guard, through the real CLI -----------------------------------------------------------

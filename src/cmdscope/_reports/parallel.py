@@ -201,11 +201,11 @@ def fold(path: Path, make: Callable[[bool], Any], feed: Feed, *, stats: ReadStat
     sys.stderr.flush()
     workers = []
     for index, group in enumerate(groups[1:], 1):
-        receive, send = ctx.Pipe(duplex=False)
+        receive, send = os.pipe()  # before the next fork, so only this worker holds its writing end
         shared = _Shared(slots, index) if progress is not None and progress.enabled else None
         proc = ctx.Process(target=_work, args=(send, path, group, make, feed, shared, window, options), daemon=True)
         proc.start()
-        send.close()
+        os.close(send)
         workers.append((proc, receive, group))
     shown: Any = _Combined(progress, slots, len(files)) if progress is not None and progress.enabled else progress
     import gc
@@ -228,11 +228,12 @@ def _parallel(path: Path, make: Callable[[bool], Any], feed: Feed, stats: ReadSt
     acc = make(True)
     feed(acc, read_records(path, files=groups[0], stats=stats, progress=shown, **window, **options), stats)
     for proc, receive, group in workers:
-        try:
-            status, later, summary = pickle.loads(receive.recv_bytes())
-        except (EOFError, OSError, pickle.UnpicklingError) as exc:
-            status, later, summary = "error", f"no result ({type(exc).__name__})", None
-        receive.close()
+        # Unpickled as it streams in: the whole payload is never held as bytes (3M records: ~20 MB).
+        with open(receive, "rb", buffering=1 << 16) as source:
+            try:
+                status, later, summary = pickle.load(source)
+            except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+                status, later, summary = "error", f"no result ({type(exc).__name__})", None
         proc.join()
         if status != "ok":
             sys.stderr.write(f"cmdscope: a report worker failed on {group[0].name}..{group[-1].name} "
@@ -246,20 +247,21 @@ def _parallel(path: Path, make: Callable[[bool], Any], feed: Feed, stats: ReadSt
     return acc
 
 
-def _work(send: Any, path: Path, group: list[Path], make: Callable[[bool], Any], feed: Feed, shared: Any,
+def _work(send: int, path: Path, group: list[Path], make: Callable[[bool], Any], feed: Feed, shared: Any,
           window: dict[str, Any], options: dict[str, Any]) -> None:
-    """A worker: fold its group, send (status, accumulator or error text, read stats)."""
+    """A worker: fold its group, write (status, accumulator or error text, read stats) to the
+    pipe ``send`` as it is pickled (a pickling that fails half-way: the parent reads the group)."""
     import gc
 
     # A worker's accumulator holds a tuple or dict per streak key it has seen (the cyclic
     # collector would walk them again and again: ~1.4x the CPU of the pass); it lives one pass.
     gc.disable()
-    try:
-        mine = ReadStats()
-        acc = make(False)
-        feed(acc, read_records(path, files=group, stats=mine, progress=shared, **window, **options), mine)
-        payload = pickle.dumps(("ok", acc, _summary(mine)), protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which reads the group again
-        payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}", None))
-    send.send_bytes(payload)
-    send.close()
+    with open(send, "wb", buffering=1 << 16) as out:
+        try:
+            mine = ReadStats()
+            acc = make(False)
+            feed(acc, read_records(path, files=group, stats=mine, progress=shared, **window, **options), mine)
+            result: tuple[Any, ...] = ("ok", acc, _summary(mine))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which reads the group again
+            result = ("error", f"{type(exc).__name__}: {exc}", None)
+        pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
