@@ -148,3 +148,27 @@ def test_tally_per_combination_equals_per_subject_counts() -> None:
     assert tallies[("packet", "P2")][1].failed == 1 and tallies[("packet", "P2")][1].commands == 1
     assert (tallies[("repository", "/r")][0].commands, tallies[("repository", "/r")][1].commands) == (2, 4)
     assert t.tallies is tallies and tallies[("repository", "/r")][1].commands == 4  # counted once
+
+
+def test_a_packet_record_ends_its_streaks_and_keeps_its_counts() -> None:
+    """State is bounded by the open packets: a packet's record drops its open streaks (none went
+    green within it) and adds its pending counts; the repository and actor streaks go on."""
+    from cmdscope._sdlc.rating import Tallier
+
+    ns = 10**9
+
+    def rec(end: int, outcome: str, packet: str, h: str = "h") -> dict:
+        return {"kind": "command", "end_ns": end * ns, "cmdscope.outcome": outcome, "cmdscope.packet": packet,
+                "cmdscope.actor": "a", "cmdscope.command.hash": h, "cmdscope.worktree": "/r"}
+
+    t = Tallier(0, 100 * ns, 200 * ns)
+    for r in (rec(110, "failure", "P1"), rec(111, "success", "P1", "g"), rec(112, "failure", "P2"),
+              {"kind": "packet", "end_ns": 120 * ns, "cmdscope.packet": "P1"}):
+        t.add(r)
+    assert ("packet", "P1") not in t.streaks and t.streaks[("packet", "P2")] == {"h": 112 * ns}
+    assert not any(key[1] == "P1" for key in t._combos)  # its cached combinations went with it
+    t.add(rec(150, "success", "P1"))  # a late command of the ended packet: no streak of its own to close
+    tallies = t.tallies
+    assert (tallies[("packet", "P1")][1].commands, tallies[("packet", "P1")][1].failed) == (3, 1)
+    assert tallies[("packet", "P1")][1].ttg == []
+    assert tallies[("repository", "/r")][1].ttg == [40.0] and tallies[("actor", "a")][1].ttg == [40.0]

@@ -273,3 +273,43 @@ def test_auto_reads_in_one_process_when_the_host_has_threads(monkeypatch: pytest
     monkeypatch.delenv("CMDSCOPE_REPORT_JOBS")
     if threading.active_count() == 1:  # alone again: auto uses the idle cores
         assert parallel.jobs_for(1 << 30, 8) == 4
+
+
+def test_a_packet_that_ends_in_a_later_segment_ends_the_earlier_streaks(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that reads a packet's record ends the packet in the earlier state after its own
+    closes: the streak P1 opened in segment 1 closes in segment 2 (a close the merge resolves),
+    P1's other streak is dropped at its record, and a command of P1 after its record starts afresh."""
+    from cmdscope._reports.common import LedgerStream
+    from cmdscope._sdlc import rating
+
+    ledger = tmp_path / "ledger.jsonl"
+    t = NOW - 3 * DAY
+    packet_end = {"schema": 1, "kind": "packet", "start_ns": t, "end_ns": t + 50 * NS, "duration_s": 50.0,
+                  "time": "2026-11-30T00:00:00Z", "cmdscope.packet": "P1", "cmdscope.outcome": "success",
+                  "cmdscope.actor": "codex", "cmdscope.packet.status": "completed",
+                  **{f"cmdscope.packet.{n}": 0 for n in ("commands", "failures", "gates", "denials", "danger_hits",
+                                                         "retries", "commits")},
+                  "cmdscope.packet.failure_density": 0.0}
+    write_segments(ledger, [
+        [command(t, "failure", "A"), command(t + 1 * NS, "failure", "B")],
+        [command(t + 20 * NS, "success", "A"), packet_end,  # A green after 20 s; B dropped with P1
+         command(t + 60 * NS, "success", "B"),  # B of the ended P1: nothing of P1 to close
+         command(t + 70 * NS, "failure", "C"), command(t + 80 * NS, "success", "C")],  # a new streak: 10 s
+        [command(t + 90 * NS, "failure", "D")],
+    ])
+    results = {}
+    for jobs in ("1", "3"):
+        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
+        stream = LedgerStream(ledger, "test", since_ns=NOW - 14 * DAY, fields=rating.FIELDS)
+        tallier = parallel.fold(stream.path, lambda head: (rating.Tallier if head else rating.TallierTail)(
+            NOW - 14 * DAY, NOW - 7 * DAY, NOW + 1), rating._feed, stats=stream.stats, since_ns=NOW - 14 * DAY,
+            fields=rating.FIELDS)
+        assert parallel.last_jobs == int(jobs) and stream.stats.bad_lines == 0, stream.stats.bad
+        tallies = tallier.tallies
+        results[jobs] = ({k: v for k, v in tallier.streaks.items() if v}, tallies[("packet", "P1")][1].ttg,
+                         tallies[("actor", "codex")][1].ttg)
+    assert results["1"] == results["3"]
+    streaks, packet_ttg, actor_ttg = results["1"]
+    assert packet_ttg == [20.0, 10.0] and actor_ttg == [20.0, 59.0, 10.0]
+    assert ("packet", "P1") in streaks and streaks[("packet", "P1")] == {"D": t + 90 * NS}

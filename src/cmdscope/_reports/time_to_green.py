@@ -39,6 +39,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections.abc import Iterable, Mapping
+from sys import intern
 from typing import Any
 
 from cmdscope._ledger_reader import OSTR, STR
@@ -170,15 +171,17 @@ class WeeklyTimeToGreen:
         """Fold in ``later``, the rollup of the records after this one's (a ``WeeklyTail``): its
         buffered events (those of streaks that may have begun before it) and its passing gates
         are replayed here in their order, then its own open streaks and weeks join these."""
-        events: list[tuple[Any, ...]] = []
-        for key, evs in getattr(later, "buffered", {}).items():
-            events.extend((seq, key, end, success, cls, packet) for seq, end, success, cls, packet in evs)
-        events.extend((seq, None, end, False, "", packet) for seq, packet, end in getattr(later, "gates", ()))
-        events.sort(key=lambda e: e[0])
-        for _, key, end, success, cls, packet in events:
+        # (key, its event) pairs, the gates' key None: the events themselves are not copied
+        events: list[tuple[Any, tuple[Any, ...]]] = [(key, ev) for key, evs in getattr(later, "buffered", {}).items()
+                                                     for ev in evs]
+        events.extend((None, gate) for gate in getattr(later, "gates", ()))
+        events.sort(key=_seq)
+        for key, event in events:
             if key is None:
+                _, packet, end = event
                 self._gate(packet, end)
             else:
+                _, end, success, cls, packet = event
                 self._event(key, end, success, cls, packet)
         for key, streak in later.open.items():
             self.open[key] = streak
@@ -303,14 +306,16 @@ class WeeklyTail(WeeklyTimeToGreen):
             return
         self.seq += 1
         events = self.buffered.get(key)
-        if events is None:
+        if events is None:  # the key's strings shared with every other record's (the worker pickles them once)
+            key = (intern(key[0]), intern(key[1]), intern(key[2]))
             events = self.buffered[key] = []
         if outcome == "success":
             events.append((self.seq, end, True, "", ""))
             self.settled.add(key)
         elif not events or events[-1][0] < self.last_gate:
             cls = rec.get("error.type")
-            events.append((self.seq, end, False, cls if type(cls) is str and cls else "unknown", text_packet))
+            events.append((self.seq, end, False, intern(cls) if type(cls) is str and cls else "unknown",
+                           intern(text_packet)))
 
     def __getstate__(self) -> dict[str, Any]:
         """What the merge reads (sent from a worker): not the settled keys."""
@@ -323,6 +328,11 @@ class WeeklyTail(WeeklyTimeToGreen):
         self.last_gate = self.seq
         self.gates.append((self.seq, packet, end))
         super()._gate(packet, end)
+
+
+def _seq(item: tuple[Any, tuple[Any, ...]]) -> int:
+    seq: int = item[1][0]
+    return seq
 
 
 def _class_titles() -> dict[str, str]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +157,11 @@ class Tallier:
     actor, window) is looked up once in a cache of its subjects, the commands, failures and
     guard events are counted per such combination and added to each subject's tally when
     ``tallies`` is read, and each subject keeps its open failure streaks in its own dict
-    (command hash -> first failure), so no key tuple is built per record and subject."""
+    (command hash -> first failure), so no key tuple is built per record and subject.
+
+    A packet's record ends its state: its open streaks (none of them went green within the
+    packet) and its cached combinations are dropped, its counters are kept. So the state is
+    bounded by the packets still open, not by the packets the window has seen."""
 
     def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
         self.start_ns, self.split_ns, self.end_ns = start_ns, split_ns, end_ns
@@ -167,19 +172,28 @@ class Tallier:
         # (worktree, packet, actor, side) as read -> ([successes, failures, guard events] not yet
         # added to the tallies, ((streaks, tally) per subject))
         self._combos: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[dict[str, int], Tally], ...]]] = {}
+        self._packet_combos: dict[str, list[tuple[Any, ...]]] = {}  # packet -> its keys in _combos
 
     @property
     def tallies(self) -> dict[tuple[str, str], tuple[Tally, Tally]]:
         """Per (scope, subject): (previous window, current window)."""
-        for counts, subjects in self._combos.values():
-            ok, bad, guard = counts
-            if ok or bad or guard:
-                for _, t in subjects:
-                    t.commands += ok + bad
-                    t.failed += bad
-                    t.guard_events += guard
-                counts[0] = counts[1] = counts[2] = 0
+        for combo in self._combos.values():
+            _flush(combo)
         return self._tallies
+
+    def end_packet(self, packet: Any) -> None:
+        """The packet's record: its counts are added, its streaks and combinations dropped."""
+        if not isinstance(packet, str) or not packet:
+            return
+        for combo_key in self._packet_combos.pop(packet, ()):
+            combo = self._combos.pop(combo_key, None)
+            if combo is not None:
+                _flush(combo)
+        self.streaks.pop(("packet", packet), None)
+
+    def _remember(self, combo_key: tuple[Any, ...], packet: Any) -> None:
+        if isinstance(packet, str) and packet:
+            self._packet_combos.setdefault(packet, []).append(combo_key)
 
     def _keys(self, worktree: Any, packet: Any, actor: Any) -> list[tuple[str, str]]:
         keys = [("repository", worktree if isinstance(worktree, str) and worktree else self.all_repository)]
@@ -225,9 +239,11 @@ class Tallier:
             combo = self._combos.get(subjects_key)
             if combo is None:
                 combo = self._combos[subjects_key] = self._combo(worktree, packet, actor, side)
+                self._remember(subjects_key, packet)
         else:
             if combo is None:
                 combo = self._combos[combo_key] = self._combo(worktree, packet, actor, side)
+                self._remember(combo_key, packet)
         counts, subjects = combo
         if outcome in _FAILED:
             counts[1] += 1
@@ -274,6 +290,8 @@ class Tallier:
             for _, t in self._sides(rec, side):
                 t.runs += 1
                 t.on_time += on_time
+        elif kind == "packet":
+            self.end_packet(rec.get("cmdscope.packet"))
         elif kind == "pipeline" and "cmdscope.merge.result" in rec:
             if rec.get("cicd.pipeline.result") == "success" and \
                     rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
@@ -289,12 +307,15 @@ class Tallier:
         ``later``'s sample where it happened, so the first ``_SAMPLE`` are the serial ones), then
         the counters add, the samples join and ``later``'s open streaks carry over."""
         inserts: dict[tuple[tuple[str, str], int], list[tuple[int, float]]] = {}
-        for key, h, first, end, side, at in getattr(later, "deferred", ()):
+        deferred = iter(getattr(later, "deferred", ()))
+        for key, h, first, end, side, at in zip(deferred, deferred, deferred, deferred, deferred, deferred):
             streaks = self.streaks.get(key)
             before = streaks.pop(h, None) if streaks else None
             start = before if before is not None else first
             if start is not None:
                 inserts.setdefault((key, side), []).append((at, (end - start) / NS))
+        for packet in getattr(later, "ended", ()):  # after its deferred closes, before its streaks carry over
+            self.end_packet(packet)
         mine = self.tallies
         for key, pair in later.tallies.items():
             for side, t in enumerate(pair):
@@ -344,14 +365,28 @@ class TallierTail(Tallier):
     def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
         super().__init__(start_ns, split_ns, end_ns, all_repository)
         self.seen: dict[tuple[str, str], dict[str, bool]] = {}
-        # (subject, hash, first failure seen here or None, success ns, side, index in that side's sample)
-        self.deferred: list[tuple[tuple[str, str], str, int | None, int, int, int]] = []
+        # flat, six items a close (no tuple each: fewer objects to keep and to pickle): subject,
+        # hash, first failure seen here or None, success ns, side, index in that side's sample
+        self.deferred: list[Any] = []
         self._tails: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[Any, ...], ...]]] = {}
+        self.ended: list[str] = []  # packets whose record is in this group, in order
+
+    def end_packet(self, packet: Any) -> None:
+        """As the head's, and the packet is remembered for the merge (which ends it in the earlier
+        state after this group's deferred closes); later commands of it follow the head's path."""
+        if not isinstance(packet, str) or not packet:
+            return
+        for combo_key in self._packet_combos.get(packet, ()):
+            self._tails.pop(combo_key, None)
+        super().end_packet(packet)
+        self.seen[("packet", packet)] = _Known()
+        self.ended.append(packet)
 
     def __getstate__(self) -> dict[str, Any]:
         """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
         state = dict(self.__dict__)
-        state["seen"] = {key: {h: True for h, open_ in seen.items() if open_} for key, seen in self.seen.items()}
+        state["seen"] = {key: {h: True for h, open_ in seen.items() if open_} for key, seen in self.seen.items()
+                         if type(seen) is dict}
         state["_tails"] = {}
         return state
 
@@ -368,6 +403,7 @@ class TallierTail(Tallier):
         if combo is None:
             counts, subjects = self._combo(worktree, packet, actor, side)
             self._combos[combo_key] = (counts, subjects)
+            self._remember(combo_key, packet)
             combo = self._tails[combo_key] = (counts, tuple(
                 (mine, t, key, self.seen.setdefault(key, {}))
                 for (mine, t), key in zip(subjects, self._keys(worktree, packet, actor))))
@@ -386,17 +422,42 @@ class TallierTail(Tallier):
                 for mine, t, key, seen in tails:
                     state = seen.get(h)
                     if state is None:  # may close a streak open before this group
+                        h = sys.intern(h)  # one string per hash, not one per subject that kept it
                         seen[h] = False
-                        self.deferred.append((key, h, None, end, side, len(t.ttg)))
+                        self.deferred += (key, h, None, end, side, len(t.ttg))
                     elif state:  # closes the streak it opened, or one open before this group
                         seen[h] = False
-                        self.deferred.append((key, h, mine.pop(h, None), end, side, len(t.ttg)))
+                        self.deferred += (key, h, mine.pop(h, None), end, side, len(t.ttg))
                     elif mine:
                         first = mine.pop(h, None)
                         if first is not None and len(t.ttg) < _SAMPLE:
                             t.ttg.append((end - first) / NS)
         if danger:
             counts[2] += 1
+
+
+def _flush(combo: tuple[list[int], tuple[tuple[Any, ...], ...]]) -> None:
+    """Add a combination's pending counts to each of its subjects' tallies."""
+    counts, subjects = combo
+    ok, bad, guard = counts
+    if ok or bad or guard:
+        for subject in subjects:
+            t = subject[1]
+            t.commands += ok + bad
+            t.failed += bad
+            t.guard_events += guard
+        counts[0] = counts[1] = counts[2] = 0
+
+
+class _Known(dict):  # type: ignore[type-arg]
+    """``TallierTail.seen`` of a packet that ended in the tail's own records: nothing of it can
+    be open from before, so every hash counts as seen and closed (the head's path)."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return False
+
+    def __contains__(self, key: object) -> bool:
+        return True
 
 
 def _interleave(values: list[float], inserts: list[tuple[int, float]]) -> list[float]:
