@@ -54,6 +54,9 @@ def test_split_is_contiguous_and_balanced() -> None:
     assert [f for g in groups for f in g] == files and len(groups) == 3 and all(groups)
     assert [len(g) for g in parallel.split(files[:3], [1, 1, 100], 3)] == [1, 1, 1]
     assert [len(g) for g in parallel.split(files[:2], [5, 5], 1)] == [2]
+    ten = [Path(str(i)) for i in range(10)]
+    assert [len(g) for g in parallel.split(ten, [10] * 10, 2, head=1.5)] == [6, 4]  # the parent's share: 1.5 : 1
+    assert [len(g) for g in parallel.split(ten, [10] * 10, 2)] == [5, 5]
 
 
 def test_weekly_time_to_green_cli_equals_serial(bench_ledger: Path) -> None:

@@ -208,9 +208,11 @@ class WeeklyTimeToGreen:
             streak = self.open.pop(key, None)
             if streak is not None:
                 self._close(key, streak, end, by_gate=False)
-        elif key not in self.open:
+        elif key not in self.open:  # strings shared with the other streaks': one copy each in memory
             cls = rec.get("error.type")
-            self.open[key] = (end, cls if type(cls) is str and cls else "unknown", packet)
+            key = (intern(key[0]), intern(key[1]), intern(key[2]))
+            packet = intern(packet)
+            self.open[key] = (end, intern(cls) if type(cls) is str and cls else "unknown", packet)
             if packet:
                 self.by_packet.setdefault(packet, set()).add(key)
 

@@ -248,6 +248,7 @@ class Tallier:
         if outcome in _FAILED:
             counts[1] += 1
             if isinstance(h, str):
+                h = sys.intern(h)  # one string per hash, not one per open streak
                 for mine, _ in subjects:
                     if h not in mine:
                         mine[h] = end
@@ -411,6 +412,7 @@ class TallierTail(Tallier):
         if outcome in _FAILED:
             counts[1] += 1
             if isinstance(h, str):
+                h = sys.intern(h)
                 for mine, _, _, seen in tails:
                     if h not in mine:
                         mine[h] = end
