@@ -19,7 +19,9 @@ Time and memory then stay near linear in the packets, as the reports promise.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
+from itertools import chain, groupby
 from statistics import median
 from typing import Sequence
 
@@ -177,20 +179,16 @@ def mann_whitney(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05)
     n, m = len(a), len(b)
     if n < MW_MIN or m < MW_MIN:
         return MannWhitney("mann-whitney-u", n, m, None, None, None, "insufficient", "none", False, alpha)
-    ranked = sorted([(float(v), 0) for v in a] + [(float(v), 1) for v in b])
-    total = n + m
+    in_a = Counter(map(float, a))
     rank_a = 0.0
     tie_term = 0
-    i = 0
-    while i < total:
-        j = i
-        while j + 1 < total and ranked[j + 1][0] == ranked[i][0]:
-            j += 1
-        mid = (i + j) / 2 + 1
-        rank_a += mid * sum(1 for k in range(i, j + 1) if ranked[k][1] == 0)
-        t = j - i + 1
+    i = 0  # values ranked so far
+    for value, run in groupby(sorted(chain(map(float, a), map(float, b)))):
+        t = sum(1 for _ in run)
+        rank_a += ((2 * i + t - 1) / 2 + 1) * in_a.get(value, 0)  # the run's mid-rank for each of a's
         tie_term += t * t * t - t
-        i = j + 1
+        i += t
+    total = n + m
     u = rank_a - n * (n + 1) / 2
     mu = n * m / 2
     var = n * m / 12 * ((total + 1) - tie_term / (total * (total - 1)))
