@@ -288,12 +288,7 @@ def test_a_packet_that_ends_in_a_later_segment_ends_the_earlier_streaks(tmp_path
 
     ledger = tmp_path / "ledger.jsonl"
     t = NOW - 3 * DAY
-    packet_end = {"schema": 1, "kind": "packet", "start_ns": t, "end_ns": t + 50 * NS, "duration_s": 50.0,
-                  "time": "2026-11-30T00:00:00Z", "cmdscope.packet": "P1", "cmdscope.outcome": "success",
-                  "cmdscope.actor": "codex", "cmdscope.packet.status": "completed",
-                  **{f"cmdscope.packet.{n}": 0 for n in ("commands", "failures", "gates", "denials", "danger_hits",
-                                                         "retries", "commits")},
-                  "cmdscope.packet.failure_density": 0.0}
+    packet_end = packet_record("P1", t, t + 50 * NS)
     write_segments(ledger, [
         [command(t, "failure", "A"), command(t + 1 * NS, "failure", "B")],
         [command(t + 20 * NS, "success", "A"), packet_end,  # A green after 20 s; B dropped with P1
@@ -316,3 +311,50 @@ def test_a_packet_that_ends_in_a_later_segment_ends_the_earlier_streaks(tmp_path
     streaks, packet_ttg, actor_ttg = results["1"]
     assert packet_ttg == [20.0, 10.0] and actor_ttg == [20.0, 59.0, 10.0]
     assert ("packet", "P1") in streaks and streaks[("packet", "P1")] == {"D": t + 90 * NS}
+
+
+def packet_record(packet: str, start: int, end: int) -> dict[str, Any]:
+    return {"schema": 1, "kind": "packet", "start_ns": start, "end_ns": end, "duration_s": (end - start) / NS,
+            "time": "2026-11-30T00:00:00Z", "cmdscope.packet": packet, "cmdscope.outcome": "success",
+            "cmdscope.actor": "codex", "cmdscope.packet.status": "completed",
+            **{f"cmdscope.packet.{n}": 0 for n in ("commands", "failures", "gates", "denials", "danger_hits",
+                                                   "retries", "commits")},
+            "cmdscope.packet.failure_density": 0.0}
+
+
+def test_a_packet_that_starts_and_ends_in_a_worker_is_resolved_there(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A packet that started after a worker's first command (by more than the reader's slack)
+    cannot have a streak before it: the worker resolves its closes itself and sends none; a
+    packet open across the boundary still has its close resolved by the merge."""
+    from cmdscope._reports.common import LedgerStream
+    from cmdscope._sdlc import rating
+
+    ledger = tmp_path / "ledger.jsonl"
+    t = NOW - 3 * DAY
+    hour = 3600 * NS
+    write_segments(ledger, [
+        [command(t, "failure", "A", packet="P0")],
+        [command(t + 10 * NS, "success", "Z", packet="P0"),
+         command(t + 2 * hour + 1 * NS, "failure", "B", packet="P2"),  # P2 starts in this group
+         command(t + 2 * hour + 5 * NS, "failure", "B", packet="P2"),
+         command(t + 2 * hour + 30 * NS, "success", "B", packet="P2"),  # green after 29 s, known here
+         command(t + 2 * hour + 40 * NS, "success", "A", packet="P0"),  # P0's streak from segment 1 goes green
+         packet_record("P2", t + 2 * hour, t + 2 * hour + 60 * NS)],
+        [command(t + 3 * hour, "failure", "C", packet="P0")],
+    ])
+    results = {}
+    for jobs in ("1", "3"):
+        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
+        stream = LedgerStream(ledger, "test", since_ns=NOW - 14 * DAY, fields=rating.FIELDS)
+        tallier = parallel.fold(stream.path, lambda head: (rating.Tallier if head else rating.TallierTail)(
+            NOW - 14 * DAY, NOW - 7 * DAY, NOW + 1), rating._feed, stats=stream.stats, since_ns=NOW - 14 * DAY,
+            fields=rating.FIELDS)
+        assert parallel.last_jobs == int(jobs) and stream.stats.bad_lines == 0, stream.stats.bad
+        tallies = tallier.tallies
+        results[jobs] = ({k: v for k, v in tallier.streaks.items() if v}, tallies[("packet", "P2")][1].ttg,
+                         tallies[("packet", "P0")][1].ttg, tallies[("actor", "codex")][1].ttg)
+    assert results["1"] == results["3"]
+    streaks, p2, p0, actor = results["1"]
+    assert p2 == [29.0] and p0 == [2 * 3600 + 40.0] and actor == [29.0, 2 * 3600 + 40.0]
+    assert streaks[("packet", "P0")] == {"C": t + 3 * hour}

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmdscope._ledger_reader import COMMAND_FIELDS
+from cmdscope._ledger_reader import COMMAND_FIELDS, SEGMENT_SLACK_NS
 
 NS = 1_000_000_000
 SCOPES = ("repository", "packet", "actor")
@@ -181,7 +181,7 @@ class Tallier:
             _flush(combo)
         return self._tallies
 
-    def end_packet(self, packet: Any) -> None:
+    def end_packet(self, packet: Any, start_ns: Any = None) -> None:
         """The packet's record: its counts are added, its streaks and combinations dropped."""
         if not isinstance(packet, str) or not packet:
             return
@@ -292,7 +292,7 @@ class Tallier:
                 t.runs += 1
                 t.on_time += on_time
         elif kind == "packet":
-            self.end_packet(rec.get("cmdscope.packet"))
+            self.end_packet(rec.get("cmdscope.packet"), rec.get("start_ns"))
         elif kind == "pipeline" and "cmdscope.merge.result" in rec:
             if rec.get("cicd.pipeline.result") == "success" and \
                     rec.get("cmdscope.pipeline.gates") == rec.get("cmdscope.pipeline.gates_passed"):
@@ -308,13 +308,14 @@ class Tallier:
         ``later``'s sample where it happened, so the first ``_SAMPLE`` are the serial ones), then
         the counters add, the samples join and ``later``'s open streaks carry over."""
         inserts: dict[tuple[tuple[str, str], int], list[tuple[int, float]]] = {}
-        deferred = iter(getattr(later, "deferred", ()))
-        for key, h, first, end, side, at in zip(deferred, deferred, deferred, deferred, deferred, deferred):
+        for key, entries in getattr(later, "deferred", {}).items():
             streaks = self.streaks.get(key)
-            before = streaks.pop(h, None) if streaks else None
-            start = before if before is not None else first
-            if start is not None:
-                inserts.setdefault((key, side), []).append((at, (end - start) / NS))
+            flat = iter(entries)
+            for h, first, end, side, at in zip(flat, flat, flat, flat, flat):
+                before = streaks.pop(h, None) if streaks else None
+                start = before if before is not None else first
+                if start is not None:
+                    inserts.setdefault((key, side), []).append((at, (end - start) / NS))
         for packet in getattr(later, "ended", ()):  # after its deferred closes, before its streaks carry over
             self.end_packet(packet)
         mine = self.tallies
@@ -366,22 +367,44 @@ class TallierTail(Tallier):
     def __init__(self, start_ns: int, split_ns: int, end_ns: int, all_repository: str = "all") -> None:
         super().__init__(start_ns, split_ns, end_ns, all_repository)
         self.seen: dict[tuple[str, str], dict[str, bool]] = {}
-        # flat, six items a close (no tuple each: fewer objects to keep and to pickle): subject,
-        # hash, first failure seen here or None, success ns, side, index in that side's sample
-        self.deferred: list[Any] = []
+        # subject -> its closes, flat, five items each (no tuple each: fewer objects to keep and
+        # to pickle): hash, first failure seen here or None, success ns, side, index in that
+        # side's sample
+        self.deferred: dict[tuple[str, str], list[Any]] = {}
         self._tails: dict[tuple[Any, ...], tuple[list[int], tuple[tuple[Any, ...], ...]]] = {}
         self.ended: list[str] = []  # packets whose record is in this group, in order
+        self.first_ns: int | None = None  # end of the first command read (at or after the group's start)
 
-    def end_packet(self, packet: Any) -> None:
+    def end_packet(self, packet: Any, start_ns: Any = None) -> None:
         """As the head's, and the packet is remembered for the merge (which ends it in the earlier
-        state after this group's deferred closes); later commands of it follow the head's path."""
+        state after this group's deferred closes); later commands of it follow the head's path.
+        A packet that started after this group's first command (with the reader's slack for
+        records written out of order) has no command before the group: its deferred closes are
+        resolved here, so the state kept for the merge is bounded by the packets open at the
+        group's start, not by every packet the group saw."""
         if not isinstance(packet, str) or not packet:
             return
         for combo_key in self._packet_combos.get(packet, ()):
             self._tails.pop(combo_key, None)
-        super().end_packet(packet)
-        self.seen[("packet", packet)] = _Known()
+        subject = ("packet", packet)
+        if (type(start_ns) is int and self.first_ns is not None and start_ns > self.first_ns + SEGMENT_SLACK_NS
+                and subject in self.deferred):
+            self._resolve_here(subject, self.deferred.pop(subject))
+        super().end_packet(packet, start_ns)
+        self.seen[subject] = _Known()
         self.ended.append(packet)
+
+    def _resolve_here(self, subject: tuple[str, str], entries: list[Any]) -> None:
+        """What the merge does with a subject's closes when the earlier state has no streak of it."""
+        found: tuple[list[tuple[int, float]], list[tuple[int, float]]] = ([], [])
+        flat = iter(entries)
+        for _, first, end, side, at in zip(flat, flat, flat, flat, flat):
+            if first is not None:
+                found[side].append((at, (end - first) / NS))
+        pair = self._pair(subject)
+        for side in (0, 1):
+            if found[side]:
+                pair[side].ttg = _interleave(pair[side].ttg, found[side])[:_SAMPLE]
 
     def __getstate__(self) -> dict[str, Any]:
         """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
@@ -389,6 +412,7 @@ class TallierTail(Tallier):
         state["seen"] = {key: {h: True for h, open_ in seen.items() if open_} for key, seen in self.seen.items()
                          if type(seen) is dict}
         state["_tails"] = {}
+        state["deferred"] = {key: entries for key, entries in self.deferred.items() if entries}
         return state
 
     def command(self, end: int, worktree: Any, packet: Any, actor: Any, outcome: Any, h: Any, danger: Any) -> None:
@@ -402,18 +426,20 @@ class TallierTail(Tallier):
             combo_key = (tuple(self._keys(worktree, packet, actor)), side)
             combo = self._tails.get(combo_key)
         if combo is None:
+            if self.first_ns is None:
+                self.first_ns = end
             counts, subjects = self._combo(worktree, packet, actor, side)
             self._combos[combo_key] = (counts, subjects)
             self._remember(combo_key, packet)
             combo = self._tails[combo_key] = (counts, tuple(
-                (mine, t, key, self.seen.setdefault(key, {}))
+                (mine, t, self.seen.setdefault(key, {}), self.deferred.setdefault(key, []))
                 for (mine, t), key in zip(subjects, self._keys(worktree, packet, actor))))
         counts, tails = combo
         if outcome in _FAILED:
             counts[1] += 1
             if isinstance(h, str):
                 h = sys.intern(h)
-                for mine, _, _, seen in tails:
+                for mine, _, seen, _ in tails:
                     if h not in mine:
                         mine[h] = end
                         if h not in seen:
@@ -421,15 +447,15 @@ class TallierTail(Tallier):
         elif outcome == "success":
             counts[0] += 1
             if isinstance(h, str):
-                for mine, t, key, seen in tails:
+                for mine, t, seen, deferred in tails:
                     state = seen.get(h)
                     if state is None:  # may close a streak open before this group
                         h = sys.intern(h)  # one string per hash, not one per subject that kept it
                         seen[h] = False
-                        self.deferred += (key, h, None, end, side, len(t.ttg))
+                        deferred += (h, None, end, side, len(t.ttg))
                     elif state:  # closes the streak it opened, or one open before this group
                         seen[h] = False
-                        self.deferred += (key, h, mine.pop(h, None), end, side, len(t.ttg))
+                        deferred += (h, mine.pop(h, None), end, side, len(t.ttg))
                     elif mine:
                         first = mine.pop(h, None)
                         if first is not None and len(t.ttg) < _SAMPLE:
