@@ -203,7 +203,10 @@ class WeeklyTimeToGreen:
             packet = ""
         if type(session) is not str or not session:
             session = "packet:" + packet if packet else ""
-        key = (worktree if type(worktree) is str else "", session, command_hash)
+        self._step((worktree if type(worktree) is str else "", session, command_hash), end, outcome, packet, rec)
+
+    def _step(self, key: tuple[str, str, str], end: int, outcome: Any, packet: str, rec: Mapping[str, Any]) -> None:
+        """A command's outcome for its streak key (``packet``: a string, ``""`` for none)."""
         if outcome == "success":
             streak = self.open.pop(key, None)
             if streak is not None:
@@ -304,7 +307,7 @@ class WeeklyTail(WeeklyTimeToGreen):
         scope = session if type(session) is str and session else ("packet:" + text_packet if text_packet else "")
         key = (worktree if type(worktree) is str else "", scope, command_hash)
         if key in self.settled:
-            super().command(end, worktree, packet, session, outcome, command_hash, rec)
+            self._step(key, end, outcome, text_packet, rec)
             return
         self.seq += 1
         events = self.buffered.get(key)
