@@ -283,8 +283,6 @@ def test_a_packet_that_ends_in_a_later_segment_ends_the_earlier_streaks(tmp_path
     """A worker that reads a packet's record ends the packet in the earlier state after its own
     closes: the streak P1 opened in segment 1 closes in segment 2 (a close the merge resolves),
     P1's other streak is dropped at its record, and a command of P1 after its record starts afresh."""
-    from cmdscope._reports.common import LedgerStream
-    from cmdscope._sdlc import rating
 
     ledger = tmp_path / "ledger.jsonl"
     t = NOW - 3 * DAY
@@ -296,19 +294,7 @@ def test_a_packet_that_ends_in_a_later_segment_ends_the_earlier_streaks(tmp_path
          command(t + 70 * NS, "failure", "C"), command(t + 80 * NS, "success", "C")],  # a new streak: 10 s
         [command(t + 90 * NS, "failure", "D")],
     ])
-    results = {}
-    for jobs in ("1", "3"):
-        monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
-        stream = LedgerStream(ledger, "test", since_ns=NOW - 14 * DAY, fields=rating.FIELDS)
-        tallier = parallel.fold(stream.path, lambda head: (rating.Tallier if head else rating.TallierTail)(
-            NOW - 14 * DAY, NOW - 7 * DAY, NOW + 1), rating._feed, stats=stream.stats, since_ns=NOW - 14 * DAY,
-            fields=rating.FIELDS)
-        assert parallel.last_jobs == int(jobs) and stream.stats.bad_lines == 0, stream.stats.bad
-        tallies = tallier.tallies
-        results[jobs] = ({k: v for k, v in tallier.streaks.items() if v}, tallies[("packet", "P1")][1].ttg,
-                         tallies[("actor", "codex")][1].ttg)
-    assert results["1"] == results["3"]
-    streaks, packet_ttg, actor_ttg = results["1"]
+    streaks, packet_ttg, actor_ttg = ratings_alone_and_folded(ledger, monkeypatch, [("packet", "P1"), ("actor", "codex")])
     assert packet_ttg == [20.0, 10.0] and actor_ttg == [20.0, 59.0, 10.0]
     assert ("packet", "P1") in streaks and streaks[("packet", "P1")] == {"D": t + 90 * NS}
 
@@ -327,8 +313,6 @@ def test_a_packet_that_starts_and_ends_in_a_worker_is_resolved_there(tmp_path: P
     """A packet that started after a worker's first command (by more than the reader's slack)
     cannot have a streak before it: the worker resolves its closes itself and sends none; a
     packet open across the boundary still has its close resolved by the merge."""
-    from cmdscope._reports.common import LedgerStream
-    from cmdscope._sdlc import rating
 
     ledger = tmp_path / "ledger.jsonl"
     t = NOW - 3 * DAY
@@ -343,6 +327,18 @@ def test_a_packet_that_starts_and_ends_in_a_worker_is_resolved_there(tmp_path: P
          packet_record("P2", t + 2 * hour, t + 2 * hour + 60 * NS)],
         [command(t + 3 * hour, "failure", "C", packet="P0")],
     ])
+    streaks, p2, p0, actor = ratings_alone_and_folded(ledger, monkeypatch,
+                                                      [("packet", "P2"), ("packet", "P0"), ("actor", "codex")])
+    assert p2 == [29.0] and p0 == [2 * 3600 + 40.0] and actor == [29.0, 2 * 3600 + 40.0]
+    assert streaks[("packet", "P0")] == {"C": t + 3 * hour}
+
+
+def ratings_alone_and_folded(ledger: Path, monkeypatch: pytest.MonkeyPatch, subjects: list[tuple[str, str]]) -> tuple[Any, ...]:
+    """The open streaks and the current window's times to green of ``subjects``, read in one
+    process and folded over three; both must agree (no bad line either way)."""
+    from cmdscope._reports.common import LedgerStream
+    from cmdscope._sdlc import rating
+
     results = {}
     for jobs in ("1", "3"):
         monkeypatch.setenv("CMDSCOPE_REPORT_JOBS", jobs)
@@ -352,9 +348,7 @@ def test_a_packet_that_starts_and_ends_in_a_worker_is_resolved_there(tmp_path: P
             fields=rating.FIELDS)
         assert parallel.last_jobs == int(jobs) and stream.stats.bad_lines == 0, stream.stats.bad
         tallies = tallier.tallies
-        results[jobs] = ({k: v for k, v in tallier.streaks.items() if v}, tallies[("packet", "P2")][1].ttg,
-                         tallies[("packet", "P0")][1].ttg, tallies[("actor", "codex")][1].ttg)
+        results[jobs] = ({k: v for k, v in tallier.streaks.items() if v},
+                         *(tallies[subject][1].ttg for subject in subjects))
     assert results["1"] == results["3"]
-    streaks, p2, p0, actor = results["1"]
-    assert p2 == [29.0] and p0 == [2 * 3600 + 40.0] and actor == [29.0, 2 * 3600 + 40.0]
-    assert streaks[("packet", "P0")] == {"C": t + 3 * hour}
+    return results["1"]
