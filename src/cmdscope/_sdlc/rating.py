@@ -307,23 +307,12 @@ class Tallier:
         its deferred closes end this tallier's open streaks first (each time to green goes into
         ``later``'s sample where it happened, so the first ``_SAMPLE`` are the serial ones), then
         the counters add, the samples join and ``later``'s open streaks carry over."""
-        inserts: dict[tuple[tuple[str, str], int], list[tuple[int, float]]] = {}
         for key, entries in getattr(later, "deferred", {}).items():
-            streaks = self.streaks.get(key)
-            flat = iter(entries)
-            for h, first, end, side, at in zip(flat, flat, flat, flat, flat):
-                before = streaks.pop(h, None) if streaks else None
-                start = before if before is not None else first
-                if start is not None:
-                    inserts.setdefault((key, side), []).append((at, (end - start) / NS))
+            _insert_closes(later._pair(key), entries, self.streaks.get(key))
         for packet in getattr(later, "ended", ()):  # after its deferred closes, before its streaks carry over
             self.end_packet(packet)
         mine = self.tallies
         for key, pair in later.tallies.items():
-            for side, t in enumerate(pair):
-                found = inserts.get((key, side))
-                if found:
-                    t.ttg = _interleave(t.ttg, found)[:_SAMPLE]
             have = mine.get(key)
             if have is None:
                 mine[key] = pair
@@ -389,22 +378,10 @@ class TallierTail(Tallier):
         subject = ("packet", packet)
         if (type(start_ns) is int and self.first_ns is not None and start_ns > self.first_ns + SEGMENT_SLACK_NS
                 and subject in self.deferred):
-            self._resolve_here(subject, self.deferred.pop(subject))
+            _insert_closes(self._pair(subject), self.deferred.pop(subject), None)  # no earlier streak
         super().end_packet(packet, start_ns)
         self.seen[subject] = _Known()
         self.ended.append(packet)
-
-    def _resolve_here(self, subject: tuple[str, str], entries: list[Any]) -> None:
-        """What the merge does with a subject's closes when the earlier state has no streak of it."""
-        found: tuple[list[tuple[int, float]], list[tuple[int, float]]] = ([], [])
-        flat = iter(entries)
-        for _, first, end, side, at in zip(flat, flat, flat, flat, flat):
-            if first is not None:
-                found[side].append((at, (end - first) / NS))
-        pair = self._pair(subject)
-        for side in (0, 1):
-            if found[side]:
-                pair[side].ttg = _interleave(pair[side].ttg, found[side])[:_SAMPLE]
 
     def __getstate__(self) -> dict[str, Any]:
         """What the merge reads (sent from a worker): of ``seen`` only the open provisional streaks."""
@@ -486,6 +463,22 @@ class _Known(dict):  # type: ignore[type-arg]
 
     def __contains__(self, key: object) -> bool:
         return True
+
+
+def _insert_closes(pair: tuple[Tally, Tally], entries: list[Any], streaks: dict[str, int] | None) -> None:
+    """A subject's deferred closes (flat: hash, first failure seen by the tail or None, success
+    ns, side, index) into its windows' samples where they happened: timed from the earlier open
+    streak of the hash in ``streaks`` (which it ends), else from the tail's own first failure."""
+    found: tuple[list[tuple[int, float]], list[tuple[int, float]]] = ([], [])
+    flat = iter(entries)
+    for h, first, end, side, at in zip(flat, flat, flat, flat, flat):
+        before = streaks.pop(h, None) if streaks else None
+        start = before if before is not None else first
+        if start is not None:
+            found[side].append((at, (end - start) / NS))
+    for side in (0, 1):
+        if found[side]:
+            pair[side].ttg = _interleave(pair[side].ttg, found[side])[:_SAMPLE]
 
 
 def _interleave(values: list[float], inserts: list[tuple[int, float]]) -> list[float]:
